@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+// The CPU backend: Eigen GEMM kernels on Eigen::Map views, run inside oneTBB parallel loops.
+// Eigen's own threading is off so the two never oversubscribe the cores; the context owns a
+// tbb::task_arena sized to the requested thread count.
+#pragma once
+
+#ifndef EIGEN_DONT_PARALLELIZE
+#define EIGEN_DONT_PARALLELIZE
+#endif
+
+#include <etrm/backend/host/host_kernels.hpp>
+#include <etrm/backend/host/host_memory.hpp>
+#include <etrm/core/device.hpp>
+
+#include <Eigen/Core>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <memory>
+
+ETRM_BEGIN_NAMESPACE
+namespace backend::cpu {
+
+struct context {
+  // threads <= 0: all cores.
+  explicit context(int threads = 0)
+      : arena(std::make_unique<tbb::task_arena>(threads > 0 ? threads : int(tbb::task_arena::automatic))) {}
+  int threads() const { return arena->max_concurrency(); }
+  std::unique_ptr<tbb::task_arena> arena;
+};
+
+struct tbb_exec {
+  using context = cpu::context;
+  // Runs f(begin, end) over chunks of [0, n) of at least `grain` items in the context's arena.
+  template <class F>
+  static void run(context& ctx, index_t n, index_t grain, F&& f) {
+    if (n <= 0) return;
+    if (n <= grain || ctx.threads() == 1) return f(index_t(0), n);
+    ctx.arena->execute([&] {
+      tbb::parallel_for(tbb::blocked_range<index_t>(0, n, grain),
+                        [&](const tbb::blocked_range<index_t>& r) { f(r.begin(), r.end()); });
+    });
+  }
+};
+
+template <class T>
+using row_major = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using const_map = Eigen::Map<const row_major<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <class T>
+using mut_map = Eigen::Map<row_major<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// One row-major GEMM on Eigen maps: C[rows i0..i1) of alpha·op(A)·op(B) + beta·C.
+template <class T>
+void gemm_rows(bool ta, bool tb, index_t i0, index_t i1, index_t n, index_t k, T alpha, const T* a, index_t lda,
+               const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  const index_t m = i1 - i0;
+  mut_map<T> C(c + i0 * ldc, m, n, Eigen::OuterStride<>(ldc));
+  auto product = [&](const auto& A) {
+    auto run = [&](const auto& B) {
+      if (beta == T(0))
+        C.noalias() = alpha * (A * B);
+      else {
+        C *= beta;
+        C.noalias() += alpha * (A * B);
+      }
+    };
+    if (tb)
+      run(const_map<T>(b, n, k, Eigen::OuterStride<>(ldb)).transpose());
+    else
+      run(const_map<T>(b, k, n, Eigen::OuterStride<>(ldb)));
+  };
+  if (ta)
+    product(const_map<T>(a + i0, k, m, Eigen::OuterStride<>(lda)).transpose());
+  else
+    product(const_map<T>(a + i0 * lda, m, k, Eigen::OuterStride<>(lda)));
+}
+
+}  // namespace backend::cpu
+
+template <>
+struct device_traits<cpu_device> : backend::host::host_memory<backend::cpu::context> {
+  using context = backend::cpu::context;
+  static constexpr const char* name = "cpu";
+};
+
+template <>
+struct kernels<cpu_device> : backend::host::host_kernels<backend::cpu::tbb_exec, false> {
+  // Same contract as kernels<reference_device>::gemm. Batches run in parallel; one large
+  // matrix is split into row blocks so both cores work on it.
+  template <class T>
+  static void gemm(ctx_t& ctx, bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+                   index_t stride_a, const T* b, index_t ldb, index_t stride_b, T beta, T* c, index_t ldc,
+                   index_t stride_c, index_t batch) {
+    if (batch > 1) {
+      backend::cpu::tbb_exec::run(ctx, batch, 1, [&](index_t p0, index_t p1) {
+        for (index_t p = p0; p < p1; ++p)
+          backend::cpu::gemm_rows(ta, tb, 0, m, n, k, alpha, a + p * stride_a, lda, b + p * stride_b, ldb, beta,
+                                  c + p * stride_c, ldc);
+      });
+      return;
+    }
+    // Row blocks of at least 32 rows and ~64k multiply-adds each keep the split worthwhile.
+    const index_t grain = std::max<index_t>(32, 65536 / std::max<index_t>(1, n * k));
+    backend::cpu::tbb_exec::run(ctx, m, grain, [&](index_t i0, index_t i1) {
+      backend::cpu::gemm_rows(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    });
+  }
+};
+
+ETRM_END_NAMESPACE

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+// Flat parameter storage. A model declares its tensors once in a `param_layout` (name, shape,
+// initialiser); values, gradients and optimizer moments are each one flat device buffer, and
+// layers hold `param_ref`s (offset + shape) into them. Optimizers, zeroing, EMA, clipping and
+// checkpoints then work on flat arrays.
+#pragma once
+
+#include <etrm/core/init.hpp>
+#include <etrm/core/tensor.hpp>
+
+#include <span>
+#include <string>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+struct param_ref {
+  index_t offset = 0;
+  index_t size = 0;
+  template <class T>
+  T* in(T* base) const {
+    return base + offset;
+  }
+};
+
+struct param_entry {
+  std::string name;  // the official PyTorch state_dict name
+  std::vector<index_t> shape;
+  init_spec init;
+  param_ref ref;
+};
+
+class param_layout {
+ public:
+  // Tensors are padded to 64 elements so that every slice stays 256-byte aligned.
+  param_ref add(std::string name, std::vector<index_t> shape, init_spec init) {
+    index_t n = 1;
+    for (index_t s : shape) n *= s;
+    const param_ref ref{total_, n};
+    entries_.push_back({std::move(name), std::move(shape), init, ref});
+    total_ += (n + 63) / 64 * 64;
+    return ref;
+  }
+  const std::vector<param_entry>& entries() const { return entries_; }
+  const param_entry* find(const std::string& name) const {
+    for (const auto& e : entries_)
+      if (e.name == name) return &e;
+    return nullptr;
+  }
+  index_t total() const { return total_; }  // flat buffer length, padding included
+  index_t count() const {                    // number of scalars, padding excluded
+    index_t n = 0;
+    for (const auto& e : entries_) n += e.ref.size;
+    return n;
+  }
+  // Host values of every tensor from the initialisers, tensor i drawing from stream i.
+  template <class T>
+  std::vector<T> initial_values(std::uint64_t seed) const {
+    std::vector<T> host(std::size_t(total_), T(0));
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      const auto& e = entries_[i];
+      fill_init<T>(std::span<T>(host.data() + e.ref.offset, std::size_t(e.ref.size)), e.init,
+                   philox_key{seed, 0x1000 + i});
+    }
+    return host;
+  }
+
+ private:
+  std::vector<param_entry> entries_;
+  index_t total_ = 0;
+};
+
+ETRM_END_NAMESPACE

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+// The model configuration, with the official TRM field names so that it round-trips through
+// checkpoint metadata (`config` key) and the official YAML/JSON, plus the derived sizes
+// (TRM's SwiGLU intermediate rounding, prefix length, sequence length with prefix).
+#pragma once
+
+#include <etrm/core/config.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+ETRM_BEGIN_NAMESPACE
+
+enum class pos_encoding { rope, learned, none };
+
+struct trm_config {
+  index_t hidden_size = 512;
+  index_t num_heads = 8;
+  double expansion = 4.0;
+  index_t L_layers = 2;
+  index_t H_cycles = 3;  // T
+  index_t L_cycles = 6;  // n
+  index_t seq_len = 81;
+  index_t vocab_size = 11;
+  index_t puzzle_emb_ndim = 512;
+  index_t puzzle_emb_len = 16;  // P, the prefix length
+  index_t num_puzzle_identifiers = 1;
+  pos_encoding pos_encodings = pos_encoding::rope;
+  bool mlp_t = false;
+  double rms_norm_eps = 1e-5;
+  double rope_theta = 10000.0;
+  index_t halt_max_steps = 16;
+  double halt_exploration_prob = 0.1;
+  bool no_ACT_continue = true;  // halting on q_halt > 0 (official default)
+
+  index_t prefix_len() const {
+    return puzzle_emb_len > 0 ? puzzle_emb_len : (puzzle_emb_ndim + hidden_size - 1) / hidden_size;
+  }
+  index_t full_len() const { return prefix_len() + seq_len; }  // S
+  index_t head_dim() const { return hidden_size / num_heads; }
+  // TRM: ceil_to_multiple(round(expansion · width · 2/3), 256)
+  static index_t swiglu_intermediate(index_t width, double expansion) {
+    const auto inter = index_t(std::nearbyint(expansion * double(width) * 2.0 / 3.0));
+    return (inter + 255) / 256 * 256;
+  }
+  index_t intermediate() const { return swiglu_intermediate(hidden_size, expansion); }
+  index_t token_intermediate() const { return swiglu_intermediate(full_len(), expansion); }
+
+  void validate() const {
+    auto fail = [](const std::string& m) { throw std::invalid_argument("etrm config: " + m); };
+    if (hidden_size <= 0 || num_heads <= 0 || hidden_size % num_heads) fail("hidden_size must be a positive multiple of num_heads");
+    if (pos_encodings == pos_encoding::rope && head_dim() % 2) fail("rope needs an even head dimension");
+    if (L_layers <= 0 || H_cycles <= 0 || L_cycles <= 0) fail("L_layers, H_cycles and L_cycles must be positive");
+    if (seq_len <= 0 || vocab_size <= 1) fail("seq_len must be positive and vocab_size at least 2");
+    if (puzzle_emb_ndim < 0 || puzzle_emb_ndim > prefix_len() * hidden_size) fail("puzzle_emb_ndim must fit in the prefix");
+    if (num_puzzle_identifiers <= 0) fail("num_puzzle_identifiers must be positive");
+    if (halt_max_steps <= 0) fail("halt_max_steps must be positive");
+  }
+};
+
+inline std::string to_string(pos_encoding p) {
+  return p == pos_encoding::rope ? "rope" : p == pos_encoding::learned ? "learned" : "none";
+}
+inline pos_encoding pos_encoding_from_string(const std::string& s) {
+  if (s == "rope") return pos_encoding::rope;
+  if (s == "learned") return pos_encoding::learned;
+  if (s == "none") return pos_encoding::none;
+  throw std::invalid_argument("etrm config: unknown pos_encodings '" + s + "' (rope, learned, none)");
+}
+
+inline void to_json(nlohmann::json& j, const trm_config& c) {
+  j = nlohmann::json{{"hidden_size", c.hidden_size},
+                     {"num_heads", c.num_heads},
+                     {"expansion", c.expansion},
+                     {"L_layers", c.L_layers},
+                     {"H_cycles", c.H_cycles},
+                     {"L_cycles", c.L_cycles},
+                     {"seq_len", c.seq_len},
+                     {"vocab_size", c.vocab_size},
+                     {"puzzle_emb_ndim", c.puzzle_emb_ndim},
+                     {"puzzle_emb_len", c.puzzle_emb_len},
+                     {"num_puzzle_identifiers", c.num_puzzle_identifiers},
+                     {"pos_encodings", to_string(c.pos_encodings)},
+                     {"mlp_t", c.mlp_t},
+                     {"rms_norm_eps", c.rms_norm_eps},
+                     {"rope_theta", c.rope_theta},
+                     {"halt_max_steps", c.halt_max_steps},
+                     {"halt_exploration_prob", c.halt_exploration_prob},
+                     {"no_ACT_continue", c.no_ACT_continue}};
+}
+
+// Missing fields keep their defaults; unknown fields are ignored (official configs carry more).
+inline void from_json(const nlohmann::json& j, trm_config& c) {
+  auto get = [&](const char* k, auto& v) {
+    if (j.contains(k)) j.at(k).get_to(v);
+  };
+  get("hidden_size", c.hidden_size);
+  get("num_heads", c.num_heads);
+  get("expansion", c.expansion);
+  get("L_layers", c.L_layers);
+  get("H_cycles", c.H_cycles);
+  get("L_cycles", c.L_cycles);
+  get("seq_len", c.seq_len);
+  get("vocab_size", c.vocab_size);
+  get("puzzle_emb_ndim", c.puzzle_emb_ndim);
+  get("puzzle_emb_len", c.puzzle_emb_len);
+  get("num_puzzle_identifiers", c.num_puzzle_identifiers);
+  if (j.contains("pos_encodings")) c.pos_encodings = pos_encoding_from_string(j.at("pos_encodings").get<std::string>());
+  get("mlp_t", c.mlp_t);
+  get("rms_norm_eps", c.rms_norm_eps);
+  get("rope_theta", c.rope_theta);
+  get("halt_max_steps", c.halt_max_steps);
+  get("halt_exploration_prob", c.halt_exploration_prob);
+  get("no_ACT_continue", c.no_ACT_continue);
+}
+
+ETRM_END_NAMESPACE

@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: Apache-2.0
+// Deep supervision with ACT (trm-spec §2.2–§4) around any TRM-shaped model: the carry persists
+// across optimizer steps, halted rows take new data and reset their state, every row is
+// supervised at every step, and one optimizer step follows each supervision step.
+// Parameters, gradients, moments and the EMA shadow are flat device buffers; all per-step
+// memory comes from the arena, so a steady-state step allocates nothing. The only host
+// transfers are the batch upload and the [B]-sized metrics for logging.
+#pragma once
+
+#include <etrm/core/arena.hpp>
+#include <etrm/model/trm.hpp>
+#include <etrm/train/batch.hpp>
+#include <etrm/train/schedule.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class T>
+struct int_eq_fn {
+  ETRM_HD T operator()(T a, T b) const { return T(a == b); }
+};
+
+template <class Model>
+class trainer {
+ public:
+  using D = typename Model::device_type;
+  using T = typename Model::scalar_type;
+
+  struct options {
+    optimizer_config optimizer;
+    ops::loss_kind loss = ops::loss_kind::stablemax;
+    std::uint64_t seed = 0;
+  };
+
+  trainer(context_t<D>& ctx, Model& model, index_t batch, options opt)
+      : ctx_(ctx), model_(model), opt_(opt), B_(batch), carry_(batch, model.config().full_len(), model.config().hidden_size),
+        params_(model.layout().total()), grads_(model.layout().total()), m_(model.layout().total()),
+        v_(model.layout().total()), ema_(opt.optimizer.ema_rate > 0 ? model.layout().total() : 0) {
+    set_parameters(model.layout().template initial_values<T>(opt.seed));
+    zero(m_);
+    zero(v_);
+    const auto& c = model.config();
+    const index_t L = c.seq_len, R = model.prefix().context_width();
+    for (auto* b : {&inputs_, &labels_, &fresh_inputs_, &fresh_labels_}) *b = buffer<std::int32_t, D>(B_ * L);
+    context_ = buffer<std::int32_t, D>(B_ * R);
+    fresh_context_ = buffer<std::int32_t, D>(B_ * R);
+    steps_ = make_buffer<std::int32_t, D>(ctx, std::vector<std::int32_t>(std::size_t(B_), 0));
+    zeros_ = make_buffer<std::int32_t, D>(ctx, std::vector<std::int32_t>(std::size_t(B_), 0));
+    halted_ = make_buffer<std::uint8_t, D>(ctx, std::vector<std::uint8_t>(std::size_t(B_), 1));  // all rows take data
+  }
+
+  index_t batch() const { return B_; }
+  index_t step() const { return step_; }
+  Model& model() { return model_; }
+  buffer<T, D>& parameters() { return params_; }
+  buffer<T, D>& gradients() { return grads_; }
+  buffer<T, D>& ema() { return ema_; }
+  buffer<T, D>& moment1() { return m_; }
+  buffer<T, D>& moment2() { return v_; }
+  // The weights evaluation and checkpoints use: the EMA shadow when enabled.
+  const T* eval_parameters() const { return ema_.size() ? ema_.data() : params_.data(); }
+  workspace<D>& arena() { return ws_; }
+  const options& opts() const { return opt_; }
+
+  void set_parameters(const std::vector<T>& host) {
+    from_host<D>(ctx_, params_.data(), host);
+    if (ema_.size()) from_host<D>(ctx_, ema_.data(), host);
+  }
+  void set_step(index_t s) { step_ = s; }
+
+  // One ACT step + one optimizer step. `fresh` supplies data for the rows that halted.
+  step_metrics train_step(const token_batch& fresh) {
+    using K = kernels<D>;
+    const auto& c = model_.config();
+    const index_t L = c.seq_len, S = c.full_len(), V = c.vocab_size, P = c.prefix_len(),
+                  R = model_.prefix().context_width();
+    check_batch(fresh, L, R);
+    ws_.reset();
+    from_host<D>(ctx_, fresh_inputs_.data(), fresh.inputs);
+    from_host<D>(ctx_, fresh_labels_.data(), fresh.labels);
+    from_host<D>(ctx_, fresh_context_.data(), fresh.context);
+    // Halted rows: new data, initial state, zero steps.
+    model_.reset(ctx_, carry_, halted_.data());
+    K::select_rows(ctx_, B_, L, halted_.data(), fresh_inputs_.data(), inputs_.data());
+    K::select_rows(ctx_, B_, L, halted_.data(), fresh_labels_.data(), labels_.data());
+    K::select_rows(ctx_, B_, R, halted_.data(), fresh_context_.data(), context_.data());
+    K::select_rows(ctx_, B_, 1, halted_.data(), zeros_.data(), steps_.data());
+
+    zero(grads_);
+    T* logits = ws_.template take<T>(B_ * S * V);
+    T* dlogits = ws_.template take<T>(B_ * S * V);
+    T* q = ws_.template take<T>(B_ * 2);
+    T* dq = ws_.template take<T>(B_ * 2);
+    typename Model::tape& tape = tape_;
+    model_.forward(ctx_, params_.data(), carry_, inputs_.data(), context_.data(), logits, q, &tape, ws_);
+    losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
+    model_.backward(ctx_, params_.data(), tape, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
+
+    ++step_;
+    const double lr = scheduled_lr(opt_.optimizer, opt_.optimizer.lr, step_);
+    optimizer_step(lr);
+    model_.prefix().sparse_update(ctx_, B_, context_.data(), tape.prefix,
+                                  T(scheduled_lr(opt_.optimizer, opt_.optimizer.puzzle_emb_lr, step_)),
+                                  T(opt_.optimizer.puzzle_emb_weight_decay));
+    K::act_update(ctx_, B_, std::int32_t(c.halt_max_steps), true, !c.no_ACT_continue, c.halt_exploration_prob,
+                  philox_key{opt_.seed, 0xAC7}, std::uint64_t(step_), q, steps_.data(), halted_.data());
+    step_metrics m = metrics(l, q, /*only_halted=*/true);
+    m.lr = lr;
+    (void)P;
+    return m;
+  }
+
+  // Evaluation (trm-spec §2.2): a fresh carry, halt_max_steps no-grad steps, no early halting.
+  // Returns metrics over all rows with labels; `pred` (optional) gets the argmax [B, seq_len]
+  // and `q_halt` (optional) the final halting logits [B].
+  step_metrics evaluate(const token_batch& b, std::vector<std::int32_t>* pred = nullptr,
+                        std::vector<T>* q_halt = nullptr, const T* weights = nullptr) {
+    const auto& c = model_.config();
+    check_batch(b, c.seq_len, model_.prefix().context_width());
+    if (b.labels.empty()) throw std::invalid_argument("etrm trainer: evaluate needs labels");
+    ws_.reset();
+    from_host<D>(ctx_, inputs_.data(), b.inputs);
+    from_host<D>(ctx_, labels_.data(), b.labels);
+    from_host<D>(ctx_, context_.data(), b.context);
+    T* logits = ws_.template take<T>(B_ * c.full_len() * c.vocab_size);
+    T* q = ws_.template take<T>(B_ * 2);
+    run_steps(weights ? weights : eval_parameters(), c.halt_max_steps, logits, q);
+    losses l = loss(logits, q, nullptr, nullptr, T(1));
+    step_metrics m = metrics(l, q, /*only_halted=*/false);
+    if (pred) *pred = to_host<D>(ctx_, l.pred, B_ * c.seq_len);
+    if (q_halt) {
+      const auto qh = to_host<D>(ctx_, q, B_ * 2);
+      q_halt->resize(std::size_t(B_));
+      for (index_t i = 0; i < B_; ++i) (*q_halt)[i] = qh[2 * i];
+    }
+    return m;
+  }
+
+  // Runs `steps` supervision steps from a fresh carry on the uploaded inputs without
+  // gradients; `each(step, logits, q)` sees the device outputs after every step.
+  template <class F = std::nullptr_t>
+  void run_steps(const T* weights, index_t steps, T* logits, T* q, F&& each = nullptr) {
+    model_.reset(ctx_, carry_, halted_ones());
+    for (index_t s = 0; s < steps; ++s) {
+      model_.forward(ctx_, weights, carry_, inputs_.data(), context_.data(), logits, q, nullptr, ws_);
+      if constexpr (!std::is_same_v<std::decay_t<F>, std::nullptr_t>) each(s, logits, q);
+    }
+    // The training carry was overwritten: every training row starts afresh next step.
+    device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
+  }
+
+  // Uploads inputs and context for run_steps without a label pass.
+  void upload(const token_batch& b) {
+    check_batch(b, model_.config().seq_len, model_.prefix().context_width());
+    from_host<D>(ctx_, inputs_.data(), b.inputs);
+    from_host<D>(ctx_, context_.data(), b.context);
+  }
+
+ private:
+  struct losses {
+    T* seq_loss;
+    std::int32_t* count;
+    std::int32_t* correct;
+    std::int32_t* exact;
+    T* halt;
+    std::int32_t* pred;
+  };
+
+  // Stablemax/softmax CE over the token rows (prefix rows skipped) plus ½·BCE halting loss,
+  // both scaled by grad_scale when gradients are requested.
+  losses loss(const T* logits, const T* q, T* dlogits, T* dq, T grad_scale) {
+    using K = kernels<D>;
+    const auto& c = model_.config();
+    const index_t L = c.seq_len, S = c.full_len(), V = c.vocab_size, P = c.prefix_len();
+    losses l{ws_.template take<T>(B_), ws_.template take<std::int32_t>(B_), ws_.template take<std::int32_t>(B_),
+             ws_.template take<std::int32_t>(B_), ws_.template take<T>(B_), ws_.template take<std::int32_t>(B_ * L)};
+    if (dlogits) K::fill(ctx_, B_ * S * V, T(0), dlogits);
+    K::cross_entropy(ctx_, B_, L, V, S * V, opt_.loss, logits + P * V, labels_.data(), grad_scale, l.seq_loss, l.count,
+                     l.correct, dlogits ? dlogits + P * V : nullptr, l.pred);
+    K::map(ctx_, B_, int_eq_fn<std::int32_t>{}, l.exact, l.correct, l.count);
+    K::halt_loss(ctx_, B_, q, l.exact, T(0.5) * grad_scale, l.halt, dq);
+    return l;
+  }
+
+  step_metrics metrics(const losses& l, const T* q, bool only_halted) {
+    const auto seq_loss = to_host<D>(ctx_, l.seq_loss, B_);
+    const auto count = to_host<D>(ctx_, l.count, B_);
+    const auto correct = to_host<D>(ctx_, l.correct, B_);
+    const auto halt = to_host<D>(ctx_, l.halt, B_);
+    const auto qh = to_host<D>(ctx_, q, 2 * B_);
+    const auto halted = to_host<D>(ctx_, halted_.data(), B_);
+    const auto steps = to_host<D>(ctx_, steps_.data(), B_);
+    step_metrics m;
+    for (index_t b = 0; b < B_; ++b) {
+      m.lm_loss += double(seq_loss[b]);
+      m.q_halt_loss += double(halt[b]);
+      if ((only_halted && !halted[b]) || count[b] == 0) continue;
+      const bool exact = correct[b] == count[b];
+      ++m.count;
+      m.accuracy += double(correct[b]) / double(count[b]);
+      m.exact_accuracy += exact;
+      m.q_halt_accuracy += (qh[2 * b] >= 0) == exact;
+      m.steps += only_halted ? double(steps[b]) : double(model_.config().halt_max_steps);
+    }
+    m.lm_loss /= double(B_);
+    m.q_halt_loss /= double(B_);
+    m.loss = m.lm_loss + 0.5 * m.q_halt_loss;
+    if (m.count) {
+      for (double* v : {&m.accuracy, &m.exact_accuracy, &m.q_halt_accuracy, &m.steps}) *v /= double(m.count);
+    }
+    return m;
+  }
+
+  void optimizer_step(double lr) {
+    using K = kernels<D>;
+    const auto& o = opt_.optimizer;
+    const index_t n = params_.size();
+    if (o.grad_clip > 0) {
+      T* sq = ws_.template take<T>(1);
+      K::row_reduce(ctx_, 1, n, ops::reduce_op::sum_squares, grads_.data(), sq);
+      const double norm = std::sqrt(double(to_host<D>(ctx_, sq, 1)[0]));
+      if (norm > o.grad_clip) K::map(ctx_, n, ops::scale_fn<T>{T(o.grad_clip / norm)}, grads_.data(), grads_.data());
+    }
+    const T bc1 = T(1 - std::pow(o.beta1, double(step_))), bc2 = T(1 - std::pow(o.beta2, double(step_)));
+    if (o.kind == optimizer_kind::adam_atan2)
+      K::adam_atan2(ctx_, n, params_.data(), grads_.data(), m_.data(), v_.data(), T(lr), T(o.weight_decay), T(o.beta1),
+                    T(o.beta2), bc1, bc2);
+    else
+      K::adamw(ctx_, n, params_.data(), grads_.data(), m_.data(), v_.data(), T(lr), T(o.weight_decay), T(o.beta1),
+               T(o.beta2), bc1, bc2, T(o.eps));
+    if (ema_.size()) K::ema(ctx_, n, params_.data(), ema_.data(), T(o.ema_rate));
+  }
+
+  void check_batch(const token_batch& b, index_t L, index_t R) const {
+    if (b.batch != B_ || index_t(b.inputs.size()) != B_ * L || index_t(b.context.size()) != B_ * R ||
+        (!b.labels.empty() && index_t(b.labels.size()) != B_ * L))
+      throw std::invalid_argument("etrm trainer: batch of " + std::to_string(b.batch) + " rows does not match [" +
+                                  std::to_string(B_) + ", " + std::to_string(L) + "] inputs and [" + std::to_string(B_) +
+                                  ", " + std::to_string(R) + "] context");
+  }
+
+  template <class U>
+  void zero(buffer<U, D>& b) {
+    device_traits<D>::zero(ctx_, b.data(), sizeof(U) * std::size_t(b.size()));
+  }
+  const std::uint8_t* halted_ones() {
+    if (!ones_.size()) ones_ = make_buffer<std::uint8_t, D>(ctx_, std::vector<std::uint8_t>(std::size_t(B_), 1));
+    return ones_.data();
+  }
+
+  context_t<D>& ctx_;
+  Model& model_;
+  options opt_;
+  index_t B_;
+  index_t step_ = 0;
+  trm_carry<T, D> carry_;
+  buffer<T, D> params_, grads_, m_, v_, ema_;
+  buffer<std::int32_t, D> inputs_, labels_, context_, fresh_inputs_, fresh_labels_, fresh_context_, steps_, zeros_;
+  buffer<std::uint8_t, D> halted_, ones_;
+  workspace<D> ws_;
+  typename Model::tape tape_;
+};
+
+ETRM_END_NAMESPACE

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: Apache-2.0
+// Finite-difference gradchecks in double precision on the reference backend: each block
+// variant, and the whole taped recursion (heads, n+1 net applications, embeddings, prefix),
+// with gradient buffers pre-filled with a sentinel so that `=` instead of `+=` fails.
+#include "../common/tiny_models.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace etrm;
+using R = reference_device;
+
+namespace {
+
+context_t<R> ctx;
+
+std::vector<double> random_vec(index_t n, std::uint64_t stream, double scale = 1.0) {
+  std::vector<double> v(static_cast<std::size_t>(n));
+  for (index_t i = 0; i < n; ++i) v[i] = scale * (2 * uniform01({3, stream}, std::uint64_t(i)) - 1);
+  return v;
+}
+
+template <class Mixer>
+void check_block(bool rope_on) {
+  param_layout layout;
+  const index_t B = 2, S = 5, Dm = 8, H = 2;
+  auto blk = block<R, Mixer>::declare(layout, "b.", Dm, S, 2.0);
+  layer_dims d{B, S, Dm, H, Dm / H, trm_config::swiglu_intermediate(Dm, 2.0), trm_config::swiglu_intermediate(S, 2.0), 1e-5};
+  std::vector<double> p = layout.initial_values<double>(11);
+  for (auto& v : p) v *= 2.0;  // larger weights: a less linear function, a sharper check
+  auto x = random_vec(B * S * Dm, 1), w = random_vec(B * S * Dm, 2);
+  rope_table<double, R> rope(ctx, S, Dm / H, 10000.0);
+  rope_view<double> rv = rope_on ? rope.view() : rope_view<double>{};
+  workspace<R> ws;
+  auto loss = [&](const std::vector<double>& params, const std::vector<double>& in) {
+    std::vector<double> y(in.size());
+    ws.reset();
+    blk.forward(ctx, params.data(), d, rv, in.data(), y.data(), nullptr, ws);
+    double s = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) s += w[i] * y[i];
+    return s;
+  };
+  ws.reset();
+  typename block<R, Mixer>::template saved<double> s = blk.template take<double>(ws, d);
+  std::vector<double> y(x.size()), dx(x.size()), g(p.size(), testing::grad_sentinel);
+  blk.forward(ctx, p.data(), d, rv, x.data(), y.data(), &s, ws);
+  blk.backward(ctx, p.data(), d, rv, x.data(), y.data(), s, w.data(), dx.data(), g.data(), ws);
+  for (auto& v : g) v -= testing::grad_sentinel;
+
+  auto rx = testing::gradcheck([&](std::vector<double>& in) { return loss(p, in); }, x, dx);
+  INFO("dx max_rel " << rx.max_rel);
+  CHECK(rx.max_rel < 1e-5);
+  std::vector<std::size_t> idx;
+  for (const auto& e : layout.entries())
+    for (std::size_t i : testing::sample_indices(std::size_t(e.ref.size), 40)) idx.push_back(std::size_t(e.ref.offset) + i);
+  // h = 1e-5 and floor 1e-4: a few token-mixer weights have gradients near 1e-4, where the
+  // roundoff of h = 1e-6 differences (~1e-9) would dominate.
+  auto rp = testing::gradcheck([&](std::vector<double>& params) { return loss(params, x); }, p, g, idx, 1e-5, 1e-4);
+  INFO("dparams max_rel " << rp.max_rel << " over " << rp.checked << " worst " << rp.worst << " analytic " << g[rp.worst]);
+  CHECK(rp.max_rel < 1e-5);
+}
+
+// Loss of one supervision step from a given carry, with gradients into g (sentinel-filled).
+template <class Model>
+double step_loss(Model& m, const std::vector<double>& p, const std::vector<double>& zh, const std::vector<double>& zl,
+                 const token_batch& b, std::vector<double>* g, std::vector<double>* table_grad = nullptr) {
+  const auto& c = m.config();
+  const index_t B = b.batch, S = c.full_len(), V = c.vocab_size, P = c.prefix_len(), L = c.seq_len;
+  trm_carry<double, R> carry(B, S, c.hidden_size);
+  std::copy(zh.begin(), zh.end(), carry.zh.data());
+  std::copy(zl.begin(), zl.end(), carry.zl.data());
+  workspace<R> ws;
+  typename Model::tape t;
+  std::vector<double> logits(B * S * V), q(2 * B), dlogits(logits.size(), 0.0), dq(2 * B);
+  m.forward(ctx, p.data(), carry, b.inputs.data(), b.context.data(), logits.data(), q.data(), g ? &t : nullptr, ws);
+  std::vector<double> loss(B), halt(B);
+  std::vector<std::int32_t> count(B), correct(B), exact(B);
+  using K = kernels<R>;
+  K::cross_entropy(ctx, B, L, V, S * V, ops::loss_kind::stablemax, logits.data() + P * V, b.labels.data(), 1.0 / B,
+                   loss.data(), count.data(), correct.data(), dlogits.data() + P * V, nullptr);
+  // A fixed halting target keeps the loss smooth in the parameters.
+  for (index_t i = 0; i < B; ++i) exact[i] = std::int32_t(i % 2);
+  K::halt_loss(ctx, B, q.data(), exact.data(), 0.5 / B, halt.data(), dq.data());
+  if (g) {
+    m.backward(ctx, p.data(), t, b.inputs.data(), b.context.data(), dlogits.data(), dq.data(), g->data(), ws);
+    if (table_grad) {
+      *table_grad = std::vector<double>(t.prefix.local_grad, t.prefix.local_grad + B * c.puzzle_emb_ndim);
+    }
+  }
+  double s = 0;
+  for (index_t i = 0; i < B; ++i) s += (loss[i] + 0.5 * halt[i]) / B;
+  return s;
+}
+
+template <class Mixer>
+void check_recursion(bool mlp_t, pos_encoding pos) {
+  trm_config c = tiny::config(mlp_t, /*T=*/1, /*n=*/2);
+  c.pos_encodings = pos;
+  trm_model<R, double, Mixer> m(ctx, c);
+  const index_t B = 3, n = B * c.full_len() * c.hidden_size;
+  std::vector<double> p = m.layout().template initial_values<double>(5);
+  // Non-trivial q_head and puzzle table so that every path carries gradient.
+  for (const auto* name : {"model.inner.q_head.weight", "model.inner.q_head.bias"}) {
+    const auto* e = m.layout().find(name);
+    for (index_t i = 0; i < e->ref.size; ++i) p[e->ref.offset + i] = 0.3 * std::sin(double(i + 1));
+  }
+  for (index_t i = 0; i < m.prefix().rows() * m.prefix().ndim(); ++i) m.prefix().table()[i] = 0.5 * std::cos(double(i));
+  auto zh = random_vec(n, 20), zl = random_vec(n, 21);
+  const token_batch b = tiny::batch(c, B, 9);
+  std::vector<double> g(p.size(), testing::grad_sentinel), tg;
+  step_loss(m, p, zh, zl, b, &g, &tg);
+  for (auto& v : g) v -= testing::grad_sentinel;
+
+  std::vector<std::size_t> idx;
+  for (const auto& e : m.layout().entries())
+    for (std::size_t i : testing::sample_indices(std::size_t(e.ref.size), 25)) idx.push_back(std::size_t(e.ref.offset) + i);
+  auto r = testing::gradcheck([&](std::vector<double>& params) { return step_loss(m, params, zh, zl, b, nullptr); }, p,
+                              g, idx);
+  INFO("params max_rel " << r.max_rel << " over " << r.checked);
+  CHECK(r.max_rel < 1e-5);
+  CHECK(r.checked > 100);
+
+  // The puzzle-table rows in the batch: local gradient of row b = ∂loss/∂table[id_b].
+  std::vector<double> table(m.prefix().table(), m.prefix().table() + m.prefix().rows() * m.prefix().ndim());
+  const index_t nd = m.prefix().ndim();
+  std::vector<double> tg_rows(table.size(), 0.0);
+  for (index_t i = 0; i < B; ++i)
+    for (index_t j = 0; j < nd; ++j) tg_rows[b.context[i] * nd + j] += tg[i * nd + j];
+  auto rt = testing::gradcheck(
+      [&](std::vector<double>& t) {
+        std::copy(t.begin(), t.end(), m.prefix().table());
+        const double v = step_loss(m, p, zh, zl, b, nullptr);
+        std::copy(table.begin(), table.end(), m.prefix().table());
+        return v;
+      },
+      table, tg_rows, testing::sample_indices(std::size_t(B * nd), 30));
+  INFO("puzzle table max_rel " << rt.max_rel);
+  CHECK(rt.max_rel < 1e-5);
+}
+
+}  // namespace
+
+TEST_SUITE("gradcheck") {
+  TEST_CASE("attention block, rope") { check_block<attention_mixer<R>>(true); }
+  TEST_CASE("attention block, no positions") { check_block<attention_mixer<R>>(false); }
+  TEST_CASE("mlp_t block") { check_block<token_mlp_mixer<R>>(false); }
+  TEST_CASE("taped recursion, attention + rope") { check_recursion<attention_mixer<R>>(false, pos_encoding::rope); }
+  TEST_CASE("taped recursion, attention + learned positions") {
+    check_recursion<attention_mixer<R>>(false, pos_encoding::learned);
+  }
+  TEST_CASE("taped recursion, mlp_t") { check_recursion<token_mlp_mixer<R>>(true, pos_encoding::none); }
+
+  // Across the no-grad boundary: T cycles give the gradient of one taped cycle started from
+  // the state the first T−1 cycles reach, and the carry after the step is that cycle's output.
+  TEST_CASE("no-grad cycles: T=3 equals T=1 from the state after two cycles") {
+    trm_config c3 = tiny::config(false, 3, 2), c2 = tiny::config(false, 2, 2), c1 = tiny::config(false, 1, 2);
+    trm_model<R, double, attention_mixer<R>> m3(ctx, c3), m2(ctx, c2), m1(ctx, c1);
+    std::vector<double> p = m3.layout().initial_values<double>(8);
+    const index_t B = 2, S = c3.full_len(), Dm = c3.hidden_size, n = B * S * Dm;
+    auto zh = random_vec(n, 30), zl = random_vec(n, 31);
+    const token_batch b = tiny::batch(c3, B, 4);
+    // State after two cycles: the carry a T=2 step leaves behind.
+    trm_carry<double, R> carry(B, S, Dm);
+    std::copy(zh.begin(), zh.end(), carry.zh.data());
+    std::copy(zl.begin(), zl.end(), carry.zl.data());
+    workspace<R> ws;
+    std::vector<double> logits(B * S * c3.vocab_size), q(2 * B);
+    m2.forward(ctx, p.data(), carry, b.inputs.data(), b.context.data(), logits.data(), q.data(), nullptr, ws);
+    std::vector<double> zh2(carry.zh.data(), carry.zh.data() + n), zl2(carry.zl.data(), carry.zl.data() + n);
+    std::vector<double> g3(p.size(), 0.0), g1(p.size(), 0.0);
+    const double l3 = step_loss(m3, p, zh, zl, b, &g3);
+    const double l1 = step_loss(m1, p, zh2, zl2, b, &g1);
+    CHECK(l3 == doctest::Approx(l1).epsilon(1e-12));
+    auto cmp = testing::compare(g3, g1, 1e-9);
+    CHECK(cmp.max_rel < 1e-10);
+  }
+}

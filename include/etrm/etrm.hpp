@@ -37,3 +37,7 @@
 
 #include <etrm/testing/compare.hpp>
 #include <etrm/testing/gradcheck.hpp>
+#include <etrm/layers/cross_attention.hpp>
+#include <etrm/model/demo_encoder.hpp>
+#include <etrm/data/episode.hpp>
+#include <etrm/data/token_batch.hpp>

@@ -122,6 +122,15 @@ void check_rows(etrm::context_t<D>& ctx) {
   K::row_softmax_backward(ctx, rows, cols, y.data(), ddy.data(), dx.data());
   expect_close(dev.get(dx), wdx, 1e-4, "row_softmax_backward");
 
+  // A mask bias per group of 7 rows (rows = 11 groups × 7).
+  auto bias = random_vec((rows / 7) * cols, 23, -2.f, 0.f);
+  auto dbias = dev.put(bias);
+  auto xb = x;
+  auto dxb = dev.put(x);
+  ref_k::add_row_bias(ref_ctx, rows, cols, 7, bias.data(), xb.data());
+  K::add_row_bias(ctx, rows, cols, 7, dbias.data(), dxb.data());
+  expect_close(dev.get(dxb), xb, 1e-6, "add_row_bias");
+
   for (auto op : {etrm::ops::reduce_op::sum, etrm::ops::reduce_op::sum_squares, etrm::ops::reduce_op::max}) {
     ref_k::row_reduce(ref_ctx, rows, cols, op, x.data(), wr.data());
     K::row_reduce(ctx, rows, cols, op, dx_.data(), r.data());

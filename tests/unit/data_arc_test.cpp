@@ -62,7 +62,7 @@ TEST_CASE("bad ARC files fail with one clear line naming file, pair and problem"
     const char* where;
     const char* problem;
   };
-  for (const auto& [file, where, problem] : {
+  for (const expectation& e : {
            expectation{"malformed.json", "", "invalid JSON"},
            expectation{"truncated.json", "", "invalid JSON"},
            expectation{"too_large.json", "train[1].input", "31 rows, more than 30"},
@@ -70,12 +70,12 @@ TEST_CASE("bad ARC files fail with one clear line naming file, pair and problem"
            expectation{"ragged.json", "train[0].input", "ragged rows: row 1 has 2 cells, row 0 has 3"},
            expectation{"empty_train.json", "", "\"train\" list is empty"},
        }) {
-    CAPTURE(file);
-    const std::string msg = error_of(bad / file);
+    CAPTURE(e.file);
+    const std::string msg = error_of(bad / e.file);
     CAPTURE(msg);
-    CHECK(msg.find(file) != std::string::npos);
-    CHECK(msg.find(where) != std::string::npos);
-    CHECK(msg.find(problem) != std::string::npos);
+    CHECK(msg.find(e.file) != std::string::npos);
+    CHECK(msg.find(e.where) != std::string::npos);
+    CHECK(msg.find(e.problem) != std::string::npos);
     CHECK(msg.find('\n') == std::string::npos);
   }
   // A folder holding a bad file fails as a whole, with the same message.

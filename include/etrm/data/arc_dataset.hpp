@@ -11,7 +11,6 @@
 #include <etrm/data/arc_encoding.hpp>
 #include <etrm/data/augment.hpp>
 #include <etrm/data/batching.hpp>
-#include <etrm/data/error.hpp>
 #include <etrm/data/grid.hpp>
 
 #include <tbb/parallel_for.h>
@@ -22,7 +21,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -136,7 +134,7 @@ class arc_dataset {
                 std::span<std::int32_t> labels) const {
       const auto gi = begin_ + g;
       augmentation a = ds_->augmentation_of(gi, p);
-      if (split_ == arc_split::train && ds_->cfg_.translate) a.translation = stream_id({ds_->cfg_.seed, gi, p});
+      if (split_ == arc_split::train && ds_->cfg_.translate) a.translation = stream_id({ds_->cfg_.seed, task_key(ds_->tasks_[gi].id), p});
       const grid_pair pair = apply(a, example(gi, e));
       const canvas_offset at = translation_offset(a, e, count(gi), std::max(pair.input.rows, pair.output.rows),
                                                   std::max(pair.input.cols, pair.output.cols));

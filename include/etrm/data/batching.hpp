@@ -7,7 +7,7 @@
 #pragma once
 
 #include <etrm/core/config.hpp>
-#include <etrm/data/augment.hpp>
+#include <etrm/core/rng.hpp>
 
 #include <tbb/parallel_for.h>
 
@@ -98,13 +98,14 @@ class train_sampler {
 
   void begin_iteration(std::uint64_t iteration) {
     iteration_ = iteration;
-    stream_ = draw_stream{{seed_, stream_id({0x7EA1ull, iteration})}};
+    key_ = {seed_, iteration};
+    draws_ = 0;
     const std::size_t n = data_->num_groups();
     group_order_.resize(n * epochs_per_iter_);
     for (std::size_t e = 0; e < epochs_per_iter_; ++e) {
       const auto first = group_order_.begin() + std::ptrdiff_t(e * n);
       std::iota(first, first + std::ptrdiff_t(n), std::size_t(0));
-      for (std::size_t i = n; i > 1; --i) std::swap(first[std::ptrdiff_t(i - 1)], first[std::ptrdiff_t(stream_.below(i))]);
+      for (std::size_t i = n; i > 1; --i) std::swap(first[std::ptrdiff_t(i - 1)], first[std::ptrdiff_t(below(i))]);
     }
     cursor_ = 0;
   }
@@ -116,13 +117,13 @@ class train_sampler {
     plan_.clear();
     while (cursor_ < group_order_.size() && plan_.size() < batch_size_) {
       const std::size_t g = group_order_[cursor_++];
-      const std::size_t p = stream_.below(data_->num_puzzles(g));
+      const std::size_t p = below(data_->num_puzzles(g));
       const std::size_t n = data_->num_examples(g, p);
       const std::size_t take = std::min(n, batch_size_ - plan_.size());
       order_.resize(n);
       std::iota(order_.begin(), order_.end(), std::size_t(0));
       for (std::size_t i = 0; i < take; ++i) {  // partial Fisher-Yates: `take` distinct examples
-        std::swap(order_[i], order_[i + stream_.below(n - i)]);
+        std::swap(order_[i], order_[i + below(n - i)]);
         plan_.push_back({g, p, order_[i]});
       }
     }
@@ -132,12 +133,15 @@ class train_sampler {
   }
 
  private:
+  std::uint64_t below(std::uint64_t n) { return uniform_index(key_, draws_++, n); }
+
   const D* data_;
   std::size_t batch_size_;
   std::uint64_t seed_;
   std::size_t epochs_per_iter_;
   std::uint64_t iteration_ = 0;
-  draw_stream stream_{};
+  philox_key key_{};
+  std::uint64_t draws_ = 0;
   std::vector<std::size_t> group_order_;
   std::size_t cursor_ = 0;
   std::vector<example_ref> plan_;

@@ -95,25 +95,6 @@ struct evaluation_result {
     }
     return j;
   }
-
-  nlohmann::json task_json(const task_result& t, const task& truth, std::size_t saved_candidates) const {
-    nlohmann::json pairs = nlohmann::json::array();
-    for (std::size_t i = 0; i < t.pairs.size(); ++i) {
-      const auto& p = t.pairs[i];
-      nlohmann::json cands = nlohmann::json::array();
-      for (std::size_t c = 0; c < std::min(saved_candidates, p.ranked.size()); ++c)
-        cands.push_back({{"grid", arc_json(p.ranked[c].prediction)},
-                         {"count", p.ranked[c].count},
-                         {"mean_confidence", p.ranked[c].mean_confidence}});
-      nlohmann::json pj = {{"index", i}, {"distinct_predictions", p.ranked.size()}, {"candidates", std::move(cands)}};
-      pj["correct_rank"] = p.correct_rank == 0 ? nlohmann::json(nullptr) : nlohmann::json(p.correct_rank);
-      if (truth.test[i].output.rows > 0) pj["ground_truth"] = arc_json(truth.test[i].output);
-      pairs.push_back(std::move(pj));
-    }
-    nlohmann::json j = {{"task_id", t.task_id}, {"test", std::move(pairs)}};
-    for (auto k : pass_ks) j["pass@" + std::to_string(k)] = t.score(k);
-    return j;
-  }
 };
 
 class arc_evaluator {
@@ -230,10 +211,31 @@ class arc_evaluator {
     save(dir / "submission.json", r.submission_json(opt_.submission_k));
     save(dir / "summary.json", r.summary_json());
     for (std::size_t i = 0; i < r.tasks.size(); ++i)
-      save(dir / "tasks" / (r.tasks[i].task_id + ".json"), r.task_json(r.tasks[i], tasks_[i], opt_.saved_candidates));
+      save(dir / "tasks" / (r.tasks[i].task_id + ".json"), task_json(r, i));
   }
 
  private:
+  nlohmann::json task_json(const evaluation_result& r, std::size_t task_index) const {
+    const task_result& t = r.tasks[task_index];
+    const task& truth = tasks_[task_index];
+    nlohmann::json pairs = nlohmann::json::array();
+    for (std::size_t i = 0; i < t.pairs.size(); ++i) {
+      const auto& p = t.pairs[i];
+      nlohmann::json cands = nlohmann::json::array();
+      for (std::size_t c = 0; c < std::min(opt_.saved_candidates, p.ranked.size()); ++c)
+        cands.push_back({{"grid", arc_json(p.ranked[c].prediction)},
+                         {"count", p.ranked[c].count},
+                         {"mean_confidence", p.ranked[c].mean_confidence}});
+      nlohmann::json pj = {{"index", i}, {"distinct_predictions", p.ranked.size()}, {"candidates", std::move(cands)}};
+      pj["correct_rank"] = p.correct_rank == 0 ? nlohmann::json(nullptr) : nlohmann::json(p.correct_rank);
+      if (truth.test[i].output.rows > 0) pj["ground_truth"] = arc_json(truth.test[i].output);
+      pairs.push_back(std::move(pj));
+    }
+    nlohmann::json j = {{"task_id", t.task_id}, {"test", std::move(pairs)}};
+    for (auto k : r.pass_ks) j["pass@" + std::to_string(k)] = t.score(k);
+    return j;
+  }
+
   struct vote {
     std::size_t count = 0;
     double confidence_sum = 0;

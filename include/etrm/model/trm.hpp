@@ -190,8 +190,9 @@ class trm_model {
   void embed(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs, const std::int32_t* context, T* x,
              typename prefix_type::saved* ps, workspace<D>& ws) const {
     const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
-    prefix_.forward(ctx, p, B, context, x, S * Dm, embed_scale(), ps, ws);
+    // Tokens first: an additive prefix source adds to the token rows.
     kernels<D>::gather_rows(ctx, B, cfg_.seq_len, Dm, inputs, p + tok_emb_.offset, embed_scale(), x + P * Dm, S * Dm);
+    prefix_.forward(ctx, p, B, context, x, S * Dm, embed_scale(), ps, ws);
     if (pos_emb_.size) {
       const std::size_t mark = ws.mark();
       T* ones = ws.template take<T>(B);

@@ -1,21 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// A host batch as the trainer consumes it: token inputs and labels (−100 = ignore) of
-// [B, seq_len] and the per-row context of the prefix source (puzzle id, or encoded demos).
+// Step metrics; the host batch type lives in data/token_batch.hpp.
 #pragma once
 
-#include <etrm/core/config.hpp>
+#include <etrm/data/token_batch.hpp>
 
 #include <cstdint>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
 
-struct token_batch {
-  index_t batch = 0;
-  std::vector<std::int32_t> inputs;   // [B, seq_len]
-  std::vector<std::int32_t> labels;   // [B, seq_len]
-  std::vector<std::int32_t> context;  // [B, context_width]
-};
 
 // Metrics of one step (trm-spec §3): losses are divided by the batch size; the accuracies
 // count rows that halted this step and have at least one valid label.

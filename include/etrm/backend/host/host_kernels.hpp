@@ -58,6 +58,18 @@ struct host_kernels {
     });
   }
 
+  // x[r, c] += bias[r / group, c]: a per-(batch, key) additive mask broadcast over the
+  // `group` rows (heads × queries) of each batch.   x: [rows, cols]; bias: [rows / group, cols]
+  template <class T>
+  static void add_row_bias(ctx_t& ctx, index_t rows, index_t cols, index_t group, const T* bias, T* x) {
+    Exec::run(ctx, rows, 16, [&](index_t b, index_t e) {
+      for (index_t r = b; r < e; ++r) {
+        const T* br = bias + (r / group) * cols;
+        for (index_t c = 0; c < cols; ++c) x[r * cols + c] += br[c];
+      }
+    });
+  }
+
   // dx = y ⊙ (dy − Σ dy⊙y) per row (assigns)   y, dy, dx: [rows, cols]; dx may alias dy.
   template <class T>
   static void row_softmax_backward(ctx_t& ctx, index_t rows, index_t cols, const T* y, const T* dy, T* dx) {

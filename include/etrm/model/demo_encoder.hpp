@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: Apache-2.0
+// ETRM's demonstration encoder: a prefix source that reads a task's demonstration pairs in
+// place of TRM's per-puzzle embedding, so the model has no per-task parameters and can run on
+// tasks it never saw (etrm-lessons.md §5).
+//
+// Per row the context holds up to `max_demos` pairs, each an input and an output canvas of
+// side G (grid cropped to content with an EOS border, PAD beyond, not a 30×30 canvas):
+//   1. every pair is a sequence of 2·G² tokens: token embedding + row + column + in/out segment
+//      embeddings (learned 2-D positions), then `encoder_layers` transformer blocks per pair;
+//   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
+//      cross_attention_aggregation (default): K learned queries cross-attend to every
+//      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
+//      per_pair_mean_aggregation: the same queries attend to each pair alone and the K latents
+//      are averaged over the present pairs (order-invariant, LPN-style);
+//   3. an injection policy places them: prefix_injection writes the K tokens where TRM's
+//      puzzle embedding goes; additive_injection adds a projection of their mean to every token.
+// Nothing is cached across supervision steps: the trainer calls forward in every step, so
+// gradients reach the encoder at every step.
+//
+// Context row layout (int32): [max_demos, 2, G, G] tokens, then [max_demos] presence flags
+// (1/0), then [max_demos] copies of the number of present demos.
+#pragma once
+
+#include <etrm/layers/block.hpp>
+#include <etrm/layers/cross_attention.hpp>
+#include <etrm/model/config.hpp>
+
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+struct encoder_config {
+  index_t grid_side = 11;  // G: canvas side of one demo grid, EOS border included
+  index_t max_demos = 4;
+  index_t encoder_layers = 2;
+  index_t latent_layers = 1;
+
+  index_t pair_len() const { return 2 * grid_side * grid_side; }
+  index_t context_width() const { return max_demos * (pair_len() + 2); }
+};
+
+inline void to_json(nlohmann::json& j, const encoder_config& e) {
+  j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
+       {"latent_layers", e.latent_layers}};
+}
+inline void from_json(const nlohmann::json& j, encoder_config& e) {
+  e.grid_side = j.value("grid_side", e.grid_side);
+  e.max_demos = j.value("max_demos", e.max_demos);
+  e.encoder_layers = j.value("encoder_layers", e.encoder_layers);
+  e.latent_layers = j.value("latent_layers", e.latent_layers);
+}
+
+struct cross_attention_aggregation {
+  static constexpr const char* name = "cross_attention";
+};
+struct per_pair_mean_aggregation {
+  static constexpr const char* name = "per_pair_mean";
+};
+struct prefix_injection {
+  static constexpr const char* name = "prefix";
+};
+struct additive_injection {
+  static constexpr const char* name = "additive";
+};
+
+template <class T>
+struct pad_mask_fn {  // PAD (0) keys are masked out of the aggregation
+  ETRM_HD T operator()(std::int32_t token) const { return token == 0 ? T(-1e9) : T(0); }
+};
+template <class T>
+struct mean_weight_fn {  // weight of a pair in the mean: present / count
+  ETRM_HD T operator()(std::int32_t present, std::int32_t count) const {
+    return present ? T(1) / T(count > 0 ? count : 1) : T(0);
+  }
+};
+
+template <class Aggregation = cross_attention_aggregation, class Injection = prefix_injection>
+struct demo_encoder_policy {
+  template <class D, class T>
+  class type;
+};
+
+template <class Aggregation, class Injection>
+template <class D, class T>
+class demo_encoder_policy<Aggregation, Injection>::type {
+  static constexpr bool per_pair = std::is_same_v<Aggregation, per_pair_mean_aggregation>;
+  static constexpr bool additive = std::is_same_v<Injection, additive_injection>;
+  using block_t = block<D, attention_mixer<D>>;
+
+ public:
+  type(context_t<D>& ctx, param_layout& l, const trm_config& c, const encoder_config& e = {})
+      : cfg_(e), K_(c.prefix_len()), Dm_(c.hidden_size), H_(c.num_heads), eps_(c.rms_norm_eps),
+        P_total_(c.prefix_len() * c.hidden_size), S_(c.full_len()), expansion_(c.expansion) {
+    const std::string pre = "model.inner.encoder.";
+    const index_t G = e.grid_side, Dm = Dm_;
+    const init_spec emb = init_spec::trunc_normal(1.0 / std::sqrt(double(Dm)));
+    tok_ = l.add(pre + "embed_tokens.weight", {c.vocab_size, Dm}, emb);
+    row_ = l.add(pre + "embed_row.weight", {G, Dm}, emb);
+    col_ = l.add(pre + "embed_col.weight", {G, Dm}, emb);
+    seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
+    for (index_t i = 0; i < e.encoder_layers; ++i)
+      pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
+    queries_ = l.add(pre + "latent_queries", {K_, Dm}, init_spec::trunc_normal(1.0));
+    cross_ = cross_attention<D>::declare(l, pre + "cross_attn.", Dm);
+    cross_mlp_ = declare_swiglu<D>(l, pre + "cross_mlp.", Dm, trm_config::swiglu_intermediate(Dm, c.expansion));
+    for (index_t i = 0; i < e.latent_layers; ++i)
+      latent_blocks_.push_back(block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, K_, c.expansion));
+    if (additive) inject_ = l.add(pre + "inject_proj.weight", {Dm, Dm}, emb);
+    // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
+    std::vector<std::int32_t> r, cc, s;
+    for (index_t seg = 0; seg < 2; ++seg)
+      for (index_t i = 0; i < G; ++i)
+        for (index_t j = 0; j < G; ++j) {
+          r.push_back(std::int32_t(i));
+          cc.push_back(std::int32_t(j));
+          s.push_back(std::int32_t(seg));
+        }
+    row_ids_ = make_buffer<std::int32_t, D>(ctx, r);
+    col_ids_ = make_buffer<std::int32_t, D>(ctx, cc);
+    seg_ids_ = make_buffer<std::int32_t, D>(ctx, s);
+  }
+
+  const encoder_config& encoder() const { return cfg_; }
+  index_t context_width() const { return cfg_.context_width(); }
+
+  struct saved {
+    std::int32_t* tokens = nullptr;    // the rows' demo tokens packed: [B, M·Lp]
+    std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
+    T* pos = nullptr;                  // [Lp, D]
+    T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
+    std::vector<T*> pair_out;          // block outputs, one per encoder layer
+    std::vector<typename block_t::template saved<T>> pair_saved;
+    T* key_bias = nullptr;             // [B·M or B, keys]
+    T* lat_in = nullptr;               // broadcast queries [rows, K, D]
+    T* cross_out = nullptr;            // [rows, K, D]
+    typename cross_attention<D>::template saved<T> cross;
+    T* mlp_out = nullptr;              // [rows, K, D]
+    typename swiglu_mlp<D>::template saved<T> mlp;
+    T* weights = nullptr;              // per-pair mean weights [B, M]
+    T* mean = nullptr;                 // [B, K, D]
+    std::vector<T*> latent_out;
+    std::vector<typename block_t::template saved<T>> latent_saved;
+    T* pooled = nullptr;               // additive injection: mean over K [B, D]
+  };
+  void take(saved& s, workspace<D>& ws, index_t B) const {
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, rows = per_pair ? B * M : B;
+    s.tokens = ws.template take<std::int32_t>(B * M * Lp);
+    s.flags = ws.template take<std::int32_t>(2 * B * M);
+    s.pos = ws.template take<T>(Lp * Dm);
+    s.x0 = ws.template take<T>(B * M * Lp * Dm);
+    const layer_dims pd = pair_dims(B);
+    s.pair_out.resize(pair_blocks_.size());
+    s.pair_saved.resize(pair_blocks_.size());
+    for (std::size_t i = 0; i < pair_blocks_.size(); ++i) {
+      s.pair_out[i] = ws.template take<T>(B * M * Lp * Dm);
+      s.pair_saved[i] = pair_blocks_[i].template take<T>(ws, pd);
+    }
+    s.key_bias = ws.template take<T>(B * M * Lp);
+    s.lat_in = ws.template take<T>(rows * K_ * Dm);
+    s.cross_out = ws.template take<T>(rows * K_ * Dm);
+    s.cross = cross_.template take<T>(ws, cross_dims_for(B));
+    s.mlp_out = ws.template take<T>(rows * K_ * Dm);
+    s.mlp = cross_mlp_.template take<T>(ws, rows * K_);
+    s.weights = ws.template take<T>(B * M);
+    s.mean = ws.template take<T>(B * K_ * Dm);
+    const layer_dims ld = latent_dims(B);
+    s.latent_out.resize(latent_blocks_.size());
+    s.latent_saved.resize(latent_blocks_.size());
+    for (std::size_t i = 0; i < latent_blocks_.size(); ++i) {
+      s.latent_out[i] = ws.template take<T>(B * K_ * Dm);
+      s.latent_saved[i] = latent_blocks_[i].template take<T>(ws, ld);
+    }
+    s.pooled = ws.template take<T>(B * Dm);
+  }
+
+  // Writes the context into x (row b at b·x_stride): the K tokens into the prefix rows
+  // (prefix_injection), or zeros there plus a projection of their mean added to every token
+  // row (additive_injection; x's token rows must already hold the token embeddings). The
+  // encoder output is RMS-normalised, so `scale` (TRM's √D for table embeddings) is not applied.
+  void forward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, T* x, index_t x_stride, T,
+               saved* s, workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    saved tmp;
+    if (!s) {
+      take(tmp, ws, B);
+      s = &tmp;
+    }
+    encode(ctx, p, B, context, *s, ws);
+    const T* ctx_tokens = latent_blocks_.empty() ? s->mean : s->latent_out.back();
+    inject(ctx, p, B, ctx_tokens, *s, x, x_stride, ws);
+    if (s == &tmp) ws.rewind(mark);
+  }
+
+  void backward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, const saved& s, const T* dx,
+                index_t x_stride, T, T* g, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const std::size_t mark = ws.mark();
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, KD = K_ * Dm;
+    const index_t rows = per_pair ? B * M : B;
+    T* dctx = ws.template take<T>(B * KD);
+    inject_backward(ctx, p, B, s, dx, x_stride, dctx, g, ws);
+    // Latent self-attention blocks, last to first.
+    T* buf = ws.template take<T>(B * KD);
+    const layer_dims ld = latent_dims(B);
+    for (std::size_t i = latent_blocks_.size(); i-- > 0;) {
+      const T* in = i == 0 ? s.mean : s.latent_out[i - 1];
+      latent_blocks_[i].backward(ctx, p, ld, rope_view<T>{}, in, s.latent_out[i], s.latent_saved[i], dctx, buf, g, ws);
+      std::swap(dctx, buf);
+    }
+    // dctx is now ∂/∂mean. Per-pair mean: spread back to each pair's latents by its weight.
+    T* dmlp = ws.template take<T>(rows * KD);
+    if (per_pair)
+      K::gemm(ctx, true, false, M, KD, 1, T(1), s.weights, M, M, dctx, KD, KD, T(0), dmlp, KD, M * KD, B);
+    else
+      K::map(ctx, B * KD, ops::copy_fn<T>{}, dmlp, dctx);
+    T* dcross = ws.template take<T>(rows * KD);
+    cross_mlp_.backward(ctx, p, rows * K_, s.cross_out, s.mlp_out, s.mlp, dmlp, dcross, g, ws);
+    T* dlat = ws.template take<T>(rows * KD);
+    T* dkv = ws.template take<T>(B * M * Lp * Dm);
+    cross_.backward(ctx, p, cross_dims_for(B), s.lat_in, s.pair_out.empty() ? s.x0 : s.pair_out.back(), s.cross_out,
+                    s.cross, dcross, dlat, dkv, g, ws);
+    K::column_sum_add(ctx, rows, KD, dlat, g + queries_.offset);  // the queries are shared by every row
+    // Pair blocks, last to first, then the embeddings.
+    T* dbuf = ws.template take<T>(B * M * Lp * Dm);
+    const layer_dims pd = pair_dims(B);
+    for (std::size_t i = pair_blocks_.size(); i-- > 0;) {
+      const T* in = i == 0 ? s.x0 : s.pair_out[i - 1];
+      pair_blocks_[i].backward(ctx, p, pd, rope_view<T>{}, in, s.pair_out[i], s.pair_saved[i], dkv, dbuf, g, ws);
+      std::swap(dkv, dbuf);
+    }
+    const T scale = embed_scale();
+    K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.tokens, dkv, 0, scale, g + tok_.offset);
+    T* dpos = ws.template take<T>(Lp * Dm);
+    T* ones = ws.template take<T>(B * M);
+    K::fill(ctx, B * M, T(1), ones);
+    K::gemm(ctx, true, false, 1, Lp * Dm, B * M, scale, ones, 1, 0, dkv, Lp * Dm, 0, T(0), dpos, Lp * Dm, 0, 1);
+    K::scatter_add_rows(ctx, 1, Lp, Dm, row_ids_.data(), dpos, 0, T(1), g + row_.offset);
+    K::scatter_add_rows(ctx, 1, Lp, Dm, col_ids_.data(), dpos, 0, T(1), g + col_.offset);
+    K::scatter_add_rows(ctx, 1, Lp, Dm, seg_ids_.data(), dpos, 0, T(1), g + seg_.offset);
+    ws.rewind(mark);
+  }
+
+  void sparse_update(context_t<D>&, index_t, const std::int32_t*, const saved&, T, T) {}
+
+ private:
+  T embed_scale() const { return T(std::sqrt(double(Dm_))); }
+
+  layer_dims pair_dims(index_t B) const {
+    return {B * cfg_.max_demos, cfg_.pair_len(), Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_),
+            0, eps_};
+  }
+  layer_dims latent_dims(index_t B) const {
+    return {B, K_, Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_), 0, eps_};
+  }
+  cross_dims cross_dims_for(index_t B) const {
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len();
+    return per_pair ? cross_dims{B * M, K_, Lp, Dm_, H_, eps_} : cross_dims{B, K_, M * Lp, Dm_, H_, eps_};
+  }
+
+  void encode(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, saved& s, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, W = cfg_.context_width(), KD = K_ * Dm;
+    const index_t rows = per_pair ? B * M : B;
+    // Pack the tokens of every row: [B, M·Lp] (flags follow each row's tokens in the context).
+    K::copy_2d(ctx, B, M * Lp, context, W, s.tokens, M * Lp, std::int32_t(1));
+    // Pair embeddings: scale · (token + row + column + segment).
+    K::gather_rows(ctx, 1, Lp, Dm, row_ids_.data(), p + row_.offset, T(1), s.pos, 0);
+    T* tmp = ws.template take<T>(Lp * Dm);
+    K::gather_rows(ctx, 1, Lp, Dm, col_ids_.data(), p + col_.offset, T(1), tmp, 0);
+    K::map(ctx, Lp * Dm, ops::add_fn<T>{}, s.pos, s.pos, tmp);
+    K::gather_rows(ctx, 1, Lp, Dm, seg_ids_.data(), p + seg_.offset, T(1), tmp, 0);
+    K::map(ctx, Lp * Dm, ops::add_fn<T>{}, s.pos, s.pos, tmp);
+    const T scale = embed_scale();
+    K::gather_rows(ctx, 1, B * M * Lp, Dm, s.tokens, p + tok_.offset, scale, s.x0, 0);
+    T* ones = ws.template take<T>(B * M);
+    K::fill(ctx, B * M, T(1), ones);
+    K::gemm(ctx, false, false, B * M, Lp * Dm, 1, scale, ones, 1, 0, s.pos, Lp * Dm, 0, T(1), s.x0, Lp * Dm, 0, 1);
+    // Transformer blocks over each pair.
+    const layer_dims pd = pair_dims(B);
+    const T* cur = s.x0;
+    for (std::size_t i = 0; i < pair_blocks_.size(); ++i) {
+      pair_blocks_[i].forward(ctx, p, pd, rope_view<T>{}, cur, s.pair_out[i], &s.pair_saved[i], ws);
+      cur = s.pair_out[i];
+    }
+    // Aggregation: queries over the non-PAD tokens.
+    K::map(ctx, B * M * Lp, pad_mask_fn<T>{}, s.key_bias, s.tokens);
+    K::copy_2d(ctx, rows, KD, p + queries_.offset, 0, s.lat_in, KD, T(1));
+    cross_.forward(ctx, p, cross_dims_for(B), s.lat_in, cur, s.key_bias, s.cross_out, &s.cross, ws);
+    cross_mlp_.forward(ctx, p, rows * K_, eps_, s.cross_out, s.mlp_out, &s.mlp, ws);
+    if (per_pair) {
+      // mean over present pairs: [1, M] · [M, K·D] per row
+      K::copy_2d(ctx, B, M, context + M * Lp, W, s.flags, M, std::int32_t(1));
+      K::copy_2d(ctx, B, M, context + M * Lp + M, W, s.flags + B * M, M, std::int32_t(1));
+      K::map(ctx, B * M, mean_weight_fn<T>{}, s.weights, s.flags, s.flags + B * M);
+      K::gemm(ctx, false, false, 1, KD, M, T(1), s.weights, M, M, s.mlp_out, KD, M * KD, T(0), s.mean, KD, KD, B);
+    } else {
+      K::map(ctx, B * KD, ops::copy_fn<T>{}, s.mean, s.mlp_out);
+    }
+    const layer_dims ld = latent_dims(B);
+    const T* lat = s.mean;
+    for (std::size_t i = 0; i < latent_blocks_.size(); ++i) {
+      latent_blocks_[i].forward(ctx, p, ld, rope_view<T>{}, lat, s.latent_out[i], &s.latent_saved[i], ws);
+      lat = s.latent_out[i];
+    }
+  }
+
+  void inject(context_t<D>& ctx, const T* p, index_t B, const T* tokens, saved& s, T* x, index_t x_stride,
+              workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t KD = K_ * Dm_;
+    if (!additive) {
+      K::copy_2d(ctx, B, KD, tokens, KD, x, x_stride, T(1));
+      return;
+    }
+    K::copy_2d(ctx, B, P_total_, x, x_stride, x, x_stride, T(0));
+    // pooled[B, D] = mean over the K tokens; x[b, P:, :] += pooled_b · W_injᵀ
+    T* ones = ws.template take<T>(K_);
+    K::fill(ctx, K_, T(1.0 / double(K_)), ones);
+    K::gemm(ctx, false, false, 1, Dm_, K_, T(1), ones, K_, 0, tokens, Dm_, KD, T(0), s.pooled, Dm_, Dm_, B);
+    T* proj = ws.template take<T>(B * Dm_);
+    linear<D>{Dm_, Dm_}.forward(ctx, p + inject_.offset, B, s.pooled, proj);
+    const index_t L = S_ - K_;
+    T* ones_l = ws.template take<T>(L);
+    K::fill(ctx, L, T(1), ones_l);
+    K::gemm(ctx, false, false, L, Dm_, 1, T(1), ones_l, 1, 0, proj, Dm_, Dm_, T(1), x + P_total_, Dm_, x_stride, B);
+  }
+
+  void inject_backward(context_t<D>& ctx, const T* p, index_t B, const saved& s, const T* dx, index_t x_stride,
+                       T* dctx, T* g, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t KD = K_ * Dm_;
+    if (!additive) {
+      K::copy_2d(ctx, B, KD, dx, x_stride, dctx, KD, T(1));
+      return;
+    }
+    const index_t L = S_ - K_;
+    T* ones_l = ws.template take<T>(L);
+    K::fill(ctx, L, T(1), ones_l);
+    T* dproj = ws.template take<T>(B * Dm_);
+    K::gemm(ctx, true, false, 1, Dm_, L, T(1), ones_l, 1, 0, dx + P_total_, Dm_, x_stride, T(0), dproj, Dm_, Dm_, B);
+    T* dpooled = ws.template take<T>(B * Dm_);
+    linear<D>{Dm_, Dm_}.backward(ctx, p + inject_.offset, B, s.pooled, dproj, dpooled, g + inject_.offset);
+    T* ones = ws.template take<T>(K_);
+    K::fill(ctx, K_, T(1.0 / double(K_)), ones);
+    K::gemm(ctx, false, false, K_, Dm_, 1, T(1), ones, 1, 0, dpooled, Dm_, Dm_, T(0), dctx, Dm_, KD, B);
+  }
+
+  encoder_config cfg_;
+  index_t K_, Dm_, H_;
+  double eps_;
+  index_t P_total_, S_;
+  double expansion_;
+  param_ref tok_, row_, col_, seg_, queries_, inject_;
+  std::vector<block_t> pair_blocks_, latent_blocks_;
+  cross_attention<D> cross_;
+  swiglu_mlp<D> cross_mlp_;
+  buffer<std::int32_t, D> row_ids_, col_ids_, seg_ids_;
+};
+
+template <class D, class T>
+using demo_encoder = typename demo_encoder_policy<>::template type<D, T>;
+
+ETRM_END_NAMESPACE

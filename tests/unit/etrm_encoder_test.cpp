@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: Apache-2.0
+// ETRM's demonstration encoder: gradchecks of the cross-attention layer and of the whole model
+// with the encoder as prefix source (every aggregation and injection policy), CPU against the
+// reference backend, and the absence of per-task parameters.
+#include "../common/tiny_models.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace etrm;
+using R = reference_device;
+
+namespace {
+
+context_t<R> ctx;
+
+std::vector<double> random_vec(index_t n, std::uint64_t stream, double scale = 1.0) {
+  std::vector<double> v(static_cast<std::size_t>(n));
+  for (index_t i = 0; i < n; ++i) v[i] = scale * (2 * uniform01({5, stream}, std::uint64_t(i)) - 1);
+  return v;
+}
+
+data::episode_shape tiny_shape() { return {4, 2}; }
+
+trm_config etrm_config() {
+  trm_config c = tiny::config(false, 1, 2);
+  c.seq_len = tiny_shape().seq_len();
+  c.vocab_size = 12;
+  c.num_puzzle_identifiers = 1;
+  c.puzzle_emb_ndim = 0;
+  return c;
+}
+encoder_config tiny_encoder() { return {tiny_shape().side, tiny_shape().max_demos, 1, 1}; }
+
+token_batch episodes(index_t B, std::uint64_t step) {
+  data::generator_config g;
+  g.min_side = 2;
+  g.max_side = 3;
+  return data::episode_source(data::rule_split::train, 17, tiny_shape(), g).batch(B, step);
+}
+
+template <class Model>
+double loss_and_grad(Model& m, const std::vector<double>& p, const token_batch& b, std::vector<double>* g) {
+  const auto& c = m.config();
+  const index_t B = b.batch, S = c.full_len(), V = c.vocab_size, P = c.prefix_len();
+  trm_carry<double, R> carry(B, S, c.hidden_size);
+  const auto zh = random_vec(B * S * c.hidden_size, 40), zl = random_vec(B * S * c.hidden_size, 41);
+  std::copy(zh.begin(), zh.end(), carry.zh.data());
+  std::copy(zl.begin(), zl.end(), carry.zl.data());
+  workspace<R> ws;
+  typename Model::tape t;
+  std::vector<double> logits(B * S * V), q(2 * B), dlogits(logits.size(), 0.0), dq(2 * B), loss(B), halt(B);
+  std::vector<std::int32_t> count(B), correct(B), target(B);
+  m.forward(ctx, p.data(), carry, b.inputs.data(), b.context.data(), logits.data(), q.data(), g ? &t : nullptr, ws);
+  kernels<R>::cross_entropy(ctx, B, c.seq_len, V, S * V, ops::loss_kind::softmax, logits.data() + P * V,
+                            b.labels.data(), 1.0 / B, loss.data(), count.data(), correct.data(), dlogits.data() + P * V,
+                            nullptr);
+  for (index_t i = 0; i < B; ++i) target[i] = std::int32_t(i % 2);
+  kernels<R>::halt_loss(ctx, B, q.data(), target.data(), 0.5 / B, halt.data(), dq.data());
+  if (g) m.backward(ctx, p.data(), t, b.inputs.data(), b.context.data(), dlogits.data(), dq.data(), g->data(), ws);
+  double s = 0;
+  for (index_t i = 0; i < B; ++i) s += (loss[i] + 0.5 * halt[i]) / B;
+  return s;
+}
+
+template <class Policy>
+void check_encoder_gradients() {
+  trm_model<R, double, attention_mixer<R>, dynamic_recursion, Policy::template type> m(ctx, etrm_config(),
+                                                                                        tiny_encoder());
+  std::vector<double> p = m.layout().template initial_values<double>(3);
+  const auto* q = m.layout().find("model.inner.q_head.weight");
+  for (index_t i = 0; i < q->ref.size; ++i) p[q->ref.offset + i] = 0.2 * std::cos(double(i));
+  const token_batch b = episodes(3, 0);
+  std::vector<double> g(p.size(), testing::grad_sentinel);
+  loss_and_grad(m, p, b, &g);
+  for (auto& v : g) v -= testing::grad_sentinel;
+  std::vector<std::size_t> idx;
+  index_t encoder_checked = 0;
+  for (const auto& e : m.layout().entries())
+    for (std::size_t i : testing::sample_indices(std::size_t(e.ref.size), 12)) {
+      idx.push_back(std::size_t(e.ref.offset) + i);
+      encoder_checked += e.name.find(".encoder.") != std::string::npos;
+    }
+  auto r = testing::gradcheck([&](std::vector<double>& x) { return loss_and_grad(m, x, b, nullptr); }, p, g, idx, 1e-5,
+                              1e-5);
+  INFO("max_rel " << r.max_rel << " over " << r.checked << " at " << r.worst);
+  CHECK(r.max_rel < 1e-5);
+  CHECK(encoder_checked > 50);
+  // The encoder really receives gradient (it is not cut off from the loss).
+  double enc_norm = 0;
+  for (const auto& e : m.layout().entries())
+    if (e.name.find(".encoder.") != std::string::npos)
+      for (index_t i = 0; i < e.ref.size; ++i) enc_norm += g[e.ref.offset + i] * g[e.ref.offset + i];
+  CHECK(enc_norm > 1e-12);
+}
+
+}  // namespace
+
+TEST_SUITE("etrm encoder") {
+  TEST_CASE("cross-attention layer gradcheck with a key mask") {
+    param_layout l;
+    auto a = cross_attention<R>::declare(l, "x.", 8);
+    const cross_dims d{2, 3, 5, 8, 2, 1e-5};
+    std::vector<double> p = l.initial_values<double>(2);
+    for (auto& v : p) v *= 2;
+    auto xq = random_vec(d.B * d.Sq * d.D, 1), xkv = random_vec(d.B * d.Sk * d.D, 2), w = random_vec(d.B * d.Sq * d.D, 3);
+    std::vector<double> bias(std::size_t(d.B * d.Sk), 0.0);
+    bias[1] = bias[7] = -1e9;  // masked keys
+    workspace<R> ws;
+    auto f = [&](const std::vector<double>& pp, const std::vector<double>& q, const std::vector<double>& kv) {
+      std::vector<double> y(q.size());
+      ws.reset();
+      a.forward(ctx, pp.data(), d, q.data(), kv.data(), bias.data(), y.data(), nullptr, ws);
+      double s = 0;
+      for (std::size_t i = 0; i < y.size(); ++i) s += w[i] * y[i];
+      return s;
+    };
+    ws.reset();
+    auto s = a.take<double>(ws, d);
+    std::vector<double> y(xq.size()), dq(xq.size()), dkv(xkv.size()), g(p.size(), testing::grad_sentinel);
+    a.forward(ctx, p.data(), d, xq.data(), xkv.data(), bias.data(), y.data(), &s, ws);
+    a.backward(ctx, p.data(), d, xq.data(), xkv.data(), y.data(), s, w.data(), dq.data(), dkv.data(), g.data(), ws);
+    for (auto& v : g) v -= testing::grad_sentinel;
+    CHECK(testing::gradcheck([&](std::vector<double>& q) { return f(p, q, xkv); }, xq, dq).max_rel < 1e-6);
+    auto rk = testing::gradcheck([&](std::vector<double>& kv) { return f(p, xq, kv); }, xkv, dkv);
+    CHECK(rk.max_rel < 1e-6);
+    // Masked keys get no gradient at all.
+    for (index_t j = 0; j < d.D; ++j) CHECK(dkv[1 * d.D + j] == 0.0);
+    CHECK(testing::gradcheck([&](std::vector<double>& pp) { return f(pp, xq, xkv); }, p, g).max_rel < 1e-6);
+  }
+
+  TEST_CASE("whole model gradcheck: cross-attention aggregation, prefix injection") {
+    check_encoder_gradients<demo_encoder_policy<cross_attention_aggregation, prefix_injection>>();
+  }
+  TEST_CASE("whole model gradcheck: per-pair mean aggregation") {
+    check_encoder_gradients<demo_encoder_policy<per_pair_mean_aggregation, prefix_injection>>();
+  }
+  TEST_CASE("whole model gradcheck: additive injection") {
+    check_encoder_gradients<demo_encoder_policy<cross_attention_aggregation, additive_injection>>();
+  }
+
+  TEST_CASE("no per-task parameters: the count does not depend on the number of tasks") {
+    trm_config a = etrm_config(), b = etrm_config();
+    a.num_puzzle_identifiers = 1;
+    b.num_puzzle_identifiers = 100000;
+    trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type> ma(ctx, a, tiny_encoder()),
+        mb(ctx, b, tiny_encoder());
+    CHECK(ma.layout().count() == mb.layout().count());
+    for (const auto& e : ma.layout().entries()) CHECK(e.name.find("puzzle_emb") == std::string::npos);
+  }
+
+  TEST_CASE("CPU matches the reference backend on an ETRM training step") {
+    trm_config c = etrm_config();
+    c.H_cycles = 2;
+    using cpu_model = trm_model<cpu_device, float, attention_mixer<cpu_device>, dynamic_recursion, demo_encoder_policy<>::type>;
+    using ref_model = trm_model<R, float, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
+    context_t<cpu_device> cpu(2);
+    cpu_model mc(cpu, c, tiny_encoder());
+    ref_model mr(ctx, c, tiny_encoder());
+    trainer<cpu_model>::options o;
+    o.optimizer.warmup_steps = 1;
+    o.optimizer.lr = 1e-3;
+    trainer<cpu_model> tc(cpu, mc, 4, o);
+    trainer<ref_model> tr(ctx, mr, 4, {o.optimizer, o.loss, o.seed});
+    for (std::uint64_t s = 0; s < 3; ++s) {
+      const token_batch b = episodes(4, s);
+      const auto a = tc.train_step(b), r = tr.train_step(b);
+      CHECK(a.loss == doctest::Approx(r.loss).epsilon(1e-4));
+      CHECK(a.exact_accuracy == r.exact_accuracy);
+    }
+    const auto pc = to_host<cpu_device>(cpu, tc.parameters().data(), tc.parameters().size());
+    const auto pr = to_host<R>(ctx, tr.parameters().data(), tr.parameters().size());
+    CHECK(testing::compare(pc, pr, 1e-2).max_rel < 1e-3);
+  }
+}

@@ -41,3 +41,4 @@
 #include <etrm/model/demo_encoder.hpp>
 #include <etrm/data/episode.hpp>
 #include <etrm/data/token_batch.hpp>
+#include <etrm/train/checkpoint.hpp>

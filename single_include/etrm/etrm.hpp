@@ -627,6 +627,18 @@ struct host_kernels {
     });
   }
 
+  // x[r, c] += bias[r / group, c]: a per-(batch, key) additive mask broadcast over the
+  // `group` rows (heads × queries) of each batch.   x: [rows, cols]; bias: [rows / group, cols]
+  template <class T>
+  static void add_row_bias(ctx_t& ctx, index_t rows, index_t cols, index_t group, const T* bias, T* x) {
+    Exec::run(ctx, rows, 16, [&](index_t b, index_t e) {
+      for (index_t r = b; r < e; ++r) {
+        const T* br = bias + (r / group) * cols;
+        for (index_t c = 0; c < cols; ++c) x[r * cols + c] += br[c];
+      }
+    });
+  }
+
   // dx = y ⊙ (dy − Σ dy⊙y) per row (assigns)   y, dy, dx: [rows, cols]; dx may alias dy.
   template <class T>
   static void row_softmax_backward(ctx_t& ctx, index_t rows, index_t cols, const T* y, const T* dy, T* dx) {
@@ -728,6 +740,17 @@ struct host_kernels {
     });
   }
 
+  // dst[r·dst_stride + c] = scale · src[r·src_stride + c]   r < rows, c < cols
+  // scale == 0 writes zeros without reading src (which may be uninitialised).
+  template <class T>
+  static void copy_2d(ctx_t& ctx, index_t rows, index_t cols, const T* src, index_t src_stride, T* dst,
+                      index_t dst_stride, T scale) {
+    Exec::run(ctx, rows, 8, [&](index_t b, index_t e) {
+      for (index_t r = b; r < e; ++r)
+        for (index_t c = 0; c < cols; ++c) dst[r * dst_stride + c] = scale == T(0) ? T(0) : scale * src[r * src_stride + c];
+    });
+  }
+
   // y[b, j, i] = x[b, i, j]   x: [batch, r, c], y: [batch, c, r]
   template <class T>
   static void transpose(ctx_t& ctx, index_t batch, index_t r, index_t c, const T* x, T* y) {
@@ -816,13 +839,13 @@ struct host_kernels {
   }
 
   // Token cross-entropy per sequence, fused with its gradient and the accuracy counts.
-  // logits: [B, L, V]; labels: [B, L] (−100 = ignore). Per sequence b: seq_loss[b] = mean over
+  // logits, dlogits: sequence b starts at b·batch_stride, then [L, V]; labels: [B, L] (−100 = ignore). Per sequence b: seq_loss[b] = mean over
   // valid tokens of −log p_label (stablemax or softmax, computed in double), seq_count[b] =
   // valid tokens, seq_correct[b] = valid tokens whose argmax equals the label. When dlogits is
   // non-null it is assigned grad_scale / max(count, 1) · ∂(Σ_tokens CE)/∂logits. pred (nullable,
   // [B, L]) gets the argmax.
   template <class T>
-  static void cross_entropy(ctx_t& ctx, index_t B, index_t L, index_t V, ops::loss_kind kind, const T* logits,
+  static void cross_entropy(ctx_t& ctx, index_t B, index_t L, index_t V, index_t batch_stride, ops::loss_kind kind, const T* logits,
                             const std::int32_t* labels, T grad_scale, T* seq_loss, std::int32_t* seq_count,
                             std::int32_t* seq_correct, T* dlogits, std::int32_t* pred) {
     Exec::run(ctx, B, 1, [&](index_t b0, index_t e0) {
@@ -832,11 +855,11 @@ struct host_kernels {
         const double w = double(grad_scale) / std::max<std::int32_t>(count, 1);
         double loss = 0;
         for (index_t l = 0; l < L; ++l) {
-          const T* x = logits + (b * L + l) * V;
+          const T* x = logits + b * batch_stride + l * V;
           const std::int32_t y = labels[b * L + l];
           const index_t am = std::max_element(x, x + V) - x;
           if (pred) pred[b * L + l] = std::int32_t(am);
-          T* g = dlogits ? dlogits + (b * L + l) * V : nullptr;
+          T* g = dlogits ? dlogits + b * batch_stride + l * V : nullptr;
           if (y == -100) {
             if (g) std::fill(g, g + V, T(0));
             continue;
@@ -1251,4 +1274,3598 @@ struct task {
 }  // namespace data
 ETRM_END_NAMESPACE
 // ---- end etrm/data/grid.hpp
+
+// ---- begin etrm/layers/attention.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Non-causal multi-head self-attention token mixer with fused QKV and RoPE, followed by TRM's
+// post-norm residual (trm-spec §1.4, §1.6): h1 = rms_norm(x + o_proj(attn(qkv_proj(x)))).
+// Weights: qkv [3·D, D] split as [q heads, k heads, v heads], o [D, D]; no biases.
+// Scores use strided-batched GEMMs over B·H heads; probabilities are kept for backward.
+// backward assigns dx and accumulates dW.
+
+#include <type_traits>
+// ---- begin etrm/layers/dims.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Runtime sizes shared by the layers of one network application: batch B, sequence S
+// (prefix included), width D, heads H × head_dim, SwiGLU intermediates (channel and token).
+
+#include <type_traits>
+
+ETRM_BEGIN_NAMESPACE
+
+struct layer_dims {
+  index_t B = 0, S = 0, D = 0, H = 0, hd = 0;
+  index_t I = 0;   // channel SwiGLU intermediate
+  index_t It = 0;  // token-mixing SwiGLU intermediate (mlp_t)
+  double eps = 1e-5;
+  index_t tokens() const { return B * S; }
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/layers/dims.hpp
+// ---- begin etrm/layers/linear.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Bias-free linear map with PyTorch's weight layout W: [out, in] (so checkpoints load as-is).
+// forward:  y[N, out] = x[N, in] · Wᵀ
+// backward: dx[N, in] = dy · W (assigned, or added with accumulate_dx), dW[out, in] += dyᵀ · x.
+
+#include <type_traits>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class D>
+struct linear {
+  index_t in = 0, out = 0;
+
+  template <class T>
+  void forward(context_t<D>& ctx, const T* w, index_t n, const T* x, T* y, index_t ldx = 0) const {
+    kernels<D>::gemm(ctx, false, true, n, out, in, T(1), x, ldx ? ldx : in, 0, w, in, 0, T(0), y, out, 0, 1);
+  }
+  // dx may be null (input needs no gradient).
+  template <class T>
+  void backward(context_t<D>& ctx, const T* w, index_t n, const T* x, const T* dy, T* dx, T* dw, bool accumulate_dx = false,
+                index_t ldx = 0) const {
+    kernels<D>::gemm(ctx, true, false, out, in, n, T(1), dy, out, 0, x, ldx ? ldx : in, 0, T(1), dw, in, 0, 1);
+    if (dx)
+      kernels<D>::gemm(ctx, false, false, n, in, out, T(1), dy, out, 0, w, in, 0, T(accumulate_dx ? 1 : 0), dx,
+                       ldx ? ldx : in, 0, 1);
+  }
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/layers/linear.hpp
+// ---- begin etrm/layers/residual_norm.hpp
+// SPDX-License-Identifier: Apache-2.0
+// TRM's post-norm residual: y = rms_norm(x + f(x)) with no learned weight (trm-spec §1.6).
+// forward:  y[rows, cols] = rms_norm(x + fx), rstd[rows] saved for backward
+// backward: dsum[rows, cols] = ∂/∂(x + fx) (assigned); the caller routes it to both branches.
+
+#include <type_traits>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class D, class T>
+void residual_norm_forward(context_t<D>& ctx, index_t rows, index_t cols, double eps, const T* x, const T* fx, T* y,
+                           T* rstd) {
+  kernels<D>::map(ctx, rows * cols, ops::add_fn<T>{}, y, x, fx);
+  kernels<D>::rms_norm(ctx, rows, cols, T(eps), y, y, rstd);
+}
+
+template <class D, class T>
+void residual_norm_backward(context_t<D>& ctx, index_t rows, index_t cols, const T* y, const T* rstd, const T* dy,
+                            T* dsum) {
+  kernels<D>::rms_norm_backward(ctx, rows, cols, y, rstd, dy, dsum);
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/layers/residual_norm.hpp
+// ---- begin etrm/layers/rope.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Rotary position tables (trm-spec §1.3): inv_freq_i = θ^(−2i/hd), angles pos · inv_freq
+// duplicated as [freqs, freqs] over the head dimension, positions 0..S−1 (prefix included).
+
+#include <type_traits>
+
+#include <cmath>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class T>
+struct rope_view {
+  const T* cos = nullptr;  // [S, hd], null: no rotation
+  const T* sin = nullptr;
+};
+
+template <class T, class D>
+struct rope_table {
+  buffer<T, D> cos, sin;
+
+  rope_table() = default;
+  rope_table(context_t<D>& ctx, index_t S, index_t hd, double theta) {
+    std::vector<T> c(static_cast<std::size_t>(S * hd)), s(c.size());
+    for (index_t p = 0; p < S; ++p)
+      for (index_t i = 0; i < hd; ++i) {
+        const double inv_freq = std::pow(theta, -2.0 * double(i % (hd / 2)) / double(hd));
+        c[p * hd + i] = T(std::cos(double(p) * inv_freq));
+        s[p * hd + i] = T(std::sin(double(p) * inv_freq));
+      }
+    cos = make_buffer<T, D>(ctx, c);
+    sin = make_buffer<T, D>(ctx, s);
+  }
+  rope_view<T> view() const { return {cos.data(), sin.data()}; }
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/layers/rope.hpp
+
+#include <cmath>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class D>
+struct attention_mixer {
+  index_t qkv = 0, o = 0;  // parameter offsets
+
+  template <class T>
+  struct saved {
+    T *q, *k, *v;  // [B, H, S, hd]
+    T* p;          // [B·H, S, S] attention probabilities
+    T* om;         // [B, S, H·hd] merged head outputs
+    T* rstd;       // [B·S]
+  };
+  template <class T>
+  saved<T> take(workspace<D>& ws, const layer_dims& d) const {
+    const index_t n = d.tokens() * d.D;
+    return {ws.template take<T>(n), ws.template take<T>(n), ws.template take<T>(n),
+            ws.template take<T>(d.B * d.H * d.S * d.S), ws.template take<T>(n), ws.template take<T>(d.tokens())};
+  }
+
+  // x: [B, S, D] → y: [B, S, D]
+  template <class T>
+  void forward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const T* x, T* y,
+               std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const std::size_t mark = ws.mark();
+    const saved<T> a = s ? *s : take<T>(ws, d);
+    const index_t N = d.tokens(), S = d.S, hd = d.hd, BH = d.B * d.H;
+    T* qkv_out = ws.template take<T>(N * 3 * d.D);
+    linear<D>{d.D, 3 * d.D}.forward(ctx, p + qkv, N, x, qkv_out);
+    K::split_heads_rope(ctx, d.B, S, d.H, hd, qkv_out, rope.cos, rope.sin, a.q, a.k, a.v);
+    const T scale = T(1.0 / std::sqrt(double(hd)));
+    K::gemm(ctx, false, true, S, S, hd, scale, a.q, hd, S * hd, a.k, hd, S * hd, T(0), a.p, S, S * S, BH);
+    K::row_softmax(ctx, BH * S, S, a.p, a.p);
+    T* o_heads = qkv_out;  // [B, H, S, hd], reusing the qkv scratch
+    K::gemm(ctx, false, false, S, hd, S, T(1), a.p, S, S * S, a.v, hd, S * hd, T(0), o_heads, hd, S * hd, BH);
+    K::permute_0213(ctx, d.B, d.H, S, hd, o_heads, a.om);
+    T* fx = ws.template take<T>(N * d.D);
+    linear<D>{d.D, d.D}.forward(ctx, p + o, N, a.om, fx);
+    residual_norm_forward<D>(ctx, N, d.D, d.eps, x, fx, y, a.rstd);
+    ws.rewind(mark);
+  }
+
+  // dy: [B, S, D] → dx (assigned); g accumulated.
+  template <class T>
+  void backward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const T* x, const T* y,
+                const saved<T>& s, const T* dy, T* dx, T* g, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const std::size_t mark = ws.mark();
+    const index_t N = d.tokens(), S = d.S, hd = d.hd, BH = d.B * d.H;
+    T* dsum = ws.template take<T>(N * d.D);
+    residual_norm_backward<D>(ctx, N, d.D, y, s.rstd, dy, dsum);
+    T* dom = ws.template take<T>(N * d.D);
+    linear<D>{d.D, d.D}.backward(ctx, p + o, N, s.om, dsum, dom, g + o);
+    T* doh = ws.template take<T>(N * d.D);  // [B, H, S, hd]
+    K::permute_0213(ctx, d.B, S, d.H, hd, dom, doh);
+    T* dp = ws.template take<T>(BH * S * S);
+    K::gemm(ctx, false, true, S, S, hd, T(1), doh, hd, S * hd, s.v, hd, S * hd, T(0), dp, S, S * S, BH);
+    T *dq = ws.template take<T>(N * d.D), *dk = ws.template take<T>(N * d.D), *dv = dom;
+    K::gemm(ctx, true, false, S, hd, S, T(1), s.p, S, S * S, doh, hd, S * hd, T(0), dv, hd, S * hd, BH);
+    K::row_softmax_backward(ctx, BH * S, S, s.p, dp, dp);
+    const T scale = T(1.0 / std::sqrt(double(hd)));
+    K::gemm(ctx, false, false, S, hd, S, scale, dp, S, S * S, s.k, hd, S * hd, T(0), dq, hd, S * hd, BH);
+    K::gemm(ctx, true, false, S, hd, S, scale, dp, S, S * S, s.q, hd, S * hd, T(0), dk, hd, S * hd, BH);
+    T* dqkv = ws.template take<T>(N * 3 * d.D);
+    K::merge_heads_rope_backward(ctx, d.B, S, d.H, hd, dq, dk, dv, rope.cos, rope.sin, dqkv);
+    K::map(ctx, N * d.D, ops::copy_fn<T>{}, dx, dsum);
+    linear<D>{d.D, 3 * d.D}.backward(ctx, p + qkv, N, x, dqkv, dx, g + qkv, /*accumulate_dx=*/true);
+    ws.rewind(mark);
+  }
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/layers/attention.hpp
+// ---- begin etrm/layers/block.hpp
+// SPDX-License-Identifier: Apache-2.0
+// One TRM block: a token mixer (attention or mlp_t, chosen at compile time) followed by the
+// channel SwiGLU MLP, each with its post-norm residual. x: [B, S, D] → y: [B, S, D].
+// backward assigns dx and accumulates parameter gradients.
+
+#include <type_traits>
+// ---- begin etrm/model/config.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The model configuration, with the official TRM field names so that it round-trips through
+// checkpoint metadata (`config` key) and the official YAML/JSON, plus the derived sizes
+// (TRM's SwiGLU intermediate rounding, prefix length, sequence length with prefix).
+
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+ETRM_BEGIN_NAMESPACE
+
+enum class pos_encoding { rope, learned, none };
+
+struct trm_config {
+  index_t hidden_size = 512;
+  index_t num_heads = 8;
+  double expansion = 4.0;
+  index_t L_layers = 2;
+  index_t H_cycles = 3;  // T
+  index_t L_cycles = 6;  // n
+  index_t seq_len = 81;
+  index_t vocab_size = 11;
+  index_t puzzle_emb_ndim = 512;
+  index_t puzzle_emb_len = 16;  // P, the prefix length
+  index_t num_puzzle_identifiers = 1;
+  pos_encoding pos_encodings = pos_encoding::rope;
+  bool mlp_t = false;
+  double rms_norm_eps = 1e-5;
+  double rope_theta = 10000.0;
+  index_t halt_max_steps = 16;
+  double halt_exploration_prob = 0.1;
+  bool no_ACT_continue = true;  // halting on q_halt > 0 (official default)
+
+  index_t prefix_len() const {
+    return puzzle_emb_len > 0 ? puzzle_emb_len : (puzzle_emb_ndim + hidden_size - 1) / hidden_size;
+  }
+  index_t full_len() const { return prefix_len() + seq_len; }  // S
+  index_t head_dim() const { return hidden_size / num_heads; }
+  // TRM: ceil_to_multiple(round(expansion · width · 2/3), 256)
+  static index_t swiglu_intermediate(index_t width, double expansion) {
+    const auto inter = index_t(std::nearbyint(expansion * double(width) * 2.0 / 3.0));
+    return (inter + 255) / 256 * 256;
+  }
+  index_t intermediate() const { return swiglu_intermediate(hidden_size, expansion); }
+  index_t token_intermediate() const { return swiglu_intermediate(full_len(), expansion); }
+
+  void validate() const {
+    auto fail = [](const std::string& m) { throw std::invalid_argument("etrm config: " + m); };
+    if (hidden_size <= 0 || num_heads <= 0 || hidden_size % num_heads) fail("hidden_size must be a positive multiple of num_heads");
+    if (pos_encodings == pos_encoding::rope && head_dim() % 2) fail("rope needs an even head dimension");
+    if (L_layers <= 0 || H_cycles <= 0 || L_cycles <= 0) fail("L_layers, H_cycles and L_cycles must be positive");
+    if (seq_len <= 0 || vocab_size <= 1) fail("seq_len must be positive and vocab_size at least 2");
+    if (puzzle_emb_ndim < 0 || puzzle_emb_ndim > prefix_len() * hidden_size) fail("puzzle_emb_ndim must fit in the prefix");
+    if (num_puzzle_identifiers <= 0) fail("num_puzzle_identifiers must be positive");
+    if (halt_max_steps <= 0) fail("halt_max_steps must be positive");
+  }
+};
+
+inline std::string to_string(pos_encoding p) {
+  return p == pos_encoding::rope ? "rope" : p == pos_encoding::learned ? "learned" : "none";
+}
+inline pos_encoding pos_encoding_from_string(const std::string& s) {
+  if (s == "rope") return pos_encoding::rope;
+  if (s == "learned") return pos_encoding::learned;
+  if (s == "none") return pos_encoding::none;
+  throw std::invalid_argument("etrm config: unknown pos_encodings '" + s + "' (rope, learned, none)");
+}
+
+inline void to_json(nlohmann::json& j, const trm_config& c) {
+  j = nlohmann::json{{"hidden_size", c.hidden_size},
+                     {"num_heads", c.num_heads},
+                     {"expansion", c.expansion},
+                     {"L_layers", c.L_layers},
+                     {"H_cycles", c.H_cycles},
+                     {"L_cycles", c.L_cycles},
+                     {"seq_len", c.seq_len},
+                     {"vocab_size", c.vocab_size},
+                     {"puzzle_emb_ndim", c.puzzle_emb_ndim},
+                     {"puzzle_emb_len", c.puzzle_emb_len},
+                     {"num_puzzle_identifiers", c.num_puzzle_identifiers},
+                     {"pos_encodings", to_string(c.pos_encodings)},
+                     {"mlp_t", c.mlp_t},
+                     {"rms_norm_eps", c.rms_norm_eps},
+                     {"rope_theta", c.rope_theta},
+                     {"halt_max_steps", c.halt_max_steps},
+                     {"halt_exploration_prob", c.halt_exploration_prob},
+                     {"no_ACT_continue", c.no_ACT_continue}};
+}
+
+// Missing fields keep their defaults; unknown fields are ignored (official configs carry more).
+inline void from_json(const nlohmann::json& j, trm_config& c) {
+  auto get = [&](const char* k, auto& v) {
+    if (j.contains(k)) j.at(k).get_to(v);
+  };
+  get("hidden_size", c.hidden_size);
+  get("num_heads", c.num_heads);
+  get("expansion", c.expansion);
+  get("L_layers", c.L_layers);
+  get("H_cycles", c.H_cycles);
+  get("L_cycles", c.L_cycles);
+  get("seq_len", c.seq_len);
+  get("vocab_size", c.vocab_size);
+  get("puzzle_emb_ndim", c.puzzle_emb_ndim);
+  get("puzzle_emb_len", c.puzzle_emb_len);
+  get("num_puzzle_identifiers", c.num_puzzle_identifiers);
+  if (j.contains("pos_encodings")) c.pos_encodings = pos_encoding_from_string(j.at("pos_encodings").get<std::string>());
+  get("mlp_t", c.mlp_t);
+  get("rms_norm_eps", c.rms_norm_eps);
+  get("rope_theta", c.rope_theta);
+  get("halt_max_steps", c.halt_max_steps);
+  get("halt_exploration_prob", c.halt_exploration_prob);
+  get("no_ACT_continue", c.no_ACT_continue);
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/model/config.hpp
+// ---- begin etrm/layers/swiglu_mlp.hpp
+// SPDX-License-Identifier: Apache-2.0
+// SwiGLU MLP sub-layer with its post-norm residual: y = rms_norm(x + down(silu(gate) ⊙ up)).
+// Used over channels ([rows = B·S, width = D]) and, by the mlp_t token mixer, over the
+// sequence axis ([rows = B·D, width = S]). Weights: gate_up [2·I, width], down [width, I].
+// backward assigns dx and accumulates dW.
+
+#include <type_traits>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class D>
+struct swiglu_mlp {
+  index_t width = 0, inter = 0;
+  index_t gate_up = 0, down = 0;  // parameter offsets
+
+  // Activations kept for backward; the output y itself is kept by the caller.
+  template <class T>
+  struct saved {
+    T* gu = nullptr;    // [rows, 2I]
+    T* act = nullptr;   // [rows, I]
+    T* rstd = nullptr;  // [rows]
+  };
+  template <class T>
+  saved<T> take(workspace<D>& ws, index_t rows) const {
+    return {ws.template take<T>(rows * 2 * inter), ws.template take<T>(rows * inter), ws.template take<T>(rows)};
+  }
+
+  // x: [rows, width] → y: [rows, width]. s == nullptr: the no-grad path, scratch only.
+  template <class T>
+  void forward(context_t<D>& ctx, const T* p, index_t rows, double eps, const T* x, T* y, std::type_identity_t<const saved<T>*> s,
+               workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    const saved<T> a = s ? *s : saved<T>{ws.template take<T>(rows * 2 * inter), ws.template take<T>(rows * inter), nullptr};
+    linear<D>{width, 2 * inter}.forward(ctx, p + gate_up, rows, x, a.gu);
+    kernels<D>::swiglu(ctx, rows, inter, a.gu, a.act);
+    T* fx = ws.template take<T>(rows * width);
+    linear<D>{inter, width}.forward(ctx, p + down, rows, a.act, fx);
+    residual_norm_forward<D>(ctx, rows, width, eps, x, fx, y, a.rstd);
+    ws.rewind(mark);
+  }
+
+  // dy: [rows, width] → dx (assigned); g: the gradient buffer (accumulated).
+  template <class T>
+  void backward(context_t<D>& ctx, const T* p, index_t rows, const T* x, const T* y, const saved<T>& s, const T* dy, T* dx, T* g,
+                workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    T* dsum = ws.template take<T>(rows * width);
+    residual_norm_backward<D>(ctx, rows, width, y, s.rstd, dy, dsum);
+    T* dact = ws.template take<T>(rows * inter);
+    linear<D>{inter, width}.backward(ctx, p + down, rows, s.act, dsum, dact, g + down);
+    T* dgu = ws.template take<T>(rows * 2 * inter);
+    kernels<D>::swiglu_backward(ctx, rows, inter, s.gu, dact, dgu);
+    kernels<D>::map(ctx, rows * width, ops::copy_fn<T>{}, dx, dsum);
+    linear<D>{width, 2 * inter}.backward(ctx, p + gate_up, rows, x, dgu, dx, g + gate_up, /*accumulate_dx=*/true);
+    ws.rewind(mark);
+  }
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/layers/swiglu_mlp.hpp
+// ---- begin etrm/layers/token_mlp.hpp
+// SPDX-License-Identifier: Apache-2.0
+// TRM's `mlp_t` token mixer (trm-spec §1.6): transpose [B, S, D] → [B, D, S], apply a SwiGLU
+// MLP over the sequence axis with its post-norm residual (so the RMSNorm runs over S), and
+// transpose back. Weights: gate_up [2·It, S], down [S, It]. backward assigns dx.
+
+#include <type_traits>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class D>
+struct token_mlp_mixer {
+  swiglu_mlp<D> mlp;  // width S, intermediate It
+
+  template <class T>
+  struct saved {
+    T* xt;  // [B, D, S]
+    T* yt;  // [B, D, S]
+    typename swiglu_mlp<D>::template saved<T> mlp;
+  };
+  template <class T>
+  saved<T> take(workspace<D>& ws, const layer_dims& d) const {
+    const index_t n = d.tokens() * d.D;
+    saved<T> s{ws.template take<T>(n), ws.template take<T>(n), {}};
+    s.mlp = mlp.template take<T>(ws, d.B * d.D);
+    return s;
+  }
+
+  template <class T>
+  void forward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T>, const T* x, T* y,
+               std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    const index_t n = d.tokens() * d.D;
+    T* xt = s ? s->xt : ws.template take<T>(n);
+    T* yt = s ? s->yt : ws.template take<T>(n);
+    kernels<D>::transpose(ctx, d.B, d.S, d.D, x, xt);
+    mlp.forward(ctx, p, d.B * d.D, d.eps, xt, yt, s ? &s->mlp : nullptr, ws);
+    kernels<D>::transpose(ctx, d.B, d.D, d.S, yt, y);
+    ws.rewind(mark);
+  }
+
+  template <class T>
+  void backward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T>, const T*, const T*,
+                const saved<T>& s, const T* dy, T* dx, T* g, workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    const index_t n = d.tokens() * d.D;
+    T *dyt = ws.template take<T>(n), *dxt = ws.template take<T>(n);
+    kernels<D>::transpose(ctx, d.B, d.S, d.D, dy, dyt);
+    mlp.backward(ctx, p, d.B * d.D, s.xt, s.yt, s.mlp, dyt, dxt, g, ws);
+    kernels<D>::transpose(ctx, d.B, d.D, d.S, dxt, dx);
+    ws.rewind(mark);
+  }
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/layers/token_mlp.hpp
+
+#include <string>
+
+ETRM_BEGIN_NAMESPACE
+
+// Declares a mixer's parameters under a block prefix (official names) and returns the mixer.
+template <class D>
+attention_mixer<D> declare_mixer(std::type_identity<attention_mixer<D>>, param_layout& l, const std::string& prefix,
+                                 index_t width, index_t, double) {
+  const double std = 1.0 / std::sqrt(double(width));
+  attention_mixer<D> m;
+  m.qkv = l.add(prefix + "self_attn.qkv_proj.weight", {3 * width, width}, init_spec::trunc_normal(std)).offset;
+  m.o = l.add(prefix + "self_attn.o_proj.weight", {width, width}, init_spec::trunc_normal(std)).offset;
+  return m;
+}
+
+template <class D>
+swiglu_mlp<D> declare_swiglu(param_layout& l, const std::string& prefix, index_t width, index_t inter) {
+  swiglu_mlp<D> m{width, inter};
+  m.gate_up = l.add(prefix + "gate_up_proj.weight", {2 * inter, width},
+                    init_spec::trunc_normal(1.0 / std::sqrt(double(width)))).offset;
+  m.down = l.add(prefix + "down_proj.weight", {width, inter}, init_spec::trunc_normal(1.0 / std::sqrt(double(inter))))
+               .offset;
+  return m;
+}
+
+template <class D>
+token_mlp_mixer<D> declare_mixer(std::type_identity<token_mlp_mixer<D>>, param_layout& l, const std::string& prefix,
+                                 index_t, index_t seq, double expansion) {
+  return {declare_swiglu<D>(l, prefix + "mlp_t.", seq, trm_config::swiglu_intermediate(seq, expansion))};
+}
+
+template <class D, class Mixer>
+struct block {
+  Mixer mixer;
+  swiglu_mlp<D> mlp;
+
+  static block declare(param_layout& l, const std::string& prefix, index_t width, index_t seq, double expansion) {
+    block b;
+    b.mixer = declare_mixer<D>(std::type_identity<Mixer>{}, l, prefix, width, seq, expansion);
+    b.mlp = declare_swiglu<D>(l, prefix + "mlp.", width, trm_config::swiglu_intermediate(width, expansion));
+    return b;
+  }
+
+  template <class T>
+  struct saved {
+    typename Mixer::template saved<T> mix;
+    T* h1;  // mixer output [B, S, D]
+    typename swiglu_mlp<D>::template saved<T> mlp;
+  };
+  template <class T>
+  saved<T> take(workspace<D>& ws, const layer_dims& d) const {
+    saved<T> s;
+    s.mix = mixer.template take<T>(ws, d);
+    s.h1 = ws.template take<T>(d.tokens() * d.D);
+    s.mlp = mlp.template take<T>(ws, d.tokens());
+    return s;
+  }
+
+  template <class T>
+  void forward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const T* x, T* y,
+               std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    T* h1 = s ? s->h1 : ws.template take<T>(d.tokens() * d.D);
+    mixer.forward(ctx, p, d, rope, x, h1, s ? &s->mix : nullptr, ws);
+    mlp.forward(ctx, p, d.tokens(), d.eps, h1, y, s ? &s->mlp : nullptr, ws);
+    ws.rewind(mark);
+  }
+
+  template <class T>
+  void backward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const T* x, const T* y,
+                const saved<T>& s, const T* dy, T* dx, T* g, workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    T* dh1 = ws.template take<T>(d.tokens() * d.D);
+    mlp.backward(ctx, p, d.tokens(), s.h1, y, s.mlp, dy, dh1, g, ws);
+    mixer.backward(ctx, p, d, rope, x, s.h1, s.mix, dh1, dx, g, ws);
+    ws.rewind(mark);
+  }
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/layers/block.hpp
+
+// ---- begin etrm/model/puzzle_prefix.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The prefix source of the original TRM: a per-puzzle embedding table (trm-spec §1.2).
+// It is a buffer, not a parameter: zero-initialised, absent from the parameter count, updated
+// by sparse SignSGD on the rows in the batch. The vector fills the first puzzle_emb_ndim
+// values of the flattened [P, D] prefix (TRM: prefix token 0); the rest is zero.
+//
+// Prefix-source contract (the ETRM demonstration encoder implements the same):
+//   context_width()            int32 values of per-row context (here: the puzzle id)
+//   forward(...)               writes x[b, 0:P·D] = scale · prefix_b for every row
+//   backward(...)              consumes dx[b, 0:P·D]; parameter gradients accumulate
+//   sparse_update(...)         updates non-parameter state after backward (here: SignSGD)
+
+
+#include <string>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class D, class T>
+class puzzle_id_prefix {
+ public:
+  static constexpr const char* table_name = "model.inner.puzzle_emb.weights";
+
+  puzzle_id_prefix(context_t<D>& ctx, param_layout&, const trm_config& c)
+      : ndim_(c.puzzle_emb_ndim), rows_(c.num_puzzle_identifiers), prefix_(c.prefix_len() * c.hidden_size),
+        table_(rows_ * std::max<index_t>(ndim_, 1)) {
+    device_traits<D>::zero(ctx, table_.data(), sizeof(T) * std::size_t(table_.size()));
+  }
+
+  index_t context_width() const { return 1; }
+  index_t ndim() const { return ndim_; }
+  index_t rows() const { return rows_; }
+  T* table() { return table_.data(); }
+  const T* table() const { return table_.data(); }
+
+  struct saved {
+    T* local_grad = nullptr;  // [B, ndim]
+  };
+  void take(saved& s, workspace<D>& ws, index_t B) const { s.local_grad = ws.template take<T>(B * ndim_); }
+
+  // ids: [B, 1]; x: row b at b·x_stride.
+  void forward(context_t<D>& ctx, const T*, index_t B, const std::int32_t* ids, T* x, index_t x_stride, T scale,
+               saved*, workspace<D>&) const {
+    kernels<D>::copy_2d(ctx, B, prefix_, x, x_stride, x, x_stride, T(0));  // zero the prefix rows
+    if (ndim_ > 0) kernels<D>::gather_rows(ctx, B, 1, ndim_, ids, table_.data(), scale, x, x_stride);
+  }
+
+  void backward(context_t<D>& ctx, const T*, index_t B, const std::int32_t*, const saved& s, const T* dx,
+                index_t x_stride, T scale, T*, workspace<D>&) const {
+    if (ndim_ > 0) kernels<D>::copy_2d(ctx, B, ndim_, dx, x_stride, s.local_grad, ndim_, scale);
+  }
+
+  void sparse_update(context_t<D>& ctx, index_t B, const std::int32_t* ids, const saved& s, T lr, T wd) {
+    if (ndim_ > 0) kernels<D>::sign_sgd_rows(ctx, B, ndim_, ids, s.local_grad, table_.data(), lr, wd);
+  }
+
+ private:
+  index_t ndim_, rows_, prefix_;
+  buffer<T, D> table_;
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/model/puzzle_prefix.hpp
+// ---- begin etrm/model/reasoning_net.hpp
+// SPDX-License-Identifier: Apache-2.0
+// TRM's single reasoning network (`L_level`): net(h, inj) = blocks(h + inj) with L_layers
+// blocks applied in order, reused for both the latent update z ← net(z, y + x) and the answer
+// update y ← net(y, z). One weight set runs many times per step, so everything an
+// application needs for backward lives in a caller-owned `saved`.
+
+#include <type_traits>
+
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class D, class Mixer>
+class reasoning_net {
+ public:
+  using block_t = block<D, Mixer>;
+
+  reasoning_net() = default;
+  reasoning_net(param_layout& l, const std::string& prefix, index_t layers, index_t width, index_t seq, double expansion) {
+    for (index_t i = 0; i < layers; ++i)
+      blocks_.push_back(block_t::declare(l, prefix + "layers." + std::to_string(i) + ".", width, seq, expansion));
+  }
+  index_t layers() const { return index_t(blocks_.size()); }
+
+  template <class T>
+  struct saved {
+    T* in = nullptr;                                      // h + inj: [B, S, D]
+    std::vector<T*> outs;                                 // outputs of blocks 0..L−2
+    std::vector<typename block_t::template saved<T>> blocks;
+  };
+  // Carves one application's activations from the arena; `s` keeps its vectors' capacity, so
+  // a steady-state step allocates nothing.
+  template <class T>
+  void take(saved<T>& s, workspace<D>& ws, const layer_dims& d) const {
+    const index_t n = d.tokens() * d.D;
+    s.in = ws.template take<T>(n);
+    s.outs.resize(blocks_.size() - 1);
+    for (auto& o : s.outs) o = ws.template take<T>(n);
+    s.blocks.resize(blocks_.size());
+    for (std::size_t i = 0; i < blocks_.size(); ++i) s.blocks[i] = blocks_[i].template take<T>(ws, d);
+  }
+
+  // out = net(h, inj); all [B, S, D]. With `s`, out must stay valid until backward.
+  template <class T>
+  void forward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const T* h, const T* inj, T* out,
+               std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    const index_t n = d.tokens() * d.D;
+    T* in = s ? s->in : ws.template take<T>(n);
+    kernels<D>::map(ctx, n, ops::add_fn<T>{}, in, h, inj);
+    T* scratch[2] = {nullptr, nullptr};
+    const T* cur = in;
+    for (std::size_t i = 0; i < blocks_.size(); ++i) {
+      T* y = out;
+      if (i + 1 < blocks_.size()) {
+        if (s)
+          y = s->outs[i];
+        else {
+          if (!scratch[i % 2]) scratch[i % 2] = ws.template take<T>(n);
+          y = scratch[i % 2];
+        }
+      }
+      blocks_[i].forward(ctx, p, d, rope, cur, y, s ? &s->blocks[i] : nullptr, ws);
+      cur = y;
+    }
+    ws.rewind(mark);
+  }
+
+  // dout → d_in = ∂/∂(h + inj), assigned; the caller adds it to dh and dinj.
+  template <class T>
+  void backward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const saved<T>& s, const T* out,
+                const T* dout, T* d_in, T* g, workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    const index_t n = d.tokens() * d.D;
+    T* buf[2] = {ws.template take<T>(n), ws.template take<T>(n)};
+    const T* dy = dout;
+    for (std::size_t i = blocks_.size(); i-- > 0;) {
+      const T* x = i == 0 ? s.in : s.outs[i - 1];
+      const T* y = i + 1 == blocks_.size() ? out : s.outs[i];
+      T* dx = i == 0 ? d_in : buf[i % 2];
+      blocks_[i].backward(ctx, p, d, rope, x, y, s.blocks[i], dy, dx, g, ws);
+      dy = dx;
+    }
+    ws.rewind(mark);
+  }
+
+ private:
+  std::vector<block_t> blocks_;
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/model/reasoning_net.hpp
+// ---- begin etrm/model/trm.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The Tiny Recursive Model (trm-spec §1–2): input embedding (prefix from a prefix source,
+// scaled token embedding, RoPE or learned positions), one reasoning network applied
+// recursively, lm_head and q_head. Compile-time choices: the token mixer (attention or mlp_t),
+// the recursion policy (T, n) and the prefix source (puzzle ids, or the ETRM demo encoder).
+//
+// One supervision step: T−1 cycles on the no-grad path (nothing stored), then one taped cycle
+// of n+1 net applications whose activations come from the arena, so memory does not grow with
+// T. The carry is detached between steps.
+
+// ---- begin etrm/recursion/policy.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The recursion policy: T (H_cycles) and n (L_cycles) as template parameters. They size the
+// tape and feed static_asserts; the loops themselves are plain loops in the model. A value of
+// `dynamic_cycles` takes the count from the runtime configuration instead (the CLI uses it to
+// run any checkpoint); a fixed policy rejects a configuration that disagrees.
+
+
+#include <stdexcept>
+#include <string>
+
+ETRM_BEGIN_NAMESPACE
+
+inline constexpr int dynamic_cycles = 0;
+
+template <int T, int N>
+struct recursion_policy {
+  static_assert(T >= 0 && N >= 0, "cycle counts are non-negative (0 = dynamic)");
+  static constexpr int H_cycles = T;
+  static constexpr int L_cycles = N;
+  // Net applications recorded for backward: the last cycle only, so memory is independent of T.
+  static constexpr int tape_length = N == dynamic_cycles ? dynamic_cycles : N + 1;
+
+  static index_t resolve_T(index_t configured) { return resolve(T, configured, "H_cycles"); }
+  static index_t resolve_n(index_t configured) { return resolve(N, configured, "L_cycles"); }
+
+ private:
+  static index_t resolve(int fixed, index_t configured, const char* what) {
+    if (fixed == dynamic_cycles) return configured;
+    if (configured != fixed)
+      throw std::invalid_argument(std::string("etrm: recursion policy fixes ") + what + " = " + std::to_string(fixed) +
+                                  " but the configuration says " + std::to_string(configured));
+    return fixed;
+  }
+};
+
+using dynamic_recursion = recursion_policy<dynamic_cycles, dynamic_cycles>;
+
+ETRM_END_NAMESPACE
+// ---- end etrm/recursion/policy.hpp
+
+#include <cmath>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+// The recurrent state (z_H = y, z_L = z), each [B, S, D].
+template <class T, class D>
+struct trm_carry {
+  index_t batch = 0;
+  buffer<T, D> zh, zl;
+  trm_carry() = default;
+  trm_carry(index_t B, index_t S, index_t Dm) : batch(B), zh(B * S * Dm), zl(B * S * Dm) {}
+};
+
+template <class D, class T, class Mixer, class Recursion = dynamic_recursion,
+          template <class, class> class Prefix = puzzle_id_prefix>
+class trm_model {
+ public:
+  using device_type = D;
+  using scalar_type = T;
+  using prefix_type = Prefix<D, T>;
+  using net_type = reasoning_net<D, Mixer>;
+
+  // Extra arguments go to the prefix source (the ETRM encoder's configuration).
+  template <class... PrefixArgs>
+  trm_model(context_t<D>& ctx, const trm_config& c, PrefixArgs&&... prefix_args)
+      : cfg_(checked(c)), T_(Recursion::resolve_T(c.H_cycles)), n_(Recursion::resolve_n(c.L_cycles)),
+        prefix_(ctx, layout_, cfg_, std::forward<PrefixArgs>(prefix_args)...) {
+    const index_t Dm = cfg_.hidden_size, S = cfg_.full_len();
+    const double std = 1.0 / std::sqrt(double(Dm));
+    tok_emb_ = layout_.add("model.inner.embed_tokens.embedding_weight", {cfg_.vocab_size, Dm}, init_spec::trunc_normal(std));
+    if (cfg_.pos_encodings == pos_encoding::learned)
+      pos_emb_ = layout_.add("model.inner.embed_pos.embedding_weight", {S, Dm}, init_spec::trunc_normal(std));
+    net_ = net_type(layout_, "model.inner.L_level.", cfg_.L_layers, Dm, S, cfg_.expansion);
+    lm_head_ = layout_.add("model.inner.lm_head.weight", {cfg_.vocab_size, Dm}, init_spec::trunc_normal(std));
+    q_w_ = layout_.add("model.inner.q_head.weight", {2, Dm}, init_spec::zeros());
+    q_b_ = layout_.add("model.inner.q_head.bias", {2}, init_spec::constant(-5.0));
+    if (cfg_.pos_encodings == pos_encoding::rope) rope_ = rope_table<T, D>(ctx, S, cfg_.head_dim(), cfg_.rope_theta);
+    // H_init / L_init: fixed buffers drawn with std 1 (trm-spec §1.7).
+    std::vector<T> hi(static_cast<std::size_t>(Dm)), li(hi.size());
+    fill_init<T>(hi, init_spec::trunc_normal(1.0), philox_key{0, 0x51});
+    fill_init<T>(li, init_spec::trunc_normal(1.0), philox_key{0, 0x52});
+    h_init_ = make_buffer<T, D>(ctx, hi);
+    l_init_ = make_buffer<T, D>(ctx, li);
+  }
+
+  const trm_config& config() const { return cfg_; }
+  const param_layout& layout() const { return layout_; }
+  prefix_type& prefix() { return prefix_; }
+  const prefix_type& prefix() const { return prefix_; }
+  T* h_init() { return h_init_.data(); }
+  T* l_init() { return l_init_.data(); }
+  index_t H_cycles() const { return T_; }
+  index_t L_cycles() const { return n_; }
+
+  layer_dims dims(index_t B) const {
+    return {B, cfg_.full_len(), cfg_.hidden_size, cfg_.num_heads, cfg_.head_dim(), cfg_.intermediate(),
+            cfg_.token_intermediate(), cfg_.rms_norm_eps};
+  }
+
+  // Activations of the taped cycle, carved from the arena each step; the vectors keep their
+  // capacity across steps.
+  struct tape {
+    index_t B = 0;
+    T* x = nullptr;       // input embedding [B, S, D]
+    T* inj = nullptr;     // z_H + x for the latent updates
+    std::vector<T*> zl;   // z_L after each latent update, n of them
+    T* zh_out = nullptr;  // new z_H
+    std::vector<typename net_type::template saved<T>> apps;  // n + 1
+    typename prefix_type::saved prefix;
+  };
+
+  // Resets the carry rows whose flag is set to H_init / L_init.   flags: [B]
+  void reset(context_t<D>& ctx, trm_carry<T, D>& carry, const std::uint8_t* flags) const {
+    kernels<D>::reset_rows(ctx, carry.batch, cfg_.full_len(), cfg_.hidden_size, flags, h_init_.data(), l_init_.data(),
+                           carry.zh.data(), carry.zl.data());
+  }
+
+  // One supervision step. inputs: [B, seq_len]; context: [B, context_width()].
+  // Outputs logits [B, S, V] (rows 0..P−1 are the prefix; callers skip them) and q [B, 2]
+  // (q_halt, q_continue). t == nullptr: inference, nothing stored.
+  void forward(context_t<D>& ctx, const T* p, trm_carry<T, D>& carry, const std::int32_t* inputs,
+               const std::int32_t* context, T* logits, T* q, tape* t, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t B = carry.batch, S = cfg_.full_len(), Dm = cfg_.hidden_size, n = B * S * Dm;
+    const layer_dims d = dims(B);
+    const std::size_t mark = ws.mark();
+    if (t) take(*t, ws, B);
+    T* x = t ? t->x : ws.template take<T>(n);
+    embed(ctx, p, B, inputs, context, x, t ? &t->prefix : nullptr, ws);
+    T* inj = t ? t->inj : ws.template take<T>(n);
+    T* zh = carry.zh.data();
+    T* zl = carry.zl.data();
+    const rope_view<T> rope = rope_.view();
+    for (index_t c = 0; c + 1 < T_; ++c) {
+      K::map(ctx, n, ops::add_fn<T>{}, inj, zh, x);
+      for (index_t j = 0; j < n_; ++j) net_.forward(ctx, p, d, rope, zl, inj, zl, nullptr, ws);
+      net_.forward(ctx, p, d, rope, zh, zl, zh, nullptr, ws);
+    }
+    K::map(ctx, n, ops::add_fn<T>{}, inj, zh, x);
+    const T* zl_cur = zl;
+    for (index_t j = 0; j < n_; ++j) {
+      T* out = t ? t->zl[j] : zl;
+      net_.forward(ctx, p, d, rope, zl_cur, inj, out, t ? &t->apps[j] : nullptr, ws);
+      zl_cur = out;
+    }
+    T* zh_out = t ? t->zh_out : zh;
+    net_.forward(ctx, p, d, rope, zh, zl_cur, zh_out, t ? &t->apps[n_] : nullptr, ws);
+    if (t) {  // detached carry for the next step
+      device_traits<D>::copy(ctx, zh, zh_out, sizeof(T) * n);
+      device_traits<D>::copy(ctx, zl, zl_cur, sizeof(T) * n);
+    }
+    heads(ctx, p, B, zh_out, logits, q);
+    if (!t) ws.rewind(mark);
+  }
+
+  // Backward through the heads and the taped cycle into embeddings and the prefix source.
+  // dlogits: [B, S, V] (prefix rows zero); dq: [B, 2]. Gradients accumulate into g.
+  void backward(context_t<D>& ctx, const T* p, const tape& t, const std::int32_t* inputs,
+                const std::int32_t* context, const T* dlogits, const T* dq, T* g, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t B = t.B, S = cfg_.full_len(), Dm = cfg_.hidden_size, V = cfg_.vocab_size, n = B * S * Dm;
+    const layer_dims d = dims(B);
+    const rope_view<T> rope = rope_.view();
+    const std::size_t mark = ws.mark();
+    T* dzh = ws.template take<T>(n);
+    // lm_head over all rows; q_head reads prefix token 0 of each row (row stride S·D).
+    linear<D>{Dm, V}.backward(ctx, p + lm_head_.offset, B * S, t.zh_out, dlogits, dzh, g + lm_head_.offset);
+    K::gemm(ctx, true, false, 2, Dm, B, T(1), dq, 2, 0, t.zh_out, S * Dm, 0, T(1), g + q_w_.offset, Dm, 0, 1);
+    K::column_sum_add(ctx, B, 2, dq, g + q_b_.offset);
+    K::gemm(ctx, false, false, B, Dm, 2, T(1), dq, 2, 0, p + q_w_.offset, Dm, 0, T(1), dzh, S * Dm, 0, 1);
+
+    T* d_in = ws.template take<T>(n);
+    T* dzl = ws.template take<T>(n);
+    T* dx = ws.template take<T>(n);
+    net_.backward(ctx, p, d, rope, t.apps[n_], t.zh_out, dzh, d_in, g, ws);
+    // z_H entering the cycle is detached; only z_L (the injection) carries gradient on.
+    std::swap(dzl, d_in);
+    device_traits<D>::zero(ctx, dx, sizeof(T) * n);
+    for (index_t j = n_; j-- > 0;) {
+      net_.backward(ctx, p, d, rope, t.apps[j], t.zl[j], dzl, d_in, g, ws);
+      K::map(ctx, n, ops::add_fn<T>{}, dx, dx, d_in);  // inj = z_H + x: x gets every latent update's gradient
+      std::swap(dzl, d_in);                            // into z_L of the previous update
+    }
+    embed_backward(ctx, p, B, inputs, context, t.prefix, dx, g, ws);
+    ws.rewind(mark);
+  }
+
+ private:
+  static const trm_config& checked(const trm_config& c) {
+    c.validate();
+    return c;
+  }
+
+  void take(tape& t, workspace<D>& ws, index_t B) const {
+    const index_t n = B * cfg_.full_len() * cfg_.hidden_size;
+    const layer_dims d = dims(B);
+    t.B = B;
+    t.x = ws.template take<T>(n);
+    t.inj = ws.template take<T>(n);
+    t.zh_out = ws.template take<T>(n);
+    t.zl.resize(std::size_t(n_));
+    for (auto& z : t.zl) z = ws.template take<T>(n);
+    t.apps.resize(std::size_t(n_ + 1));
+    for (auto& a : t.apps) net_.take(a, ws, d);
+    prefix_.take(t.prefix, ws, B);
+  }
+
+  T embed_scale() const {
+    const double s = std::sqrt(double(cfg_.hidden_size));
+    return T(cfg_.pos_encodings == pos_encoding::learned ? s * 0.70710678118654752 : s);
+  }
+
+  // x[b] = scale · [prefix_b ; tok_emb[inputs_b]] (+ scale · pos with learned positions).
+  void embed(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs, const std::int32_t* context, T* x,
+             typename prefix_type::saved* ps, workspace<D>& ws) const {
+    const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
+    // Tokens first: an additive prefix source adds to the token rows.
+    kernels<D>::gather_rows(ctx, B, cfg_.seq_len, Dm, inputs, p + tok_emb_.offset, embed_scale(), x + P * Dm, S * Dm);
+    prefix_.forward(ctx, p, B, context, x, S * Dm, embed_scale(), ps, ws);
+    if (pos_emb_.size) {
+      const std::size_t mark = ws.mark();
+      T* ones = ws.template take<T>(B);
+      kernels<D>::fill(ctx, B, T(1), ones);
+      // x[B, S·D] += ones[B, 1] · (scale · pos)[1, S·D]
+      kernels<D>::gemm(ctx, false, false, B, S * Dm, 1, embed_scale(), ones, 1, 0, p + pos_emb_.offset, S * Dm, 0, T(1),
+                       x, S * Dm, 0, 1);
+      ws.rewind(mark);
+    }
+  }
+
+  void embed_backward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs,
+                      const std::int32_t* context, const typename prefix_type::saved& ps, const T* dx, T* g,
+                      workspace<D>& ws) const {
+    const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
+    kernels<D>::scatter_add_rows(ctx, B, cfg_.seq_len, Dm, inputs, dx + P * Dm, S * Dm, embed_scale(), g + tok_emb_.offset);
+    if (pos_emb_.size) {
+      const std::size_t mark = ws.mark();
+      T* ones = ws.template take<T>(B);
+      kernels<D>::fill(ctx, B, T(1), ones);
+      kernels<D>::gemm(ctx, true, false, 1, S * Dm, B, embed_scale(), ones, 1, 0, dx, S * Dm, 0, T(1),
+                       g + pos_emb_.offset, S * Dm, 0, 1);
+      ws.rewind(mark);
+    }
+    prefix_.backward(ctx, p, B, context, ps, dx, S * Dm, embed_scale(), g, ws);
+  }
+
+  void heads(context_t<D>& ctx, const T* p, index_t B, const T* zh, T* logits, T* q) const {
+    const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size;
+    linear<D>{Dm, cfg_.vocab_size}.forward(ctx, p + lm_head_.offset, B * S, zh, logits);
+    // q[B, 2] = zh[:, 0] · W_qᵀ + b
+    kernels<D>::copy_2d(ctx, B, 2, p + q_b_.offset, 0, q, 2, T(1));
+    kernels<D>::gemm(ctx, false, true, B, 2, Dm, T(1), zh, S * Dm, 0, p + q_w_.offset, Dm, 0, T(1), q, 2, 0, 1);
+  }
+
+  trm_config cfg_;
+  index_t T_, n_;
+  param_layout layout_;
+  prefix_type prefix_;
+  net_type net_;
+  param_ref tok_emb_, pos_emb_, lm_head_, q_w_, q_b_;
+  rope_table<T, D> rope_;
+  buffer<T, D> h_init_, l_init_;
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/model/trm.hpp
+
+// ---- begin etrm/train/batch.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Step metrics; the host batch type lives in data/token_batch.hpp.
+
+// ---- begin etrm/data/token_batch.hpp
+// SPDX-License-Identifier: Apache-2.0
+// A host batch of token sequences, the meeting point of data/ and train/: inputs and labels
+// (−100 = ignore) of [B, seq_len] and the per-row context of the model's prefix source (a
+// puzzle id for TRM, encoded demonstration pairs for ETRM). Plain vectors, no tensors.
+
+
+#include <cstdint>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+struct token_batch {
+  index_t batch = 0;
+  std::vector<std::int32_t> inputs;   // [B, seq_len]
+  std::vector<std::int32_t> labels;   // [B, seq_len]
+  std::vector<std::int32_t> context;  // [B, context_width]
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/data/token_batch.hpp
+
+#include <cstdint>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+
+// Metrics of one step (trm-spec §3): losses are divided by the batch size; the accuracies
+// count rows that halted this step and have at least one valid label.
+struct step_metrics {
+  double loss = 0, lm_loss = 0, q_halt_loss = 0;
+  double accuracy = 0, exact_accuracy = 0, q_halt_accuracy = 0, steps = 0;
+  index_t count = 0;  // rows the accuracies are over
+  double lr = 0;
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/train/batch.hpp
+// ---- begin etrm/train/schedule.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Optimizer settings and the learning-rate schedule (trm-spec §4): linear warmup from
+// base·step/warmup (step counts from 1), then base·(r + (1 − r)·½(1 + cos(π·progress))) with
+// r = lr_min_ratio; TRM's r = 1 makes it constant after warmup.
+
+
+#include <algorithm>
+#include <cmath>
+
+ETRM_BEGIN_NAMESPACE
+
+enum class optimizer_kind { adam_atan2, adamw };
+
+struct optimizer_config {
+  optimizer_kind kind = optimizer_kind::adam_atan2;
+  double lr = 1e-4;
+  double weight_decay = 0.1;  // applied to every parameter, as in TRM
+  double beta1 = 0.9, beta2 = 0.95;
+  double eps = 1e-8;  // AdamW only; AdamATan2 has none
+  index_t warmup_steps = 2000;
+  double lr_min_ratio = 1.0;  // < 1: cosine decay to base·ratio over total_steps
+  index_t total_steps = 0;
+  double grad_clip = 0.0;     // global-norm clipping; 0 = off (TRM default)
+  double ema_rate = 0.999;    // 0 = no EMA
+  double puzzle_emb_lr = 1e-2;
+  double puzzle_emb_weight_decay = 0.1;
+};
+
+// Learning rate at optimizer step `step` (1-based) for a base rate.
+inline double scheduled_lr(const optimizer_config& o, double base, index_t step) {
+  if (step < o.warmup_steps) return base * double(step) / double(std::max<index_t>(1, o.warmup_steps));
+  const double progress =
+      o.total_steps > o.warmup_steps
+          ? std::min(1.0, double(step - o.warmup_steps) / double(o.total_steps - o.warmup_steps))
+          : 0.0;
+  return base * (o.lr_min_ratio + (1.0 - o.lr_min_ratio) * 0.5 * (1.0 + std::cos(3.14159265358979323846 * progress)));
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/train/schedule.hpp
+// ---- begin etrm/train/trainer.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Deep supervision with ACT (trm-spec §2.2–§4) around any TRM-shaped model: the carry persists
+// across optimizer steps, halted rows take new data and reset their state, every row is
+// supervised at every step, and one optimizer step follows each supervision step.
+// Parameters, gradients, moments and the EMA shadow are flat device buffers; all per-step
+// memory comes from the arena, so a steady-state step allocates nothing. The only host
+// transfers are the batch upload and the [B]-sized metrics for logging.
+
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class T>
+struct int_eq_fn {
+  ETRM_HD T operator()(T a, T b) const { return T(a == b); }
+};
+
+template <class Model>
+class trainer {
+ public:
+  using D = typename Model::device_type;
+  using T = typename Model::scalar_type;
+
+  struct options {
+    optimizer_config optimizer;
+    ops::loss_kind loss = ops::loss_kind::stablemax;
+    std::uint64_t seed = 0;
+  };
+
+  trainer(context_t<D>& ctx, Model& model, index_t batch, options opt)
+      : ctx_(ctx), model_(model), opt_(opt), B_(batch), carry_(batch, model.config().full_len(), model.config().hidden_size),
+        params_(model.layout().total()), grads_(model.layout().total()), m_(model.layout().total()),
+        v_(model.layout().total()), ema_(opt.optimizer.ema_rate > 0 ? model.layout().total() : 0) {
+    set_parameters(model.layout().template initial_values<T>(opt.seed));
+    zero(m_);
+    zero(v_);
+    const auto& c = model.config();
+    const index_t L = c.seq_len, R = model.prefix().context_width();
+    for (auto* b : {&inputs_, &labels_, &fresh_inputs_, &fresh_labels_}) *b = buffer<std::int32_t, D>(B_ * L);
+    context_ = buffer<std::int32_t, D>(B_ * R);
+    fresh_context_ = buffer<std::int32_t, D>(B_ * R);
+    steps_ = make_buffer<std::int32_t, D>(ctx, std::vector<std::int32_t>(std::size_t(B_), 0));
+    zeros_ = make_buffer<std::int32_t, D>(ctx, std::vector<std::int32_t>(std::size_t(B_), 0));
+    halted_ = make_buffer<std::uint8_t, D>(ctx, std::vector<std::uint8_t>(std::size_t(B_), 1));  // all rows take data
+  }
+
+  index_t batch() const { return B_; }
+  index_t step() const { return step_; }
+  Model& model() { return model_; }
+  buffer<T, D>& parameters() { return params_; }
+  buffer<T, D>& gradients() { return grads_; }
+  buffer<T, D>& ema() { return ema_; }
+  buffer<T, D>& moment1() { return m_; }
+  buffer<T, D>& moment2() { return v_; }
+  // The weights evaluation and checkpoints use: the EMA shadow when enabled.
+  const T* eval_parameters() const { return ema_.size() ? ema_.data() : params_.data(); }
+  workspace<D>& arena() { return ws_; }
+  const options& opts() const { return opt_; }
+
+  void set_parameters(const std::vector<T>& host) {
+    from_host<D>(ctx_, params_.data(), host);
+    if (ema_.size()) from_host<D>(ctx_, ema_.data(), host);
+  }
+  void set_step(index_t s) { step_ = s; }
+
+  // One ACT step + one optimizer step. `fresh` supplies data for the rows that halted.
+  step_metrics train_step(const token_batch& fresh) {
+    using K = kernels<D>;
+    const auto& c = model_.config();
+    const index_t L = c.seq_len, S = c.full_len(), V = c.vocab_size, P = c.prefix_len(),
+                  R = model_.prefix().context_width();
+    check_batch(fresh, L, R);
+    ws_.reset();
+    from_host<D>(ctx_, fresh_inputs_.data(), fresh.inputs);
+    from_host<D>(ctx_, fresh_labels_.data(), fresh.labels);
+    from_host<D>(ctx_, fresh_context_.data(), fresh.context);
+    // Halted rows: new data, initial state, zero steps.
+    model_.reset(ctx_, carry_, halted_.data());
+    K::select_rows(ctx_, B_, L, halted_.data(), fresh_inputs_.data(), inputs_.data());
+    K::select_rows(ctx_, B_, L, halted_.data(), fresh_labels_.data(), labels_.data());
+    K::select_rows(ctx_, B_, R, halted_.data(), fresh_context_.data(), context_.data());
+    K::select_rows(ctx_, B_, 1, halted_.data(), zeros_.data(), steps_.data());
+
+    zero(grads_);
+    T* logits = ws_.template take<T>(B_ * S * V);
+    T* dlogits = ws_.template take<T>(B_ * S * V);
+    T* q = ws_.template take<T>(B_ * 2);
+    T* dq = ws_.template take<T>(B_ * 2);
+    typename Model::tape& tape = tape_;
+    model_.forward(ctx_, params_.data(), carry_, inputs_.data(), context_.data(), logits, q, &tape, ws_);
+    losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
+    model_.backward(ctx_, params_.data(), tape, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
+
+    ++step_;
+    const double lr = scheduled_lr(opt_.optimizer, opt_.optimizer.lr, step_);
+    optimizer_step(lr);
+    model_.prefix().sparse_update(ctx_, B_, context_.data(), tape.prefix,
+                                  T(scheduled_lr(opt_.optimizer, opt_.optimizer.puzzle_emb_lr, step_)),
+                                  T(opt_.optimizer.puzzle_emb_weight_decay));
+    K::act_update(ctx_, B_, std::int32_t(c.halt_max_steps), true, !c.no_ACT_continue, c.halt_exploration_prob,
+                  philox_key{opt_.seed, 0xAC7}, std::uint64_t(step_), q, steps_.data(), halted_.data());
+    step_metrics m = metrics(l, q, /*only_halted=*/true);
+    m.lr = lr;
+    (void)P;
+    return m;
+  }
+
+  // Evaluation (trm-spec §2.2): a fresh carry, halt_max_steps no-grad steps, no early halting.
+  // Returns metrics over all rows with labels; `pred` (optional) gets the argmax [B, seq_len]
+  // and `q_halt` (optional) the final halting logits [B].
+  step_metrics evaluate(const token_batch& b, std::vector<std::int32_t>* pred = nullptr,
+                        std::vector<T>* q_halt = nullptr, const T* weights = nullptr) {
+    const auto& c = model_.config();
+    check_batch(b, c.seq_len, model_.prefix().context_width());
+    if (b.labels.empty()) throw std::invalid_argument("etrm trainer: evaluate needs labels");
+    ws_.reset();
+    from_host<D>(ctx_, inputs_.data(), b.inputs);
+    from_host<D>(ctx_, labels_.data(), b.labels);
+    from_host<D>(ctx_, context_.data(), b.context);
+    T* logits = ws_.template take<T>(B_ * c.full_len() * c.vocab_size);
+    T* q = ws_.template take<T>(B_ * 2);
+    run_steps(weights ? weights : eval_parameters(), c.halt_max_steps, logits, q);
+    losses l = loss(logits, q, nullptr, nullptr, T(1));
+    step_metrics m = metrics(l, q, /*only_halted=*/false);
+    if (pred) *pred = to_host<D>(ctx_, l.pred, B_ * c.seq_len);
+    if (q_halt) {
+      const auto qh = to_host<D>(ctx_, q, B_ * 2);
+      q_halt->resize(std::size_t(B_));
+      for (index_t i = 0; i < B_; ++i) (*q_halt)[i] = qh[2 * i];
+    }
+    return m;
+  }
+
+  // Runs `steps` supervision steps from a fresh carry on the uploaded inputs without
+  // gradients; `each(step, logits, q)` sees the device outputs after every step.
+  template <class F = std::nullptr_t>
+  void run_steps(const T* weights, index_t steps, T* logits, T* q, F&& each = nullptr) {
+    model_.reset(ctx_, carry_, halted_ones());
+    for (index_t s = 0; s < steps; ++s) {
+      model_.forward(ctx_, weights, carry_, inputs_.data(), context_.data(), logits, q, nullptr, ws_);
+      if constexpr (!std::is_same_v<std::decay_t<F>, std::nullptr_t>) each(s, logits, q);
+    }
+    // The training carry was overwritten: every training row starts afresh next step.
+    device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
+  }
+
+  // Uploads inputs and context for run_steps without a label pass.
+  void upload(const token_batch& b) {
+    check_batch(b, model_.config().seq_len, model_.prefix().context_width());
+    from_host<D>(ctx_, inputs_.data(), b.inputs);
+    from_host<D>(ctx_, context_.data(), b.context);
+  }
+
+ private:
+  struct losses {
+    T* seq_loss;
+    std::int32_t* count;
+    std::int32_t* correct;
+    std::int32_t* exact;
+    T* halt;
+    std::int32_t* pred;
+  };
+
+  // Stablemax/softmax CE over the token rows (prefix rows skipped) plus ½·BCE halting loss,
+  // both scaled by grad_scale when gradients are requested.
+  losses loss(const T* logits, const T* q, T* dlogits, T* dq, T grad_scale) {
+    using K = kernels<D>;
+    const auto& c = model_.config();
+    const index_t L = c.seq_len, S = c.full_len(), V = c.vocab_size, P = c.prefix_len();
+    losses l{ws_.template take<T>(B_), ws_.template take<std::int32_t>(B_), ws_.template take<std::int32_t>(B_),
+             ws_.template take<std::int32_t>(B_), ws_.template take<T>(B_), ws_.template take<std::int32_t>(B_ * L)};
+    if (dlogits) K::fill(ctx_, B_ * S * V, T(0), dlogits);
+    K::cross_entropy(ctx_, B_, L, V, S * V, opt_.loss, logits + P * V, labels_.data(), grad_scale, l.seq_loss, l.count,
+                     l.correct, dlogits ? dlogits + P * V : nullptr, l.pred);
+    K::map(ctx_, B_, int_eq_fn<std::int32_t>{}, l.exact, l.correct, l.count);
+    K::halt_loss(ctx_, B_, q, l.exact, T(0.5) * grad_scale, l.halt, dq);
+    return l;
+  }
+
+  step_metrics metrics(const losses& l, const T* q, bool only_halted) {
+    const auto seq_loss = to_host<D>(ctx_, l.seq_loss, B_);
+    const auto count = to_host<D>(ctx_, l.count, B_);
+    const auto correct = to_host<D>(ctx_, l.correct, B_);
+    const auto halt = to_host<D>(ctx_, l.halt, B_);
+    const auto qh = to_host<D>(ctx_, q, 2 * B_);
+    const auto halted = to_host<D>(ctx_, halted_.data(), B_);
+    const auto steps = to_host<D>(ctx_, steps_.data(), B_);
+    step_metrics m;
+    for (index_t b = 0; b < B_; ++b) {
+      m.lm_loss += double(seq_loss[b]);
+      m.q_halt_loss += double(halt[b]);
+      if ((only_halted && !halted[b]) || count[b] == 0) continue;
+      const bool exact = correct[b] == count[b];
+      ++m.count;
+      m.accuracy += double(correct[b]) / double(count[b]);
+      m.exact_accuracy += exact;
+      m.q_halt_accuracy += (qh[2 * b] >= 0) == exact;
+      m.steps += only_halted ? double(steps[b]) : double(model_.config().halt_max_steps);
+    }
+    m.lm_loss /= double(B_);
+    m.q_halt_loss /= double(B_);
+    m.loss = m.lm_loss + 0.5 * m.q_halt_loss;
+    if (m.count) {
+      for (double* v : {&m.accuracy, &m.exact_accuracy, &m.q_halt_accuracy, &m.steps}) *v /= double(m.count);
+    }
+    return m;
+  }
+
+  void optimizer_step(double lr) {
+    using K = kernels<D>;
+    const auto& o = opt_.optimizer;
+    const index_t n = params_.size();
+    if (o.grad_clip > 0) {
+      T* sq = ws_.template take<T>(1);
+      K::row_reduce(ctx_, 1, n, ops::reduce_op::sum_squares, grads_.data(), sq);
+      const double norm = std::sqrt(double(to_host<D>(ctx_, sq, 1)[0]));
+      if (norm > o.grad_clip) K::map(ctx_, n, ops::scale_fn<T>{T(o.grad_clip / norm)}, grads_.data(), grads_.data());
+    }
+    const T bc1 = T(1 - std::pow(o.beta1, double(step_))), bc2 = T(1 - std::pow(o.beta2, double(step_)));
+    if (o.kind == optimizer_kind::adam_atan2)
+      K::adam_atan2(ctx_, n, params_.data(), grads_.data(), m_.data(), v_.data(), T(lr), T(o.weight_decay), T(o.beta1),
+                    T(o.beta2), bc1, bc2);
+    else
+      K::adamw(ctx_, n, params_.data(), grads_.data(), m_.data(), v_.data(), T(lr), T(o.weight_decay), T(o.beta1),
+               T(o.beta2), bc1, bc2, T(o.eps));
+    if (ema_.size()) K::ema(ctx_, n, params_.data(), ema_.data(), T(o.ema_rate));
+  }
+
+  void check_batch(const token_batch& b, index_t L, index_t R) const {
+    if (b.batch != B_ || index_t(b.inputs.size()) != B_ * L || index_t(b.context.size()) != B_ * R ||
+        (!b.labels.empty() && index_t(b.labels.size()) != B_ * L))
+      throw std::invalid_argument("etrm trainer: batch of " + std::to_string(b.batch) + " rows does not match [" +
+                                  std::to_string(B_) + ", " + std::to_string(L) + "] inputs and [" + std::to_string(B_) +
+                                  ", " + std::to_string(R) + "] context");
+  }
+
+  template <class U>
+  void zero(buffer<U, D>& b) {
+    device_traits<D>::zero(ctx_, b.data(), sizeof(U) * std::size_t(b.size()));
+  }
+  const std::uint8_t* halted_ones() {
+    if (!ones_.size()) ones_ = make_buffer<std::uint8_t, D>(ctx_, std::vector<std::uint8_t>(std::size_t(B_), 1));
+    return ones_.data();
+  }
+
+  context_t<D>& ctx_;
+  Model& model_;
+  options opt_;
+  index_t B_;
+  index_t step_ = 0;
+  trm_carry<T, D> carry_;
+  buffer<T, D> params_, grads_, m_, v_, ema_;
+  buffer<std::int32_t, D> inputs_, labels_, context_, fresh_inputs_, fresh_labels_, fresh_context_, steps_, zeros_;
+  buffer<std::uint8_t, D> halted_, ones_;
+  workspace<D> ws_;
+  typename Model::tape tape_;
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/train/trainer.hpp
+
+// ---- begin etrm/testing/compare.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Comparison helpers shipped with the library so users can check their own kernels and
+// layers the way etrm checks its own: max relative error with an absolute floor.
+
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace testing {
+
+struct comparison {
+  double max_abs = 0;   // largest |a − b|
+  double max_rel = 0;   // largest |a − b| / max(|b|, floor)
+  std::size_t worst = 0;
+  bool finite = true;
+};
+
+// Compares a to the oracle b elementwise; `floor` keeps near-zero oracle values from
+// dominating the relative error.
+template <class A, class B>
+comparison compare(const std::vector<A>& a, const std::vector<B>& b, double floor = 1e-3) {
+  comparison c;
+  const std::size_t n = std::min(a.size(), b.size());
+  c.finite = a.size() == b.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const double x = double(a[i]), y = double(b[i]);
+    if (!std::isfinite(x) || !std::isfinite(y)) {
+      c.finite = false;
+      continue;
+    }
+    const double d = std::abs(x - y), r = d / std::max(std::abs(y), floor);
+    c.max_abs = std::max(c.max_abs, d);
+    if (r > c.max_rel) {
+      c.max_rel = r;
+      c.worst = i;
+    }
+  }
+  return c;
+}
+
+}  // namespace testing
+ETRM_END_NAMESPACE
+// ---- end etrm/testing/compare.hpp
+// ---- begin etrm/testing/gradcheck.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Finite-difference gradient checking, shipped so users can check their own layers the way
+// etrm checks its own (in double precision on the reference backend). Central differences
+// f(x + h) − f(x − h) / 2h over chosen coordinates, compared with the analytic gradient.
+
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <functional>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace testing {
+
+// Filled into gradient buffers before backward: an implementation that assigns (=) where it
+// must accumulate (+=) loses the sentinel, and the check subtracts it back out.
+inline constexpr double grad_sentinel = 0.375;
+
+struct gradcheck_result {
+  double max_rel = 0;  // over checked coordinates: |fd − analytic| / max(|fd|, |analytic|, floor)
+  std::size_t worst = 0;
+  std::size_t checked = 0;
+};
+
+// f evaluates the scalar loss at x (x is modified in place and restored). `indices` selects
+// the coordinates (all when empty).
+inline gradcheck_result gradcheck(const std::function<double(std::vector<double>&)>& f, std::vector<double>& x,
+                                  const std::vector<double>& analytic, std::vector<std::size_t> indices = {},
+                                  double h = 1e-6, double floor = 1e-6) {
+  if (indices.empty())
+    for (std::size_t i = 0; i < x.size(); ++i) indices.push_back(i);
+  gradcheck_result r;
+  for (std::size_t i : indices) {
+    const double keep = x[i];
+    x[i] = keep + h;
+    const double up = f(x);
+    x[i] = keep - h;
+    const double down = f(x);
+    x[i] = keep;
+    const double fd = (up - down) / (2 * h);
+    const double rel = std::abs(fd - analytic[i]) / std::max({std::abs(fd), std::abs(analytic[i]), floor});
+    if (rel > r.max_rel) {
+      r.max_rel = rel;
+      r.worst = i;
+    }
+    ++r.checked;
+  }
+  return r;
+}
+
+// Every `stride`-th coordinate plus the last: bounded work on large tensors.
+inline std::vector<std::size_t> sample_indices(std::size_t n, std::size_t max_count) {
+  std::vector<std::size_t> idx;
+  const std::size_t stride = std::max<std::size_t>(1, n / std::max<std::size_t>(1, max_count));
+  for (std::size_t i = 0; i < n; i += stride) idx.push_back(i);
+  if (n && idx.back() != n - 1) idx.push_back(n - 1);
+  return idx;
+}
+
+}  // namespace testing
+ETRM_END_NAMESPACE
+// ---- end etrm/testing/gradcheck.hpp
+// ---- begin etrm/layers/cross_attention.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Multi-head cross-attention with a key mask and TRM's post-norm residual:
+//   y = rms_norm(xq + o_proj(attn(q_proj(xq), k_proj(xkv), v_proj(xkv)) + key_bias))
+// xq: [B, Sq, D] (queries and residual), xkv: [B, Sk, D], key_bias: [B, Sk] added to every
+// head's scores (0 keeps a key, −1e9 masks it), y: [B, Sq, D]. Weights [D, D] each, no biases.
+// The demonstration encoder uses it to aggregate demo tokens into context tokens.
+// backward assigns dxq and dxkv and accumulates dW.
+
+
+#include <cmath>
+#include <string>
+#include <type_traits>
+
+ETRM_BEGIN_NAMESPACE
+
+struct cross_dims {
+  index_t B = 0, Sq = 0, Sk = 0, D = 0, H = 0;
+  double eps = 1e-5;
+  index_t hd() const { return D / H; }
+};
+
+template <class D>
+struct cross_attention {
+  index_t q = 0, k = 0, v = 0, o = 0;  // parameter offsets
+
+  static cross_attention declare(param_layout& l, const std::string& prefix, index_t width) {
+    const init_spec init = init_spec::trunc_normal(1.0 / std::sqrt(double(width)));
+    cross_attention a;
+    a.q = l.add(prefix + "q_proj.weight", {width, width}, init).offset;
+    a.k = l.add(prefix + "k_proj.weight", {width, width}, init).offset;
+    a.v = l.add(prefix + "v_proj.weight", {width, width}, init).offset;
+    a.o = l.add(prefix + "o_proj.weight", {width, width}, init).offset;
+    return a;
+  }
+
+  template <class T>
+  struct saved {
+    T *qh, *kh, *vh;  // [B, H, S·, hd]
+    T* p;             // [B·H, Sq, Sk]
+    T* om;            // [B, Sq, D]
+    T* rstd;          // [B·Sq]
+  };
+  template <class T>
+  saved<T> take(workspace<D>& ws, const cross_dims& d) const {
+    const index_t nq = d.B * d.Sq * d.D, nk = d.B * d.Sk * d.D;
+    return {ws.template take<T>(nq), ws.template take<T>(nk), ws.template take<T>(nk),
+            ws.template take<T>(d.B * d.H * d.Sq * d.Sk), ws.template take<T>(nq), ws.template take<T>(d.B * d.Sq)};
+  }
+
+  template <class T>
+  void forward(context_t<D>& ctx, const T* p, const cross_dims& d, const T* xq, const T* xkv, const T* key_bias, T* y,
+               std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const std::size_t mark = ws.mark();
+    const saved<T> a = s ? *s : take<T>(ws, d);
+    const index_t hd = d.hd(), Nq = d.B * d.Sq, Nk = d.B * d.Sk, BH = d.B * d.H;
+    T* tmp = ws.template take<T>(std::max(Nq, Nk) * d.D);
+    linear<D>{d.D, d.D}.forward(ctx, p + q, Nq, xq, tmp);
+    K::permute_0213(ctx, d.B, d.Sq, d.H, hd, tmp, a.qh);
+    linear<D>{d.D, d.D}.forward(ctx, p + k, Nk, xkv, tmp);
+    K::permute_0213(ctx, d.B, d.Sk, d.H, hd, tmp, a.kh);
+    linear<D>{d.D, d.D}.forward(ctx, p + v, Nk, xkv, tmp);
+    K::permute_0213(ctx, d.B, d.Sk, d.H, hd, tmp, a.vh);
+    const T scale = T(1.0 / std::sqrt(double(hd)));
+    K::gemm(ctx, false, true, d.Sq, d.Sk, hd, scale, a.qh, hd, d.Sq * hd, a.kh, hd, d.Sk * hd, T(0), a.p, d.Sk,
+            d.Sq * d.Sk, BH);
+    if (key_bias) K::add_row_bias(ctx, BH * d.Sq, d.Sk, d.H * d.Sq, key_bias, a.p);
+    K::row_softmax(ctx, BH * d.Sq, d.Sk, a.p, a.p);
+    K::gemm(ctx, false, false, d.Sq, hd, d.Sk, T(1), a.p, d.Sk, d.Sq * d.Sk, a.vh, hd, d.Sk * hd, T(0), tmp, hd,
+            d.Sq * hd, BH);
+    K::permute_0213(ctx, d.B, d.H, d.Sq, hd, tmp, a.om);
+    linear<D>{d.D, d.D}.forward(ctx, p + o, Nq, a.om, tmp);
+    residual_norm_forward<D>(ctx, Nq, d.D, d.eps, xq, tmp, y, a.rstd);
+    ws.rewind(mark);
+  }
+
+  template <class T>
+  void backward(context_t<D>& ctx, const T* p, const cross_dims& d, const T* xq, const T* xkv, const T* y,
+                const saved<T>& s, const T* dy, T* dxq, T* dxkv, T* g, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const std::size_t mark = ws.mark();
+    const index_t hd = d.hd(), Nq = d.B * d.Sq, Nk = d.B * d.Sk, BH = d.B * d.H;
+    T* dsum = ws.template take<T>(Nq * d.D);
+    residual_norm_backward<D>(ctx, Nq, d.D, y, s.rstd, dy, dsum);
+    T* dom = ws.template take<T>(Nq * d.D);
+    linear<D>{d.D, d.D}.backward(ctx, p + o, Nq, s.om, dsum, dom, g + o);
+    T* doh = ws.template take<T>(Nq * d.D);
+    K::permute_0213(ctx, d.B, d.Sq, d.H, hd, dom, doh);
+    T* dp = ws.template take<T>(BH * d.Sq * d.Sk);
+    K::gemm(ctx, false, true, d.Sq, d.Sk, hd, T(1), doh, hd, d.Sq * hd, s.vh, hd, d.Sk * hd, T(0), dp, d.Sk,
+            d.Sq * d.Sk, BH);
+    T* dvh = ws.template take<T>(Nk * d.D);
+    K::gemm(ctx, true, false, d.Sk, hd, d.Sq, T(1), s.p, d.Sk, d.Sq * d.Sk, doh, hd, d.Sq * hd, T(0), dvh, hd,
+            d.Sk * hd, BH);
+    K::row_softmax_backward(ctx, BH * d.Sq, d.Sk, s.p, dp, dp);
+    const T scale = T(1.0 / std::sqrt(double(hd)));
+    T* dqh = doh;  // doh is no longer needed
+    K::gemm(ctx, false, false, d.Sq, hd, d.Sk, scale, dp, d.Sk, d.Sq * d.Sk, s.kh, hd, d.Sk * hd, T(0), dqh, hd,
+            d.Sq * hd, BH);
+    T* dkh = ws.template take<T>(Nk * d.D);
+    K::gemm(ctx, true, false, d.Sk, hd, d.Sq, scale, dp, d.Sk, d.Sq * d.Sk, s.qh, hd, d.Sq * hd, T(0), dkh, hd,
+            d.Sk * hd, BH);
+    // Back from heads to [B, S, D], then through the projections.
+    K::permute_0213(ctx, d.B, d.H, d.Sq, hd, dqh, dom);
+    K::map(ctx, Nq * d.D, ops::copy_fn<T>{}, dxq, dsum);
+    linear<D>{d.D, d.D}.backward(ctx, p + q, Nq, xq, dom, dxq, g + q, /*accumulate_dx=*/true);
+    T* dk = ws.template take<T>(Nk * d.D);
+    K::permute_0213(ctx, d.B, d.H, d.Sk, hd, dkh, dk);
+    linear<D>{d.D, d.D}.backward(ctx, p + k, Nk, xkv, dk, dxkv, g + k);
+    K::permute_0213(ctx, d.B, d.H, d.Sk, hd, dvh, dk);
+    linear<D>{d.D, d.D}.backward(ctx, p + v, Nk, xkv, dk, dxkv, g + v, /*accumulate_dx=*/true);
+    ws.rewind(mark);
+  }
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/layers/cross_attention.hpp
+// ---- begin etrm/model/demo_encoder.hpp
+// SPDX-License-Identifier: Apache-2.0
+// ETRM's demonstration encoder: a prefix source that reads a task's demonstration pairs in
+// place of TRM's per-puzzle embedding, so the model has no per-task parameters and can run on
+// tasks it never saw (etrm-lessons.md §5).
+//
+// Per row the context holds up to `max_demos` pairs, each an input and an output canvas of
+// side G (grid cropped to content with an EOS border, PAD beyond, not a 30×30 canvas):
+//   1. every pair is a sequence of 2·G² tokens: token embedding + row + column + in/out segment
+//      embeddings (learned 2-D positions), then `encoder_layers` transformer blocks per pair;
+//   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
+//      cross_attention_aggregation (default): K learned queries cross-attend to every
+//      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
+//      per_pair_mean_aggregation: the same queries attend to each pair alone and the K latents
+//      are averaged over the present pairs (order-invariant, LPN-style);
+//   3. an injection policy places them: prefix_injection writes the K tokens where TRM's
+//      puzzle embedding goes; additive_injection adds a projection of their mean to every token.
+// Nothing is cached across supervision steps: the trainer calls forward in every step, so
+// gradients reach the encoder at every step.
+//
+// Context row layout (int32): [max_demos, 2, G, G] tokens, then [max_demos] presence flags
+// (1/0), then [max_demos] copies of the number of present demos.
+
+
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+struct encoder_config {
+  index_t grid_side = 11;  // G: canvas side of one demo grid, EOS border included
+  index_t max_demos = 4;
+  index_t encoder_layers = 2;
+  index_t latent_layers = 1;
+
+  index_t pair_len() const { return 2 * grid_side * grid_side; }
+  index_t context_width() const { return max_demos * (pair_len() + 2); }
+};
+
+inline void to_json(nlohmann::json& j, const encoder_config& e) {
+  j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
+       {"latent_layers", e.latent_layers}};
+}
+inline void from_json(const nlohmann::json& j, encoder_config& e) {
+  e.grid_side = j.value("grid_side", e.grid_side);
+  e.max_demos = j.value("max_demos", e.max_demos);
+  e.encoder_layers = j.value("encoder_layers", e.encoder_layers);
+  e.latent_layers = j.value("latent_layers", e.latent_layers);
+}
+
+struct cross_attention_aggregation {
+  static constexpr const char* name = "cross_attention";
+};
+struct per_pair_mean_aggregation {
+  static constexpr const char* name = "per_pair_mean";
+};
+struct prefix_injection {
+  static constexpr const char* name = "prefix";
+};
+struct additive_injection {
+  static constexpr const char* name = "additive";
+};
+
+template <class T>
+struct pad_mask_fn {  // PAD (0) keys are masked out of the aggregation
+  ETRM_HD T operator()(std::int32_t token) const { return token == 0 ? T(-1e9) : T(0); }
+};
+template <class T>
+struct mean_weight_fn {  // weight of a pair in the mean: present / count
+  ETRM_HD T operator()(std::int32_t present, std::int32_t count) const {
+    return present ? T(1) / T(count > 0 ? count : 1) : T(0);
+  }
+};
+
+template <class Aggregation = cross_attention_aggregation, class Injection = prefix_injection>
+struct demo_encoder_policy {
+  template <class D, class T>
+  class type;
+};
+
+template <class Aggregation, class Injection>
+template <class D, class T>
+class demo_encoder_policy<Aggregation, Injection>::type {
+  static constexpr bool per_pair = std::is_same_v<Aggregation, per_pair_mean_aggregation>;
+  static constexpr bool additive = std::is_same_v<Injection, additive_injection>;
+  using block_t = block<D, attention_mixer<D>>;
+
+ public:
+  type(context_t<D>& ctx, param_layout& l, const trm_config& c, const encoder_config& e = {})
+      : cfg_(e), K_(c.prefix_len()), Dm_(c.hidden_size), H_(c.num_heads), eps_(c.rms_norm_eps),
+        P_total_(c.prefix_len() * c.hidden_size), S_(c.full_len()), expansion_(c.expansion) {
+    const std::string pre = "model.inner.encoder.";
+    const index_t G = e.grid_side, Dm = Dm_;
+    const init_spec emb = init_spec::trunc_normal(1.0 / std::sqrt(double(Dm)));
+    tok_ = l.add(pre + "embed_tokens.weight", {c.vocab_size, Dm}, emb);
+    row_ = l.add(pre + "embed_row.weight", {G, Dm}, emb);
+    col_ = l.add(pre + "embed_col.weight", {G, Dm}, emb);
+    seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
+    for (index_t i = 0; i < e.encoder_layers; ++i)
+      pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
+    queries_ = l.add(pre + "latent_queries", {K_, Dm}, init_spec::trunc_normal(1.0));
+    cross_ = cross_attention<D>::declare(l, pre + "cross_attn.", Dm);
+    cross_mlp_ = declare_swiglu<D>(l, pre + "cross_mlp.", Dm, trm_config::swiglu_intermediate(Dm, c.expansion));
+    for (index_t i = 0; i < e.latent_layers; ++i)
+      latent_blocks_.push_back(block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, K_, c.expansion));
+    if (additive) inject_ = l.add(pre + "inject_proj.weight", {Dm, Dm}, emb);
+    // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
+    std::vector<std::int32_t> r, cc, s;
+    for (index_t seg = 0; seg < 2; ++seg)
+      for (index_t i = 0; i < G; ++i)
+        for (index_t j = 0; j < G; ++j) {
+          r.push_back(std::int32_t(i));
+          cc.push_back(std::int32_t(j));
+          s.push_back(std::int32_t(seg));
+        }
+    row_ids_ = make_buffer<std::int32_t, D>(ctx, r);
+    col_ids_ = make_buffer<std::int32_t, D>(ctx, cc);
+    seg_ids_ = make_buffer<std::int32_t, D>(ctx, s);
+  }
+
+  const encoder_config& encoder() const { return cfg_; }
+  index_t context_width() const { return cfg_.context_width(); }
+
+  struct saved {
+    std::int32_t* tokens = nullptr;    // the rows' demo tokens packed: [B, M·Lp]
+    std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
+    T* pos = nullptr;                  // [Lp, D]
+    T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
+    std::vector<T*> pair_out;          // block outputs, one per encoder layer
+    std::vector<typename block_t::template saved<T>> pair_saved;
+    T* key_bias = nullptr;             // [B·M or B, keys]
+    T* lat_in = nullptr;               // broadcast queries [rows, K, D]
+    T* cross_out = nullptr;            // [rows, K, D]
+    typename cross_attention<D>::template saved<T> cross;
+    T* mlp_out = nullptr;              // [rows, K, D]
+    typename swiglu_mlp<D>::template saved<T> mlp;
+    T* weights = nullptr;              // per-pair mean weights [B, M]
+    T* mean = nullptr;                 // [B, K, D]
+    std::vector<T*> latent_out;
+    std::vector<typename block_t::template saved<T>> latent_saved;
+    T* pooled = nullptr;               // additive injection: mean over K [B, D]
+  };
+  void take(saved& s, workspace<D>& ws, index_t B) const {
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, rows = per_pair ? B * M : B;
+    s.tokens = ws.template take<std::int32_t>(B * M * Lp);
+    s.flags = ws.template take<std::int32_t>(2 * B * M);
+    s.pos = ws.template take<T>(Lp * Dm);
+    s.x0 = ws.template take<T>(B * M * Lp * Dm);
+    const layer_dims pd = pair_dims(B);
+    s.pair_out.resize(pair_blocks_.size());
+    s.pair_saved.resize(pair_blocks_.size());
+    for (std::size_t i = 0; i < pair_blocks_.size(); ++i) {
+      s.pair_out[i] = ws.template take<T>(B * M * Lp * Dm);
+      s.pair_saved[i] = pair_blocks_[i].template take<T>(ws, pd);
+    }
+    s.key_bias = ws.template take<T>(B * M * Lp);
+    s.lat_in = ws.template take<T>(rows * K_ * Dm);
+    s.cross_out = ws.template take<T>(rows * K_ * Dm);
+    s.cross = cross_.template take<T>(ws, cross_dims_for(B));
+    s.mlp_out = ws.template take<T>(rows * K_ * Dm);
+    s.mlp = cross_mlp_.template take<T>(ws, rows * K_);
+    s.weights = ws.template take<T>(B * M);
+    s.mean = ws.template take<T>(B * K_ * Dm);
+    const layer_dims ld = latent_dims(B);
+    s.latent_out.resize(latent_blocks_.size());
+    s.latent_saved.resize(latent_blocks_.size());
+    for (std::size_t i = 0; i < latent_blocks_.size(); ++i) {
+      s.latent_out[i] = ws.template take<T>(B * K_ * Dm);
+      s.latent_saved[i] = latent_blocks_[i].template take<T>(ws, ld);
+    }
+    s.pooled = ws.template take<T>(B * Dm);
+  }
+
+  // Writes the context into x (row b at b·x_stride): the K tokens into the prefix rows
+  // (prefix_injection), or zeros there plus a projection of their mean added to every token
+  // row (additive_injection; x's token rows must already hold the token embeddings). The
+  // encoder output is RMS-normalised, so `scale` (TRM's √D for table embeddings) is not applied.
+  void forward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, T* x, index_t x_stride, T,
+               saved* s, workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    saved tmp;
+    if (!s) {
+      take(tmp, ws, B);
+      s = &tmp;
+    }
+    encode(ctx, p, B, context, *s, ws);
+    const T* ctx_tokens = latent_blocks_.empty() ? s->mean : s->latent_out.back();
+    inject(ctx, p, B, ctx_tokens, *s, x, x_stride, ws);
+    if (s == &tmp) ws.rewind(mark);
+  }
+
+  void backward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, const saved& s, const T* dx,
+                index_t x_stride, T, T* g, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const std::size_t mark = ws.mark();
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, KD = K_ * Dm;
+    const index_t rows = per_pair ? B * M : B;
+    T* dctx = ws.template take<T>(B * KD);
+    inject_backward(ctx, p, B, s, dx, x_stride, dctx, g, ws);
+    // Latent self-attention blocks, last to first.
+    T* buf = ws.template take<T>(B * KD);
+    const layer_dims ld = latent_dims(B);
+    for (std::size_t i = latent_blocks_.size(); i-- > 0;) {
+      const T* in = i == 0 ? s.mean : s.latent_out[i - 1];
+      latent_blocks_[i].backward(ctx, p, ld, rope_view<T>{}, in, s.latent_out[i], s.latent_saved[i], dctx, buf, g, ws);
+      std::swap(dctx, buf);
+    }
+    // dctx is now ∂/∂mean. Per-pair mean: spread back to each pair's latents by its weight.
+    T* dmlp = ws.template take<T>(rows * KD);
+    if (per_pair)
+      K::gemm(ctx, true, false, M, KD, 1, T(1), s.weights, M, M, dctx, KD, KD, T(0), dmlp, KD, M * KD, B);
+    else
+      K::map(ctx, B * KD, ops::copy_fn<T>{}, dmlp, dctx);
+    T* dcross = ws.template take<T>(rows * KD);
+    cross_mlp_.backward(ctx, p, rows * K_, s.cross_out, s.mlp_out, s.mlp, dmlp, dcross, g, ws);
+    T* dlat = ws.template take<T>(rows * KD);
+    T* dkv = ws.template take<T>(B * M * Lp * Dm);
+    cross_.backward(ctx, p, cross_dims_for(B), s.lat_in, s.pair_out.empty() ? s.x0 : s.pair_out.back(), s.cross_out,
+                    s.cross, dcross, dlat, dkv, g, ws);
+    K::column_sum_add(ctx, rows, KD, dlat, g + queries_.offset);  // the queries are shared by every row
+    // Pair blocks, last to first, then the embeddings.
+    T* dbuf = ws.template take<T>(B * M * Lp * Dm);
+    const layer_dims pd = pair_dims(B);
+    for (std::size_t i = pair_blocks_.size(); i-- > 0;) {
+      const T* in = i == 0 ? s.x0 : s.pair_out[i - 1];
+      pair_blocks_[i].backward(ctx, p, pd, rope_view<T>{}, in, s.pair_out[i], s.pair_saved[i], dkv, dbuf, g, ws);
+      std::swap(dkv, dbuf);
+    }
+    const T scale = embed_scale();
+    K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.tokens, dkv, 0, scale, g + tok_.offset);
+    T* dpos = ws.template take<T>(Lp * Dm);
+    T* ones = ws.template take<T>(B * M);
+    K::fill(ctx, B * M, T(1), ones);
+    K::gemm(ctx, true, false, 1, Lp * Dm, B * M, scale, ones, 1, 0, dkv, Lp * Dm, 0, T(0), dpos, Lp * Dm, 0, 1);
+    K::scatter_add_rows(ctx, 1, Lp, Dm, row_ids_.data(), dpos, 0, T(1), g + row_.offset);
+    K::scatter_add_rows(ctx, 1, Lp, Dm, col_ids_.data(), dpos, 0, T(1), g + col_.offset);
+    K::scatter_add_rows(ctx, 1, Lp, Dm, seg_ids_.data(), dpos, 0, T(1), g + seg_.offset);
+    ws.rewind(mark);
+  }
+
+  void sparse_update(context_t<D>&, index_t, const std::int32_t*, const saved&, T, T) {}
+
+ private:
+  T embed_scale() const { return T(std::sqrt(double(Dm_))); }
+
+  layer_dims pair_dims(index_t B) const {
+    return {B * cfg_.max_demos, cfg_.pair_len(), Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_),
+            0, eps_};
+  }
+  layer_dims latent_dims(index_t B) const {
+    return {B, K_, Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_), 0, eps_};
+  }
+  cross_dims cross_dims_for(index_t B) const {
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len();
+    return per_pair ? cross_dims{B * M, K_, Lp, Dm_, H_, eps_} : cross_dims{B, K_, M * Lp, Dm_, H_, eps_};
+  }
+
+  void encode(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, saved& s, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, W = cfg_.context_width(), KD = K_ * Dm;
+    const index_t rows = per_pair ? B * M : B;
+    // Pack the tokens of every row: [B, M·Lp] (flags follow each row's tokens in the context).
+    K::copy_2d(ctx, B, M * Lp, context, W, s.tokens, M * Lp, std::int32_t(1));
+    // Pair embeddings: scale · (token + row + column + segment).
+    K::gather_rows(ctx, 1, Lp, Dm, row_ids_.data(), p + row_.offset, T(1), s.pos, 0);
+    T* tmp = ws.template take<T>(Lp * Dm);
+    K::gather_rows(ctx, 1, Lp, Dm, col_ids_.data(), p + col_.offset, T(1), tmp, 0);
+    K::map(ctx, Lp * Dm, ops::add_fn<T>{}, s.pos, s.pos, tmp);
+    K::gather_rows(ctx, 1, Lp, Dm, seg_ids_.data(), p + seg_.offset, T(1), tmp, 0);
+    K::map(ctx, Lp * Dm, ops::add_fn<T>{}, s.pos, s.pos, tmp);
+    const T scale = embed_scale();
+    K::gather_rows(ctx, 1, B * M * Lp, Dm, s.tokens, p + tok_.offset, scale, s.x0, 0);
+    T* ones = ws.template take<T>(B * M);
+    K::fill(ctx, B * M, T(1), ones);
+    K::gemm(ctx, false, false, B * M, Lp * Dm, 1, scale, ones, 1, 0, s.pos, Lp * Dm, 0, T(1), s.x0, Lp * Dm, 0, 1);
+    // Transformer blocks over each pair.
+    const layer_dims pd = pair_dims(B);
+    const T* cur = s.x0;
+    for (std::size_t i = 0; i < pair_blocks_.size(); ++i) {
+      pair_blocks_[i].forward(ctx, p, pd, rope_view<T>{}, cur, s.pair_out[i], &s.pair_saved[i], ws);
+      cur = s.pair_out[i];
+    }
+    // Aggregation: queries over the non-PAD tokens.
+    K::map(ctx, B * M * Lp, pad_mask_fn<T>{}, s.key_bias, s.tokens);
+    K::copy_2d(ctx, rows, KD, p + queries_.offset, 0, s.lat_in, KD, T(1));
+    cross_.forward(ctx, p, cross_dims_for(B), s.lat_in, cur, s.key_bias, s.cross_out, &s.cross, ws);
+    cross_mlp_.forward(ctx, p, rows * K_, eps_, s.cross_out, s.mlp_out, &s.mlp, ws);
+    if (per_pair) {
+      // mean over present pairs: [1, M] · [M, K·D] per row
+      K::copy_2d(ctx, B, M, context + M * Lp, W, s.flags, M, std::int32_t(1));
+      K::copy_2d(ctx, B, M, context + M * Lp + M, W, s.flags + B * M, M, std::int32_t(1));
+      K::map(ctx, B * M, mean_weight_fn<T>{}, s.weights, s.flags, s.flags + B * M);
+      K::gemm(ctx, false, false, 1, KD, M, T(1), s.weights, M, M, s.mlp_out, KD, M * KD, T(0), s.mean, KD, KD, B);
+    } else {
+      K::map(ctx, B * KD, ops::copy_fn<T>{}, s.mean, s.mlp_out);
+    }
+    const layer_dims ld = latent_dims(B);
+    const T* lat = s.mean;
+    for (std::size_t i = 0; i < latent_blocks_.size(); ++i) {
+      latent_blocks_[i].forward(ctx, p, ld, rope_view<T>{}, lat, s.latent_out[i], &s.latent_saved[i], ws);
+      lat = s.latent_out[i];
+    }
+  }
+
+  void inject(context_t<D>& ctx, const T* p, index_t B, const T* tokens, saved& s, T* x, index_t x_stride,
+              workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t KD = K_ * Dm_;
+    if (!additive) {
+      K::copy_2d(ctx, B, KD, tokens, KD, x, x_stride, T(1));
+      return;
+    }
+    K::copy_2d(ctx, B, P_total_, x, x_stride, x, x_stride, T(0));
+    // pooled[B, D] = mean over the K tokens; x[b, P:, :] += pooled_b · W_injᵀ
+    T* ones = ws.template take<T>(K_);
+    K::fill(ctx, K_, T(1.0 / double(K_)), ones);
+    K::gemm(ctx, false, false, 1, Dm_, K_, T(1), ones, K_, 0, tokens, Dm_, KD, T(0), s.pooled, Dm_, Dm_, B);
+    T* proj = ws.template take<T>(B * Dm_);
+    linear<D>{Dm_, Dm_}.forward(ctx, p + inject_.offset, B, s.pooled, proj);
+    const index_t L = S_ - K_;
+    T* ones_l = ws.template take<T>(L);
+    K::fill(ctx, L, T(1), ones_l);
+    K::gemm(ctx, false, false, L, Dm_, 1, T(1), ones_l, 1, 0, proj, Dm_, Dm_, T(1), x + P_total_, Dm_, x_stride, B);
+  }
+
+  void inject_backward(context_t<D>& ctx, const T* p, index_t B, const saved& s, const T* dx, index_t x_stride,
+                       T* dctx, T* g, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t KD = K_ * Dm_;
+    if (!additive) {
+      K::copy_2d(ctx, B, KD, dx, x_stride, dctx, KD, T(1));
+      return;
+    }
+    const index_t L = S_ - K_;
+    T* ones_l = ws.template take<T>(L);
+    K::fill(ctx, L, T(1), ones_l);
+    T* dproj = ws.template take<T>(B * Dm_);
+    K::gemm(ctx, true, false, 1, Dm_, L, T(1), ones_l, 1, 0, dx + P_total_, Dm_, x_stride, T(0), dproj, Dm_, Dm_, B);
+    T* dpooled = ws.template take<T>(B * Dm_);
+    linear<D>{Dm_, Dm_}.backward(ctx, p + inject_.offset, B, s.pooled, dproj, dpooled, g + inject_.offset);
+    T* ones = ws.template take<T>(K_);
+    K::fill(ctx, K_, T(1.0 / double(K_)), ones);
+    K::gemm(ctx, false, false, K_, Dm_, 1, T(1), ones, 1, 0, dpooled, Dm_, Dm_, T(0), dctx, Dm_, KD, B);
+  }
+
+  encoder_config cfg_;
+  index_t K_, Dm_, H_;
+  double eps_;
+  index_t P_total_, S_;
+  double expansion_;
+  param_ref tok_, row_, col_, seg_, queries_, inject_;
+  std::vector<block_t> pair_blocks_, latent_blocks_;
+  cross_attention<D> cross_;
+  swiglu_mlp<D> cross_mlp_;
+  buffer<std::int32_t, D> row_ids_, col_ids_, seg_ids_;
+};
+
+template <class D, class T>
+using demo_encoder = typename demo_encoder_policy<>::template type<D, T>;
+
+ETRM_END_NAMESPACE
+// ---- end etrm/model/demo_encoder.hpp
+// ---- begin etrm/data/episode.hpp
+// SPDX-License-Identifier: Apache-2.0
+// ETRM episodes as tokens: a task's query (input → output) on a canvas of side G, and up to
+// M demonstration pairs for the demonstration encoder, all under one augmentation. A grid sits
+// at the canvas origin with an EOS border (ARC's encoding with a smaller canvas), so small
+// generated tasks cost G² tokens instead of 900.
+//
+// Row layout (matches model/demo_encoder.hpp):
+//   inputs [G²], labels [G²] (PAD → −100),
+//   context [M, 2, G, G] demo tokens, then [M] presence flags, then [M] copies of the count.
+
+// ---- begin etrm/data/arc_encoding.hpp
+// SPDX-License-Identifier: Apache-2.0
+// ARC grids as token sequences (trm-spec §5.5, §6.2): each grid sits in a 30x30 canvas at an
+// offset, flattened row-major, PAD=0, EOS=1, colour c -> c+2 (vocab 12). An EOS row under the
+// grid and an EOS column right of it tell the model, and the crop, where the grid ends.
+
+// ---- begin etrm/data/arc.hpp
+// SPDX-License-Identifier: Apache-2.0
+// ARC task files: `{"train": [{"input": grid, "output": grid}, ...], "test": [...]}`, one task per
+// file, the file name (without .json) being the task id. Loads a file, a folder (searched
+// recursively, so ConceptARC's `corpus/<Concept>/*.json` works) or a list of those, validating
+// every grid; writes tasks back in the same format. Any defect throws `data_error` naming the
+// file, the pair ("train[2].output") and the problem.
+
+// ---- begin etrm/data/error.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The one exception type of the data modules: a file or record that cannot be used. Its message
+// is a single line naming the file, the place inside it and the problem, so a log line is enough
+// to find and fix the input.
+
+
+#include <stdexcept>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+struct data_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/error.hpp
+
+#include <nlohmann/json.hpp>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+inline constexpr int arc_max_side = 30;
+inline constexpr int arc_num_colours = 10;
+
+// `where` prefixes the message, e.g. "a.json: train[2].output".
+inline grid parse_arc_grid(const nlohmann::json& j, const std::string& where) {
+  const auto fail = [&](const std::string& problem) { throw data_error(where + ": " + problem); };
+  if (!j.is_array()) fail("grid is not a list of rows");
+  if (j.empty()) fail("grid has no rows");
+  if (j.size() > std::size_t(arc_max_side))
+    fail("grid has " + std::to_string(j.size()) + " rows, more than " + std::to_string(arc_max_side));
+  const auto rows = int(j.size());
+  if (!j[0].is_array()) fail("row 0 is not a list");
+  const auto cols = int(j[0].size());
+  if (cols == 0) fail("row 0 is empty");
+  if (cols > arc_max_side)
+    fail("grid has " + std::to_string(cols) + " columns, more than " + std::to_string(arc_max_side));
+  grid g(rows, cols);
+  for (int r = 0; r < rows; ++r) {
+    const auto& row = j[std::size_t(r)];
+    if (!row.is_array()) fail("row " + std::to_string(r) + " is not a list");
+    if (int(row.size()) != cols)
+      fail("ragged rows: row " + std::to_string(r) + " has " + std::to_string(row.size()) +
+           " cells, row 0 has " + std::to_string(cols));
+    for (int c = 0; c < cols; ++c) {
+      const auto& v = row[std::size_t(c)];
+      const std::string cell = "cell (" + std::to_string(r) + "," + std::to_string(c) + ")";
+      if (!v.is_number_integer()) fail(cell + " is not an integer");
+      const auto value = v.get<long long>();
+      if (value < 0 || value >= arc_num_colours)
+        fail(cell + " = " + std::to_string(value) + " is not a colour 0..9");
+      g.at(r, c) = std::uint8_t(value);
+    }
+  }
+  return g;
+}
+
+// A test pair may lack "output" (hidden ARC Prize test sets); it is then left 0x0 and can never
+// be scored correct. Demonstration pairs always need one. Extra keys (ARC-AGI-1's "name") are
+// ignored.
+inline task parse_arc_task(const nlohmann::json& j, std::string id, const std::string& source) {
+  if (!j.is_object()) throw data_error(source + ": top level is not a JSON object");
+  task t;
+  t.id = std::move(id);
+  for (const char* split : {"train", "test"}) {
+    const std::string name = split;
+    const auto it = j.find(name);
+    if (it == j.end()) throw data_error(source + ": missing \"" + name + "\" list");
+    if (!it->is_array()) throw data_error(source + ": \"" + name + "\" is not a list");
+    if (it->empty()) throw data_error(source + ": \"" + name + "\" list is empty");
+    auto& pairs = name == "train" ? t.train : t.test;
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const auto& p = (*it)[i];
+      const std::string where = source + ": " + name + "[" + std::to_string(i) + "]";
+      if (!p.is_object()) throw data_error(where + ": pair is not an object");
+      if (!p.contains("input")) throw data_error(where + ": missing \"input\"");
+      grid_pair gp;
+      gp.input = parse_arc_grid(p["input"], where + ".input");
+      if (p.contains("output"))
+        gp.output = parse_arc_grid(p["output"], where + ".output");
+      else if (name == "train")
+        throw data_error(where + ": missing \"output\"");
+      pairs.push_back(std::move(gp));
+    }
+  }
+  return t;
+}
+
+inline task load_arc_task(const std::filesystem::path& file) {
+  const std::string source = file.string();
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw data_error(source + ": cannot open file");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw data_error(source + ": invalid JSON: " + e.what());
+  }
+  return parse_arc_task(j, file.stem().string(), source);
+}
+
+namespace detail {
+// Sorted so that task order, and with it puzzle identifiers, never depend on the file system.
+inline void collect_arc_files(const std::filesystem::path& path, std::vector<std::filesystem::path>& out) {
+  namespace fs = std::filesystem;
+  if (fs::is_regular_file(path)) {
+    out.push_back(path);
+    return;
+  }
+  if (!fs::is_directory(path)) throw data_error(path.string() + ": no such file or folder");
+  std::vector<fs::path> found;
+  for (const auto& e : fs::recursive_directory_iterator(path))
+    if (e.is_regular_file() && e.path().extension() == ".json") found.push_back(e.path());
+  if (found.empty()) throw data_error(path.string() + ": folder holds no .json task files");
+  std::sort(found.begin(), found.end());
+  out.insert(out.end(), found.begin(), found.end());
+}
+}  // namespace detail
+
+// Files and folders in the given order; task ids must be unique across all of them, since the
+// id is what puzzle identifiers, voting and submissions key on.
+inline std::vector<task> load_arc_tasks(const std::vector<std::filesystem::path>& paths) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& p : paths) detail::collect_arc_files(p, files);
+  std::vector<task> tasks(files.size());
+  tbb::parallel_for(std::size_t(0), files.size(), [&](std::size_t i) { tasks[i] = load_arc_task(files[i]); });
+  std::map<std::string, std::size_t> seen;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    const auto [it, fresh] = seen.emplace(tasks[i].id, i);
+    if (!fresh)
+      throw data_error(files[i].string() + ": duplicate task id \"" + tasks[i].id + "\", also in " +
+                       files[it->second].string());
+  }
+  return tasks;
+}
+
+inline std::vector<task> load_arc_tasks(const std::filesystem::path& path) {
+  return load_arc_tasks(std::vector<std::filesystem::path>{path});
+}
+
+inline nlohmann::json arc_json(const grid& g) {
+  auto rows = nlohmann::json::array();
+  for (int r = 0; r < g.rows; ++r) {
+    auto row = nlohmann::json::array();
+    for (int c = 0; c < g.cols; ++c) row.push_back(int(g.at(r, c)));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// A 0x0 test output (unknown answer) is written without "output", as it was read.
+inline nlohmann::json arc_json(const task& t) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const char* split : {"train", "test"}) {
+    const auto& pairs = std::string(split) == "train" ? t.train : t.test;
+    auto list = nlohmann::json::array();
+    for (const auto& p : pairs) {
+      nlohmann::json pj = {{"input", arc_json(p.input)}};
+      if (p.output.rows > 0) pj["output"] = arc_json(p.output);
+      list.push_back(std::move(pj));
+    }
+    j[split] = std::move(list);
+  }
+  return j;
+}
+
+inline void save_arc_task(const task& t, const std::filesystem::path& file) {
+  std::ofstream out(file, std::ios::binary);
+  if (!out) throw data_error(file.string() + ": cannot write file");
+  out << arc_json(t).dump() << '\n';
+  if (!out) throw data_error(file.string() + ": write failed");
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/arc.hpp
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+inline constexpr int arc_canvas_side = arc_max_side;
+inline constexpr std::size_t arc_seq_len = std::size_t(arc_canvas_side) * arc_canvas_side;
+inline constexpr std::int32_t arc_pad_token = 0;
+inline constexpr std::int32_t arc_eos_token = 1;
+inline constexpr std::int32_t arc_first_colour_token = 2;
+inline constexpr std::int32_t arc_vocab_size = arc_first_colour_token + arc_num_colours;
+
+// Top-left corner of a grid inside the canvas.
+struct canvas_offset {
+  int row = 0;
+  int col = 0;
+  bool operator==(const canvas_offset&) const = default;
+};
+
+// out: [side²] (900 for ARC's 30x30 canvas; ETRM's generated episodes use smaller canvases).
+// Both EOS lines stop at the grid's extent, so the corner cell past both stays PAD.
+inline void encode_grid(const grid& g, canvas_offset at, std::span<std::int32_t> out, int side = arc_canvas_side) {
+  if (out.size() != std::size_t(side) * std::size_t(side))
+    throw std::invalid_argument("encode_grid: output span must hold side² tokens");
+  if (at.row < 0 || at.col < 0 || at.row + g.rows > side || at.col + g.cols > side)
+    throw std::invalid_argument("encode_grid: grid does not fit the canvas at this offset");
+  std::fill(out.begin(), out.end(), arc_pad_token);
+  const auto cell = [&](int r, int c) -> std::int32_t& { return out[std::size_t(r) * side + c]; };
+  for (int r = 0; r < g.rows; ++r)
+    for (int c = 0; c < g.cols; ++c) cell(at.row + r, at.col + c) = arc_first_colour_token + g.at(r, c);
+  const int eos_row = at.row + g.rows, eos_col = at.col + g.cols;
+  if (eos_row < side)
+    for (int c = at.col; c < eos_col; ++c) cell(eos_row, c) = arc_eos_token;
+  if (eos_col < side)
+    for (int r = at.row; r < eos_row; ++r) cell(r, eos_col) = arc_eos_token;
+}
+
+inline std::vector<std::int32_t> encode_grid(const grid& g, canvas_offset at = {}) {
+  std::vector<std::int32_t> out(arc_seq_len);
+  encode_grid(g, at, out);
+  return out;
+}
+
+// The evaluator's crop (spec §6.2), which also decodes a canvas written by `encode_grid`: the
+// largest rectangle of colour tokens anchored at `at`, scanning rows downward and narrowing the
+// width at each row's first non-colour token. A prediction without a colour at `at` decodes to
+// an empty 0x0 grid, a vote that can never be right.
+inline grid crop_canvas(std::span<const std::int32_t> canvas, canvas_offset at = {}, int side = arc_canvas_side) {
+  if (canvas.size() != std::size_t(side) * std::size_t(side))
+    throw std::invalid_argument("crop_canvas: canvas must hold side² tokens");
+  const auto token = [&](int r, int c) { return canvas[std::size_t(r) * side + c]; };
+  const auto is_colour = [](std::int32_t t) { return t >= arc_first_colour_token && t < arc_vocab_size; };
+  int width = side - at.col, best_area = 0, best_rows = 0, best_cols = 0;
+  for (int rows = 1; rows <= side - at.row; ++rows) {
+    for (int c = 0; c < width; ++c)
+      if (!is_colour(token(at.row + rows - 1, at.col + c))) {
+        width = c;
+        break;
+      }
+    if (rows * width > best_area) {
+      best_area = rows * width;
+      best_rows = rows;
+      best_cols = width;
+    }
+  }
+  grid g(best_rows, best_cols);
+  for (int r = 0; r < best_rows; ++r)
+    for (int c = 0; c < best_cols; ++c)
+      g.at(r, c) = std::uint8_t(token(at.row + r, at.col + c) - arc_first_colour_token);
+  return g;
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/arc_encoding.hpp
+// ---- begin etrm/data/augment.hpp
+// SPDX-License-Identifier: Apache-2.0
+// ARC augmentations (trm-spec §5.5): the 8 dihedral transforms with TRM's ids, colour
+// permutations that keep black (0) fixed, and an `augmentation` that applies both to a whole task
+// (colours first, then the dihedral) plus an optional seed for per-pair canvas translation. Also
+// the content hashes used to reject duplicate augmentations, to match predictions to test pairs
+// and to find evaluation tasks inside training data.
+
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <unordered_set>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+// ---- random draws ---------------------------------------------------------------------------
+
+// Sequential draws from the counter-based RNG: a key fixes the whole sequence, so an
+// augmentation or an offset can be regenerated at any time instead of being stored.
+struct draw_stream {
+  philox_key key;
+  std::uint64_t index = 0;
+  std::uint64_t below(std::uint64_t n) { return uniform_index(key, index++, n); }
+};
+
+namespace detail {
+// splitmix64 finaliser: cheap, well mixed, constexpr (hash tables below are built at compile time).
+constexpr std::uint64_t mix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace detail
+
+// Folds several counters (group, augmentation, example, ...) into one RNG stream id.
+constexpr std::uint64_t stream_id(std::initializer_list<std::uint64_t> parts) {
+  std::uint64_t h = 0x5EEDull;
+  for (auto p : parts) h = detail::mix64(h ^ p);
+  return h;
+}
+
+// ---- dihedral transforms ----------------------------------------------------------------------
+
+// Ids as TRM's dataset/common.py: 0 identity, 1..3 np.rot90 k times (counter-clockwise),
+// 4 fliplr, 5 flipud, 6 transpose, 7 fliplr(rot90) (anti-transpose).
+inline constexpr int num_dihedral = 8;
+inline constexpr std::array<int, num_dihedral> dihedral_inverse = {0, 3, 2, 1, 4, 5, 6, 7};
+
+constexpr bool dihedral_swaps_sides(int id) { return id == 1 || id == 3 || id == 6 || id == 7; }
+
+inline grid dihedral(const grid& g, int id) {
+  if (id < 0 || id >= num_dihedral) throw std::invalid_argument("dihedral: id must be 0..7");
+  const int h = g.rows, w = g.cols;
+  grid out = dihedral_swaps_sides(id) ? grid(w, h) : grid(h, w);
+  for (int i = 0; i < out.rows; ++i)
+    for (int j = 0; j < out.cols; ++j) {
+      int r = i, c = j;  // source cell of out(i, j)
+      switch (id) {
+        case 1: r = j, c = w - 1 - i; break;
+        case 2: r = h - 1 - i, c = w - 1 - j; break;
+        case 3: r = h - 1 - j, c = i; break;
+        case 4: c = w - 1 - j; break;
+        case 5: r = h - 1 - i; break;
+        case 6: r = j, c = i; break;
+        case 7: r = h - 1 - j, c = w - 1 - i; break;
+        default: break;
+      }
+      out.at(i, j) = g.at(r, c);
+    }
+  return out;
+}
+
+// ---- colour permutations ----------------------------------------------------------------------
+
+// map[c] is the new colour of colour c; map[0] == 0 always.
+using colour_map = std::array<std::uint8_t, arc_num_colours>;
+
+constexpr colour_map identity_colours() {
+  colour_map m{};
+  for (int c = 0; c < arc_num_colours; ++c) m[std::size_t(c)] = std::uint8_t(c);
+  return m;
+}
+
+inline colour_map invert_colours(const colour_map& m) {
+  colour_map inv{};
+  for (int c = 0; c < arc_num_colours; ++c) inv[m[std::size_t(c)]] = std::uint8_t(c);
+  return inv;
+}
+
+inline grid apply_colours(const grid& g, const colour_map& m) {
+  grid out = g;
+  for (auto& v : out.cells) v = m[v];
+  return out;
+}
+
+// Uniform over the 9! permutations of 1..9 (Fisher-Yates).
+inline colour_map random_colour_map(draw_stream& s) {
+  colour_map m = identity_colours();
+  for (std::size_t i = arc_num_colours - 1; i >= 2; --i) std::swap(m[i], m[1 + s.below(i)]);
+  return m;
+}
+
+// ---- content hashes ---------------------------------------------------------------------------
+// A grid hash is linear in per-colour sums of position keys, so the hash of a recoloured grid
+// costs 10 multiplications instead of a pass over the cells: that is what makes rejecting
+// duplicate augmentations (up to 5000 draws per task) cheap.
+
+namespace detail {
+inline constexpr auto position_keys = [] {
+  std::array<std::uint64_t, 32 * 32> k{};
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = mix64(0xA5A5ull + i);
+  return k;
+}();
+inline constexpr auto colour_keys = [] {
+  std::array<std::uint64_t, arc_num_colours> k{};
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = mix64(0xC0105ull + i) | 1u;
+  return k;
+}();
+
+struct colour_sums {
+  std::uint64_t shape = 0;
+  std::array<std::uint64_t, arc_num_colours> by_colour{};
+};
+
+inline colour_sums sums_of(const grid& g) {
+  colour_sums s;
+  s.shape = mix64((std::uint64_t(g.rows) << 32) | std::uint64_t(g.cols));
+  for (int r = 0; r < g.rows; ++r)
+    for (int c = 0; c < g.cols; ++c) s.by_colour[g.at(r, c)] += position_keys[std::size_t(r) * 32 + c];
+  return s;
+}
+
+inline std::uint64_t hash_recoloured(const colour_sums& s, const colour_map& m) {
+  std::uint64_t h = s.shape;
+  for (std::size_t c = 0; c < arc_num_colours; ++c) h += colour_keys[m[c]] * s.by_colour[c];
+  return mix64(h);
+}
+
+inline std::uint64_t pair_hash(std::uint64_t input, std::uint64_t output) { return mix64(input ^ mix64(output ^ 0x9A125ull)); }
+
+// Order-insensitive: sorts its argument.
+inline std::uint64_t multiset_hash(std::vector<std::uint64_t>& hashes) {
+  std::sort(hashes.begin(), hashes.end());
+  std::uint64_t h = mix64(hashes.size());
+  for (auto x : hashes) h = mix64(h ^ x);
+  return h;
+}
+}  // namespace detail
+
+inline std::uint64_t grid_hash(const grid& g) { return detail::hash_recoloured(detail::sums_of(g), identity_colours()); }
+
+// The set of a task's input/output pairs, demonstrations and tests together, in any order: equal
+// for two copies of a task even when pairs were reordered or moved between train and test.
+inline std::uint64_t pair_set_hash(const task& t) {
+  std::vector<std::uint64_t> hs;
+  for (const auto* pairs : {&t.train, &t.test})
+    for (const auto& p : *pairs) hs.push_back(detail::pair_hash(grid_hash(p.input), grid_hash(p.output)));
+  return detail::multiset_hash(hs);
+}
+
+// ---- augmentation -------------------------------------------------------------------------------
+
+struct augmentation {
+  int dihedral = 0;
+  colour_map colours = identity_colours();
+  // Seed of the per-pair canvas offsets; none: every pair at (0, 0), as for the test split.
+  std::optional<std::uint64_t> translation;
+  bool operator==(const augmentation&) const = default;
+};
+
+inline grid apply(const augmentation& a, const grid& g) { return dihedral(apply_colours(g, a.colours), a.dihedral); }
+
+inline grid_pair apply(const augmentation& a, const grid_pair& p) { return {apply(a, p.input), apply(a, p.output)}; }
+
+inline task apply(const augmentation& a, const task& t) {
+  task out{t.id, {}, {}};
+  for (const auto& p : t.train) out.train.push_back(apply(a, p));
+  for (const auto& p : t.test) out.test.push_back(apply(a, p));
+  return out;
+}
+
+// Back to the original frame: inverse dihedral first, then inverse colours.
+inline grid invert(const augmentation& a, const grid& g) {
+  return apply_colours(dihedral(g, dihedral_inverse[std::size_t(a.dihedral)]), invert_colours(a.colours));
+}
+
+// Offset of example `example` of `num_examples` whose (augmented) input and output span at most
+// rows x cols: uniform so that both fit, input and output sharing it; one example chosen by the
+// seed stays at (0, 0) so the model also sees the test placement (spec §5.5).
+inline canvas_offset translation_offset(const augmentation& a, std::size_t example, std::size_t num_examples,
+                                        int rows, int cols) {
+  if (!a.translation) return {};
+  const std::uint64_t seed = *a.translation;
+  if (example == uniform_index({seed, ~0ull}, 0, num_examples)) return {};
+  const philox_key key{seed, example};
+  return {int(uniform_index(key, 0, std::uint64_t(arc_canvas_side - rows + 1))),
+          int(uniform_index(key, 1, std::uint64_t(arc_canvas_side - cols + 1)))};
+}
+
+// The draw-th random augmentation of a key: a dihedral id and a colour map, each uniform. Draws
+// are random-access, so a dataset stores only the numbers of the draws it keeps.
+inline augmentation augmentation_draw(philox_key key, std::uint64_t draw) {
+  constexpr std::uint64_t draws_per_augmentation = 1 + (arc_num_colours - 2);  // dihedral + Fisher-Yates swaps
+  draw_stream s{key, draw * draws_per_augmentation};
+  augmentation a;
+  a.dihedral = int(s.below(num_dihedral));
+  a.colours = random_colour_map(s);
+  return a;
+}
+
+// Numbers of the draws of `key` whose augmented tasks differ from each other and from the
+// original, up to `count` of them within retries_factor * count draws (TRM's rejection by
+// content hash over all of the task's pairs). Fewer come back for tasks with few colours or
+// symmetric grids.
+inline std::vector<std::uint32_t> distinct_augmentation_draws(const task& t, std::size_t count, philox_key key,
+                                                              std::size_t retries_factor = 5) {
+  struct pair_sums {
+    std::array<detail::colour_sums, num_dihedral> input, output;
+  };
+  std::vector<pair_sums> sums;
+  for (const auto* pairs : {&t.train, &t.test})
+    for (const auto& p : *pairs) {
+      pair_sums& s = sums.emplace_back();
+      for (int d = 0; d < num_dihedral; ++d) {
+        s.input[std::size_t(d)] = detail::sums_of(dihedral(p.input, d));
+        s.output[std::size_t(d)] = detail::sums_of(dihedral(p.output, d));
+      }
+    }
+  std::vector<std::uint64_t> scratch(sums.size());
+  const auto content_hash = [&](const augmentation& a) {
+    const auto d = std::size_t(a.dihedral);
+    for (std::size_t i = 0; i < sums.size(); ++i)
+      scratch[i] = detail::pair_hash(detail::hash_recoloured(sums[i].input[d], a.colours),
+                                     detail::hash_recoloured(sums[i].output[d], a.colours));
+    return detail::multiset_hash(scratch);
+  };
+
+  std::vector<std::uint32_t> kept;
+  std::unordered_set<std::uint64_t> seen{content_hash(augmentation{})};
+  for (std::uint32_t draw = 0; draw < retries_factor * count && kept.size() < count; ++draw)
+    if (seen.insert(content_hash(augmentation_draw(key, draw))).second) kept.push_back(draw);
+  return kept;
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/augment.hpp
+// ---- begin etrm/data/generator.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The few-shot task generator: the built-in data everything trains on without downloads. A rule
+// is one family step (generator_families.hpp) or a composition of two; a task shows k
+// demonstrations and q queries of one rule on random grids, deterministic by seed. Rules are
+// split into a training split and a held-out split, so "unseen" means unseen: held-out families,
+// held-out parameter values of training families, and held-out compositions of training
+// families never appear in the training split. ARC JSON export is arc.hpp's arc_json /
+// save_arc_task (included through augment.hpp).
+
+// ---- begin etrm/data/generator_families.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The rule families of the few-shot task generator (generator.hpp): for each family, how its
+// parameters are drawn, which parameter values are held out, what its input grids look like and
+// what it computes. Most families draw inputs from a few shared distributions (random noise,
+// separated objects), so one query input is consistent with many rules and a model has to read
+// the demonstrations to know which one applies.
+
+// ---- begin etrm/data/generator_grid.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Grid analysis shared by the few-shot generator's rules and its tests: the ARC validity check
+// and connected objects. (The dihedral transforms live in augment.hpp.)
+
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+// ARC's limits: 1..30 cells per side, colours 0..9.
+inline bool is_arc_grid(const grid& g) {
+  if (g.rows < 1 || g.rows > 30 || g.cols < 1 || g.cols > 30) return false;
+  if (g.cells.size() != std::size_t(g.rows) * g.cols) return false;
+  return std::all_of(g.cells.begin(), g.cells.end(), [](std::uint8_t v) { return v <= 9; });
+}
+
+// A 4-connected set of equal, non-zero cells. cells: row-major flat indices.
+struct grid_object {
+  std::uint8_t colour = 0;
+  std::vector<int> cells;
+  int top = 0, left = 0, bottom = 0, right = 0;  // inclusive bounding box
+  int size() const { return int(cells.size()); }
+};
+
+// Objects in the row-major order of their first cell.
+inline std::vector<grid_object> find_objects(const grid& g) {
+  std::vector<grid_object> objects;
+  std::vector<char> seen(g.cells.size(), 0);
+  std::vector<int> stack;
+  for (int start = 0; start < int(g.cells.size()); ++start) {
+    if (seen[start] || g.cells[start] == 0) continue;
+    grid_object o;
+    o.colour = g.cells[start];
+    o.top = o.bottom = start / g.cols;
+    o.left = o.right = start % g.cols;
+    seen[start] = 1;
+    stack.assign(1, start);
+    while (!stack.empty()) {
+      const int i = stack.back();
+      stack.pop_back();
+      o.cells.push_back(i);
+      const int r = i / g.cols, c = i % g.cols;
+      o.top = std::min(o.top, r), o.bottom = std::max(o.bottom, r);
+      o.left = std::min(o.left, c), o.right = std::max(o.right, c);
+      const int nr[4] = {r - 1, r + 1, r, r}, nc[4] = {c, c, c - 1, c + 1};
+      for (int d = 0; d < 4; ++d) {
+        if (nr[d] < 0 || nr[d] >= g.rows || nc[d] < 0 || nc[d] >= g.cols) continue;
+        const int n = nr[d] * g.cols + nc[d];
+        if (!seen[n] && g.cells[n] == o.colour) {
+          seen[n] = 1;
+          stack.push_back(n);
+        }
+      }
+    }
+    std::sort(o.cells.begin(), o.cells.end());
+    objects.push_back(std::move(o));
+  }
+  return objects;
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/generator_grid.hpp
+// ---- begin etrm/data/generator_random.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Deterministic randomness for the data generators (Sudoku, mazes, few-shot ARC-style tasks).
+// The standard distributions and std::shuffle are implementation-defined, so one seed would give
+// different data with different standard libraries; these helpers consume only the raw output of
+// std::mt19937_64, which the standard fixes bit for bit.
+
+
+#include <cstdint>
+#include <random>
+#include <utility>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+using data_rng = std::mt19937_64;
+
+// Uniform in [0, n), n > 0. Rejecting the lowest 2^64 mod n draws leaves a multiple of n values,
+// so the modulo favours none.
+inline std::uint64_t rand_below(data_rng& rng, std::uint64_t n) {
+  const std::uint64_t threshold = (std::uint64_t(0) - n) % n;
+  for (;;) {
+    const std::uint64_t x = rng();
+    if (x >= threshold) return x % n;
+  }
+}
+
+// Uniform in [lo, hi], both inclusive.
+inline int rand_int(data_rng& rng, int lo, int hi) { return lo + int(rand_below(rng, std::uint64_t(hi - lo) + 1)); }
+
+inline bool rand_chance(data_rng& rng, int num, int den) {
+  return rand_below(rng, std::uint64_t(den)) < std::uint64_t(num);
+}
+
+// Fisher-Yates over anything with size() and operator[].
+template <class Seq>
+void rand_shuffle(data_rng& rng, Seq& s) {
+  for (std::size_t i = s.size(); i > 1; --i) {
+    using std::swap;
+    swap(s[i - 1], s[rand_below(rng, i)]);
+  }
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/generator_random.hpp
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+// Training families first, then the held-out ones (marked in the family table below).
+enum class family : std::uint8_t {
+  dihedral,           // p0 = transform 1..7 (augment.hpp numbering)
+  color_map,          // p0 = pairs 2..3, p1..p3 = from colours, p4..p6 = to colours
+  translate,          // p0 = dr, p1 = dc in -3..3, cells pushed off the grid are lost
+  gravity,            // p0 = direction: 0 up, 1 right, 2 down, 3 left
+  fill_enclosed,      // p0 = colour filling background cells not reachable from the border
+  recolor_by_size,    // p0 = size threshold 2..4, p1 = colour of big objects, p2 = of small ones
+  crop_object,        // p0 = 0 the largest object, 1 the smallest
+  scale_up,           // p0, p1 = row and column factors 1..3
+  tile,               // p0, p1 = row and column repeats 1..3
+  extend_lines,       // p0 = 0 up, 1 right, 2 down, 3 left, 4 both horizontal, 5 both vertical, 6 all four
+  denoise,            // no parameters: isolated pixels vanish
+  count_objects,      // p0 = 0 a 1xN row, 1 an Nx1 column; p1 = its colour; N = number of objects
+  symmetry_complete,  // p0 = symmetry: 0 left-right, 1 top-bottom, 2 both
+  draw_border,        // p0 = colour of the outermost ring
+  mirror_extend,      // p0 = 0 [g | mirror] , 1 [g ; mirror], 2 both (2x2)
+  outline,            // p0 = colour of object interiors (0 hollows them)
+  keep_color,         // p0 = the colour kept, every other one becomes background
+  connect_pixels,     // p0 = 0 line in the endpoints' colour, 1..9 in that colour
+};
+inline constexpr int num_families = 18;
+
+// One primitive rule: a family and its parameters (meaning per family above).
+struct rule_step {
+  family fam = family::dihedral;
+  std::array<int, 7> p{};
+  bool operator==(const rule_step&) const = default;
+};
+
+namespace detail {
+
+// ---- shared input distributions ------------------------------------------------------------
+
+// n distinct colours from 1..9 outside `exclude`.
+inline std::vector<std::uint8_t> random_palette(data_rng& rng, int n, std::initializer_list<int> exclude = {}) {
+  std::vector<std::uint8_t> all;
+  for (int c = 1; c <= 9; ++c)
+    if (std::find(exclude.begin(), exclude.end(), c) == exclude.end()) all.push_back(std::uint8_t(c));
+  rand_shuffle(rng, all);
+  all.resize(std::size_t(n));
+  return all;
+}
+
+// 0..n-1 in random order.
+inline std::vector<int> shuffled_indices(data_rng& rng, int n) {
+  std::vector<int> v(std::size_t(n), 0);
+  for (int i = 0; i < n; ++i) v[std::size_t(i)] = i;
+  rand_shuffle(rng, v);
+  return v;
+}
+
+inline std::uint8_t pick_colour(data_rng& rng, const std::vector<std::uint8_t>& palette) {
+  return palette[rand_below(rng, palette.size())];
+}
+
+// 10..60% of cells coloured from the palette, each palette colour at least once (where the grid
+// has room), so a demonstration shows what happens to every colour.
+inline grid noise_input(data_rng& rng, int rows, int cols, const std::vector<std::uint8_t>& palette) {
+  grid g(rows, cols);
+  const int density = rand_int(rng, 10, 60);
+  for (auto& v : g.cells)
+    if (rand_chance(rng, density, 100)) v = pick_colour(rng, palette);
+  const auto order = shuffled_indices(rng, int(g.cells.size()));
+  for (std::size_t k = 0; k < palette.size() && k < order.size(); ++k) g.cells[std::size_t(order[k])] = palette[k];
+  return g;
+}
+
+// A grid being filled with shapes that must not touch (not even diagonally), so each shape stays
+// one object. `blocked` marks shape cells and their 8-neighbourhoods.
+struct canvas {
+  grid g;
+  std::vector<char> blocked;
+  canvas(int rows, int cols) : g(rows, cols), blocked(std::size_t(rows) * cols, 0) {}
+
+  void commit(const std::vector<int>& cells, std::uint8_t colour) {
+    for (int i : cells) {
+      g.cells[std::size_t(i)] = colour;
+      const int r = i / g.cols, c = i % g.cols;
+      for (int rr = std::max(0, r - 1); rr <= std::min(g.rows - 1, r + 1); ++rr)
+        for (int cc = std::max(0, c - 1); cc <= std::min(g.cols - 1, c + 1); ++cc)
+          blocked[std::size_t(rr * g.cols + cc)] = 1;
+    }
+  }
+  bool free(int r, int c) const {
+    return r >= 0 && r < g.rows && c >= 0 && c < g.cols && !blocked[std::size_t(r * g.cols + c)];
+  }
+
+  // Top-left of a free h x w spot, or {-1, -1}.
+  std::pair<int, int> find_rect(data_rng& rng, int h, int w) const {
+    if (h > g.rows || w > g.cols) return {-1, -1};
+    for (int attempt = 0; attempt < 30; ++attempt) {
+      const int r0 = rand_int(rng, 0, g.rows - h), c0 = rand_int(rng, 0, g.cols - w);
+      bool ok = true;
+      for (int r = r0; r < r0 + h && ok; ++r)
+        for (int c = c0; c < c0 + w && ok; ++c) ok = free(r, c);
+      if (ok) return {r0, c0};
+    }
+    return {-1, -1};
+  }
+
+  // A random 4-connected shape of exactly `size` cells, or nothing if there is no room.
+  bool grow_blob(data_rng& rng, int size, std::uint8_t colour) {
+    std::vector<int> starts;
+    for (int i = 0; i < int(blocked.size()); ++i)
+      if (!blocked[std::size_t(i)]) starts.push_back(i);
+    if (starts.empty()) return false;
+    std::vector<int> shape{starts[rand_below(rng, starts.size())]};
+    while (int(shape.size()) < size) {
+      std::vector<int> frontier;
+      for (int i : shape) {
+        const int r = i / g.cols, c = i % g.cols;
+        const int nr[4] = {r - 1, r + 1, r, r}, nc[4] = {c, c, c - 1, c + 1};
+        for (int k = 0; k < 4; ++k) {
+          const int n = nr[k] * g.cols + nc[k];
+          if (free(nr[k], nc[k]) && std::find(shape.begin(), shape.end(), n) == shape.end()) frontier.push_back(n);
+        }
+      }
+      if (frontier.empty()) return false;
+      shape.push_back(frontier[rand_below(rng, frontier.size())]);
+    }
+    commit(shape, colour);
+    return true;
+  }
+
+  void rect(int r0, int c0, int h, int w, std::uint8_t colour, bool hollow) {
+    std::vector<int> cells;
+    for (int r = r0; r < r0 + h; ++r)
+      for (int c = c0; c < c0 + w; ++c)
+        if (!hollow || r == r0 || r == r0 + h - 1 || c == c0 || c == c0 + w - 1) cells.push_back(r * g.cols + c);
+    commit(cells, colour);
+    for (int r = r0; r < r0 + h; ++r)  // a hollow interior is not room for other shapes
+      for (int c = c0; c < c0 + w; ++c) blocked[std::size_t(r * g.cols + c)] = 1;
+  }
+};
+
+// 2..6 separated blobs of 1..max_size cells; distinct sizes make "largest" and "smallest" unique.
+inline grid objects_input(data_rng& rng, int rows, int cols, int max_size, bool distinct_sizes,
+                          const std::vector<std::uint8_t>& palette) {
+  canvas cv(rows, cols);
+  std::vector<int> sizes;
+  for (int s = 1; s <= max_size; ++s) sizes.push_back(s);
+  rand_shuffle(rng, sizes);
+  const int count = rand_int(rng, 2, distinct_sizes ? 4 : 6);
+  for (int k = 0; k < count; ++k)
+    cv.grow_blob(rng, distinct_sizes ? sizes[std::size_t(k)] : rand_int(rng, 1, max_size), pick_colour(rng, palette));
+  return cv.g;
+}
+
+// 1..3 rectangles of side min_side..6 (clipped to the grid).
+inline void add_rects(data_rng& rng, canvas& cv, int min_side, bool hollow, const std::vector<std::uint8_t>& palette) {
+  const int count = rand_int(rng, 1, 3);
+  for (int k = 0; k < count; ++k) {
+    const int h = rand_int(rng, min_side, std::max(min_side, std::min(6, cv.g.rows)));
+    const int w = rand_int(rng, min_side, std::max(min_side, std::min(6, cv.g.cols)));
+    const auto [r0, c0] = cv.find_rect(rng, h, w);
+    if (r0 >= 0) cv.rect(r0, c0, h, w, pick_colour(rng, palette), hollow);
+  }
+}
+
+// ---- per-family pieces ---------------------------------------------------------------------
+
+inline bool held_out_colour_pair(int from, int to) { return (from + 2 * to) % 9 == 0; }
+
+inline bool held_out_shift(int dr, int dc) {
+  constexpr std::pair<int, int> reserved[] = {{1, 2}, {-2, -1}, {3, 0}, {0, -3}};
+  return std::find(std::begin(reserved), std::end(reserved), std::pair{dr, dc}) != std::end(reserved);
+}
+
+// Draws a pair (a, b) in 1..3 x 1..3 other than (1, 1).
+inline void sample_factors(data_rng& rng, rule_step& s) {
+  do {
+    s.p[0] = rand_int(rng, 1, 3), s.p[1] = rand_int(rng, 1, 3);
+  } while (s.p[0] == 1 && s.p[1] == 1);
+}
+
+inline grid apply_extend_lines(const rule_step& s, const grid& in) {
+  const int dr[4] = {-1, 0, 1, 0}, dc[4] = {0, 1, 0, -1};
+  constexpr std::array<std::array<bool, 4>, 7> dirs = {
+      {{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}, {0, 1, 0, 1}, {1, 0, 1, 0}, {1, 1, 1, 1}}};
+  grid out = in;
+  // Horizontal rays first, so vertical ones win where rays cross.
+  for (int d : {1, 3, 0, 2}) {
+    if (!dirs[std::size_t(s.p[0])][std::size_t(d)]) continue;
+    for (int i = 0; i < int(in.cells.size()); ++i) {
+      if (!in.cells[std::size_t(i)]) continue;
+      for (int r = i / in.cols + dr[d], c = i % in.cols + dc[d]; r >= 0 && r < in.rows && c >= 0 && c < in.cols;
+           r += dr[d], c += dc[d])
+        if (!in.at(r, c)) out.at(r, c) = in.cells[std::size_t(i)];
+    }
+  }
+  return out;
+}
+
+inline grid apply_gravity(int dir, const grid& in) {
+  grid out(in.rows, in.cols);
+  const bool vertical = dir == 0 || dir == 2;
+  const int lines = vertical ? in.cols : in.rows, len = vertical ? in.rows : in.cols;
+  // Position p along a line counts from the side the cells fall towards.
+  const auto cell = [&](grid& g, int l, int p) -> std::uint8_t& {
+    switch (dir) {
+      case 0:
+        return g.at(p, l);
+      case 1:
+        return g.at(l, len - 1 - p);
+      case 2:
+        return g.at(len - 1 - p, l);
+      default:
+        return g.at(l, p);
+    }
+  };
+  grid src = in;
+  for (int l = 0; l < lines; ++l)
+    for (int p = 0, next = 0; p < len; ++p)
+      if (const auto v = cell(src, l, p)) cell(out, l, next++) = v;
+  return out;
+}
+
+inline grid apply_fill_enclosed(std::uint8_t colour, const grid& in) {
+  std::vector<char> outside(in.cells.size(), 0);
+  std::vector<int> stack;
+  for (int r = 0; r < in.rows; ++r)
+    for (int c = 0; c < in.cols; ++c)
+      if ((r == 0 || c == 0 || r == in.rows - 1 || c == in.cols - 1) && !in.at(r, c)) {
+        outside[std::size_t(r * in.cols + c)] = 1;
+        stack.push_back(r * in.cols + c);
+      }
+  while (!stack.empty()) {
+    const int i = stack.back(), r = i / in.cols, c = i % in.cols;
+    stack.pop_back();
+    const int nr[4] = {r - 1, r + 1, r, r}, nc[4] = {c, c, c - 1, c + 1};
+    for (int k = 0; k < 4; ++k) {
+      if (nr[k] < 0 || nr[k] >= in.rows || nc[k] < 0 || nc[k] >= in.cols) continue;
+      const int n = nr[k] * in.cols + nc[k];
+      if (!outside[std::size_t(n)] && !in.cells[std::size_t(n)]) {
+        outside[std::size_t(n)] = 1;
+        stack.push_back(n);
+      }
+    }
+  }
+  grid out = in;
+  for (std::size_t i = 0; i < out.cells.size(); ++i)
+    if (!in.cells[i] && !outside[i]) out.cells[i] = colour;
+  return out;
+}
+
+// A rule that cannot apply (no unique object, nothing to count) answers with a 0x0 grid, which
+// the task builder rejects.
+inline grid apply_crop_object(int mode, const grid& in) {
+  const auto objects = find_objects(in);
+  if (objects.empty()) return {};
+  const auto better = [&](const grid_object& a, const grid_object& b) {
+    return mode == 0 ? a.size() > b.size() : a.size() < b.size();
+  };
+  const grid_object* best = &objects[0];
+  bool tie = false;
+  for (const auto& o : objects) {
+    if (better(o, *best))
+      best = &o, tie = false;
+    else if (&o != best && o.size() == best->size())
+      tie = true;
+  }
+  if (tie) return {};
+  grid out(best->bottom - best->top + 1, best->right - best->left + 1);
+  for (int i : best->cells) out.at(i / in.cols - best->top, i % in.cols - best->left) = best->colour;
+  return out;
+}
+
+inline grid apply_symmetry_complete(int type, const grid& in) {
+  grid out = in;
+  for (int r = 0; r < in.rows; ++r)
+    for (int c = 0; c < in.cols; ++c) {
+      if (in.at(r, c)) continue;
+      const std::pair<int, int> images[3] = {
+          {r, in.cols - 1 - c}, {in.rows - 1 - r, c}, {in.rows - 1 - r, in.cols - 1 - c}};
+      for (int k = 0; k < 3 && !out.at(r, c); ++k)
+        if (type == 2 || type == k) out.at(r, c) = in.at(images[k].first, images[k].second);
+    }
+  return out;
+}
+
+inline grid apply_connect_pixels(int colour, const grid& in) {
+  grid out = in;
+  // Pass 0 joins along rows, pass 1 along columns; both read the input.
+  for (int pass = 0; pass < 2; ++pass) {
+    const int lines = pass ? in.cols : in.rows, len = pass ? in.rows : in.cols;
+    for (int l = 0; l < lines; ++l) {
+      const auto at = [&](const grid& g, int p) { return pass ? g.at(p, l) : g.at(l, p); };
+      int prev = -1;
+      for (int p = 0; p < len; ++p) {
+        if (!at(in, p)) continue;
+        if (prev >= 0 && p - prev > 1 && at(in, prev) == at(in, p))
+          for (int q = prev + 1; q < p; ++q)
+            (pass ? out.at(q, l) : out.at(l, q)) = std::uint8_t(colour ? colour : at(in, p));
+        prev = p;
+      }
+    }
+  }
+  return out;
+}
+
+// 1..3 same-coloured pixel pairs sharing a row or a column. No other pixel shares their row or
+// columns and no two joins would cross, so the rule's answer is exactly the intended lines.
+inline grid connect_pixels_input(data_rng& rng, int rows, int cols, const std::vector<std::uint8_t>& palette) {
+  grid g(rows, cols);
+  std::vector<char> row_used(std::size_t(rows), 0), col_used(std::size_t(cols), 0);
+  struct segment {
+    bool horizontal;
+    int line, from, to;
+  };
+  std::vector<segment> segs;
+  const int want = rand_int(rng, 1, 3);
+  for (int attempt = 0; attempt < 40 && int(segs.size()) < want; ++attempt) {
+    const bool h = rand_chance(rng, 1, 2);
+    const int line = rand_int(rng, 0, (h ? rows : cols) - 1), len = h ? cols : rows;
+    int a = rand_int(rng, 0, len - 1), b = rand_int(rng, 0, len - 1);
+    if (a > b) std::swap(a, b);
+    auto& line_used = h ? row_used : col_used;
+    auto& end_used = h ? col_used : row_used;
+    if (b - a < 2 || line_used[std::size_t(line)] || end_used[std::size_t(a)] || end_used[std::size_t(b)]) continue;
+    const bool crosses = std::any_of(segs.begin(), segs.end(), [&](const segment& s) {
+      return s.horizontal != h && s.from < line && line < s.to && a < s.line && s.line < b;
+    });
+    if (crosses) continue;
+    line_used[std::size_t(line)] = 1, end_used[std::size_t(a)] = end_used[std::size_t(b)] = 1;
+    segs.push_back({h, line, a, b});
+    const std::uint8_t colour = pick_colour(rng, palette);
+    (h ? g.at(line, a) : g.at(a, line)) = colour;
+    (h ? g.at(line, b) : g.at(b, line)) = colour;
+  }
+  return g;
+}
+
+inline grid symmetric_input(data_rng& rng, int type, int rows, int cols) {
+  const auto palette = random_palette(rng, rand_int(rng, 2, 4));
+  grid g(rows, cols);
+  for (auto& v : g.cells) v = pick_colour(rng, palette);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) {
+      const int sr = type != 0 ? std::min(r, rows - 1 - r) : r, sc = type != 1 ? std::min(c, cols - 1 - c) : c;
+      g.at(r, c) = g.at(sr, sc);
+    }
+  // The hole stays inside one half (quadrant), so a mirror image of every hidden cell is visible.
+  const int half_r = type == 0 ? rows : rows / 2, half_c = type == 1 ? cols : cols / 2;
+  const int h = rand_int(rng, 1, std::max(1, std::min(3, half_r))),
+            w = rand_int(rng, 1, std::max(1, std::min(3, half_c)));
+  int r0 = rand_int(rng, 0, half_r - h), c0 = rand_int(rng, 0, half_c - w);
+  if (type != 0 && rand_chance(rng, 1, 2)) r0 = rows - r0 - h;
+  if (type != 1 && rand_chance(rng, 1, 2)) c0 = cols - c0 - w;
+  for (int r = r0; r < r0 + h; ++r)
+    for (int c = c0; c < c0 + w; ++c) g.at(r, c) = 0;
+  return g;
+}
+
+}  // namespace detail
+
+// ---- the family table and per-family dispatch ----------------------------------------------
+
+struct family_info {
+  family fam;
+  const char* name;
+  const char* summary;
+  bool held_out;    // never in the training split, alone or in a composition
+  bool can_follow;  // may be the second step of a composition (works on any grid)
+  int min_side;     // smallest input side its inputs need
+};
+
+inline const std::vector<family_info>& families() {
+  static const std::vector<family_info> table = {
+      {family::dihedral, "dihedral", "rotate, flip or transpose the grid", false, true, 2},
+      {family::color_map, "color_map", "recolour 2-3 colours", false, false, 2},
+      {family::translate, "translate", "shift everything by (dr, dc), dropping what leaves the grid", false, true, 3},
+      {family::gravity, "gravity", "cells fall towards one side", false, true, 2},
+      {family::fill_enclosed, "fill_enclosed", "fill background enclosed by shapes", false, false, 5},
+      {family::recolor_by_size, "recolor_by_size", "recolour objects by size against a threshold", false, false, 4},
+      {family::crop_object, "crop_object", "crop to the largest or smallest object", false, false, 4},
+      {family::scale_up, "scale_up", "blow every cell up to an a x b block", false, true, 1},
+      {family::tile, "tile", "repeat the grid a x b times", false, true, 1},
+      {family::extend_lines, "extend_lines", "shoot lines from pixels to the border", false, false, 3},
+      {family::denoise, "denoise", "remove isolated pixels", false, false, 4},
+      {family::count_objects, "count_objects", "a bar as long as the number of objects", false, false, 3},
+      {family::symmetry_complete, "symmetry_complete", "fill the hole of a symmetric pattern", false, false, 4},
+      {family::draw_border, "draw_border", "paint the outermost ring", false, true, 3},
+      {family::mirror_extend, "mirror_extend", "append the mirror image", true, false, 2},
+      {family::outline, "outline", "recolour or hollow object interiors", true, false, 5},
+      {family::keep_color, "keep_color", "keep one colour, clear the rest", true, false, 2},
+      {family::connect_pixels, "connect_pixels", "join same-coloured pixel pairs by lines", true, false, 4},
+  };
+  return table;
+}
+
+inline const family_info& info(family f) { return families()[std::size_t(f)]; }
+
+inline rule_step sample_step(family f, data_rng& rng) {
+  rule_step s{f, {}};
+  auto& p = s.p;
+  switch (f) {
+    case family::dihedral:
+      p[0] = rand_int(rng, 1, 7);
+      break;
+    case family::color_map: {
+      p[0] = rand_int(rng, 2, 3);
+      const auto from = detail::random_palette(rng, p[0]);
+      for (int k = 0; k < p[0]; ++k) {
+        p[std::size_t(1 + k)] = from[std::size_t(k)];
+        p[std::size_t(4 + k)] = detail::random_palette(rng, 1, {from[std::size_t(k)]})[0];
+      }
+      break;
+    }
+    case family::translate:
+      do {
+        p[0] = rand_int(rng, -3, 3), p[1] = rand_int(rng, -3, 3);
+      } while (p[0] == 0 && p[1] == 0);
+      break;
+    case family::gravity:
+      p[0] = rand_int(rng, 0, 3);
+      break;
+    case family::recolor_by_size: {
+      p[0] = rand_int(rng, 2, 4);
+      const auto c = detail::random_palette(rng, 2);
+      p[1] = c[0], p[2] = c[1];
+      break;
+    }
+    case family::crop_object:
+      p[0] = rand_int(rng, 0, 1);
+      break;
+    case family::scale_up:
+    case family::tile:
+      detail::sample_factors(rng, s);
+      break;
+    case family::extend_lines:
+      p[0] = rand_int(rng, 0, 6);
+      break;
+    case family::denoise:
+      break;
+    case family::count_objects:
+      p[0] = rand_int(rng, 0, 1), p[1] = rand_int(rng, 1, 9);
+      break;
+    case family::symmetry_complete:
+    case family::mirror_extend:
+      p[0] = rand_int(rng, 0, 2);
+      break;
+    case family::outline:
+    case family::connect_pixels:
+      p[0] = rand_int(rng, 0, 9);
+      break;
+    case family::fill_enclosed:
+    case family::draw_border:
+    case family::keep_color:
+      p[0] = rand_int(rng, 1, 9);
+      break;
+  }
+  return s;
+}
+
+// Parameter values reserved for the held-out split, within training families.
+inline bool step_params_held_out(const rule_step& s) {
+  const auto& p = s.p;
+  switch (s.fam) {
+    case family::dihedral:
+      return p[0] == 7;
+    case family::color_map:
+      for (int k = 0; k < p[0]; ++k)
+        if (detail::held_out_colour_pair(p[std::size_t(1 + k)], p[std::size_t(4 + k)])) return true;
+      return false;
+    case family::translate:
+      return detail::held_out_shift(p[0], p[1]);
+    case family::fill_enclosed:
+      return p[0] == 7;
+    case family::scale_up:
+      return p[0] == 3 && p[1] == 2;
+    case family::tile:
+      return p[0] == 1 && p[1] == 3;
+    case family::extend_lines:
+      return p[0] == 6;
+    default:
+      return false;
+  }
+}
+
+inline bool step_held_out(const rule_step& s) { return info(s.fam).held_out || step_params_held_out(s); }
+
+// How many times taller and wider the output is than the input.
+inline std::pair<int, int> step_growth(const rule_step& s) {
+  switch (s.fam) {
+    case family::scale_up:
+    case family::tile:
+      return {s.p[0], s.p[1]};
+    case family::mirror_extend:
+      return {s.p[0] == 0 ? 1 : 2, s.p[0] == 1 ? 1 : 2};
+    default:
+      return {1, 1};
+  }
+}
+
+inline grid make_step_input(const rule_step& s, data_rng& rng, int rows, int cols) {
+  using namespace detail;
+  const auto& p = s.p;
+  const auto any_palette = [&] { return random_palette(rng, rand_int(rng, 1, 4)); };
+  switch (s.fam) {
+    case family::color_map:
+      return noise_input(rng, rows, cols, std::vector<std::uint8_t>(p.begin() + 1, p.begin() + 1 + p[0]));
+    case family::keep_color: {
+      auto palette = random_palette(rng, rand_int(rng, 1, 3), {p[0]});
+      palette.push_back(std::uint8_t(p[0]));
+      return noise_input(rng, rows, cols, palette);
+    }
+    case family::fill_enclosed: {
+      canvas cv(rows, cols);
+      add_rects(rng, cv, 3, true, random_palette(rng, rand_int(rng, 1, 2), {p[0]}));
+      // Open some shapes with a gap in their side, so "enclosed" is not just "inside a shape".
+      for (const auto& o : find_objects(cv.g)) {
+        if (!rand_chance(rng, 1, 3)) continue;
+        std::vector<int> sides;
+        for (int i : o.cells) {
+          const int r = i / cols, c = i % cols;
+          if ((r == o.top || r == o.bottom) != (c == o.left || c == o.right)) sides.push_back(i);
+        }
+        if (!sides.empty()) cv.g.cells[std::size_t(sides[rand_below(rng, sides.size())])] = 0;
+      }
+      return cv.g;
+    }
+    case family::recolor_by_size:
+      return objects_input(rng, rows, cols, 6, false, random_palette(rng, 1, {p[1], p[2]}));
+    case family::crop_object:
+      return objects_input(rng, rows, cols, 8, true, any_palette());
+    case family::count_objects:
+      return objects_input(rng, rows, cols, 5, false, any_palette());
+    case family::extend_lines: {
+      grid g(rows, cols);
+      // Distinct rows and columns: parallel rays never meet.
+      const auto rs = shuffled_indices(rng, rows), cs = shuffled_indices(rng, cols);
+      const auto palette = any_palette();
+      const int n = rand_int(rng, 1, std::min({3, rows, cols}));
+      for (int k = 0; k < n; ++k) g.at(rs[std::size_t(k)], cs[std::size_t(k)]) = pick_colour(rng, palette);
+      return g;
+    }
+    case family::denoise: {
+      canvas cv(rows, cols);
+      const auto palette = any_palette();
+      add_rects(rng, cv, 2, false, palette);
+      const int noise = rand_int(rng, 1, 5);
+      for (int k = 0, tries = 0; k < noise && tries < 50; ++tries) {
+        const int r = rand_int(rng, 0, rows - 1), c = rand_int(rng, 0, cols - 1);
+        if (cv.free(r, c)) cv.commit({r * cols + c}, pick_colour(rng, palette)), ++k;
+      }
+      return cv.g;
+    }
+    case family::outline: {
+      canvas cv(rows, cols);
+      add_rects(rng, cv, 3, false, random_palette(rng, rand_int(rng, 1, 3), {p[0]}));
+      return cv.g;
+    }
+    case family::symmetry_complete:
+      return symmetric_input(rng, p[0], rows, cols);
+    case family::connect_pixels:
+      return connect_pixels_input(rng, rows, cols, any_palette());
+    default:
+      return noise_input(rng, rows, cols, any_palette());
+  }
+}
+
+inline grid apply_step(const rule_step& s, const grid& in) {
+  using namespace detail;
+  const auto& p = s.p;
+  switch (s.fam) {
+    case family::dihedral:
+      return dihedral(in, p[0]);
+    case family::color_map: {
+      grid out = in;
+      for (std::size_t i = 0; i < in.cells.size(); ++i)
+        for (int k = 0; k < p[0]; ++k)
+          if (in.cells[i] == p[std::size_t(1 + k)]) out.cells[i] = std::uint8_t(p[std::size_t(4 + k)]);
+      return out;
+    }
+    case family::translate: {
+      grid out(in.rows, in.cols);
+      for (int r = 0; r < in.rows; ++r)
+        for (int c = 0; c < in.cols; ++c) {
+          const int tr = r + p[0], tc = c + p[1];
+          if (tr >= 0 && tr < in.rows && tc >= 0 && tc < in.cols) out.at(tr, tc) = in.at(r, c);
+        }
+      return out;
+    }
+    case family::gravity:
+      return apply_gravity(p[0], in);
+    case family::fill_enclosed:
+      return apply_fill_enclosed(std::uint8_t(p[0]), in);
+    case family::recolor_by_size: {
+      grid out = in;
+      for (const auto& o : find_objects(in))
+        for (int i : o.cells) out.cells[std::size_t(i)] = std::uint8_t(o.size() >= p[0] ? p[1] : p[2]);
+      return out;
+    }
+    case family::crop_object:
+      return apply_crop_object(p[0], in);
+    case family::scale_up: {
+      grid out(in.rows * p[0], in.cols * p[1]);
+      for (int r = 0; r < out.rows; ++r)
+        for (int c = 0; c < out.cols; ++c) out.at(r, c) = in.at(r / p[0], c / p[1]);
+      return out;
+    }
+    case family::tile: {
+      grid out(in.rows * p[0], in.cols * p[1]);
+      for (int r = 0; r < out.rows; ++r)
+        for (int c = 0; c < out.cols; ++c) out.at(r, c) = in.at(r % in.rows, c % in.cols);
+      return out;
+    }
+    case family::extend_lines:
+      return apply_extend_lines(s, in);
+    case family::denoise: {
+      grid out = in;
+      for (int r = 0; r < in.rows; ++r)
+        for (int c = 0; c < in.cols; ++c) {
+          const auto v = in.at(r, c);
+          const bool alone = (r == 0 || in.at(r - 1, c) != v) && (r + 1 == in.rows || in.at(r + 1, c) != v) &&
+                             (c == 0 || in.at(r, c - 1) != v) && (c + 1 == in.cols || in.at(r, c + 1) != v);
+          if (v && alone) out.at(r, c) = 0;
+        }
+      return out;
+    }
+    case family::count_objects: {
+      const int n = int(find_objects(in).size());
+      if (n == 0) return {};
+      return grid(p[0] ? n : 1, p[0] ? 1 : n, std::uint8_t(p[1]));
+    }
+    case family::symmetry_complete:
+      return apply_symmetry_complete(p[0], in);
+    case family::draw_border: {
+      grid out = in;
+      for (int r = 0; r < in.rows; ++r)
+        for (int c = 0; c < in.cols; ++c)
+          if (r == 0 || c == 0 || r == in.rows - 1 || c == in.cols - 1) out.at(r, c) = std::uint8_t(p[0]);
+      return out;
+    }
+    case family::mirror_extend: {
+      const auto [gr, gc] = step_growth(s);
+      grid out(in.rows * gr, in.cols * gc);
+      for (int r = 0; r < out.rows; ++r)
+        for (int c = 0; c < out.cols; ++c)
+          out.at(r, c) = in.at(r < in.rows ? r : out.rows - 1 - r, c < in.cols ? c : out.cols - 1 - c);
+      return out;
+    }
+    case family::outline: {
+      grid out = in;
+      for (int r = 1; r + 1 < in.rows; ++r)
+        for (int c = 1; c + 1 < in.cols; ++c) {
+          const auto v = in.at(r, c);
+          if (v && in.at(r - 1, c) == v && in.at(r + 1, c) == v && in.at(r, c - 1) == v && in.at(r, c + 1) == v)
+            out.at(r, c) = std::uint8_t(p[0]);
+        }
+      return out;
+    }
+    case family::keep_color: {
+      grid out = in;
+      for (auto& v : out.cells)
+        if (v != p[0]) v = 0;
+      return out;
+    }
+    case family::connect_pixels:
+      return apply_connect_pixels(p[0], in);
+  }
+  return {};
+}
+
+inline std::string describe(const rule_step& s) {
+  static const char* const side[] = {"up", "right", "down", "left", "horizontal", "vertical", "all"};
+  const auto& p = s.p;
+  const auto n = [](int v) { return std::to_string(v); };
+  std::string args;
+  switch (s.fam) {
+    case family::dihedral:
+      args = "k=" + n(p[0]);
+      break;
+    case family::color_map:
+      for (int k = 0; k < p[0]; ++k) args += (k ? "," : "") + n(p[std::size_t(1 + k)]) + ">" + n(p[std::size_t(4 + k)]);
+      break;
+    case family::translate:
+      args = "dr=" + n(p[0]) + ",dc=" + n(p[1]);
+      break;
+    case family::gravity:
+    case family::extend_lines:
+      args = side[p[0]];
+      break;
+    case family::recolor_by_size:
+      args = "t=" + n(p[0]) + ",big=" + n(p[1]) + ",small=" + n(p[2]);
+      break;
+    case family::crop_object:
+      args = p[0] ? "smallest" : "largest";
+      break;
+    case family::scale_up:
+    case family::tile:
+      args = n(p[0]) + "x" + n(p[1]);
+      break;
+    case family::denoise:
+      return info(s.fam).name;
+    case family::count_objects:
+      args = std::string(p[0] ? "column" : "row") + ",c=" + n(p[1]);
+      break;
+    case family::symmetry_complete:
+    case family::mirror_extend:
+      args = p[0] == 0 ? "lr" : p[0] == 1 ? "tb" : "both";
+      break;
+    case family::outline:
+      args = "inside=" + n(p[0]);
+      break;
+    case family::connect_pixels:
+      args = p[0] ? "c=" + n(p[0]) : "same";
+      break;
+    case family::fill_enclosed:
+    case family::draw_border:
+    case family::keep_color:
+      args = "c=" + n(p[0]);
+      break;
+  }
+  return std::string(info(s.fam).name) + "(" + args + ")";
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/generator_families.hpp
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+struct generator_config {
+  // Input sides are drawn from [min_side, max_side], raised to a family's minimum and lowered
+  // so that outputs fit 30x30.
+  int min_side = 3;
+  int max_side = 10;
+  int min_demos = 2;
+  int max_demos = 4;
+  int queries = 1;
+  int compose_percent = 25;  // chance that a sampled rule is a composition of two steps
+  int max_pair_tries = 50;   // draws per pair before the rule is deemed unusable
+};
+
+enum class rule_split : std::uint8_t { train, held_out };
+
+// `first`, then `then` on its output when present.
+struct rule {
+  rule_step first;
+  std::optional<rule_step> then;
+  bool operator==(const rule&) const = default;
+};
+
+// Compositions of two training families reserved for the held-out split.
+inline bool held_out_composition(family first, family second) {
+  constexpr std::pair<family, family> reserved[] = {
+      {family::color_map, family::dihedral},
+      {family::gravity, family::scale_up},
+      {family::denoise, family::tile},
+      {family::fill_enclosed, family::translate},
+      {family::recolor_by_size, family::draw_border},
+      {family::extend_lines, family::gravity},
+  };
+  return std::find(std::begin(reserved), std::end(reserved), std::pair{first, second}) != std::end(reserved);
+}
+
+inline bool is_held_out(const rule& r) {
+  return step_held_out(r.first) ||
+         (r.then && (step_held_out(*r.then) || held_out_composition(r.first.fam, r.then->fam)));
+}
+
+inline bool rule_in_split(const rule& r, rule_split s) { return is_held_out(r) == (s == rule_split::held_out); }
+
+// e.g. "color_map(1>3,2>5)+dihedral(k=4)".
+inline std::string describe(const rule& r) { return describe(r.first) + (r.then ? "+" + describe(*r.then) : ""); }
+
+inline grid apply_rule(const rule& r, const grid& in) {
+  grid out = apply_step(r.first, in);
+  if (r.then && out.rows > 0) out = apply_step(*r.then, out);
+  return out;
+}
+
+namespace detail {
+// A bad configuration would make the samplers below loop forever, so it is refused up front.
+inline void check_config(const generator_config& cfg) {
+  if (cfg.min_side < 1 || cfg.max_side > 30 || cfg.min_side > cfg.max_side)
+    throw data_error("generator.hpp: grid sides must satisfy 1 <= min_side <= max_side <= 30");
+  if (cfg.min_demos < 1 || cfg.min_demos > cfg.max_demos || cfg.queries < 0 || cfg.max_pair_tries < 1)
+    throw data_error("generator.hpp: need 1 <= min_demos <= max_demos, queries >= 0 and max_pair_tries >= 1");
+}
+
+// Input sides allowed for a rule: {lo, rows_hi, cols_hi}; lo > hi means the rule cannot fit.
+inline std::array<int, 3> side_range(const rule& r, const generator_config& cfg) {
+  auto [gr, gc] = step_growth(r.first);
+  if (r.then) {
+    const auto [tr, tc] = step_growth(*r.then);
+    gr *= tr, gc *= tc;
+  }
+  const int lo = std::max(cfg.min_side, info(r.first.fam).min_side);
+  return {lo, std::min(cfg.max_side, 30 / gr), std::min(cfg.max_side, 30 / gc)};
+}
+}  // namespace detail
+
+inline bool rule_fits(const rule& r, const generator_config& cfg) {
+  const auto [lo, rows_hi, cols_hi] = detail::side_range(r, cfg);
+  return lo <= rows_hi && lo <= cols_hi;
+}
+
+// Uniform over families, then parameters; compositions put a grid-agnostic step (can_follow)
+// after any other family. Redrawn until the rule belongs to `split` and fits the grid sizes.
+inline rule sample_rule(rule_split split, const generator_config& cfg, data_rng& rng) {
+  detail::check_config(cfg);
+  std::vector<family> followers;
+  for (const auto& f : families())
+    if (f.can_follow) followers.push_back(f.fam);
+  for (;;) {
+    rule r{sample_step(family(rand_below(rng, num_families)), rng), std::nullopt};
+    if (rand_chance(rng, cfg.compose_percent, 100)) {
+      const family second = followers[rand_below(rng, followers.size())];
+      if (second == r.first.fam) continue;
+      r.then = sample_step(second, rng);
+    }
+    if (rule_fits(r, cfg) && rule_in_split(r, split)) return r;
+  }
+}
+
+// One task of `r`, or nothing when some pair cannot be drawn with an output that is a valid ARC
+// grid, not blank and different from its input (e.g. a shift that pushes everything out).
+inline std::optional<task> try_make_task(const rule& r, const generator_config& cfg, data_rng& rng) {
+  detail::check_config(cfg);
+  const auto [lo, rows_hi, cols_hi] = detail::side_range(r, cfg);
+  if (lo > rows_hi || lo > cols_hi) return std::nullopt;
+  task t;
+  t.id = describe(r);
+  const int demos = rand_int(rng, cfg.min_demos, cfg.max_demos);
+  std::vector<grid> inputs;
+  for (int k = 0; k < demos + cfg.queries; ++k) {
+    std::optional<grid_pair> pair;
+    for (int attempt = 0; attempt < cfg.max_pair_tries && !pair; ++attempt) {
+      grid in = make_step_input(r.first, rng, rand_int(rng, lo, rows_hi), rand_int(rng, lo, cols_hi));
+      grid out = apply_rule(r, in);
+      const auto blank = [](const grid& g) {
+        return std::all_of(g.cells.begin(), g.cells.end(), [](auto v) { return v == 0; });
+      };
+      if (!is_arc_grid(out) || out == in || blank(in) || blank(out)) continue;
+      if (std::find(inputs.begin(), inputs.end(), in) != inputs.end()) continue;
+      inputs.push_back(in);
+      pair = grid_pair{std::move(in), std::move(out)};
+    }
+    if (!pair) return std::nullopt;
+    (k < demos ? t.train : t.test).push_back(std::move(*pair));
+  }
+  return t;
+}
+
+inline task make_task(const rule& r, const generator_config& cfg, data_rng& rng) {
+  auto t = try_make_task(r, cfg, rng);
+  if (!t) throw data_error("generator.hpp: rule " + describe(r) + " yields no valid pairs at these grid sizes");
+  return std::move(*t);
+}
+
+// Task `index` of the stream (split, seed): a pure function of its arguments, so any worker can
+// produce any task. id = "<rule>#<seed>:<index>".
+inline task sample_task(rule_split split, std::uint64_t seed, std::uint64_t index, const generator_config& cfg = {}) {
+  data_rng rng(stream_id({seed, std::uint64_t(split), index}));
+  for (;;) {
+    const rule r = sample_rule(split, cfg, rng);
+    if (auto t = try_make_task(r, cfg, rng)) {
+      t->id += "#" + std::to_string(seed) + ":" + std::to_string(index);
+      return std::move(*t);
+    }
+  }
+}
+
+// Endless tasks of one split: sample_task(split, seed, 0), (..., 1), ...
+class task_stream {
+ public:
+  explicit task_stream(rule_split split, std::uint64_t seed, generator_config cfg = {})
+      : split_(split), seed_(seed), cfg_(cfg) {}
+  task next() { return sample_task(split_, seed_, index_++, cfg_); }
+  std::uint64_t index() const { return index_; }
+
+ private:
+  rule_split split_;
+  std::uint64_t seed_;
+  generator_config cfg_;
+  std::uint64_t index_ = 0;
+};
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/generator.hpp
+
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <span>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+struct episode_shape {
+  int side = 11;      // G
+  int max_demos = 4;  // M
+  index_t seq_len() const { return index_t(side) * side; }
+  index_t pair_len() const { return 2 * seq_len(); }
+  index_t context_width() const { return index_t(max_demos) * (pair_len() + 2); }
+  bool fits(const grid& g) const { return g.rows <= side && g.cols <= side; }
+  bool fits(const grid_pair& p) const { return fits(p.input) && fits(p.output); }
+};
+
+// Writes one episode row. `demos` are indices into t.train; the query is t.test[query].
+inline void encode_episode(const task& t, std::span<const std::size_t> demos, std::size_t query,
+                           const episode_shape& shape, std::span<std::int32_t> inputs, std::span<std::int32_t> labels,
+                           std::span<std::int32_t> context) {
+  const std::size_t n = std::size_t(shape.seq_len()), M = std::size_t(shape.max_demos);
+  if (demos.size() > M) throw std::invalid_argument("encode_episode: more demos than the shape holds");
+  const grid_pair& q = t.test.at(query);
+  encode_grid(q.input, {}, inputs, shape.side);
+  if (!labels.empty()) {
+    encode_grid(q.output, {}, labels, shape.side);
+    for (auto& l : labels) l = l == arc_pad_token ? -100 : l;
+  }
+  std::fill(context.begin(), context.end(), arc_pad_token);
+  for (std::size_t i = 0; i < demos.size(); ++i) {
+    const grid_pair& d = t.train.at(demos[i]);
+    encode_grid(d.input, {}, context.subspan(2 * i * n, n), shape.side);
+    encode_grid(d.output, {}, context.subspan((2 * i + 1) * n, n), shape.side);
+  }
+  const std::size_t flags = 2 * n * M;
+  for (std::size_t i = 0; i < M; ++i) {
+    context[flags + i] = i < demos.size();
+    context[flags + M + i] = std::int32_t(demos.size());
+  }
+}
+
+// Training episodes from the built-in generator: row r of step s is task (s·B + r) of the
+// split, with 1..M demos (uniform, as many as the task has), its first query, and a random
+// dihedral + colour augmentation for the whole episode. Deterministic by (seed, step, row);
+// rows are built in parallel.
+class episode_source {
+ public:
+  episode_source(rule_split split, std::uint64_t seed, episode_shape shape, generator_config gen = {},
+                 int min_demos = 1, bool augment = true)
+      : split_(split), seed_(seed), shape_(shape), gen_(gen), min_demos_(min_demos), augment_(augment) {}
+
+  const episode_shape& shape() const { return shape_; }
+
+  token_batch batch(index_t B, std::uint64_t step) const {
+    token_batch b;
+    b.batch = B;
+    const std::size_t n = std::size_t(shape_.seq_len()), w = std::size_t(shape_.context_width());
+    b.inputs.resize(std::size_t(B) * n);
+    b.labels.resize(b.inputs.size());
+    b.context.resize(std::size_t(B) * w);
+    tbb::parallel_for(index_t(0), B, [&](index_t r) {
+      const std::uint64_t index = step * std::uint64_t(B) + std::uint64_t(r);
+      const auto [t, demos] = episode(index);
+      encode_episode(t, demos, 0, shape_, std::span(b.inputs).subspan(std::size_t(r) * n, n),
+                     std::span(b.labels).subspan(std::size_t(r) * n, n),
+                     std::span(b.context).subspan(std::size_t(r) * w, w));
+    });
+    return b;
+  }
+
+  // The task (augmented) and the demos used for episode `index`.
+  std::pair<task, std::vector<std::size_t>> episode(std::uint64_t index) const {
+    for (std::uint64_t attempt = 0;; ++attempt) {
+      task t = sample_task(split_, seed_, index * 1000 + attempt, gen_);
+      if (augment_) t = apply(augmentation_draw({seed_, 0xE915}, index * 1000 + attempt), t);
+      if (!fits(t)) continue;
+      const std::size_t most = std::min<std::size_t>(t.train.size(), std::size_t(shape_.max_demos));
+      const std::size_t least = std::min<std::size_t>(most, std::size_t(std::max(1, min_demos_)));
+      const std::size_t k = least + std::size_t(uniform_index({seed_, 0xDE40}, index, most - least + 1));
+      std::vector<std::size_t> demos(k);
+      for (std::size_t i = 0; i < k; ++i) demos[i] = i;
+      return {std::move(t), std::move(demos)};
+    }
+  }
+
+  bool fits(const task& t) const {
+    return !t.test.empty() && !t.train.empty() &&
+           std::all_of(t.train.begin(), t.train.end(), [&](const grid_pair& p) { return shape_.fits(p); }) &&
+           shape_.fits(t.test[0]);
+  }
+
+ private:
+  rule_split split_;
+  std::uint64_t seed_;
+  episode_shape shape_;
+  generator_config gen_;
+  int min_demos_;
+  bool augment_;
+};
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/episode.hpp
 // ---- end etrm/etrm.hpp

@@ -54,6 +54,7 @@ class trainer {
   }
 
   index_t batch() const { return B_; }
+  context_t<D>& context() { return ctx_; }
   index_t step() const { return step_; }
   Model& model() { return model_; }
   buffer<T, D>& parameters() { return params_; }
@@ -71,6 +72,21 @@ class trainer {
     if (ema_.size()) from_host<D>(ctx_, ema_.data(), host);
   }
   void set_step(index_t s) { step_ = s; }
+  // Restarts the EMA shadow from the current parameters (after loading weights).
+  void reset_ema() {
+    if (ema_.size()) device_traits<D>::copy(ctx_, ema_.data(), params_.data(), sizeof(T) * std::size_t(params_.size()));
+  }
+
+  // The ACT state that persists across steps, for checkpoints that resume exactly.
+  struct act_state_refs {
+    trm_carry<T, D>& carry;
+    buffer<std::int32_t, D>& steps;
+    buffer<std::uint8_t, D>& halted;
+    buffer<std::int32_t, D>& inputs;
+    buffer<std::int32_t, D>& labels;
+    buffer<std::int32_t, D>& context;
+  };
+  act_state_refs act_state() { return {carry_, steps_, halted_, inputs_, labels_, context_}; }
 
   // One ACT step + one optimizer step. `fresh` supplies data for the rows that halted.
   step_metrics train_step(const token_batch& fresh) {

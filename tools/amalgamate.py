@@ -51,13 +51,8 @@ def main():
     for name, umbrella in UMBRELLAS.items():
         if not (INCLUDE / umbrella).exists():
             continue
-        # The CUDA umbrella includes the host umbrella; keep it as an include of the sibling file.
-        seen = set()
-        if name != "etrm.hpp":
-            seen.add("etrm/etrm.hpp")
-        text = generate(umbrella, seen)
-        if name != "etrm.hpp":
-            text = text.replace("#pragma once\n", '#pragma once\n#include "etrm.hpp"\n', 1)
+        # Each umbrella is self-contained: the CUDA one must not pull in the CPU backend (Eigen).
+        text = generate(umbrella, set())
         target = OUT / name
         if check:
             if not target.exists() or target.read_text(encoding="utf-8") != text:

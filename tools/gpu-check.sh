@@ -115,7 +115,7 @@ if [[ -z "$PREBUILT" ]]; then
     log "missing: ${missing[*]}"
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
       export DEBIAN_FRONTEND=noninteractive
-      timeout 120 apt-get update -qq >/dev/null 2>&1 &&
+      timeout 60 apt-get update -qq >/dev/null 2>&1 &&
         timeout 300 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 &&
         log "installed ${missing[*]}" || log "apt-get could not install ${missing[*]}"
     fi
@@ -197,16 +197,17 @@ def si(v):
         if abs(v) >= f:
             return f"{v / f:.3g}{unit}"
     return f"{v:.3g}"
-print("| benchmark | time / iteration | iterations | FLOP/s | bytes/s | items/s | note |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+print("| benchmark | time / iteration | iterations | FLOP/s | bytes/s | items/s | arena | note |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 for b in data.get("benchmarks", []):
-    name = b.get("name", "?")
+    name = b.get("name", "?").replace("/manual_time", "")
     if b.get("error_occurred"):
         msg = str(b.get("error_message", "")).replace("|", "/")[:90]
-        print(f"| {name} | | | | | | skipped: {msg} |")
+        print(f"| {name} | | | | | | | skipped: {msg} |")
         continue
     t = f"{b.get('real_time', 0):.4g} {b.get('time_unit', '')}"
     cells = [si(b[k]) if k in b else "" for k in ("FLOP/s", "bytes/s", "items_per_second")]
+    cells.append(si(b["arena_bytes"]) + "B" if "arena_bytes" in b else "")
     print(f"| {name} | {t} | {b.get('iterations', '')} | " + " | ".join(cells) + " | |")
 PY
   elif [[ -f "$BENCH_LOG" ]]; then

@@ -42,3 +42,4 @@
 #include <etrm/data/episode.hpp>
 #include <etrm/data/token_batch.hpp>
 #include <etrm/train/checkpoint.hpp>
+#include <etrm/model/presets.hpp>

@@ -9,8 +9,9 @@
 // ---- begin etrm/core/arena.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Workspace arena: one aligned device allocation handed out as typed slices, reset per
-// step. The first step may overflow into extra blocks; the next reset() folds them into one
-// block of the high-water size, so a steady-state training step allocates nothing.
+// step. The first step may overflow into extra blocks (freed again on rewind, so the high-water
+// mark is the true peak); the next reset() folds them into one block of the high-water size,
+// so a steady-state training step allocates nothing.
 
 // ---- begin etrm/core/tensor.hpp
 // SPDX-License-Identifier: Apache-2.0
@@ -254,9 +255,9 @@ class workspace {
     used_ += bytes;
     high_water_ = std::max(high_water_, used_);
     if (used_ <= capacity_) return reinterpret_cast<T*>(static_cast<char*>(main_) + (used_ - bytes));
-    overflow_.push_back(device_traits<D>::allocate(bytes));
+    overflow_.push_back({device_traits<D>::allocate(bytes), used_ - bytes});
     ++allocations_;
-    return static_cast<T*>(overflow_.back());
+    return static_cast<T*>(overflow_.back().ptr);
   }
   template <class T, int R>
   tensor_view<T, R> take(std::array<index_t, R> shape) {
@@ -269,11 +270,15 @@ class workspace {
   // step whose results must outlive the scratch.
   std::size_t mark() const { return used_; }
   void rewind(std::size_t m) {
-    if (overflow_.empty()) used_ = m;
+    while (!overflow_.empty() && overflow_.back().start >= m) {
+      device_traits<D>::deallocate(overflow_.back().ptr);
+      overflow_.pop_back();
+    }
+    used_ = m;
   }
 
   void reset() {
-    if (!overflow_.empty()) {
+    if (!overflow_.empty() || high_water_ > capacity_) {
       const std::size_t want = high_water_;
       release_all();
       reserve(want);
@@ -288,7 +293,7 @@ class workspace {
  private:
   static std::size_t round_up(std::size_t b) { return (b + alignment - 1) / alignment * alignment; }
   void release_all() {
-    for (void* p : overflow_) device_traits<D>::deallocate(p);
+    for (const auto& o : overflow_) device_traits<D>::deallocate(o.ptr);
     overflow_.clear();
     if (main_) device_traits<D>::deallocate(main_);
     main_ = nullptr;
@@ -299,7 +304,11 @@ class workspace {
   std::size_t used_ = 0;
   std::size_t high_water_ = 0;
   std::size_t allocations_ = 0;
-  std::vector<void*> overflow_;
+  struct overflow_block {
+    void* ptr;
+    std::size_t start;  // logical offset where the block begins
+  };
+  std::vector<overflow_block> overflow_;
 };
 
 ETRM_END_NAMESPACE
@@ -379,8 +388,9 @@ ETRM_END_NAMESPACE
 
 ETRM_BEGIN_NAMESPACE
 
+namespace detail {
 // Inverse error function: a rational first guess refined by Newton steps on std::erf, accurate
-// to double precision on (-1, 1).
+// to double precision on (-1, 1). In detail:: so it never meets CUDA's global ::erfinv.
 inline double erfinv(double y) {
   if (y <= -1.0 || y >= 1.0) throw std::domain_error("etrm: erfinv argument outside (-1, 1)");
   const double w = -std::log((1.0 - y) * (1.0 + y));
@@ -403,6 +413,7 @@ inline double erfinv(double y) {
   for (int i = 0; i < 3; ++i) x -= (std::erf(x) - y) / (two_over_sqrt_pi * std::exp(-x * x));
   return x;
 }
+}  // namespace detail
 
 enum class init_kind { zeros, constant, trunc_normal };
 
@@ -435,7 +446,7 @@ void fill_init(std::span<T> out, const init_spec& spec, philox_key key, std::uin
       const double bound = 2.0 * c * spec.value;
       for (std::size_t i = 0; i < out.size(); ++i) {
         const double u = lo + (hi - lo) * uniform01(key, index_base + i);
-        const double x = erfinv(std::min(std::max(u, -1.0 + 1e-16), 1.0 - 1e-16)) * sqrt2 * c * spec.value;
+        const double x = detail::erfinv(std::min(std::max(u, -1.0 + 1e-16), 1.0 - 1e-16)) * sqrt2 * c * spec.value;
         out[i] = T(std::min(std::max(x, -bound), bound));
       }
       return;
@@ -2375,6 +2386,7 @@ class trainer {
   }
 
   index_t batch() const { return B_; }
+  context_t<D>& context() { return ctx_; }
   index_t step() const { return step_; }
   Model& model() { return model_; }
   buffer<T, D>& parameters() { return params_; }
@@ -2392,6 +2404,21 @@ class trainer {
     if (ema_.size()) from_host<D>(ctx_, ema_.data(), host);
   }
   void set_step(index_t s) { step_ = s; }
+  // Restarts the EMA shadow from the current parameters (after loading weights).
+  void reset_ema() {
+    if (ema_.size()) device_traits<D>::copy(ctx_, ema_.data(), params_.data(), sizeof(T) * std::size_t(params_.size()));
+  }
+
+  // The ACT state that persists across steps, for checkpoints that resume exactly.
+  struct act_state_refs {
+    trm_carry<T, D>& carry;
+    buffer<std::int32_t, D>& steps;
+    buffer<std::uint8_t, D>& halted;
+    buffer<std::int32_t, D>& inputs;
+    buffer<std::int32_t, D>& labels;
+    buffer<std::int32_t, D>& context;
+  };
+  act_state_refs act_state() { return {carry_, steps_, halted_, inputs_, labels_, context_}; }
 
   // One ACT step + one optimizer step. `fresh` supplies data for the rows that halted.
   step_metrics train_step(const token_batch& fresh) {
@@ -4611,6 +4638,8 @@ struct generator_config {
   int queries = 1;
   int compose_percent = 25;  // chance that a sampled rule is a composition of two steps
   int max_pair_tries = 50;   // draws per pair before the rule is deemed unusable
+  // Restricts rules to these families (compositions too); empty: every family.
+  std::vector<family> only = {};
 };
 
 enum class rule_split : std::uint8_t { train, held_out };
@@ -4681,12 +4710,19 @@ inline bool rule_fits(const rule& r, const generator_config& cfg) {
 // after any other family. Redrawn until the rule belongs to `split` and fits the grid sizes.
 inline rule sample_rule(rule_split split, const generator_config& cfg, data_rng& rng) {
   detail::check_config(cfg);
-  std::vector<family> followers;
-  for (const auto& f : families())
+  const auto allowed = [&](family f) {
+    return cfg.only.empty() || std::find(cfg.only.begin(), cfg.only.end(), f) != cfg.only.end();
+  };
+  std::vector<family> firsts, followers;
+  for (const auto& f : families()) {
+    if (!allowed(f.fam)) continue;
+    firsts.push_back(f.fam);
     if (f.can_follow) followers.push_back(f.fam);
+  }
+  if (firsts.empty()) throw std::invalid_argument("generator_config.only names no family");
   for (;;) {
-    rule r{sample_step(family(rand_below(rng, num_families)), rng), std::nullopt};
-    if (rand_chance(rng, cfg.compose_percent, 100)) {
+    rule r{sample_step(firsts[rand_below(rng, firsts.size())], rng), std::nullopt};
+    if (!followers.empty() && rand_chance(rng, cfg.compose_percent, 100)) {
       const family second = followers[rand_below(rng, followers.size())];
       if (second == r.first.fam) continue;
       r.then = sample_step(second, rng);
@@ -4868,4 +4904,1007 @@ class episode_source {
 }  // namespace data
 ETRM_END_NAMESPACE
 // ---- end etrm/data/episode.hpp
+// ---- begin etrm/train/checkpoint.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Checkpoints in safetensors, interoperable with the official PyTorch TRM: tensors carry the
+// official state_dict names and [out, in] layouts, the configuration travels as JSON under the
+// `config` metadata key (official field names), F32/BF16/F16 tensors are accepted, and a
+// leading `_orig_mod.` is tolerated (io/safetensors.hpp). The official names hold the weights
+// evaluation uses (the EMA shadow when enabled), as the official code saves its EMA model.
+// A training checkpoint adds `train.params.*`, `train.m.*`, `train.v.*` and the ACT carry so a
+// run resumes exactly. Files are written atomically (temporary file + rename).
+
+// ---- begin etrm/io/safetensors.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Our own reader and writer of the safetensors format, so checkpoints move between this library
+// and PyTorch without a Python or Rust dependency. Layout: an 8-byte little-endian u64 N, N bytes
+// of JSON header {"<name>": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {..}}
+// and the data section, offsets being relative to its first byte.
+//
+// The reader loads the whole file into memory and validates the header completely before anything
+// is handed out, so a damaged file fails in load() with one io_error line naming the file and the
+// problem, never later and never with a crash. The writer pads the header with spaces to a multiple
+// of 8 and lays tensors out sorted by name: equal content gives equal bytes.
+//
+// Names saved from a torch.compile'd module carry a "_orig_mod." prefix. Lookups (contains, info,
+// read_*) accept either spelling: the exact name is tried first, then the name with the prefix
+// added or removed. names() returns the names as stored; strip_orig_mod_prefix() normalises one.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+// ---- begin etrm/io/atomic_file.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Crash-safe file replacement. The bytes go to `<path>.tmp.<pid>` in the target's directory, are
+// flushed and fsync'ed, and only then renamed over the target (and the directory fsync'ed), so a
+// reader ever sees either the complete old file or the complete new one. On any failure the
+// temporary is removed, the old file is left untouched and an io_error names the path. POSIX only.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+// ---- begin etrm/io/error.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The one exception type of the io modules: a file that cannot be read, written or understood.
+// Its message is a single line that names the file and what is wrong with it, so a log line is
+// enough to find and fix the problem.
+
+#include <stdexcept>
+
+ETRM_BEGIN_NAMESPACE
+namespace io {
+
+struct io_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace io
+ETRM_END_NAMESPACE
+// ---- end etrm/io/error.hpp
+#include <filesystem>
+#include <functional>
+#include <ostream>
+#include <streambuf>
+#include <string>
+#include <string_view>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace io {
+
+namespace detail {
+
+[[noreturn]] inline void throw_write_error(const std::filesystem::path& path, int err, std::string_view what = {}) {
+  std::string msg = "cannot write '" + path.string() + "': " + std::strerror(err);
+  if (!what.empty()) msg += std::string(" (") + std::string(what) + ")";
+  throw io_error(msg);
+}
+
+// Returns 0 or the errno of the failure; retries interrupted and partial writes.
+inline int write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    data += n;
+    size -= std::size_t(n);
+  }
+  return 0;
+}
+
+// An ostream sink over a file descriptor that remembers the first errno instead of throwing from
+// inside the stream machinery; the caller turns it into an io_error afterwards.
+class fd_streambuf : public std::streambuf {
+ public:
+  explicit fd_streambuf(int fd) : fd_(fd), buffer_(1 << 16) { setp(buffer_.data(), buffer_.data() + buffer_.size()); }
+  int error() const { return error_; }
+
+ protected:
+  int_type overflow(int_type ch) override {
+    if (!flush_buffer()) return traits_type::eof();
+    if (!traits_type::eq_int_type(ch, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(ch);
+      pbump(1);
+    }
+    return traits_type::not_eof(ch);
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    // Large blocks (tensor payloads) bypass the buffer.
+    if (n >= std::streamsize(buffer_.size())) {
+      if (!flush_buffer()) return 0;
+      if (int err = write_all(fd_, s, std::size_t(n))) {
+        error_ = err;
+        return 0;
+      }
+      return n;
+    }
+    return std::streambuf::xsputn(s, n);
+  }
+  int sync() override { return flush_buffer() ? 0 : -1; }
+
+ private:
+  bool flush_buffer() {
+    if (error_) return false;
+    if (int err = write_all(fd_, pbase(), std::size_t(pptr() - pbase()))) {
+      error_ = err;
+      return false;
+    }
+    setp(buffer_.data(), buffer_.data() + buffer_.size());
+    return true;
+  }
+
+  int fd_;
+  int error_ = 0;
+  std::vector<char> buffer_;
+};
+
+inline std::filesystem::path temp_path_for(const std::filesystem::path& path) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp." + std::to_string(::getpid());
+  return tmp;
+}
+
+// Without this the rename itself may be lost on power failure. Filesystems that cannot sync a
+// directory (EINVAL) are tolerated: the file content is already durable.
+inline void fsync_directory(const std::filesystem::path& path) {
+  std::filesystem::path dir = path.parent_path();
+  if (dir.empty()) dir = ".";
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_write_error(path, errno, "opening its directory to sync it");
+  int err = 0;
+  if (::fsync(fd) != 0 && errno != EINVAL) err = errno;
+  ::close(fd);
+  if (err) throw_write_error(path, err, "syncing its directory");
+}
+
+// Owns the temporary until commit(); the destructor removes it if anything went wrong.
+class temp_file {
+ public:
+  explicit temp_file(const std::filesystem::path& target) : target_(target), tmp_(temp_path_for(target)) {
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd_ < 0) throw_write_error(target_, errno);
+  }
+  temp_file(const temp_file&) = delete;
+  temp_file& operator=(const temp_file&) = delete;
+  ~temp_file() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(tmp_.c_str());
+  }
+
+  int fd() const { return fd_; }
+
+  void commit() {
+    if (::fsync(fd_) != 0) throw_write_error(target_, errno);
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) throw_write_error(target_, errno);
+    if (::rename(tmp_.c_str(), target_.c_str()) != 0) throw_write_error(target_, errno);
+    committed_ = true;
+    fsync_directory(target_);
+  }
+
+ private:
+  std::filesystem::path target_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+}  // namespace detail
+
+// Replaces `path` with exactly `bytes`, atomically. Throws io_error
+// "cannot write '<path>': <strerror>" when the directory is missing or not writable, the disk is
+// full, etc.; the previous content of `path` is then unchanged.
+inline void write_file_atomic(const std::filesystem::path& path, std::string_view bytes) {
+  detail::temp_file tmp(path);
+  if (int err = detail::write_all(tmp.fd(), bytes.data(), bytes.size())) detail::throw_write_error(path, err);
+  tmp.commit();
+}
+
+// Streaming variant for content too large to assemble in memory first: `write` receives a stream
+// onto the temporary file. If `write` throws, its exception propagates and the target is untouched.
+inline void write_file_atomic(const std::filesystem::path& path, const std::function<void(std::ostream&)>& write) {
+  detail::temp_file tmp(path);
+  detail::fd_streambuf buf(tmp.fd());
+  std::ostream out(&buf);
+  write(out);
+  out.flush();
+  if (buf.error()) detail::throw_write_error(path, buf.error());
+  if (!out) throw io_error("cannot write '" + path.string() + "': the output stream failed");
+  tmp.commit();
+}
+
+}  // namespace io
+ETRM_END_NAMESPACE
+// ---- end etrm/io/atomic_file.hpp
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace io {
+
+// The format is little-endian; a big-endian port would need byte swaps in read/add.
+static_assert(std::endian::native == std::endian::little, "safetensors io assumes a little-endian host");
+
+enum class dtype { f64, f32, f16, bf16, i64, i32, i16, i8, u8, boolean };
+
+inline constexpr std::string_view dtype_name(dtype t) {
+  switch (t) {
+    case dtype::f64:
+      return "F64";
+    case dtype::f32:
+      return "F32";
+    case dtype::f16:
+      return "F16";
+    case dtype::bf16:
+      return "BF16";
+    case dtype::i64:
+      return "I64";
+    case dtype::i32:
+      return "I32";
+    case dtype::i16:
+      return "I16";
+    case dtype::i8:
+      return "I8";
+    case dtype::u8:
+      return "U8";
+    case dtype::boolean:
+      return "BOOL";
+  }
+  return "?";
+}
+
+inline constexpr std::size_t dtype_size(dtype t) {
+  switch (t) {
+    case dtype::f64:
+    case dtype::i64:
+      return 8;
+    case dtype::f32:
+    case dtype::i32:
+      return 4;
+    case dtype::f16:
+    case dtype::bf16:
+    case dtype::i16:
+      return 2;
+    case dtype::i8:
+    case dtype::u8:
+    case dtype::boolean:
+      return 1;
+  }
+  return 0;
+}
+
+inline std::optional<dtype> parse_dtype(std::string_view s) {
+  for (dtype t : {dtype::f64, dtype::f32, dtype::f16, dtype::bf16, dtype::i64, dtype::i32, dtype::i16, dtype::i8,
+                  dtype::u8, dtype::boolean})
+    if (dtype_name(t) == s) return t;
+  return std::nullopt;
+}
+
+// ---- half-precision conversions (round-to-nearest-even on the way down) ----
+
+inline float bf16_to_f32(std::uint16_t h) { return std::bit_cast<float>(std::uint32_t(h) << 16); }
+
+inline std::uint16_t f32_to_bf16(float f) {
+  const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
+  // Rounding could carry a NaN payload into infinity; keep it a (quiet) NaN instead.
+  if ((x & 0x7fffffffu) > 0x7f800000u) return std::uint16_t((x >> 16) | 0x0040u);
+  return std::uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+inline float f16_to_f32(std::uint16_t h) {
+  const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;
+  const std::uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  if (exp == 0) {
+    const float v = std::ldexp(float(mant), -24);  // zero or subnormal: mant * 2^-24, exact in float
+    return sign ? -v : v;
+  }
+  if (exp == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));
+  return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+inline std::uint16_t f32_to_f16(float f) {
+  const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
+  const std::uint16_t sign = std::uint16_t((x >> 16) & 0x8000u);
+  const std::uint32_t exp = (x >> 23) & 0xffu, mant = x & 0x7fffffu;
+  if (exp == 0xff) return std::uint16_t(sign | 0x7c00u | (mant ? 0x0200u | (mant >> 13) : 0u));
+  if (exp > 142) return std::uint16_t(sign | 0x7c00u);  // >= 2^16: beyond the largest half
+  if (exp >= 113) {                                     // normal half
+    std::uint32_t h = ((exp - 112u) << 10) | (mant >> 13);
+    const std::uint32_t rem = mant & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // a carry into the exponent is correct, up to inf
+    return std::uint16_t(sign | h);
+  }
+  if (exp < 102) return sign;  // below 2^-25: rounds to zero (2^-25 itself is a tie to even zero)
+  // Subnormal half: the value is m * 2^(exp-150) with the implicit bit, i.e. (m >> shift) * 2^-24.
+  const std::uint32_t m = mant | 0x800000u;
+  const unsigned shift = 126u - exp;  // 14..24
+  std::uint32_t q = m >> shift;
+  const std::uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+  if (rem > half || (rem == half && (q & 1u))) ++q;  // may reach 0x400, the smallest normal: still right
+  return std::uint16_t(sign | q);
+}
+
+inline constexpr std::string_view orig_mod_prefix = "_orig_mod.";
+
+inline std::string strip_orig_mod_prefix(std::string_view name) {
+  if (name.starts_with(orig_mod_prefix)) name.remove_prefix(orig_mod_prefix.size());
+  return std::string(name);
+}
+
+inline std::string shape_to_string(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+struct tensor_info {
+  std::string name;
+  dtype type = dtype::f32;
+  std::vector<std::int64_t> shape;
+  std::size_t begin = 0, end = 0;  // byte range within the data section
+
+  std::int64_t numel() const {
+    std::int64_t n = 1;
+    for (std::int64_t d : shape) n *= d;
+    return n;
+  }
+};
+
+class safetensors_file {
+ public:
+  // Reads and validates `path`. Throws io_error "cannot read '<path>': <strerror>" or one of
+  // parse()'s errors.
+  static safetensors_file load(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw io_error("cannot read '" + path.string() + "': " + std::strerror(errno));
+    std::string bytes;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) bytes.reserve(std::size_t(st.st_size));
+    char buf[1 << 16];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const int err = errno;
+        ::close(fd);
+        throw io_error("cannot read '" + path.string() + "': " + std::strerror(err));
+      }
+      if (n == 0) break;
+      bytes.append(buf, std::size_t(n));
+    }
+    ::close(fd);
+    return parse(std::move(bytes), path.string());
+  }
+
+  // Validates `bytes` as a safetensors file; `origin` names it in every error message.
+  static safetensors_file parse(std::string bytes, std::string origin) {
+    safetensors_file f;
+    f.bytes_ = std::move(bytes);
+    f.origin_ = std::move(origin);
+    f.validate();
+    return f;
+  }
+
+  const std::string& origin() const { return origin_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+  bool contains(const std::string& name) const { return find(name) != nullptr; }
+
+  // Throws io_error "'<file>': tensor '<name>' not found" when absent under either spelling.
+  const tensor_info& info(const std::string& name) const {
+    if (const tensor_info* t = find(name)) return *t;
+    fail("tensor '" + name + "' not found");
+  }
+
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    out.reserve(tensors_.size());
+    for (const auto& [name, _] : tensors_) out.push_back(name);
+    return out;
+  }
+
+  // The raw little-endian payload.
+  std::string_view bytes(const std::string& name) const {
+    const tensor_info& t = info(name);
+    return std::string_view(bytes_).substr(data_start_ + t.begin, t.end - t.begin);
+  }
+
+  // F32, F16, BF16 and F64 (narrowed) as float.
+  std::vector<float> read_f32(const std::string& name) const {
+    const tensor_info& t = info(name);
+    switch (t.type) {
+      case dtype::f32:
+        return convert<float, float>(t, [](float v) { return v; });
+      case dtype::f64:
+        return convert<double, float>(t, [](double v) { return float(v); });
+      case dtype::f16:
+        return convert<std::uint16_t, float>(t, f16_to_f32);
+      case dtype::bf16:
+        return convert<std::uint16_t, float>(t, bf16_to_f32);
+      default:
+        wrong_type(t, "float");
+    }
+  }
+
+  // Any float type as double.
+  std::vector<double> read_f64(const std::string& name) const {
+    const tensor_info& t = info(name);
+    switch (t.type) {
+      case dtype::f64:
+        return convert<double, double>(t, [](double v) { return v; });
+      case dtype::f32:
+        return convert<float, double>(t, [](float v) { return double(v); });
+      case dtype::f16:
+        return convert<std::uint16_t, double>(t, [](std::uint16_t v) { return double(f16_to_f32(v)); });
+      case dtype::bf16:
+        return convert<std::uint16_t, double>(t, [](std::uint16_t v) { return double(bf16_to_f32(v)); });
+      default:
+        wrong_type(t, "double");
+    }
+  }
+
+  // Any integer type or BOOL as int32; values outside int32 throw io_error.
+  std::vector<std::int32_t> read_i32(const std::string& name) const { return read_int<std::int32_t>(info(name)); }
+
+  // Any integer type or BOOL as int64.
+  std::vector<std::int64_t> read_i64(const std::string& name) const { return read_int<std::int64_t>(info(name)); }
+
+  // The same, after checking the shape: "'<file>': tensor '<name>' has shape [..], expected [..]".
+  std::vector<float> read_f32(const std::string& name, const std::vector<std::int64_t>& expected_shape) const {
+    check_shape(name, expected_shape);
+    return read_f32(name);
+  }
+  std::vector<double> read_f64(const std::string& name, const std::vector<std::int64_t>& expected_shape) const {
+    check_shape(name, expected_shape);
+    return read_f64(name);
+  }
+  std::vector<std::int32_t> read_i32(const std::string& name, const std::vector<std::int64_t>& expected_shape) const {
+    check_shape(name, expected_shape);
+    return read_i32(name);
+  }
+  std::vector<std::int64_t> read_i64(const std::string& name, const std::vector<std::int64_t>& expected_shape) const {
+    check_shape(name, expected_shape);
+    return read_i64(name);
+  }
+
+  void check_shape(const std::string& name, const std::vector<std::int64_t>& expected_shape) const {
+    const tensor_info& t = info(name);
+    if (t.shape != expected_shape)
+      fail("tensor '" + t.name + "' has shape " + shape_to_string(t.shape) + ", expected " +
+           shape_to_string(expected_shape));
+  }
+
+ private:
+  safetensors_file() = default;
+
+  [[noreturn]] void fail(const std::string& what) const { throw io_error("'" + origin_ + "': " + what); }
+
+  [[noreturn]] void wrong_type(const tensor_info& t, const char* as) const {
+    fail("tensor '" + t.name + "' has dtype " + std::string(dtype_name(t.type)) + ", cannot read it as " + as);
+  }
+
+  const tensor_info* find(const std::string& name) const {
+    if (auto it = tensors_.find(name); it != tensors_.end()) return &it->second;
+    const std::string other =
+        name.starts_with(orig_mod_prefix) ? strip_orig_mod_prefix(name) : std::string(orig_mod_prefix) + name;
+    if (auto it = tensors_.find(other); it != tensors_.end()) return &it->second;
+    return nullptr;
+  }
+
+  template <class Src, class Dst, class F>
+  std::vector<Dst> convert(const tensor_info& t, F f) const {
+    const std::size_t n = (t.end - t.begin) / sizeof(Src);
+    std::vector<Dst> out(n);
+    const char* p = bytes_.data() + data_start_ + t.begin;
+    for (std::size_t i = 0; i < n; ++i) {
+      Src v;
+      std::memcpy(&v, p + i * sizeof(Src), sizeof(Src));  // the data need not be aligned
+      out[i] = f(v);
+    }
+    return out;
+  }
+
+  template <class Out>
+  std::vector<Out> read_int(const tensor_info& t) const {
+    auto narrow = [&](auto v, std::size_t i) {
+      if constexpr (sizeof(v) > sizeof(Out)) {
+        if (v < decltype(v)(std::numeric_limits<Out>::min()) || v > decltype(v)(std::numeric_limits<Out>::max()))
+          fail("tensor '" + t.name + "' value " + std::to_string(v) + " at index " + std::to_string(i) +
+               " does not fit in int" + std::to_string(8 * sizeof(Out)));
+      }
+      return Out(v);
+    };
+    std::vector<Out> out;
+    auto run = [&](auto tag) {
+      using Src = decltype(tag);
+      std::size_t i = 0;
+      out = convert<Src, Out>(t, [&](Src v) { return narrow(v, i++); });
+    };
+    switch (t.type) {
+      case dtype::i64:
+        run(std::int64_t{});
+        break;
+      case dtype::i32:
+        run(std::int32_t{});
+        break;
+      case dtype::i16:
+        run(std::int16_t{});
+        break;
+      case dtype::i8:
+        run(std::int8_t{});
+        break;
+      case dtype::u8:
+        run(std::uint8_t{});
+        break;
+      case dtype::boolean: {
+        std::size_t i = 0;
+        out = convert<std::uint8_t, Out>(t, [&](std::uint8_t v) {
+          if (v > 1)
+            fail("tensor '" + t.name + "' has invalid BOOL byte " + std::to_string(v) + " at index " +
+                 std::to_string(i));
+          ++i;
+          return Out(v);
+        });
+        break;
+      }
+      default:
+        wrong_type(t, sizeof(Out) == 4 ? "int32" : "int64");
+    }
+    return out;
+  }
+
+  void validate() {
+    if (bytes_.size() < 8)
+      fail("file is " + std::to_string(bytes_.size()) + " bytes, shorter than the 8-byte header length");
+    std::uint64_t n = 0;
+    std::memcpy(&n, bytes_.data(), 8);
+    const std::uint64_t available = bytes_.size() - 8;
+    if (n > available)
+      fail("truncated: header length is " + std::to_string(n) + " bytes but only " + std::to_string(available) +
+           " bytes follow");
+    data_start_ = 8 + std::size_t(n);
+    const std::size_t data_size = bytes_.size() - data_start_;
+
+    nlohmann::json header;
+    try {
+      header = nlohmann::json::parse(bytes_.begin() + 8, bytes_.begin() + std::ptrdiff_t(data_start_));
+    } catch (const nlohmann::json::parse_error& e) {
+      fail("malformed header: not valid JSON (at header byte " + std::to_string(e.byte) + ")");
+    }
+    if (!header.is_object()) fail("malformed header: not a JSON object");
+
+    for (const auto& [key, value] : header.items()) {
+      if (key == "__metadata__") {
+        if (!value.is_object()) fail("malformed header: __metadata__ is not an object");
+        for (const auto& [k, v] : value.items()) {
+          if (!v.is_string()) fail("malformed header: __metadata__ value of '" + k + "' is not a string");
+          metadata_[k] = v.get<std::string>();
+        }
+        continue;
+      }
+      tensors_.emplace(key, parse_entry(key, value, data_size));
+    }
+
+    // Overlap: sort non-empty ranges by start; each must begin at or after every earlier end.
+    std::vector<const tensor_info*> order;
+    for (const auto& [_, t] : tensors_)
+      if (t.end > t.begin) order.push_back(&t);
+    std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
+    const tensor_info* last = nullptr;  // the range reaching furthest so far
+    for (const tensor_info* t : order) {
+      if (last && t->begin < last->end)
+        fail("tensors '" + last->name + "' and '" + t->name + "' overlap (bytes [" + std::to_string(last->begin) +
+             ", " + std::to_string(last->end) + ") and [" + std::to_string(t->begin) + ", " + std::to_string(t->end) +
+             "))");
+      if (!last || t->end > last->end) last = t;
+    }
+  }
+
+  tensor_info parse_entry(const std::string& name, const nlohmann::json& e, std::size_t data_size) const {
+    const std::string where = "tensor '" + name + "'";
+    if (!e.is_object()) fail("malformed header: " + where + " is not an object");
+    for (const char* field : {"dtype", "shape", "data_offsets"})
+      if (!e.contains(field)) fail("malformed header: " + where + " has no '" + field + "'");
+
+    tensor_info t;
+    t.name = name;
+    const auto& jd = e["dtype"];
+    if (!jd.is_string()) fail("malformed header: " + where + " has a dtype that is not a string");
+    const auto type = parse_dtype(jd.get<std::string>());
+    if (!type) fail(where + " has unknown dtype '" + jd.get<std::string>() + "'");
+    t.type = *type;
+
+    const auto& js = e["shape"];
+    if (!js.is_array()) fail("malformed header: " + where + " has a shape that is not an array");
+    std::uint64_t numel = 1;
+    bool numel_overflow = false;
+    for (const auto& d : js) {
+      if (d.is_number_unsigned()) {
+        const auto v = d.get<std::uint64_t>();
+        if (v > std::uint64_t(std::numeric_limits<std::int64_t>::max()))
+          fail(where + " has dimension " + std::to_string(v) + ", too large");
+        t.shape.push_back(std::int64_t(v));
+      } else if (d.is_number_integer()) {
+        fail(where + " has negative dimension " + std::to_string(d.get<std::int64_t>()) + " in its shape");
+      } else {
+        fail("malformed header: " + where + " has a shape entry that is not an integer");
+      }
+      const auto v = std::uint64_t(t.shape.back());
+      if (v != 0 && numel > std::numeric_limits<std::uint64_t>::max() / v) numel_overflow = true;
+      numel *= v;
+    }
+
+    const auto& jo = e["data_offsets"];
+    if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() || !jo[1].is_number_unsigned())
+      fail("malformed header: " + where + " needs data_offsets of two non-negative integers");
+    const auto begin = jo[0].get<std::uint64_t>(), end = jo[1].get<std::uint64_t>();
+    if (begin > end)
+      fail(where + " has data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+           "] that end before they begin");
+    if (end > data_size)
+      fail("truncated: " + where + " ends at byte " + std::to_string(end) + " but the data section has " +
+           std::to_string(data_size) + " bytes");
+
+    const std::uint64_t have = end - begin, size = dtype_size(t.type);
+    const bool too_many = numel_overflow || numel > std::numeric_limits<std::uint64_t>::max() / size;
+    if (too_many || numel * size != have)
+      fail(where + " has " + std::to_string(have) + " bytes but " + std::string(dtype_name(t.type)) + " " +
+           shape_to_string(t.shape) + " needs " +
+           (too_many ? std::string("more than 2^64") : std::to_string(numel * size)));
+    t.begin = std::size_t(begin);
+    t.end = std::size_t(end);
+    return t;
+  }
+
+  std::string bytes_;
+  std::string origin_;
+  std::size_t data_start_ = 0;
+  std::map<std::string, tensor_info> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+class safetensors_writer {
+ public:
+  void add_f32(std::string name, std::vector<std::int64_t> shape, std::span<const float> values) {
+    add_values(std::move(name), dtype::f32, std::move(shape), values);
+  }
+  void add_f64(std::string name, std::vector<std::int64_t> shape, std::span<const double> values) {
+    add_values(std::move(name), dtype::f64, std::move(shape), values);
+  }
+  void add_i32(std::string name, std::vector<std::int64_t> shape, std::span<const std::int32_t> values) {
+    add_values(std::move(name), dtype::i32, std::move(shape), values);
+  }
+  void add_i64(std::string name, std::vector<std::int64_t> shape, std::span<const std::int64_t> values) {
+    add_values(std::move(name), dtype::i64, std::move(shape), values);
+  }
+  void add_bf16_from_f32(std::string name, std::vector<std::int64_t> shape, std::span<const float> values) {
+    std::vector<std::uint16_t> h(values.size());
+    std::transform(values.begin(), values.end(), h.begin(), f32_to_bf16);
+    add_values(std::move(name), dtype::bf16, std::move(shape), std::span<const std::uint16_t>(h));
+  }
+  void add_f16_from_f32(std::string name, std::vector<std::int64_t> shape, std::span<const float> values) {
+    std::vector<std::uint16_t> h(values.size());
+    std::transform(values.begin(), values.end(), h.begin(), f32_to_f16);
+    add_values(std::move(name), dtype::f16, std::move(shape), std::span<const std::uint16_t>(h));
+  }
+  // Any dtype from its little-endian bytes (I16, I8, U8, BOOL, pre-converted halves, ...).
+  void add_raw(std::string name, dtype type, std::vector<std::int64_t> shape, std::string_view bytes) {
+    check_new(name, shape, bytes.size(), dtype_size(type));
+    entries_.emplace(std::move(name), entry{type, std::move(shape), std::string(bytes)});
+  }
+
+  void set_metadata(std::string key, std::string value) { metadata_[std::move(key)] = std::move(value); }
+
+  // Throws std::invalid_argument when a name or metadata string is not valid UTF-8.
+  std::string serialize() const {
+    std::string out = header();
+    for (const auto& [_, e] : entries_) out += e.bytes;
+    return out;
+  }
+
+  // Atomic: the file is complete or the previous one is untouched. Streams tensor by tensor.
+  void save(const std::filesystem::path& path) const {
+    const std::string head = header();
+    write_file_atomic(path, [&](std::ostream& out) {
+      out.write(head.data(), std::streamsize(head.size()));
+      for (const auto& [_, e] : entries_) out.write(e.bytes.data(), std::streamsize(e.bytes.size()));
+    });
+  }
+
+ private:
+  struct entry {
+    dtype type;
+    std::vector<std::int64_t> shape;
+    std::string bytes;
+  };
+
+  void check_new(const std::string& name, const std::vector<std::int64_t>& shape, std::size_t bytes,
+                 std::size_t elem) const {
+    if (name == "__metadata__") throw std::invalid_argument("safetensors: '__metadata__' is not a tensor name");
+    if (entries_.count(name)) throw std::invalid_argument("safetensors: tensor '" + name + "' added twice");
+    std::int64_t n = 1;
+    for (std::int64_t d : shape) {
+      if (d < 0) throw std::invalid_argument("safetensors: tensor '" + name + "' has a negative dimension");
+      n *= d;
+    }
+    if (std::uint64_t(n) * elem != bytes)
+      throw std::invalid_argument("safetensors: tensor '" + name + "' shape " + shape_to_string(shape) + " needs " +
+                                  std::to_string(n) + " values, got " + std::to_string(bytes / elem));
+  }
+
+  template <class T>
+  void add_values(std::string name, dtype type, std::vector<std::int64_t> shape, std::span<const T> values) {
+    check_new(name, shape, values.size_bytes(), sizeof(T));
+    std::string bytes(values.size_bytes(), '\0');
+    if (!values.empty()) std::memcpy(bytes.data(), values.data(), values.size_bytes());
+    entries_.emplace(std::move(name), entry{type, std::move(shape), std::move(bytes)});
+  }
+
+  // Length prefix + JSON padded to a multiple of 8. std::map keys make the JSON key order fixed.
+  std::string header() const {
+    nlohmann::json h = nlohmann::json::object();
+    if (!metadata_.empty()) h["__metadata__"] = metadata_;
+    std::uint64_t offset = 0;
+    for (const auto& [name, e] : entries_) {
+      const std::uint64_t end = offset + e.bytes.size();
+      h[name] = {{"dtype", std::string(dtype_name(e.type))}, {"shape", e.shape}, {"data_offsets", {offset, end}}};
+      offset = end;
+    }
+    std::string json;
+    try {
+      json = h.dump();
+    } catch (const nlohmann::json::exception& ex) {
+      throw std::invalid_argument(std::string("safetensors: cannot encode header: ") + ex.what());
+    }
+    json.append((8 - json.size() % 8) % 8, ' ');
+    const std::uint64_t n = json.size();
+    std::string out(8, '\0');
+    std::memcpy(out.data(), &n, 8);
+    return out + json;
+  }
+
+  std::map<std::string, entry> entries_;
+  std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace io
+ETRM_END_NAMESPACE
+// ---- end etrm/io/safetensors.hpp
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+namespace detail {
+
+template <class T>
+std::vector<float> to_f32(const std::vector<T>& v) {
+  return std::vector<float>(v.begin(), v.end());
+}
+
+template <class D, class T>
+void add_device_f32(io::safetensors_writer& w, context_t<D>& ctx, const std::string& name, std::vector<std::int64_t> shape,
+                    const T* src, index_t n) {
+  w.add_f32(name, std::move(shape), to_f32(to_host<D>(ctx, src, n)));
+}
+
+template <class D, class T>
+void read_device(const io::safetensors_file& f, context_t<D>& ctx, const std::string& name,
+                 const std::vector<std::int64_t>& shape, T* dst) {
+  const std::vector<float> v = f.read_f32(name, shape);
+  from_host<D>(ctx, dst, std::vector<T>(v.begin(), v.end()));
+}
+
+// Fields that change tensor shapes or meaning; cycle counts and halting may differ.
+inline void check_same_architecture(const trm_config& file, const trm_config& here, const std::string& origin) {
+  const nlohmann::json a = file, b = here;
+  for (const char* k : {"hidden_size", "num_heads", "expansion", "L_layers", "seq_len", "vocab_size", "puzzle_emb_ndim",
+                        "puzzle_emb_len", "num_puzzle_identifiers", "pos_encodings", "mlp_t"})
+    if (a.at(k) != b.at(k))
+      throw io::io_error("'" + origin + "': checkpoint of another configuration: " + k + " is " + a.at(k).dump() +
+                         " in the file but " + b.at(k).dump() + " here");
+}
+
+}  // namespace detail
+
+// The configuration stored in a checkpoint (`config` metadata).
+inline trm_config read_checkpoint_config(const io::safetensors_file& f) {
+  const auto& md = f.metadata();
+  const auto it = md.find("config");
+  if (it == md.end()) throw io::io_error("'" + f.origin() + "': no 'config' metadata (pass the configuration with --config)");
+  try {
+    return nlohmann::json::parse(it->second).get<trm_config>();
+  } catch (const std::exception& e) {
+    throw io::io_error("'" + f.origin() + "': malformed 'config' metadata: " + e.what());
+  }
+}
+
+// Writes the model tensors of `weights` (a device flat buffer) under the official names, plus
+// H_init, L_init and the puzzle table when the prefix source has one.
+template <class Model>
+void add_model_tensors(io::safetensors_writer& w, context_t<typename Model::device_type>& ctx, Model& m,
+                       const typename Model::scalar_type* weights, const std::string& prefix = "") {
+  using D = typename Model::device_type;
+  for (const auto& e : m.layout().entries())
+    detail::add_device_f32<D>(w, ctx, prefix + e.name, {e.shape.begin(), e.shape.end()}, weights + e.ref.offset,
+                              e.ref.size);
+  if (!prefix.empty()) return;
+  const index_t Dm = m.config().hidden_size;
+  detail::add_device_f32<D>(w, ctx, "model.inner.H_init", {Dm}, m.h_init(), Dm);
+  detail::add_device_f32<D>(w, ctx, "model.inner.L_init", {Dm}, m.l_init(), Dm);
+  if constexpr (requires { m.prefix().table(); })
+    if (m.prefix().ndim() > 0)
+      detail::add_device_f32<D>(w, ctx, m.prefix().table_name, {m.prefix().rows(), m.prefix().ndim()}, m.prefix().table(),
+                                m.prefix().rows() * m.prefix().ndim());
+}
+
+// Reads the tensors add_model_tensors wrote (shapes checked; missing tensors are errors).
+template <class Model>
+void read_model_tensors(const io::safetensors_file& f, context_t<typename Model::device_type>& ctx, Model& m,
+                        typename Model::scalar_type* weights, const std::string& prefix = "") {
+  using D = typename Model::device_type;
+  for (const auto& e : m.layout().entries())
+    detail::read_device<D>(f, ctx, prefix + e.name, {e.shape.begin(), e.shape.end()}, weights + e.ref.offset);
+  if (!prefix.empty()) return;
+  const index_t Dm = m.config().hidden_size;
+  detail::read_device<D>(f, ctx, "model.inner.H_init", {Dm}, m.h_init());
+  detail::read_device<D>(f, ctx, "model.inner.L_init", {Dm}, m.l_init());
+  if constexpr (requires { m.prefix().table(); })
+    if (m.prefix().ndim() > 0)
+      detail::read_device<D>(f, ctx, m.prefix().table_name, {m.prefix().rows(), m.prefix().ndim()}, m.prefix().table());
+}
+
+// Loads weights for inference into `weights`, after checking the file's configuration.
+template <class Model>
+void load_model_checkpoint(const std::filesystem::path& path, context_t<typename Model::device_type>& ctx, Model& m,
+                           typename Model::scalar_type* weights) {
+  const auto f = io::safetensors_file::load(path);
+  if (f.metadata().count("config")) detail::check_same_architecture(read_checkpoint_config(f), m.config(), f.origin());
+  read_model_tensors(f, ctx, m, weights);
+}
+
+// A checkpoint of a whole training run: evaluation weights under the official names, the raw
+// parameters, both Adam moments, the ACT carry and `state` (JSON: step, data position, seeds,
+// options), written atomically.
+template <class Model>
+void save_training_checkpoint(const std::filesystem::path& path, trainer<Model>& tr, const nlohmann::json& metadata) {
+  using D = typename Model::device_type;
+  auto& ctx = tr.context();
+  Model& m = tr.model();
+  io::safetensors_writer w;
+  add_model_tensors(w, ctx, m, tr.eval_parameters());
+  add_model_tensors(w, ctx, m, tr.parameters().data(), "train.params.");
+  add_model_tensors(w, ctx, m, tr.moment1().data(), "train.m.");
+  add_model_tensors(w, ctx, m, tr.moment2().data(), "train.v.");
+  auto s = tr.act_state();
+  const auto& c = m.config();
+  const std::int64_t B = tr.batch(), S = c.full_len(), Dm = c.hidden_size, L = c.seq_len,
+                     R = m.prefix().context_width();
+  detail::add_device_f32<D>(w, ctx, "train.carry.z_H", {B, S, Dm}, s.carry.zh.data(), B * S * Dm);
+  detail::add_device_f32<D>(w, ctx, "train.carry.z_L", {B, S, Dm}, s.carry.zl.data(), B * S * Dm);
+  w.add_i32("train.carry.steps", {B}, to_host<D>(ctx, s.steps.data(), B));
+  const auto halted = to_host<D>(ctx, s.halted.data(), B);
+  w.add_i32("train.carry.halted", {B}, std::vector<std::int32_t>(halted.begin(), halted.end()));
+  w.add_i32("train.carry.inputs", {B, L}, to_host<D>(ctx, s.inputs.data(), B * L));
+  w.add_i32("train.carry.labels", {B, L}, to_host<D>(ctx, s.labels.data(), B * L));
+  w.add_i32("train.carry.context", {B, R}, to_host<D>(ctx, s.context.data(), B * R));
+  w.set_metadata("config", nlohmann::json(c).dump());
+  nlohmann::json state = metadata;
+  state["step"] = tr.step();
+  w.set_metadata("train_state", state.dump());
+  for (const auto& [k, v] : metadata.items())
+    if (v.is_string()) w.set_metadata(k, v.template get<std::string>());
+  w.save(path);
+}
+
+// Restores everything save_training_checkpoint wrote; returns the `train_state` JSON.
+template <class Model>
+nlohmann::json load_training_checkpoint(const std::filesystem::path& path, trainer<Model>& tr) {
+  using D = typename Model::device_type;
+  auto& ctx = tr.context();
+  Model& m = tr.model();
+  const auto f = io::safetensors_file::load(path);
+  detail::check_same_architecture(read_checkpoint_config(f), m.config(), f.origin());
+  const auto it = f.metadata().find("train_state");
+  if (it == f.metadata().end()) throw io::io_error("'" + f.origin() + "': not a training checkpoint (no train_state)");
+  read_model_tensors(f, ctx, m, tr.parameters().data(), "train.params.");
+  read_model_tensors(f, ctx, m, tr.moment1().data(), "train.m.");
+  read_model_tensors(f, ctx, m, tr.moment2().data(), "train.v.");
+  // The official names hold the evaluation weights (and the buffers H_init, L_init, puzzle table).
+  read_model_tensors(f, ctx, m, tr.ema().size() ? tr.ema().data() : tr.parameters().data());
+  auto s = tr.act_state();
+  const auto& c = m.config();
+  const std::int64_t B = tr.batch(), S = c.full_len(), Dm = c.hidden_size, L = c.seq_len,
+                     R = m.prefix().context_width();
+  detail::read_device<D>(f, ctx, "train.carry.z_H", {B, S, Dm}, s.carry.zh.data());
+  detail::read_device<D>(f, ctx, "train.carry.z_L", {B, S, Dm}, s.carry.zl.data());
+  from_host<D>(ctx, s.steps.data(), f.read_i32("train.carry.steps", {B}));
+  const auto h = f.read_i32("train.carry.halted", {B});
+  from_host<D>(ctx, s.halted.data(), std::vector<std::uint8_t>(h.begin(), h.end()));
+  from_host<D>(ctx, s.inputs.data(), f.read_i32("train.carry.inputs", {B, L}));
+  from_host<D>(ctx, s.labels.data(), f.read_i32("train.carry.labels", {B, L}));
+  from_host<D>(ctx, s.context.data(), f.read_i32("train.carry.context", {B, R}));
+  nlohmann::json state;
+  try {
+    state = nlohmann::json::parse(it->second);
+  } catch (const std::exception& e) {
+    throw io::io_error("'" + f.origin() + "': malformed train_state metadata: " + e.what());
+  }
+  tr.set_step(state.at("step").get<index_t>());
+  return state;
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/train/checkpoint.hpp
+// ---- begin etrm/model/presets.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Named configurations of the paper (trm-spec §4.4) plus `small_att`, a CPU-sized model.
+// A preset is a value of trm_config, never a code path of its own; the mixer type follows
+// from `mlp_t`. Parameter counts (puzzle table excluded) are asserted in the tests:
+// sudoku_mlp 5,028,866; sudoku_att 6,828,034; maze 6,822,914; arc 6,829,058.
+
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+inline std::vector<std::string> preset_names() { return {"sudoku_mlp", "sudoku_att", "maze", "arc", "small_att"}; }
+
+inline trm_config preset(const std::string& name) {
+  trm_config c;  // hidden 512, 8 heads, expansion 4, 2 layers, T = 3, P = 16, N_sup = 16
+  if (name == "sudoku_mlp" || name == "sudoku_att") {
+    c.L_cycles = 6;
+    c.seq_len = 81;
+    c.vocab_size = 11;
+    c.mlp_t = name == "sudoku_mlp";
+    c.pos_encodings = c.mlp_t ? pos_encoding::none : pos_encoding::rope;
+  } else if (name == "maze" || name == "arc") {
+    c.L_cycles = 4;
+    c.seq_len = 900;
+    c.vocab_size = name == "maze" ? 6 : 12;
+  } else if (name == "small_att") {
+    c.hidden_size = 128;
+    c.num_heads = 4;
+    c.L_cycles = 4;
+    c.seq_len = 100;
+    c.vocab_size = 12;
+    c.puzzle_emb_ndim = 128;
+  } else {
+    std::string known;
+    for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+    throw std::invalid_argument("etrm: unknown preset '" + name + "' (known: " + known + ")");
+  }
+  return c;
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/model/presets.hpp
 // ---- end etrm/etrm.hpp

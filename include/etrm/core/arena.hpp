@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Workspace arena: one aligned device allocation handed out as typed slices, reset per
-// step. The first step may overflow into extra blocks; the next reset() folds them into one
-// block of the high-water size, so a steady-state training step allocates nothing.
+// step. The first step may overflow into extra blocks (freed again on rewind, so the high-water
+// mark is the true peak); the next reset() folds them into one block of the high-water size,
+// so a steady-state training step allocates nothing.
 #pragma once
 
 #include <etrm/core/tensor.hpp>
@@ -37,9 +38,9 @@ class workspace {
     used_ += bytes;
     high_water_ = std::max(high_water_, used_);
     if (used_ <= capacity_) return reinterpret_cast<T*>(static_cast<char*>(main_) + (used_ - bytes));
-    overflow_.push_back(device_traits<D>::allocate(bytes));
+    overflow_.push_back({device_traits<D>::allocate(bytes), used_ - bytes});
     ++allocations_;
-    return static_cast<T*>(overflow_.back());
+    return static_cast<T*>(overflow_.back().ptr);
   }
   template <class T, int R>
   tensor_view<T, R> take(std::array<index_t, R> shape) {
@@ -52,11 +53,15 @@ class workspace {
   // step whose results must outlive the scratch.
   std::size_t mark() const { return used_; }
   void rewind(std::size_t m) {
-    if (overflow_.empty()) used_ = m;
+    while (!overflow_.empty() && overflow_.back().start >= m) {
+      device_traits<D>::deallocate(overflow_.back().ptr);
+      overflow_.pop_back();
+    }
+    used_ = m;
   }
 
   void reset() {
-    if (!overflow_.empty()) {
+    if (!overflow_.empty() || high_water_ > capacity_) {
       const std::size_t want = high_water_;
       release_all();
       reserve(want);
@@ -71,7 +76,7 @@ class workspace {
  private:
   static std::size_t round_up(std::size_t b) { return (b + alignment - 1) / alignment * alignment; }
   void release_all() {
-    for (void* p : overflow_) device_traits<D>::deallocate(p);
+    for (const auto& o : overflow_) device_traits<D>::deallocate(o.ptr);
     overflow_.clear();
     if (main_) device_traits<D>::deallocate(main_);
     main_ = nullptr;
@@ -82,7 +87,11 @@ class workspace {
   std::size_t used_ = 0;
   std::size_t high_water_ = 0;
   std::size_t allocations_ = 0;
-  std::vector<void*> overflow_;
+  struct overflow_block {
+    void* ptr;
+    std::size_t start;  // logical offset where the block begins
+  };
+  std::vector<overflow_block> overflow_;
 };
 
 ETRM_END_NAMESPACE

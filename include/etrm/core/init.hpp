@@ -13,8 +13,9 @@
 
 ETRM_BEGIN_NAMESPACE
 
+namespace detail {
 // Inverse error function: a rational first guess refined by Newton steps on std::erf, accurate
-// to double precision on (-1, 1).
+// to double precision on (-1, 1). In detail:: so it never meets CUDA's global ::erfinv.
 inline double erfinv(double y) {
   if (y <= -1.0 || y >= 1.0) throw std::domain_error("etrm: erfinv argument outside (-1, 1)");
   const double w = -std::log((1.0 - y) * (1.0 + y));
@@ -37,6 +38,7 @@ inline double erfinv(double y) {
   for (int i = 0; i < 3; ++i) x -= (std::erf(x) - y) / (two_over_sqrt_pi * std::exp(-x * x));
   return x;
 }
+}  // namespace detail
 
 enum class init_kind { zeros, constant, trunc_normal };
 
@@ -69,7 +71,7 @@ void fill_init(std::span<T> out, const init_spec& spec, philox_key key, std::uin
       const double bound = 2.0 * c * spec.value;
       for (std::size_t i = 0; i < out.size(); ++i) {
         const double u = lo + (hi - lo) * uniform01(key, index_base + i);
-        const double x = erfinv(std::min(std::max(u, -1.0 + 1e-16), 1.0 - 1e-16)) * sqrt2 * c * spec.value;
+        const double x = detail::erfinv(std::min(std::max(u, -1.0 + 1e-16), 1.0 - 1e-16)) * sqrt2 * c * spec.value;
         out[i] = T(std::min(std::max(x, -bound), bound));
       }
       return;

@@ -36,6 +36,8 @@ struct generator_config {
   int queries = 1;
   int compose_percent = 25;  // chance that a sampled rule is a composition of two steps
   int max_pair_tries = 50;   // draws per pair before the rule is deemed unusable
+  // Restricts rules to these families (compositions too); empty: every family.
+  std::vector<family> only = {};
 };
 
 enum class rule_split : std::uint8_t { train, held_out };
@@ -106,12 +108,19 @@ inline bool rule_fits(const rule& r, const generator_config& cfg) {
 // after any other family. Redrawn until the rule belongs to `split` and fits the grid sizes.
 inline rule sample_rule(rule_split split, const generator_config& cfg, data_rng& rng) {
   detail::check_config(cfg);
-  std::vector<family> followers;
-  for (const auto& f : families())
+  const auto allowed = [&](family f) {
+    return cfg.only.empty() || std::find(cfg.only.begin(), cfg.only.end(), f) != cfg.only.end();
+  };
+  std::vector<family> firsts, followers;
+  for (const auto& f : families()) {
+    if (!allowed(f.fam)) continue;
+    firsts.push_back(f.fam);
     if (f.can_follow) followers.push_back(f.fam);
+  }
+  if (firsts.empty()) throw std::invalid_argument("generator_config.only names no family");
   for (;;) {
-    rule r{sample_step(family(rand_below(rng, num_families)), rng), std::nullopt};
-    if (rand_chance(rng, cfg.compose_percent, 100)) {
+    rule r{sample_step(firsts[rand_below(rng, firsts.size())], rng), std::nullopt};
+    if (!followers.empty() && rand_chance(rng, cfg.compose_percent, 100)) {
       const family second = followers[rand_below(rng, followers.size())];
       if (second == r.first.fam) continue;
       r.then = sample_step(second, rng);

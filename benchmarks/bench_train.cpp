@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+// A full training step (ACT supervision step forward, backward, AdamATan2, EMA) of each paper
+// preset on the CPU backend: train_step/<preset>/<batch>, samples/s as items_per_second.
+// tools/bench_compare.py runs the same steps in the PyTorch reference and prints the ratio.
+#include <benchmark/benchmark.h>
+#include <etrm/etrm.hpp>
+
+#include <cstdlib>
+
+namespace {
+
+using C = etrm::cpu_device;
+
+etrm::token_batch random_batch(const etrm::trm_config& c, etrm::index_t B, std::uint64_t seed) {
+  etrm::token_batch b;
+  b.batch = B;
+  for (etrm::index_t i = 0; i < B * c.seq_len; ++i) {
+    b.inputs.push_back(std::int32_t(1 + etrm::uniform_index({seed, 1}, std::uint64_t(i), std::uint64_t(c.vocab_size - 1))));
+    b.labels.push_back(std::int32_t(1 + etrm::uniform_index({seed, 2}, std::uint64_t(i), std::uint64_t(c.vocab_size - 1))));
+  }
+  b.context.assign(std::size_t(B), 0);
+  return b;
+}
+
+int bench_threads() {
+  const char* t = std::getenv("ETRM_BENCH_THREADS");
+  return t ? std::atoi(t) : 0;
+}
+
+template <class Mixer>
+void run(benchmark::State& state, const etrm::trm_config& c, etrm::index_t B) {
+  etrm::context_t<C> ctx(bench_threads());
+  using model_t = etrm::trm_model<C, float, Mixer>;
+  model_t m(ctx, c);
+  etrm::trainer<model_t> tr(ctx, m, B, {});
+  const etrm::token_batch b = random_batch(c, B, 1);
+  tr.train_step(b);  // sizes the arena
+  for (auto _ : state) benchmark::DoNotOptimize(tr.train_step(b).loss);
+  state.SetItemsProcessed(int64_t(state.iterations()) * B);
+  state.counters["threads"] = double(ctx.threads());
+  state.counters["arena_MiB"] = double(tr.arena().high_water()) / (1 << 20);
+}
+
+void train_step(benchmark::State& state, const std::string& preset, etrm::index_t B) {
+  const etrm::trm_config c = etrm::preset(preset);
+  if (c.mlp_t)
+    run<etrm::token_mlp_mixer<C>>(state, c, B);
+  else
+    run<etrm::attention_mixer<C>>(state, c, B);
+}
+
+const int registered = [] {
+  const std::pair<const char*, int> cases[] = {{"sudoku_mlp", 16}, {"sudoku_att", 16}, {"small_att", 8},
+                                               {"maze", 1},        {"arc", 1}};
+  for (const auto& [preset, batch] : cases)
+    benchmark::RegisterBenchmark(("train_step/" + std::string(preset) + "/" + std::to_string(batch)).c_str(),
+                                 [p = std::string(preset), b = batch](benchmark::State& s) { train_step(s, p, b); })
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->MinTime(2.0);
+  return 0;
+}();
+
+}  // namespace

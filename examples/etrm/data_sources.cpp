@@ -1,0 +1,591 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "data_sources.hpp"
+
+#include <etrm/data/arc_dataset.hpp>
+#include <etrm/data/arc_encoding.hpp>
+#include <etrm/data/batching.hpp>
+#include <etrm/data/generator.hpp>
+#include <etrm/data/maze.hpp>
+#include <etrm/data/sudoku.hpp>
+
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+#include <optional>
+#include <stdexcept>
+
+namespace etrm_cli {
+
+namespace fs = std::filesystem;
+namespace data = etrm::data;
+using etrm::token_batch;
+
+namespace {
+
+constexpr std::int32_t ignore = data::ignore_label;
+
+token_batch empty_batch(index_t B, index_t L, index_t W) {
+  token_batch b;
+  b.batch = B;
+  b.inputs.assign(std::size_t(B * L), 0);
+  b.labels.assign(std::size_t(B * L), ignore);
+  b.context.assign(std::size_t(B * W), 0);
+  return b;
+}
+
+// Row r of a batch as spans.
+struct row_spans {
+  std::span<std::int32_t> in, lab, ctx;
+};
+row_spans row_of(token_batch& b, index_t r, index_t L, index_t W) {
+  return {std::span(b.inputs).subspan(std::size_t(r * L), std::size_t(L)),
+          std::span(b.labels).subspan(std::size_t(r * L), std::size_t(L)),
+          std::span(b.context).subspan(std::size_t(r * W), std::size_t(W))};
+}
+
+// A grid pair on a side x side canvas at the origin; PAD labels ignored.
+void encode_pair(const data::grid_pair& p, int side, std::span<std::int32_t> in, std::span<std::int32_t> lab) {
+  data::encode_grid(p.input, {}, in, side);
+  if (p.output.rows > 0) {
+    data::encode_grid(p.output, {}, lab, side);
+    for (auto& v : lab) v = v == data::arc_pad_token ? ignore : v;
+  } else {
+    std::fill(lab.begin(), lab.end(), ignore);
+  }
+}
+
+bool task_fits(const data::task& t, const data::episode_shape& s) {
+  return !t.train.empty() && !t.test.empty() &&
+         std::all_of(t.train.begin(), t.train.end(), [&](const auto& p) { return s.fits(p); }) &&
+         std::all_of(t.test.begin(), t.test.end(), [&](const auto& p) { return s.fits(p); });
+}
+
+// ---- few-shot generator ---------------------------------------------------------------------
+
+class fewshot_provider final : public data_provider {
+ public:
+  explicit fewshot_provider(run_spec& r)
+      : r_(r), etrm_(r.model == "etrm"), shape_{int(r.enc.grid_side), int(r.enc.max_demos)} {
+    gen_.min_side = r.min_side;
+    gen_.max_side = r.max_side;
+    gen_.min_demos = r.gen_min_demos;
+    gen_.max_demos = r.gen_max_demos;
+    gen_.compose_percent = r.compose_percent;
+    gen_.queries = 1;
+    if (r.task_pool > 0) {
+      data::generator_config g = gen_;
+      g.queries = std::max(2, r.pool_queries);
+      for (std::uint64_t i = 0; pool_.size() < std::size_t(r.task_pool); ++i) {
+        data::task t = data::sample_task(data::rule_split::train, r.seed + 0x5000, i, g);
+        if (task_fits(t, shape_)) pool_.push_back(std::move(t));
+      }
+    }
+    if (!etrm_) r.cfg.num_puzzle_identifiers = index_t(pool_.size()) + 1;
+  }
+
+  index_t seq_len() const override { return shape_.seq_len(); }
+  index_t vocab_size() const override { return data::arc_vocab_size; }
+  index_t num_puzzle_identifiers() const override { return etrm_ ? 1 : index_t(pool_.size()) + 1; }
+  int canvas_side() const override { return shape_.side; }
+  index_t width() const { return etrm_ ? shape_.context_width() : 1; }
+
+  token_batch train_batch(index_t B, std::uint64_t step) override {
+    if (etrm_ && pool_.empty())
+      return data::episode_source(data::rule_split::train, r_.seed, shape_, gen_, 1, r_.augment).batch(B, step);
+    token_batch b = empty_batch(B, seq_len(), width());
+    tbb::parallel_for(index_t(0), B, [&](index_t r) {
+      const std::uint64_t idx = step * std::uint64_t(B) + std::uint64_t(r);
+      const etrm::philox_key key{r_.seed, 0x7001};
+      const std::size_t ti = std::size_t(etrm::uniform_index(key, 2 * idx, pool_.size()));
+      const data::task& src = pool_[ti];
+      const std::size_t queries = src.test.size() - 1;  // the last query is held for evaluation
+      auto rs = row_of(b, r, seq_len(), width());
+      if (etrm_) {
+        const data::task t = r_.augment ? data::apply(data::augmentation_draw({r_.seed, 0xA06}, idx), src) : src;
+        const std::size_t q = std::size_t(etrm::uniform_index(key, 2 * idx + 1, queries));
+        std::vector<std::size_t> demos(std::min<std::size_t>(t.train.size(), std::size_t(shape_.max_demos)));
+        std::iota(demos.begin(), demos.end(), std::size_t(0));
+        data::encode_episode(t, demos, q, shape_, rs.in, rs.lab, rs.ctx);
+      } else {
+        const std::size_t n = src.train.size() + queries;
+        const std::size_t p = std::size_t(etrm::uniform_index(key, 2 * idx + 1, n));
+        encode_pair(p < src.train.size() ? src.train[p] : src.test[p - src.train.size()], shape_.side, rs.in, rs.lab);
+        rs.ctx[0] = std::int32_t(ti + 1);
+      }
+    });
+    return b;
+  }
+
+  std::vector<std::string> split_names() const override { return {"train_rules", "held_out"}; }
+
+  eval_split split(const std::string& name, index_t B, index_t max_batches, int) override {
+    eval_split s;
+    s.name = name;
+    if (name == "train_rules" && !pool_.empty()) {
+      s.batches = (index_t(pool_.size()) + B - 1) / B;
+      s.get = [this, B](index_t i) {
+        return rows(B, [&](std::uint64_t idx) -> std::optional<std::pair<data::task, std::int32_t>> {
+          if (idx >= pool_.size()) return std::nullopt;
+          const data::task& src = pool_[idx];
+          data::task t{src.id, src.train, {src.test.back()}};
+          return std::pair{std::move(t), std::int32_t(idx + 1)};
+        }, std::uint64_t(i));
+      };
+    } else if (name == "train_rules" || name == "held_out") {
+      const auto split = name == "held_out" ? data::rule_split::held_out : data::rule_split::train;
+      const std::uint64_t seed = r_.seed + (name == "held_out" ? 2000003 : 1000003);
+      s.batches = max_batches > 0 ? max_batches : 4;
+      s.get = [this, B, split, seed](index_t i) {
+        const data::episode_source src(split, seed, shape_, gen_, shape_.max_demos, false);
+        return rows(B, [&](std::uint64_t idx) -> std::optional<std::pair<data::task, std::int32_t>> {
+          auto [t, demos] = src.episode(idx);
+          data::task out{t.id, {}, {t.test[0]}};
+          for (auto d : demos) out.train.push_back(t.train[d]);
+          return std::pair{std::move(out), std::int32_t(0)};
+        }, std::uint64_t(i));
+      };
+    } else {
+      throw std::invalid_argument("fewshot has no split '" + name + "' (train_rules, held_out)");
+    }
+    if (max_batches > 0) s.batches = std::min(s.batches, max_batches);
+    return s;
+  }
+
+ private:
+  // Rows of batch i from a per-index task source: (task with its demos and one query, puzzle id).
+  template <class F>
+  eval_rows rows(index_t B, F&& source, std::uint64_t i) {
+    eval_rows e;
+    e.b = empty_batch(B, seq_len(), width());
+    e.ids.resize(std::size_t(B));
+    e.tasks.resize(std::size_t(B));
+    std::vector<char> valid(std::size_t(B), 0);
+    tbb::parallel_for(index_t(0), B, [&](index_t r) {
+      auto item = source(i * std::uint64_t(B) + std::uint64_t(r));
+      auto rs = row_of(e.b, r, seq_len(), width());
+      if (!item) return;  // padding: PAD inputs, ignored labels, no demonstrations
+      auto& [t, id] = *item;
+      if (etrm_) {
+        std::vector<std::size_t> demos(std::min<std::size_t>(t.train.size(), std::size_t(shape_.max_demos)));
+        std::iota(demos.begin(), demos.end(), std::size_t(0));
+        data::encode_episode(t, demos, 0, shape_, rs.in, rs.lab, rs.ctx);
+      } else {
+        encode_pair(t.test[0], shape_.side, rs.in, rs.lab);
+        rs.ctx[0] = id;
+      }
+      e.ids[std::size_t(r)] = t.id;
+      e.tasks[std::size_t(r)] = std::move(t);
+      valid[std::size_t(r)] = 1;
+    });
+    e.valid = index_t(std::find(valid.begin(), valid.end(), 0) - valid.begin());
+    return e;
+  }
+
+  run_spec& r_;
+  bool etrm_;
+  data::episode_shape shape_;
+  data::generator_config gen_;
+  std::vector<data::task> pool_;
+};
+
+// ---- Sudoku -----------------------------------------------------------------------------------
+
+class sudoku_provider final : public data_provider {
+ public:
+  explicit sudoku_provider(run_spec& r) : r_(r) {
+    if (!r.data_dir.empty()) {
+      const fs::path dir = fs::path(r.data_dir) / "sudoku";
+      if (fs::exists(dir / "train.csv")) train_ = data::load_sudoku_extreme_csv(dir / "train.csv", r.data_limit);
+      if (fs::exists(dir / "test.csv")) test_ = data::load_sudoku_extreme_csv(dir / "test.csv", r.data_limit);
+    }
+    r.cfg.num_puzzle_identifiers = 1;
+  }
+  index_t seq_len() const override { return 81; }
+  index_t vocab_size() const override { return data::sudoku_vocab_size; }
+
+  token_batch train_batch(index_t B, std::uint64_t step) override {
+    token_batch b = empty_batch(B, 81, 1);
+    tbb::parallel_for(index_t(0), B, [&](index_t r) {
+      const std::uint64_t idx = step * std::uint64_t(B) + std::uint64_t(r);
+      data::data_rng rng(data::stream_id({r_.seed, 0x5D, idx}));
+      const data::sudoku_example e = train_.empty() ? data::generate_sudoku(rng, r_.sudoku_clues)
+                                                    : train_[std::size_t(data::rand_below(rng, train_.size()))];
+      encode(data::augment_sudoku(e, rng), b, r);
+    });
+    return b;
+  }
+  std::vector<std::string> split_names() const override { return {"test"}; }
+  eval_split split(const std::string& name, index_t B, index_t max_batches, int) override {
+    if (name != "test") throw std::invalid_argument("sudoku has no split '" + name + "' (test)");
+    eval_split s{name, max_batches > 0 ? max_batches : 4, {}};
+    if (!test_.empty()) s.batches = std::min<index_t>(s.batches, (index_t(test_.size()) + B - 1) / B);
+    s.get = [this, B](index_t i) {
+      eval_rows e;
+      e.b = empty_batch(B, 81, 1);
+      e.ids.resize(std::size_t(B));
+      tbb::parallel_for(index_t(0), B, [&](index_t r) {
+        const std::uint64_t idx = std::uint64_t(i * B + r);
+        if (!test_.empty() && idx >= test_.size()) return;
+        data::data_rng rng(data::stream_id({r_.seed + 1000003, 0x5D, idx}));
+        const data::sudoku_example ex = test_.empty() ? data::generate_sudoku(rng, r_.sudoku_clues) : test_[idx];
+        encode(ex, e.b, r);
+        e.ids[std::size_t(r)] = test_.empty() ? "generated:" + std::to_string(idx) : ex.source;
+      });
+      e.valid = test_.empty() ? B : std::min<index_t>(B, index_t(test_.size()) - i * B);
+      return e;
+    };
+    return s;
+  }
+
+ private:
+  static void encode(const data::sudoku_example& e, token_batch& b, index_t r) {
+    auto rs = row_of(b, r, 81, 1);
+    data::encode_sudoku(e.question, rs.in);
+    data::encode_sudoku(e.answer, rs.lab);
+  }
+  run_spec& r_;
+  std::vector<data::sudoku_example> train_, test_;
+};
+
+// ---- mazes ------------------------------------------------------------------------------------
+
+class maze_provider final : public data_provider {
+ public:
+  explicit maze_provider(run_spec& r) : r_(r) {
+    cfg_.size = r.maze_size;
+    r.cfg.num_puzzle_identifiers = 1;
+  }
+  index_t seq_len() const override { return index_t(cfg_.size) * cfg_.size; }
+  index_t vocab_size() const override { return data::maze_vocab_size; }
+  token_batch train_batch(index_t B, std::uint64_t step) override { return make(B, step, r_.seed, true); }
+  std::vector<std::string> split_names() const override { return {"test"}; }
+  eval_split split(const std::string& name, index_t B, index_t max_batches, int) override {
+    if (name != "test") throw std::invalid_argument("maze has no split '" + name + "' (test)");
+    return {name, max_batches > 0 ? max_batches : 4, [this, B](index_t i) {
+              eval_rows e;
+              e.b = make(B, std::uint64_t(i), r_.seed + 1000003, false);
+              e.valid = B;
+              e.ids.assign(std::size_t(B), "generated");
+              return e;
+            }};
+  }
+
+ private:
+  token_batch make(index_t B, std::uint64_t step, std::uint64_t seed, bool augment) const {
+    const index_t L = seq_len();
+    token_batch b = empty_batch(B, L, 1);
+    tbb::parallel_for(index_t(0), B, [&](index_t r) {
+      data::data_rng rng(data::stream_id({seed, 0x3A2E, step * std::uint64_t(B) + std::uint64_t(r)}));
+      data::maze_example m = data::generate_maze(cfg_, rng);
+      if (augment) m = data::dihedral(m, int(data::rand_below(rng, 8)));
+      auto rs = row_of(b, r, L, 1);
+      data::encode_maze(m.question, rs.in);
+      data::encode_maze(m.answer, rs.lab);
+    });
+    return b;
+  }
+  run_spec& r_;
+  data::maze_config cfg_;
+};
+
+// ---- ARC --------------------------------------------------------------------------------------
+
+struct arc_files {
+  std::vector<data::task> training, evaluation;
+};
+
+arc_files load_arc(const run_spec& r) {
+  if (r.data_dir.empty())
+    throw data::data_error("ARC needs --data-dir (or ETRM_DATA_DIR) holding arc-agi-1/training and arc-agi-1/evaluation");
+  const fs::path root(r.data_dir);
+  std::vector<fs::path> train{root / "arc-agi-1" / "training"};
+  if (fs::exists(root / "concept-arc")) train.push_back(root / "concept-arc");
+  arc_files f;
+  f.training = data::load_arc_tasks(train);
+  f.evaluation = data::load_arc_tasks(root / "arc-agi-1" / "evaluation");
+  return f;
+}
+
+class arc_trm_provider final : public data_provider {
+ public:
+  explicit arc_trm_provider(run_spec& r) : r_(r) {
+    arc_files f = load_arc(r);
+    data::arc_dataset_config c;
+    c.num_aug = std::size_t(std::max(0, r.arc_augmentations));
+    c.seed = r.seed;
+    ds_ = std::make_unique<data::arc_dataset>(std::move(f.training), std::move(f.evaluation), c);
+    train_view_ = std::make_unique<data::arc_dataset::split_view>(ds_->split(data::arc_split::train));
+    test_view_ = std::make_unique<data::arc_dataset::split_view>(ds_->split(data::arc_split::test));
+    r.cfg.num_puzzle_identifiers = ds_->num_puzzle_identifiers();
+  }
+  index_t seq_len() const override { return index_t(data::arc_seq_len); }
+  index_t vocab_size() const override { return data::arc_vocab_size; }
+  index_t num_puzzle_identifiers() const override { return ds_->num_puzzle_identifiers(); }
+  int canvas_side() const override { return data::arc_canvas_side; }
+
+  // The sampler walks iterations of shuffled groups; batch `step` is found by replaying from the
+  // start when it is not the next one (a resumed run), so it depends on (seed, step) only.
+  token_batch train_batch(index_t B, std::uint64_t step) override {
+    if (!sampler_ || sampler_batch_size_ != B || step != next_step_) {
+      sampler_ = std::make_unique<data::train_sampler<data::arc_dataset::split_view>>(*train_view_, std::size_t(B), r_.seed);
+      sampler_batch_size_ = B;
+      next_step_ = 0;
+      while (next_step_ < step) {
+        next(B);
+        ++next_step_;
+      }
+    }
+    data::batch b = next(B);
+    ++next_step_;
+    return {B, std::move(b.inputs), std::move(b.labels), std::move(b.puzzle_identifiers)};
+  }
+
+  std::vector<std::string> split_names() const override { return {"arc-eval"}; }
+  eval_split split(const std::string& name, index_t B, index_t max_batches, int) override {
+    if (name != "arc-eval") throw std::invalid_argument("arc has no split '" + name + "' (arc-eval)");
+    const index_t total = (index_t(test_view_->total_examples()) + B - 1) / B;
+    eval_split s{name, max_batches > 0 ? std::min(total, max_batches) : total, {}, true};
+    s.get = [this, B](index_t i) {
+      if (!seq_ || i == 0 || i != seq_next_) {
+        seq_ = std::make_unique<data::sequential_batches<data::arc_dataset::split_view>>(*test_view_, std::size_t(B));
+        for (seq_next_ = 0; seq_next_ < i; ++seq_next_) seq_->next(scratch_);
+      }
+      data::batch b;
+      seq_->next(b);
+      ++seq_next_;
+      eval_rows e;
+      e.valid = index_t(b.num_valid);
+      for (std::size_t r = 0; r < b.size; ++r) {
+        const auto p = ds_->identify(b.puzzle_identifiers[r]);
+        e.ids.push_back(p ? p->source->id : "");
+        e.augs.push_back(p ? p->aug : data::augmentation{});
+      }
+      e.b = {B, std::move(b.inputs), std::move(b.labels), std::move(b.puzzle_identifiers)};
+      return e;
+    };
+    return s;
+  }
+  std::vector<data::task> vote_tasks() const override {
+    const auto t = ds_->evaluation_tasks();
+    return {t.begin(), t.end()};
+  }
+
+ private:
+  data::batch next(index_t B) {
+    data::batch b;
+    while (!sampler_->next(b)) sampler_->begin_iteration(sampler_->iteration() + 1);
+    (void)B;
+    return b;
+  }
+  run_spec& r_;
+  std::unique_ptr<data::arc_dataset> ds_;
+  std::unique_ptr<data::arc_dataset::split_view> train_view_, test_view_;
+  std::unique_ptr<data::train_sampler<data::arc_dataset::split_view>> sampler_;
+  index_t sampler_batch_size_ = 0;
+  std::uint64_t next_step_ = 0;
+  std::unique_ptr<data::sequential_batches<data::arc_dataset::split_view>> seq_;
+  index_t seq_next_ = 0;
+  data::batch scratch_;
+};
+
+class arc_etrm_provider final : public data_provider {
+ public:
+  explicit arc_etrm_provider(run_spec& r) : r_(r), shape_{int(r.enc.grid_side), int(r.enc.max_demos)} {
+    arc_files f = load_arc(r);
+    const auto leak = data::find_leakage(f.training, f.evaluation);
+    for (auto& t : data::exclude_leaked(std::move(f.training), leak)) {
+      std::vector<data::grid_pair> pairs = t.train;
+      pairs.insert(pairs.end(), t.test.begin(), t.test.end());
+      if (pairs.size() >= 2) pool_.push_back(std::move(pairs));
+    }
+    for (const auto& t : f.evaluation)  // their demonstrations only: test outputs are never seen
+      if (t.train.size() >= 2) pool_.push_back(t.train);
+    eval_ = std::move(f.evaluation);
+    if (pool_.empty()) throw data::data_error(r.data_dir + ": no ARC task with two or more pairs to train on");
+  }
+  index_t seq_len() const override { return shape_.seq_len(); }
+  index_t vocab_size() const override { return data::arc_vocab_size; }
+  int canvas_side() const override { return shape_.side; }
+
+  token_batch train_batch(index_t B, std::uint64_t step) override {
+    token_batch b = empty_batch(B, seq_len(), shape_.context_width());
+    tbb::parallel_for(index_t(0), B, [&](index_t r) {
+      const std::uint64_t idx = step * std::uint64_t(B) + std::uint64_t(r);
+      const etrm::philox_key key{r_.seed, 0xA4C};
+      const auto& pairs = pool_[std::size_t(etrm::uniform_index(key, 3 * idx, pool_.size()))];
+      const std::size_t q = std::size_t(etrm::uniform_index(key, 3 * idx + 1, pairs.size()));
+      const std::size_t start = std::size_t(etrm::uniform_index(key, 3 * idx + 2, pairs.size()));
+      data::task t{"", {}, {pairs[q]}};
+      for (std::size_t k = 0; k < pairs.size() && t.train.size() < std::size_t(shape_.max_demos); ++k) {
+        const std::size_t j = (start + k) % pairs.size();
+        if (j != q) t.train.push_back(pairs[j]);
+      }
+      if (r_.augment) t = data::apply(data::augmentation_draw({r_.seed, 0xA06}, idx), t);
+      std::vector<std::size_t> demos(t.train.size());
+      std::iota(demos.begin(), demos.end(), std::size_t(0));
+      auto rs = row_of(b, r, seq_len(), shape_.context_width());
+      data::encode_episode(t, demos, 0, shape_, rs.in, rs.lab, rs.ctx);
+    });
+    return b;
+  }
+
+  std::vector<std::string> split_names() const override { return {"arc-eval"}; }
+  eval_split split(const std::string& name, index_t B, index_t max_batches, int augmentations) override {
+    if (name != "arc-eval") throw std::invalid_argument("arc has no split '" + name + "' (arc-eval)");
+    rows_.clear();
+    for (const auto& t : eval_)
+      for (auto& e : task_rows(t, r_.enc, augmentations, r_.seed, B, t.id)) rows_.push_back(std::move(e));
+    // Merge the per-task batches' rows into full batches.
+    std::vector<eval_rows> merged;
+    const index_t L = seq_len(), W = shape_.context_width();
+    for (const auto& e : rows_)
+      for (index_t r = 0; r < e.valid; ++r) {
+        if (merged.empty() || merged.back().valid == B) {
+          merged.push_back({empty_batch(B, L, W), 0, {}, {}, {}});
+        }
+        auto& m = merged.back();
+        std::copy_n(e.b.inputs.begin() + r * L, L, m.b.inputs.begin() + m.valid * L);
+        std::copy_n(e.b.labels.begin() + r * L, L, m.b.labels.begin() + m.valid * L);
+        std::copy_n(e.b.context.begin() + r * W, W, m.b.context.begin() + m.valid * W);
+        m.ids.push_back(e.ids[std::size_t(r)]);
+        m.augs.push_back(e.augs[std::size_t(r)]);
+        ++m.valid;
+      }
+    rows_ = std::move(merged);
+    const index_t total = index_t(rows_.size());
+    return {name, max_batches > 0 ? std::min(total, max_batches) : total, [this](index_t i) { return rows_[std::size_t(i)]; },
+            true};
+  }
+  std::vector<data::task> vote_tasks() const override { return eval_; }
+
+ private:
+  run_spec& r_;
+  data::episode_shape shape_;
+  std::vector<std::vector<data::grid_pair>> pool_;
+  std::vector<data::task> eval_;
+  std::vector<eval_rows> rows_;
+};
+
+}  // namespace
+
+// ---- shared -------------------------------------------------------------------------------------
+
+void finalize_spec(run_spec& r) {
+  const auto one_of = [](const std::string& v, std::initializer_list<const char*> ok, const char* what) {
+    for (const char* o : ok)
+      if (v == o) return;
+    std::string list;
+    for (const char* o : ok) list += (list.empty() ? "" : ", ") + std::string(o);
+    throw std::invalid_argument(std::string("unknown ") + what + " '" + v + "' (" + list + ")");
+  };
+  one_of(r.task, {"fewshot", "sudoku", "maze", "arc"}, "task");
+  one_of(r.model, {"etrm", "trm"}, "model");
+  one_of(r.loss, {"stablemax", "softmax"}, "loss");
+  const bool etrm = r.model == "etrm";
+  if (etrm && (r.task == "sudoku" || r.task == "maze"))
+    throw std::invalid_argument("--model etrm reads demonstrations; task '" + r.task + "' has none (use --model trm)");
+  if (r.batch_size <= 0) throw std::invalid_argument("--batch-size must be positive");
+  auto& c = r.cfg;
+  if (r.task == "fewshot") {
+    if (r.enc.grid_side < 3 || r.enc.grid_side > 30) throw std::invalid_argument("--grid-side must be 3..30");
+    if (r.max_side > r.enc.grid_side) r.max_side = int(r.enc.grid_side);
+    if (r.min_side > r.max_side) throw std::invalid_argument("--min-side exceeds --max-side / --grid-side");
+    c.seq_len = r.enc.grid_side * r.enc.grid_side;
+    c.vocab_size = data::arc_vocab_size;
+    if (!etrm && r.task_pool <= 0) r.task_pool = 512;
+  } else if (r.task == "arc") {
+    if (etrm) r.enc.grid_side = data::arc_canvas_side;
+    c.seq_len = index_t(data::arc_seq_len);
+    c.vocab_size = data::arc_vocab_size;
+  } else if (r.task == "sudoku") {
+    c.seq_len = 81;
+    c.vocab_size = data::sudoku_vocab_size;
+  } else {
+    if (r.maze_size < 3 || r.maze_size > 30) throw std::invalid_argument("--maze-size must be 3..30");
+    c.seq_len = index_t(r.maze_size) * r.maze_size;
+    c.vocab_size = data::maze_vocab_size;
+  }
+  if (etrm) {
+    c.puzzle_emb_ndim = 0;
+    c.num_puzzle_identifiers = 1;
+    if (c.puzzle_emb_len <= 0) throw std::invalid_argument("etrm needs puzzle_emb_len > 0 (the number of context tokens)");
+    if (r.enc.max_demos <= 0) throw std::invalid_argument("--max-demos must be positive");
+  } else if (c.puzzle_emb_ndim == 0 && r.task != "sudoku" && r.task != "maze") {
+    c.puzzle_emb_ndim = c.hidden_size;
+  }
+  if (c.mlp_t && c.pos_encodings == etrm::pos_encoding::rope) c.pos_encodings = etrm::pos_encoding::none;
+  if (r.opt.total_steps == 0 && r.steps > 0) r.opt.total_steps = r.steps;
+  c.validate();
+}
+
+std::unique_ptr<data_provider> make_provider(run_spec& r) {
+  if (r.task == "fewshot") return std::make_unique<fewshot_provider>(r);
+  if (r.task == "sudoku") return std::make_unique<sudoku_provider>(r);
+  if (r.task == "maze") return std::make_unique<maze_provider>(r);
+  if (r.model == "etrm") return std::make_unique<arc_etrm_provider>(r);
+  return std::make_unique<arc_trm_provider>(r);
+}
+
+void strip_demos(token_batch& b, const etrm::encoder_config& e) {
+  const std::size_t W = std::size_t(e.context_width());
+  for (index_t r = 0; r < b.batch; ++r) std::fill_n(b.context.begin() + std::ptrdiff_t(std::size_t(r) * W), W, 0);
+}
+
+void shift_demos(token_batch& b, index_t valid) {
+  if (valid < 2) return;
+  const std::size_t W = b.context.size() / std::size_t(b.batch);
+  std::vector<std::int32_t> first(b.context.begin(), b.context.begin() + std::ptrdiff_t(W));
+  for (index_t r = 0; r + 1 < valid; ++r)
+    std::copy_n(b.context.begin() + std::ptrdiff_t(std::size_t(r + 1) * W), W, b.context.begin() + std::ptrdiff_t(std::size_t(r) * W));
+  std::copy(first.begin(), first.end(), b.context.begin() + std::ptrdiff_t(std::size_t(valid - 1) * W));
+}
+
+std::vector<eval_rows> task_rows(const data::task& t, const etrm::encoder_config& e, int augmentations,
+                                 std::uint64_t seed, index_t B, const std::string& source) {
+  const data::episode_shape shape{int(e.grid_side), int(e.max_demos)};
+  const auto check = [&](const data::grid& g, const std::string& where) {
+    if (!shape.fits(g))
+      throw data::data_error(source + ": " + where + " is " + std::to_string(g.rows) + "x" + std::to_string(g.cols) +
+                             ", larger than the model's canvas side " + std::to_string(shape.side));
+  };
+  for (std::size_t i = 0; i < t.train.size() && i < std::size_t(shape.max_demos); ++i) {
+    check(t.train[i].input, "train[" + std::to_string(i) + "].input");
+    check(t.train[i].output, "train[" + std::to_string(i) + "].output");
+  }
+  for (std::size_t i = 0; i < t.test.size(); ++i) check(t.test[i].input, "test[" + std::to_string(i) + "].input");
+  const index_t L = shape.seq_len(), W = shape.context_width();
+  std::vector<eval_rows> out;
+  const int A = std::max(1, augmentations);
+  for (std::size_t q = 0; q < t.test.size(); ++q)
+    for (int a = 0; a < A; ++a) {
+      if (out.empty() || out.back().valid == B) out.push_back({empty_batch(B, L, W), 0, {}, {}, {}});
+      eval_rows& er = out.back();
+      const data::augmentation aug =
+          a == 0 ? data::augmentation{} : data::augmentation_draw({seed, data::stream_id({0x501E})}, std::uint64_t(a));
+      data::task at = data::apply(aug, t);
+      // Outputs that do not fit (unknown answers of another size) are simply not scored.
+      if (at.test[q].output.rows > 0 && !shape.fits(at.test[q].output)) at.test[q].output = {};
+      std::vector<std::size_t> demos(std::min<std::size_t>(at.train.size(), std::size_t(shape.max_demos)));
+      std::iota(demos.begin(), demos.end(), std::size_t(0));
+      auto rs = row_of(er.b, er.valid, L, W);
+      data::encode_episode(data::task{at.id, at.train, {at.test[q]}}, demos, 0, shape, rs.in, {}, rs.ctx);
+      if (at.test[q].output.rows > 0) {
+        data::encode_grid(at.test[q].output, {}, rs.lab, shape.side);
+        for (auto& v : rs.lab) v = v == data::arc_pad_token ? ignore : v;
+      }
+      er.ids.push_back(t.id);
+      er.augs.push_back(aug);
+      er.tasks.push_back(data::task{at.id, at.train, {at.test[q]}});
+      ++er.valid;
+    }
+  return out;
+}
+
+data::grid decode_canvas(const std::vector<std::int32_t>& tokens, std::size_t row, int side) {
+  const std::size_t n = std::size_t(side) * std::size_t(side);
+  return data::crop_canvas(std::span(tokens).subspan(row * n, n), {}, side);
+}
+
+}  // namespace etrm_cli

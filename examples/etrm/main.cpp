@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: Apache-2.0
+// `etrm`: train, resume, evaluate and run Tiny Recursive Models (TRM) and ETRM, a TRM that reads a
+// task's demonstration pairs instead of a per-task embedding, on the CPU.
+//
+//   etrm train --task fewshot --model etrm --minutes 8 --out runs/main
+//   etrm resume --out runs/main --steps 20000
+//   etrm eval --checkpoint runs/main/checkpoint.safetensors --svg runs/main/predictions.svg
+//   etrm solve --checkpoint runs/main/checkpoint.safetensors --task task.json --svg task.svg
+//   etrm generate --kind fewshot --count 20 --split held_out --out tasks/
+//   etrm infer --checkpoint model.safetensors --input batch.safetensors --output out.safetensors
+#include "data_sources.hpp"
+#include "session.hpp"
+#include "spec.hpp"
+
+#include <etrm/data/arc.hpp>
+#include <etrm/data/error.hpp>
+#include <etrm/data/generator.hpp>
+#include <etrm/data/maze.hpp>
+#include <etrm/data/sudoku.hpp>
+#include <etrm/io/atomic_file.hpp>
+#include <etrm/io/error.hpp>
+#include <etrm/io/safetensors.hpp>
+#include <etrm/model/config.hpp>
+#include <etrm/model/presets.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <memory>
+
+#ifndef ETRM_CONFIG_DIR
+#define ETRM_CONFIG_DIR ""
+#endif
+
+using namespace etrm_cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Options whose values are applied to the run only when given on the command line.
+class overrides {
+ public:
+  template <class V>
+  CLI::Option* add(CLI::App* app, const std::string& name, const std::string& help, std::function<void(run_spec&, const V&)> f) {
+    auto value = std::make_shared<V>();
+    CLI::Option* opt = app->add_option(name, *value, help);
+    appliers_.push_back([value, opt, f](run_spec& r) {
+      if (opt->count()) f(r, *value);
+    });
+    return opt;
+  }
+  CLI::Option* flag(CLI::App* app, const std::string& name, const std::string& help, std::function<void(run_spec&)> f) {
+    CLI::Option* opt = app->add_flag(name, help);
+    appliers_.push_back([opt, f](run_spec& r) {
+      if (opt->count()) f(r);
+    });
+    return opt;
+  }
+  void apply(run_spec& r) const {
+    for (const auto& a : appliers_) a(r);
+  }
+
+ private:
+  std::vector<std::function<void(run_spec&)>> appliers_;
+};
+
+void add_budget_options(CLI::App* app, overrides& o) {
+  o.add<index_t>(app, "--steps", "Train until this optimizer step (total, counting earlier sessions)",
+                 [](run_spec& r, const index_t& v) { r.steps = v; });
+  o.add<double>(app, "--minutes", "Wall-clock budget of this session in minutes",
+                [](run_spec& r, const double& v) { r.minutes = v; });
+  o.add<index_t>(app, "--eval-every", "Evaluate every N steps (0: only at the end)",
+                 [](run_spec& r, const index_t& v) { r.eval_every = v; });
+  o.add<index_t>(app, "--eval-batches", "Batches per evaluation split (0: the whole split where finite)",
+                 [](run_spec& r, const index_t& v) { r.eval_batches = v; });
+  o.add<index_t>(app, "--log-every", "Write a metrics line every N steps", [](run_spec& r, const index_t& v) { r.log_every = v; });
+  o.add<index_t>(app, "--checkpoint-every", "Also write the checkpoint every N steps (0: at the end only)",
+                 [](run_spec& r, const index_t& v) { r.checkpoint_every = v; });
+}
+
+void add_train_options(CLI::App* app, overrides& o) {
+  using R = run_spec;
+  // model
+  o.add<index_t>(app, "--hidden-size", "Model width (hidden_size)", [](R& r, const index_t& v) { r.cfg.hidden_size = v; });
+  o.add<index_t>(app, "--heads", "Attention heads (num_heads)", [](R& r, const index_t& v) { r.cfg.num_heads = v; });
+  o.add<double>(app, "--expansion", "SwiGLU expansion", [](R& r, const double& v) { r.cfg.expansion = v; });
+  o.add<index_t>(app, "--layers", "Blocks of the reasoning net (L_layers)", [](R& r, const index_t& v) { r.cfg.L_layers = v; });
+  o.add<index_t>(app, "--H-cycles", "Outer recursion cycles T", [](R& r, const index_t& v) { r.cfg.H_cycles = v; });
+  o.add<index_t>(app, "--L-cycles", "Latent updates per cycle n", [](R& r, const index_t& v) { r.cfg.L_cycles = v; });
+  o.add<index_t>(app, "--halt-max-steps", "Supervision steps N_sup", [](R& r, const index_t& v) { r.cfg.halt_max_steps = v; });
+  o.add<double>(app, "--halt-exploration-prob", "ACT exploration probability",
+                [](R& r, const double& v) { r.cfg.halt_exploration_prob = v; });
+  o.add<index_t>(app, "--puzzle-emb-len", "Prefix tokens (ETRM: context tokens K)",
+                 [](R& r, const index_t& v) { r.cfg.puzzle_emb_len = v; });
+  o.add<index_t>(app, "--puzzle-emb-ndim", "TRM puzzle embedding size (default: hidden size)",
+                 [](R& r, const index_t& v) { r.cfg.puzzle_emb_ndim = v; });
+  o.add<std::string>(app, "--pos-encodings", "rope | learned | none",
+                     [](R& r, const std::string& v) { r.cfg.pos_encodings = etrm::pos_encoding_from_string(v); });
+  o.flag(app, "--mlp-t", "Token-mixing MLP instead of attention (mlp_t)", [](R& r) { r.cfg.mlp_t = true; });
+  // optimizer
+  o.add<index_t>(app, "--batch-size", "Global batch size", [](R& r, const index_t& v) { r.batch_size = v; });
+  o.add<double>(app, "--lr", "Learning rate", [](R& r, const double& v) { r.opt.lr = v; });
+  o.add<double>(app, "--puzzle-emb-lr", "TRM puzzle embedding learning rate (SignSGD)",
+                [](R& r, const double& v) { r.opt.puzzle_emb_lr = v; });
+  o.add<double>(app, "--weight-decay", "Weight decay", [](R& r, const double& v) { r.opt.weight_decay = v; });
+  o.add<index_t>(app, "--warmup-steps", "Linear warmup steps", [](R& r, const index_t& v) { r.opt.warmup_steps = v; });
+  o.add<double>(app, "--lr-min-ratio", "Cosine decay to lr * ratio over --steps (1: constant)",
+                [](R& r, const double& v) { r.opt.lr_min_ratio = v; });
+  o.add<double>(app, "--ema-rate", "EMA of the weights (0: off)", [](R& r, const double& v) { r.opt.ema_rate = v; });
+  o.add<double>(app, "--grad-clip", "Global gradient norm clip (0: off)", [](R& r, const double& v) { r.opt.grad_clip = v; });
+  o.add<double>(app, "--beta1", "Adam beta1", [](R& r, const double& v) { r.opt.beta1 = v; });
+  o.add<double>(app, "--beta2", "Adam beta2", [](R& r, const double& v) { r.opt.beta2 = v; });
+  o.add<std::string>(app, "--optimizer", "adam_atan2 | adamw", [](R& r, const std::string& v) {
+    merge_json(r, json{{"optimizer", {{"kind", v}}}});
+  });
+  o.add<std::string>(app, "--loss", "stablemax | softmax", [](R& r, const std::string& v) { r.loss = v; });
+  // encoder
+  o.add<index_t>(app, "--grid-side", "Canvas side of an episode grid (EOS border included)",
+                 [](R& r, const index_t& v) { r.enc.grid_side = v; });
+  o.add<index_t>(app, "--max-demos", "Demonstrations per episode", [](R& r, const index_t& v) { r.enc.max_demos = v; });
+  o.add<index_t>(app, "--encoder-layers", "Transformer blocks per demonstration pair",
+                 [](R& r, const index_t& v) { r.enc.encoder_layers = v; });
+  o.add<index_t>(app, "--latent-layers", "Self-attention blocks over the context tokens",
+                 [](R& r, const index_t& v) { r.enc.latent_layers = v; });
+  // data
+  o.add<int>(app, "--min-side", "Few-shot generator: smallest input side", [](R& r, const int& v) { r.min_side = v; });
+  o.add<int>(app, "--max-side", "Few-shot generator: largest input side", [](R& r, const int& v) { r.max_side = v; });
+  o.add<int>(app, "--gen-min-demos", "Few-shot generator: fewest demonstrations per task",
+             [](R& r, const int& v) { r.gen_min_demos = v; });
+  o.add<int>(app, "--gen-max-demos", "Few-shot generator: most demonstrations per task",
+             [](R& r, const int& v) { r.gen_max_demos = v; });
+  o.add<int>(app, "--compose-percent", "Few-shot generator: share of composed rules",
+             [](R& r, const int& v) { r.compose_percent = v; });
+  o.add<int>(app, "--task-pool", "Few-shot: train on a fixed pool of N tasks (TRM: default 512, one puzzle id each)",
+             [](R& r, const int& v) { r.task_pool = v; });
+  o.add<int>(app, "--pool-queries", "Queries per pool task (the last is held out for evaluation)",
+             [](R& r, const int& v) { r.pool_queries = v; });
+  o.flag(app, "--no-augment", "ETRM: no dihedral/colour augmentation of episodes", [](R& r) { r.augment = false; });
+  o.add<int>(app, "--sudoku-clues", "Generated Sudoku: clues per puzzle", [](R& r, const int& v) { r.sudoku_clues = v; });
+  o.add<int>(app, "--maze-size", "Generated mazes: side", [](R& r, const int& v) { r.maze_size = v; });
+  o.add<int>(app, "--arc-augmentations", "TRM on ARC: augmented copies (puzzle ids) per task",
+             [](R& r, const int& v) { r.arc_augmentations = v; });
+  o.add<std::size_t>(app, "--data-limit", "Most rows read from a data file", [](R& r, const std::size_t& v) { r.data_limit = v; });
+  o.add<std::uint64_t>(app, "--seed", "Seed of initialisation, data order and augmentation",
+                       [](R& r, const std::uint64_t& v) { r.seed = v; });
+  add_budget_options(app, o);
+}
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+// The run description stored in a checkpoint by `etrm train`.
+std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f) {
+  const auto& md = f.metadata();
+  const auto it = md.find("train_state");
+  if (it == md.end()) return std::nullopt;
+  json state;
+  try {
+    state = json::parse(it->second);
+  } catch (const json::exception& e) {
+    throw etrm::io::io_error("'" + f.origin() + "': malformed train_state metadata: " + e.what());
+  }
+  if (!state.contains("run")) return std::nullopt;
+  try {
+    return spec_from_json(state.at("run"));
+  } catch (const std::exception& e) {
+    throw etrm::io::io_error("'" + f.origin() + "': malformed run description: " + e.what());
+  }
+}
+
+run_spec require_spec(const fs::path& ckpt) {
+  const auto f = etrm::io::safetensors_file::load(ckpt);
+  auto s = spec_from_checkpoint(f);
+  if (!s) throw etrm::io::io_error("'" + ckpt.string() + "': not a checkpoint written by `etrm train` (no run description)");
+  return *s;
+}
+
+// ---- generate ---------------------------------------------------------------------------------
+
+struct generate_options {
+  std::string kind = "fewshot", split = "train", out;
+  std::size_t count = 10;
+  std::uint64_t seed = 0;
+  int min_side = 3, max_side = 10, clues = 30, maze_size = 11;
+};
+
+int generate(const generate_options& g) {
+  namespace data = etrm::data;
+  if (g.out.empty()) throw std::invalid_argument("generate needs --out");
+  const fs::path out(g.out);
+  const auto make_dir = [](const fs::path& d) {
+    std::error_code ec;
+    fs::create_directories(d, ec);
+    if (ec || !fs::is_directory(d)) throw etrm::io::io_error("cannot create output directory '" + d.string() + "': " + ec.message());
+  };
+  if (g.kind == "fewshot") {
+    if (g.split != "train" && g.split != "held_out") throw std::invalid_argument("--split must be train or held_out");
+    make_dir(out);
+    data::generator_config c;
+    c.min_side = g.min_side;
+    c.max_side = g.max_side;
+    const auto split = g.split == "held_out" ? data::rule_split::held_out : data::rule_split::train;
+    json index = json::object();
+    for (std::size_t i = 0; i < g.count; ++i) {
+      data::task t = data::sample_task(split, g.seed, i, c);
+      const std::string name = fmt::format("{}_{}_{:05d}", g.split, g.seed, i);
+      index[name] = t.id;
+      data::save_arc_task(t, out / (name + ".json"));
+    }
+    etrm::io::write_file_atomic(out / "rules.json", index.dump(1) + "\n");
+    fmt::print("wrote {} {} tasks to {}\n", g.count, g.split, out.string());
+  } else if (g.kind == "sudoku") {
+    const fs::path file = out.extension() == ".csv" ? out : out / "sudoku.csv";
+    if (file.has_parent_path()) make_dir(file.parent_path());
+    std::vector<data::sudoku_example> ex(g.count);
+    tbb::parallel_for(std::size_t(0), g.count, [&](std::size_t i) {
+      data::data_rng rng(data::stream_id({g.seed, 0x5D0C, i}));
+      ex[i] = data::generate_sudoku(rng, g.clues);
+    });
+    std::string csv = "source,question,answer,rating\n";
+    for (std::size_t i = 0; i < ex.size(); ++i) {
+      std::string q, a;
+      for (int k = 0; k < 81; ++k) {
+        q += ex[i].question[std::size_t(k)] ? char('0' + ex[i].question[std::size_t(k)]) : '.';
+        a += char('0' + ex[i].answer[std::size_t(k)]);
+      }
+      csv += fmt::format("generated_{}_{},{},{},0\n", g.seed, i, q, a);
+    }
+    etrm::io::write_file_atomic(file, csv);
+    fmt::print("wrote {} Sudoku puzzles to {}\n", g.count, file.string());
+  } else if (g.kind == "maze") {
+    make_dir(out);
+    data::maze_config c;
+    c.size = g.maze_size;
+    for (std::size_t i = 0; i < g.count; ++i) {
+      data::data_rng rng(data::stream_id({g.seed, 0x3A2E, i}));
+      const data::maze_example m = data::generate_maze(c, rng);
+      const std::string name = fmt::format("maze_{}_{:05d}", g.seed, i);
+      const json j{{"input", data::arc_json(m.question)}, {"output", data::arc_json(m.answer)},
+                   {"path_length", m.path_length}, {"codes", "0 wall, 1 open, 2 start, 3 goal, 4 path"}};
+      etrm::io::write_file_atomic(out / (name + ".json"), j.dump() + "\n");
+      etrm::io::write_file_atomic(out / (name + ".txt"), data::maze_text(m.question) + "\n" + data::maze_text(m.answer));
+    }
+    fmt::print("wrote {} mazes to {}\n", g.count, out.string());
+  } else {
+    throw std::invalid_argument("unknown --kind '" + g.kind + "' (fewshot, sudoku, maze)");
+  }
+  return 0;
+}
+
+std::string one_line(std::string s) {
+  for (auto& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"etrm: Tiny Recursive Models and ETRM (demonstration encoder) on the CPU"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "etrm 0.1.0");
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag overrides
+
+  session s;
+  std::vector<std::string> config_files;
+  std::string task, model, preset, data_dir, out;
+  bool no_progress = false;
+
+  // train
+  overrides train_o;
+  CLI::App* train = app.add_subcommand("train", "Train a TRM or ETRM; writes checkpoint.safetensors and metrics.jsonl to --out");
+  train->add_option("--task", task, "fewshot | sudoku | maze | arc")->check(CLI::IsMember({"fewshot", "sudoku", "maze", "arc"}));
+  train->add_option("--model", model, "etrm (demonstration encoder) | trm (puzzle ids)")->check(CLI::IsMember({"etrm", "trm"}));
+  train->add_option("--preset", preset, "Named configuration: " + [] {
+    std::string l;
+    for (const auto& n : etrm::preset_names()) l += (l.empty() ? "" : ", ") + n;
+    return l;
+  }());
+  train->add_option("--config", config_files, "JSON file(s) merged into the configuration (official TRM field names)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  train->add_option("--data-dir", data_dir, "ARC / Sudoku data (default: $ETRM_DATA_DIR)");
+  train->add_option("--out", out, "Output directory")->required();
+  train->add_option("--threads", s.threads, "CPU threads (default: all)");
+  train->add_flag("--no-progress", no_progress, "Plain log lines even on a terminal");
+  add_train_options(train, train_o);
+
+  // resume
+  overrides resume_o;
+  std::string resume_ckpt;
+  CLI::App* resume = app.add_subcommand("resume", "Continue a run from its checkpoint (same data order, same metrics)");
+  resume->add_option("--out", out, "Run directory (holds checkpoint.safetensors)");
+  resume->add_option("--checkpoint", resume_ckpt, "Checkpoint file (default: OUT/checkpoint.safetensors)");
+  resume->add_option("--threads", s.threads, "CPU threads (default: all)");
+  resume->add_flag("--no-progress", no_progress, "Plain log lines even on a terminal");
+  add_budget_options(resume, resume_o);
+
+  // eval
+  std::string eval_ckpt, svg;
+  CLI::App* eval = app.add_subcommand("eval", "Evaluate a checkpoint: per-split and per-task results (ARC: pass@1/2)");
+  eval->add_option("--checkpoint", eval_ckpt, "Checkpoint written by etrm train")->required();
+  eval->add_option("--split", s.splits, "train_rules | held_out (fewshot), test (sudoku, maze), arc-eval (arc); default all")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  eval->add_option("--eval-batches", s.spec.eval_batches, "Batches per split (0: the whole split where finite)");
+  eval->add_option("--augmentations", s.augmentations, "ARC with ETRM: augmentations voting per test input");
+  eval->add_option("--out", out, "Output directory (default: the checkpoint's directory)");
+  eval->add_option("--svg", svg, "Write pictures of predictions (demos, query, prediction, truth) to this SVG");
+  eval->add_option("--svg-examples", s.svg_examples, "Tasks in the picture");
+  eval->add_option("--data-dir", data_dir, "ARC / Sudoku data (default: the run's, then $ETRM_DATA_DIR)");
+  eval->add_option("--threads", s.threads, "CPU threads (default: all)");
+  bool no_controls = false;
+  eval->add_flag("--no-controls", no_controls, "ETRM: skip the no-demo and wrong-demo controls");
+
+  // solve
+  std::string solve_ckpt, task_file;
+  CLI::App* solve = app.add_subcommand("solve", "Solve one ARC task JSON with an ETRM checkpoint (voting over augmentations)");
+  solve->add_option("--checkpoint", solve_ckpt, "ETRM checkpoint")->required();
+  solve->add_option("--task", task_file, "ARC task JSON")->required();
+  solve->add_option("--svg", svg, "Picture of demos, prediction and truth");
+  solve->add_option("--augmentations", s.augmentations, "Augmentations voting per test input");
+  solve->add_option("--out", out, "Write submission.json here");
+  solve->add_option("--threads", s.threads, "CPU threads (default: all)");
+
+  // generate
+  generate_options g;
+  CLI::App* gen = app.add_subcommand("generate", "Write generated data: few-shot tasks (ARC JSON), Sudoku (CSV), mazes");
+  gen->add_option("--kind", g.kind, "fewshot | sudoku | maze")->check(CLI::IsMember({"fewshot", "sudoku", "maze"}));
+  gen->add_option("--count", g.count, "How many");
+  gen->add_option("--split", g.split, "fewshot rules: train | held_out")->check(CLI::IsMember({"train", "held_out"}));
+  gen->add_option("--out", g.out, "Directory (sudoku: also a .csv file)")->required();
+  gen->add_option("--seed", g.seed, "Seed");
+  gen->add_option("--min-side", g.min_side, "fewshot: smallest grid side");
+  gen->add_option("--max-side", g.max_side, "fewshot: largest grid side");
+  gen->add_option("--clues", g.clues, "sudoku: clues per puzzle");
+  gen->add_option("--maze-size", g.maze_size, "maze: side");
+
+  // infer
+  std::string infer_ckpt, infer_config;
+  CLI::App* infer = app.add_subcommand("infer", "Run N supervision steps on a batch; write logits, q_halt, q_continue");
+  infer->add_option("--checkpoint", infer_ckpt, "Model weights (official names)")->required();
+  infer->add_option("--input", s.input, "safetensors with inputs I32 [B, seq_len] and puzzle_identifiers I32 [B]")->required();
+  infer->add_option("--output", s.output, "safetensors to write")->required();
+  infer->add_option("--steps", s.infer_steps, "Supervision steps (default: halt_max_steps)");
+  infer->add_option("--config", infer_config, "Configuration JSON when the checkpoint has none");
+  infer->add_option("--threads", s.threads, "CPU threads (default: all)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  s.progress = !no_progress;
+  const std::string env_data = env_or("ETRM_DATA_DIR", "");
+
+  if (gen->parsed()) return generate(g);
+
+  if (train->parsed()) {
+    s.command = "train";
+    run_spec r = default_spec();
+    // The task and model decide which defaults file applies.
+    json peek = json::object();
+    for (const auto& f : config_files) peek.update(read_json_file(f));
+    r.task = !task.empty() ? task : peek.value("task", std::string("fewshot"));
+    r.model = !model.empty() ? model : peek.value("model", std::string("etrm"));
+    const fs::path dir = env_or("ETRM_CONFIG_DIR", ETRM_CONFIG_DIR);
+    if (r.task == "fewshot" && !dir.empty()) {
+      fs::path d = dir / ("fewshot_" + r.model + ".json");
+      if (!fs::exists(d)) d = dir / "fewshot_etrm.json";
+      if (fs::exists(d)) merge_json_file(r, d);
+      r.task = "fewshot";
+      r.model = !model.empty() ? model : peek.value("model", std::string("etrm"));
+    }
+    if (!preset.empty()) {
+      r.cfg = etrm::preset(preset);
+      r.preset = preset;
+    }
+    for (const auto& f : config_files) merge_json_file(r, f);
+    if (!task.empty()) r.task = task;
+    if (!model.empty()) r.model = model;
+    train_o.apply(r);
+    if (!data_dir.empty()) r.data_dir = data_dir;
+    if (r.data_dir.empty()) r.data_dir = env_data;
+    finalize_spec(r);
+    s.spec = r;
+    s.out = out;
+    return dispatch(s);
+  }
+  if (resume->parsed()) {
+    s.command = "resume";
+    if (out.empty() && resume_ckpt.empty()) throw std::invalid_argument("resume needs --out DIR or --checkpoint FILE");
+    s.checkpoint = !resume_ckpt.empty() ? fs::path(resume_ckpt) : fs::path(out) / "checkpoint.safetensors";
+    s.out = !out.empty() ? fs::path(out) : s.checkpoint.parent_path();
+    if (s.out.empty()) s.out = ".";
+    s.spec = require_spec(s.checkpoint);
+    resume_o.apply(s.spec);
+    finalize_spec(s.spec);
+    return dispatch(s);
+  }
+  if (eval->parsed()) {
+    s.command = "eval";
+    s.checkpoint = eval_ckpt;
+    const index_t eval_batches = s.spec.eval_batches;
+    s.spec = require_spec(s.checkpoint);
+    if (eval->count("--eval-batches")) s.spec.eval_batches = eval_batches;
+    if (!data_dir.empty()) s.spec.data_dir = data_dir;
+    if (s.spec.data_dir.empty()) s.spec.data_dir = env_data;
+    s.controls = !no_controls;
+    s.svg = svg;
+    s.out = !out.empty() ? fs::path(out) : s.checkpoint.parent_path();
+    if (s.out.empty()) s.out = ".";
+    finalize_spec(s.spec);
+    return dispatch(s);
+  }
+  if (solve->parsed()) {
+    s.command = "solve";
+    s.checkpoint = solve_ckpt;
+    s.task_file = task_file;
+    s.svg = svg;
+    s.out = out;
+    s.spec = require_spec(s.checkpoint);
+    finalize_spec(s.spec);
+    return dispatch(s);
+  }
+  if (infer->parsed()) {
+    s.command = "infer";
+    s.checkpoint = infer_ckpt;
+    const auto f = etrm::io::safetensors_file::load(s.checkpoint);
+    if (auto r = spec_from_checkpoint(f)) {
+      s.spec = *r;
+    } else {
+      s.spec = default_spec();
+      s.spec.model = "trm";
+      if (infer_config.empty()) s.spec.cfg = etrm::read_checkpoint_config(f);
+    }
+    if (!infer_config.empty()) {
+      const json j = read_json_file(infer_config);
+      s.spec.cfg = etrm::trm_config{};
+      try {
+        merge_json(s.spec, j);
+        s.spec.cfg.validate();
+      } catch (const std::exception& e) {
+        throw etrm::io::io_error("'" + infer_config + "': " + e.what());
+      }
+    }
+    s.spec.cfg.validate();
+    return dispatch(s);
+  }
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const etrm::io::io_error& e) {
+    std::cerr << "etrm: error: " << one_line(e.what()) << '\n';
+  } catch (const etrm::data::data_error& e) {
+    std::cerr << "etrm: error: " << one_line(e.what()) << '\n';
+  } catch (const std::exception& e) {
+    std::cerr << "etrm: error: " << one_line(e.what()) << '\n';
+  } catch (...) {
+    std::cerr << "etrm: error: unknown failure\n";
+  }
+  return 1;
+}

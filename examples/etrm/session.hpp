@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// What one invocation of a model command (train, resume, eval, solve, infer) needs, and the four
+// model variants it dispatches to at run time: {attention, mlp_t} x {trm, etrm}, all on the CPU
+// backend in float with dynamic recursion. Each variant is compiled in its own file.
+#pragma once
+
+#include "spec.hpp"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace etrm_cli {
+
+struct session {
+  std::string command;  // train | resume | eval | solve | infer
+  run_spec spec;
+  std::filesystem::path out;         // output directory
+  std::filesystem::path checkpoint;  // checkpoint to read (resume, eval, solve, infer)
+  int threads = 0;
+  bool progress = true;  // progress bar when stdout is a terminal
+  // eval
+  std::vector<std::string> splits;  // empty: all of the task's splits
+  bool controls = true;             // ETRM on fewshot: no-demo and wrong-demo controls
+  int augmentations = 8;            // ARC voting
+  std::filesystem::path svg;        // eval/solve: picture of predictions
+  int svg_examples = 6;
+  // solve
+  std::filesystem::path task_file;
+  // infer
+  std::filesystem::path input, output;
+  index_t infer_steps = 0;
+};
+
+int run_trm_attention(session& s);
+int run_trm_mlp(session& s);
+int run_etrm_attention(session& s);
+int run_etrm_mlp(session& s);
+
+inline int dispatch(session& s) {
+  const bool mlp = s.spec.cfg.mlp_t;
+  if (s.spec.model == "etrm") return mlp ? run_etrm_mlp(s) : run_etrm_attention(s);
+  return mlp ? run_trm_mlp(s) : run_trm_attention(s);
+}
+
+}  // namespace etrm_cli

@@ -1,0 +1,542 @@
+// SPDX-License-Identifier: Apache-2.0
+// The model commands as one template over the model type; included by the four variant files.
+#pragma once
+
+#include "data_sources.hpp"
+#include "progress.hpp"
+#include "session.hpp"
+
+#include <etrm/data/evaluator.hpp>
+#include <etrm/data/render.hpp>
+#include <etrm/etrm.hpp>
+#include <etrm/io/atomic_file.hpp>
+#include <etrm/io/safetensors.hpp>
+
+#include <fmt/core.h>
+#include <tbb/global_control.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <fstream>
+#include <memory>
+#include <optional>
+
+namespace etrm_cli {
+
+namespace fs = std::filesystem;
+using C = etrm::cpu_device;
+
+// Set by SIGINT during training; the loop finishes its step, saves and exits.
+inline volatile std::sig_atomic_t interrupted = 0;
+inline void on_sigint(int) {
+  interrupted = 1;
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+
+inline void ensure_output_dir(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    throw etrm::io::io_error("cannot create output directory '" + dir.string() + "': " +
+                             (ec ? ec.message() : std::string("not a directory")));
+  const fs::path probe = dir / ".etrm-write-test";
+  {
+    std::ofstream f(probe);
+    if (!f) throw etrm::io::io_error("cannot write into output directory '" + dir.string() + "'");
+  }
+  fs::remove(probe, ec);
+}
+
+// Appends JSON lines; flushed after every line so a killed run keeps what it logged.
+class jsonl_log {
+ public:
+  jsonl_log(const fs::path& file, bool append) : path_(file), out_(file, append ? std::ios::app : std::ios::trunc) {
+    if (!out_) throw etrm::io::io_error("cannot write '" + file.string() + "'");
+  }
+  void write(const json& j) {
+    out_ << j.dump() << '\n';
+    out_.flush();
+    if (!out_) throw etrm::io::io_error("cannot write '" + path_.string() + "'");
+  }
+
+ private:
+  fs::path path_;
+  std::ofstream out_;
+};
+
+// Keeps the lines of an earlier run up to `step` (a resumed run rewrites what came after).
+inline void truncate_metrics(const fs::path& file, index_t step) {
+  std::ifstream in(file);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      if (json::parse(line).value("step", index_t(0)) > step) continue;
+    } catch (const json::exception&) {
+      continue;
+    }
+    kept += line + '\n';
+  }
+  in.close();
+  etrm::io::write_file_atomic(file, kept);
+}
+
+inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+struct split_result {
+  std::string name;
+  index_t rows = 0;
+  double loss = 0, accuracy = 0, exact = 0, q_halt_accuracy = 0;
+  std::vector<json> per_task;
+  json arc;  // pass@k when the split votes
+  json summary() const {
+    json j{{"split", name}, {"rows", rows}, {"loss", loss}, {"accuracy", accuracy}, {"exact_accuracy", exact},
+           {"q_halt_accuracy", q_halt_accuracy}};
+    if (!arc.is_null()) j["arc"] = arc;
+    return j;
+  }
+};
+
+enum class control { none, no_demos, wrong_demos };
+
+template <class Model>
+class runner {
+ public:
+  using T = float;
+  static constexpr bool is_etrm = !std::is_same_v<typename Model::prefix_type, etrm::puzzle_id_prefix<C, T>>;
+
+  explicit runner(session& s) : s_(s), ctx_(s.threads), global_(tbb::global_control::max_allowed_parallelism,
+                                                                  std::size_t(s.threads > 0 ? s.threads : ctx_.threads())) {}
+
+  int run() {
+    if (s_.command == "train" || s_.command == "resume") return train();
+    if (s_.command == "eval") return eval();
+    if (s_.command == "solve") return solve();
+    if (s_.command == "infer") return infer();
+    throw std::invalid_argument("unknown command " + s_.command);
+  }
+
+ private:
+  void build(index_t B) {
+    if constexpr (is_etrm)
+      model_ = std::make_unique<Model>(ctx_, s_.spec.cfg, s_.spec.enc);
+    else
+      model_ = std::make_unique<Model>(ctx_, s_.spec.cfg);
+    typename etrm::trainer<Model>::options o;
+    o.optimizer = s_.spec.opt;
+    o.loss = s_.spec.loss == "softmax" ? etrm::ops::loss_kind::softmax : etrm::ops::loss_kind::stablemax;
+    o.seed = s_.spec.seed;
+    if (s_.command != "train" && s_.command != "resume") o.optimizer.ema_rate = 0;  // inference: one copy of the weights
+    tr_ = std::make_unique<etrm::trainer<Model>>(ctx_, *model_, B, o);
+  }
+
+  // ---- training -----------------------------------------------------------------------------
+
+  json checkpoint_metadata(index_t step, double elapsed, bool interrupted_now) const {
+    return json{{"run", to_json(s_.spec)}, {"tool", "etrm"},          {"task", s_.spec.task},
+                {"model_kind", s_.spec.model}, {"seed", s_.spec.seed}, {"data_position", step},
+                {"elapsed_s", elapsed},   {"interrupted", interrupted_now}};
+  }
+
+  int train() {
+    run_spec& r = s_.spec;
+    ensure_output_dir(s_.out);
+    auto provider = make_provider(r);
+    r.cfg.validate();
+    build(r.batch_size);
+    auto& tr = *tr_;
+    const bool resuming = s_.command == "resume";
+    double prior_elapsed = 0;
+    const fs::path ckpt = s_.out / "checkpoint.safetensors";
+    if (resuming) {
+      const json state = etrm::load_training_checkpoint(s_.checkpoint, tr);
+      prior_elapsed = state.value("elapsed_s", 0.0);
+      truncate_metrics(s_.out / "metrics.jsonl", tr.step());
+    }
+    if (r.steps <= 0 && r.minutes <= 0) throw std::invalid_argument("no budget: give --steps and/or --minutes");
+    if (r.steps > 0 && tr.step() >= r.steps) {
+      fmt::print("already at step {} of {}: nothing to do\n", tr.step(), r.steps);
+      return 0;
+    }
+    jsonl_log log(s_.out / "metrics.jsonl", resuming);
+    {  // the run's description, for people and scripts
+      std::ofstream f(s_.out / "run.json");
+      f << to_json(r).dump(2) << '\n';
+    }
+    fmt::print("etrm {}: task {}, model {}{}, {} parameters, batch {}, seq_len {}, {} threads{}\n",
+               resuming ? "resume" : "train", r.task, r.model, r.cfg.mlp_t ? " (mlp_t)" : "",
+               model_->layout().count(), r.batch_size, r.cfg.seq_len, ctx_.threads(),
+               resuming ? fmt::format(", from step {}", tr.step()) : std::string());
+    std::fflush(stdout);
+
+    interrupted = 0;
+    std::signal(SIGINT, on_sigint);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    progress_display bar(s_.progress, r.steps, r.minutes * 60.0, tr.step());
+    struct acc_t {
+      index_t steps = 0, rows = 0;
+      double loss = 0, lm = 0, qh = 0, acc = 0, exact = 0, qacc = 0, nsteps = 0, t = 0;
+    } acc;
+    double last_log_time = 0;
+    index_t last_eval = -1;
+    bool stopped_by_signal = false;
+    for (;;) {
+      if (r.steps > 0 && tr.step() >= r.steps) break;
+      if (r.minutes > 0 && seconds() >= r.minutes * 60.0) break;
+      if (interrupted) {
+        stopped_by_signal = true;
+        break;
+      }
+      const etrm::token_batch b = provider->train_batch(r.batch_size, std::uint64_t(tr.step()));
+      const etrm::step_metrics m = tr.train_step(b);
+      const index_t step = tr.step();
+      acc.steps++;
+      acc.loss += m.loss;
+      acc.lm += m.lm_loss;
+      acc.qh += m.q_halt_loss;
+      acc.rows += m.count;
+      acc.acc += m.accuracy * double(m.count);
+      acc.exact += m.exact_accuracy * double(m.count);
+      acc.qacc += m.q_halt_accuracy * double(m.count);
+      acc.nsteps += m.steps * double(m.count);
+      if (!std::isfinite(m.loss)) throw std::runtime_error(fmt::format("training diverged at step {} (loss {})", step, m.loss));
+      const bool last = (r.steps > 0 && step >= r.steps) || interrupted;
+      if (step % std::max<index_t>(1, r.log_every) == 0 || last) {
+        const double now = seconds(), dt = std::max(1e-9, now - last_log_time);
+        const double rows = std::max<double>(1, double(acc.rows));
+        json j{{"type", "train"},
+               {"step", step},
+               {"loss", acc.loss / double(acc.steps)},
+               {"lm_loss", acc.lm / double(acc.steps)},
+               {"q_halt_loss", acc.qh / double(acc.steps)},
+               {"accuracy", acc.acc / rows},
+               {"exact_accuracy", acc.exact / rows},
+               {"q_halt_accuracy", acc.qacc / rows},
+               {"steps", acc.nsteps / rows},
+               {"halted_rows", acc.rows},
+               {"lr", m.lr},
+               {"elapsed_s", prior_elapsed + now},
+               {"samples_per_s", double(acc.steps * r.batch_size) / dt}};
+        log.write(j);
+        bar.update(step, now, j);
+        acc = {};
+        last_log_time = now;
+      } else {
+        bar.tick(step, seconds(), m.loss);
+      }
+      if (r.eval_every > 0 && step % r.eval_every == 0) {
+        bar.clear();
+        evaluate_all(*provider, log, step, prior_elapsed + seconds(), false, false);
+        last_eval = step;
+      }
+      if (r.checkpoint_every > 0 && step % r.checkpoint_every == 0)
+        etrm::save_training_checkpoint(ckpt, tr, checkpoint_metadata(step, prior_elapsed + seconds(), false));
+    }
+    bar.clear();
+    std::signal(SIGINT, SIG_DFL);
+    const double elapsed = prior_elapsed + seconds();
+    etrm::save_training_checkpoint(ckpt, tr, checkpoint_metadata(tr.step(), elapsed, stopped_by_signal));
+    if (stopped_by_signal) {
+      std::fprintf(stderr, "etrm: interrupted at step %lld; checkpoint saved to %s\netrm: continue with: etrm resume --out %s\n",
+                   static_cast<long long>(tr.step()), ckpt.c_str(), s_.out.c_str());
+      return 130;
+    }
+    fmt::print("trained {} steps in {:.1f} s; checkpoint {}\n", tr.step(), elapsed, ckpt.string());
+    // The final evaluation runs after the checkpoint is written: it replaces the ACT carry.
+    if (r.eval_batches > 0 && last_eval != tr.step()) {
+      evaluate_all(*provider, log, tr.step(), elapsed, false, true);
+    }
+    return 0;
+  }
+
+  // ---- evaluation ---------------------------------------------------------------------------
+
+  split_result run_split(data_provider& p, eval_split sp, control ctl, const T* weights, bool per_task,
+                         std::vector<std::pair<etrm::data::task, etrm::data::grid>>* pictures) {
+    auto& tr = *tr_;
+    split_result res;
+    res.name = sp.name + (ctl == control::no_demos ? "/no_demos" : ctl == control::wrong_demos ? "/wrong_demos" : "");
+    std::unique_ptr<etrm::data::arc_evaluator> ev;
+    if (sp.arc_vote) {
+      etrm::data::evaluator_options o;
+      o.pass_ks = {1, 2};
+      ev = std::make_unique<etrm::data::arc_evaluator>(p.vote_tasks(), o);
+    }
+    const index_t L = s_.spec.cfg.seq_len;
+    const int side = p.canvas_side();
+    double loss_sum = 0, qacc_sum = 0;
+    index_t batches = 0, counted = 0;
+    std::vector<std::int32_t> pred;
+    std::vector<T> qh;
+    for (index_t i = 0; i < sp.batches; ++i) {
+      eval_rows e = sp.get(i);
+      if constexpr (is_etrm) {
+        if (ctl == control::no_demos) strip_demos(e.b, s_.spec.enc);
+        if (ctl == control::wrong_demos) shift_demos(e.b, e.valid);
+      }
+      const etrm::step_metrics m = tr.evaluate(e.b, &pred, &qh, weights);
+      loss_sum += m.lm_loss;
+      qacc_sum += m.q_halt_accuracy * double(m.count);
+      counted += m.count;
+      ++batches;
+      for (index_t r = 0; r < e.valid; ++r) {
+        index_t n = 0, ok = 0;
+        for (index_t k = 0; k < L; ++k) {
+          const auto lab = e.b.labels[std::size_t(r * L + k)];
+          if (lab == etrm::data::ignore_label) continue;
+          ++n;
+          ok += pred[std::size_t(r * L + k)] == lab;
+        }
+        if (n == 0) continue;
+        const bool exact = ok == n;
+        ++res.rows;
+        res.accuracy += double(ok) / double(n);
+        res.exact += exact;
+        if (per_task)
+          res.per_task.push_back({{"row", res.rows - 1},
+                                  {"task_id", r < index_t(e.ids.size()) ? e.ids[std::size_t(r)] : ""},
+                                  {"exact", exact},
+                                  {"accuracy", double(ok) / double(n)},
+                                  {"q_halt", qh[std::size_t(r)]}});
+        if (pictures && ctl == control::none && pictures->size() < std::size_t(s_.svg_examples) &&
+            r < index_t(e.tasks.size()) && side > 0)
+          pictures->emplace_back(e.tasks[std::size_t(r)], decode_canvas(pred, std::size_t(r), side));
+      }
+      if (ev)
+        for (index_t r = 0; r < e.valid; ++r) {
+          const auto in = etrm::data::encode_grid(decode_canvas(e.b.inputs, std::size_t(r), side));
+          const auto out = etrm::data::encode_grid(decode_canvas(pred, std::size_t(r), side));
+          ev->add(e.ids[std::size_t(r)], e.augs[std::size_t(r)], in, out, sigmoid(qh[std::size_t(r)]));
+        }
+    }
+    if (res.rows) {
+      res.accuracy /= double(res.rows);
+      res.exact /= double(res.rows);
+    }
+    res.loss = batches ? loss_sum / double(batches) : 0;
+    res.q_halt_accuracy = counted ? qacc_sum / double(counted) : 0;
+    if (ev) {
+      const auto result = ev->result();
+      res.arc = result.summary_json();
+      ev->write(result, s_.out);
+      for (const auto& t : result.tasks)
+        res.per_task.push_back({{"task_id", t.task_id}, {"pass@1", t.score(1)}, {"pass@2", t.score(2)}});
+    }
+    return res;
+  }
+
+  std::vector<split_result> evaluate_all(data_provider& p, jsonl_log& log, index_t step, double elapsed,
+                                         bool with_controls, bool print) {
+    std::vector<split_result> all;
+    const T* weights = tr_->eval_parameters();
+    std::vector<std::string> names = s_.splits.empty() ? p.split_names() : s_.splits;
+    for (const auto& name : names) {
+      std::vector<control> ctls{control::none};
+      if (is_etrm && with_controls && s_.controls && s_.spec.task == "fewshot")
+        ctls.insert(ctls.end(), {control::no_demos, control::wrong_demos});
+      for (control c : ctls) {
+        const auto t0 = std::chrono::steady_clock::now();
+        split_result res = run_split(p, p.split(name, s_.spec.batch_size, s_.spec.eval_batches, s_.augmentations), c,
+                                     weights, print, print && !s_.svg.empty() && name == names.back() ? &pictures_ : nullptr);
+        json j = res.summary();
+        j["type"] = "eval";
+        j["step"] = step;
+        j["elapsed_s"] = elapsed;
+        j["eval_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        log.write(j);
+        if (!print)
+          fmt::print("  eval {:<24} step {:>6}: exact {:6.2f}%  accuracy {:6.2f}%  ({} rows)\n", res.name, step,
+                     100 * res.exact, 100 * res.accuracy, res.rows);
+        all.push_back(std::move(res));
+      }
+    }
+    if (print) print_table(all);
+    std::fflush(stdout);
+    return all;
+  }
+
+  static void print_table(const std::vector<split_result>& all) {
+    fmt::print("\n{:<26} {:>7} {:>9} {:>10} {:>10} {:>9}\n", "split", "rows", "loss", "accuracy", "exact", "q_halt");
+    fmt::print("{:-<26} {:->7} {:->9} {:->10} {:->10} {:->9}\n", "", "", "", "", "", "");
+    for (const auto& r : all) {
+      fmt::print("{:<26} {:>7} {:>9.4f} {:>9.2f}% {:>9.2f}% {:>8.2f}%\n", r.name, r.rows, r.loss, 100 * r.accuracy,
+                 100 * r.exact, 100 * r.q_halt_accuracy);
+      if (!r.arc.is_null())
+        fmt::print("{:<26} pass@1 {:.2f}%  pass@2 {:.2f}%  ({} tasks)\n", "", 100 * r.arc.value("ARC/pass@1", 0.0),
+                   100 * r.arc.value("ARC/pass@2", 0.0), r.arc.value("tasks", 0));
+    }
+    fmt::print("\n");
+  }
+
+  void load_weights() {
+    etrm::load_model_checkpoint(s_.checkpoint, ctx_, *model_, tr_->parameters().data());
+  }
+
+  int eval() {
+    ensure_output_dir(s_.out);
+    auto provider = make_provider(s_.spec);
+    build(s_.spec.batch_size);
+    load_weights();
+    tr_->reset_ema();
+    jsonl_log log(s_.out / "eval.jsonl", false);
+    const auto all = evaluate_all(*provider, log, 0, 0, true, true);
+    json summary = json::array();
+    for (const auto& r : all) {
+      summary.push_back(r.summary());
+      std::string file = "eval_" + r.name + ".jsonl";
+      std::replace(file.begin(), file.end(), '/', '.');
+      jsonl_log per(s_.out / file, false);
+      for (const auto& t : r.per_task) per.write(t);
+    }
+    etrm::io::write_file_atomic(s_.out / "eval.json", summary.dump(2) + "\n");
+    if (!s_.svg.empty() && !pictures_.empty()) {
+      etrm::data::svg_figure fig(fmt::format("{} ({}) on {}: demos, query, prediction, truth", s_.spec.model,
+                                             s_.spec.task, s_.splits.empty() ? "held-out rules" : s_.splits.back()));
+      json pics = json::array();  // the same, as data for tools/render_grids.py
+      for (const auto& [t, p] : pictures_) {
+        fig.add_task(t, {p});
+        json demos = json::array();
+        for (const auto& d : t.train) demos.push_back({etrm::data::arc_json(d.input), etrm::data::arc_json(d.output)});
+        pics.push_back({{"task_id", t.id},
+                        {"demos", demos},
+                        {"input", etrm::data::arc_json(t.test[0].input)},
+                        {"prediction", etrm::data::arc_json(p)},
+                        {"truth", etrm::data::arc_json(t.test[0].output)}});
+      }
+      etrm::data::save_svg(fig.str(), s_.svg);
+      fs::path pj = s_.svg;
+      etrm::io::write_file_atomic(pj.replace_extension(".json"), pics.dump() + "\n");
+      fmt::print("pictures of {} predictions: {}\n", pictures_.size(), s_.svg.string());
+    }
+    fmt::print("results: {}\n", (s_.out / "eval.json").string());
+    return 0;
+  }
+
+  // ---- solve one ARC task -------------------------------------------------------------------
+
+  int solve() {
+    if constexpr (!is_etrm) {
+      throw std::invalid_argument("solve needs an ETRM checkpoint: a TRM has no embedding for an unseen task");
+    } else {
+      if (!s_.out.empty()) ensure_output_dir(s_.out);
+      const etrm::data::task t = etrm::data::load_arc_task(s_.task_file);
+      const index_t B = s_.spec.batch_size;
+      auto batches = task_rows(t, s_.spec.enc, s_.augmentations, s_.spec.seed, B, s_.task_file.string());
+      build(B);
+      load_weights();
+      const int side = int(s_.spec.enc.grid_side);
+      etrm::data::evaluator_options o;
+      o.pass_ks = {1, 2};
+      etrm::data::arc_evaluator ev(std::span<const etrm::data::task>(&t, 1), o);
+      std::vector<std::int32_t> pred;
+      std::vector<T> qh;
+      for (auto& e : batches) {
+        tr_->evaluate(e.b, &pred, &qh, tr_->parameters().data());
+        for (index_t r = 0; r < e.valid; ++r) {
+          const auto in = etrm::data::encode_grid(decode_canvas(e.b.inputs, std::size_t(r), side));
+          const auto out = etrm::data::encode_grid(decode_canvas(pred, std::size_t(r), side));
+          ev.add(t.id, e.augs[std::size_t(r)], in, out, sigmoid(qh[std::size_t(r)]));
+        }
+      }
+      const auto result = ev.result();
+      const auto& tres = result.tasks.at(0);
+      std::vector<std::optional<etrm::data::grid>> best;
+      json attempts = json::array();
+      for (std::size_t q = 0; q < tres.pairs.size(); ++q) {
+        const auto& pr = tres.pairs[q];
+        fmt::print("test {}: {} distinct predictions over {} augmentations\n", q + 1, pr.ranked.size(),
+                   std::max(1, s_.augmentations));
+        json a = json::object();
+        for (std::size_t k = 0; k < 2; ++k) {
+          const etrm::data::grid g = pr.ranked.empty() ? etrm::data::grid(1, 1)
+                                                       : pr.ranked[k < pr.ranked.size() ? k : 0].prediction;
+          a["attempt_" + std::to_string(k + 1)] = etrm::data::arc_json(g);
+          fmt::print("attempt_{} ({} votes):\n{}", k + 1, pr.ranked.empty() ? 0 : pr.ranked[k < pr.ranked.size() ? k : 0].count,
+                     etrm::data::grid_text(g));
+        }
+        if (t.test[q].output.rows > 0)
+          fmt::print("truth:\n{}{}\n", etrm::data::grid_text(t.test[q].output),
+                     pr.pass(1) ? "attempt_1 is correct" : pr.pass(2) ? "attempt_2 is correct" : "not solved");
+        attempts.push_back(a);
+        best.push_back(pr.ranked.empty() ? std::nullopt : std::optional(pr.ranked[0].prediction));
+      }
+      if (!s_.out.empty()) {
+        ensure_output_dir(s_.out);
+        etrm::io::write_file_atomic(s_.out / "submission.json", json{{t.id, attempts}}.dump() + "\n");
+      }
+      if (!s_.svg.empty()) {
+        etrm::data::svg_figure fig("etrm solve: " + t.id);
+        fig.add_task(t, best);
+        etrm::data::save_svg(fig.str(), s_.svg);
+        fmt::print("picture: {}\n", s_.svg.string());
+      }
+      return 0;
+    }
+  }
+
+  // ---- infer: every supervision step's outputs ----------------------------------------------
+
+  int infer() {
+    const auto in = etrm::io::safetensors_file::load(s_.input);
+    const auto& c = s_.spec.cfg;
+    const auto& ii = in.info("inputs");
+    if (ii.shape.size() != 2 || ii.shape[1] != c.seq_len)
+      throw etrm::io::io_error("'" + in.origin() + "': tensor 'inputs' must be [B, " + std::to_string(c.seq_len) + "]");
+    const index_t B = ii.shape[0];
+    etrm::token_batch b;
+    b.batch = B;
+    b.inputs = in.read_i32("inputs", {B, c.seq_len});
+    if constexpr (is_etrm)
+      b.context = in.read_i32("context", {B, s_.spec.enc.context_width()});
+    else
+      b.context = in.contains("puzzle_identifiers") ? in.read_i32("puzzle_identifiers", {B})
+                                                    : std::vector<std::int32_t>(std::size_t(B), 0);
+    for (auto id : b.context)
+      if (!is_etrm && (id < 0 || id >= c.num_puzzle_identifiers))
+        throw etrm::io::io_error("'" + in.origin() + "': puzzle identifier " + std::to_string(id) + " outside [0, " +
+                                 std::to_string(c.num_puzzle_identifiers) + ")");
+    build(B);
+    load_weights();
+    const index_t N = s_.infer_steps > 0 ? s_.infer_steps : c.halt_max_steps;
+    const index_t S = c.full_len(), P = c.prefix_len(), V = c.vocab_size, L = c.seq_len;
+    std::vector<float> logits_out, qh_out, qc_out;
+    logits_out.reserve(std::size_t(N * B * L * V));
+    std::vector<T> logits(std::size_t(B * S * V)), q(std::size_t(2 * B));
+    tr_->upload(b);
+    tr_->run_steps(tr_->parameters().data(), N, logits.data(), q.data(), [&](index_t, const T* lg, const T* qq) {
+      const auto hl = etrm::to_host<C>(ctx_, lg, B * S * V);
+      const auto hq = etrm::to_host<C>(ctx_, qq, 2 * B);
+      for (index_t r = 0; r < B; ++r)
+        logits_out.insert(logits_out.end(), hl.begin() + (r * S + P) * V, hl.begin() + (r * S + S) * V);
+      for (index_t r = 0; r < B; ++r) qh_out.push_back(hq[std::size_t(2 * r)]);
+      for (index_t r = 0; r < B; ++r) qc_out.push_back(hq[std::size_t(2 * r + 1)]);
+    });
+    etrm::io::safetensors_writer w;
+    w.add_f32("logits", {N, B, L, V}, logits_out);
+    w.add_f32("q_halt", {N, B}, qh_out);
+    w.add_f32("q_continue", {N, B}, qc_out);
+    w.set_metadata("config", json(c).dump());
+    w.set_metadata("checkpoint", s_.checkpoint.string());
+    w.save(s_.output);
+    fmt::print("wrote {} supervision steps x {} rows to {}\n", N, B, s_.output.string());
+    return 0;
+  }
+
+  session& s_;
+  etrm::context_t<C> ctx_;
+  tbb::global_control global_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<etrm::trainer<Model>> tr_;
+  std::vector<std::pair<etrm::data::task, etrm::data::grid>> pictures_;
+};
+
+template <class Mixer>
+using trm_cpu_model = etrm::trm_model<C, float, Mixer, etrm::dynamic_recursion, etrm::puzzle_id_prefix>;
+template <class Mixer>
+using etrm_cpu_model =
+    etrm::trm_model<C, float, Mixer, etrm::dynamic_recursion, etrm::demo_encoder_policy<>::template type>;
+
+}  // namespace etrm_cli

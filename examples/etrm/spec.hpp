@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: Apache-2.0
+// The `etrm` tool's description of a run: task, model kind, model configuration (official TRM
+// field names), encoder, optimizer, data and budget. It travels as JSON in the checkpoint's
+// metadata (`train_state.run`), so `resume`, `eval` and `solve` rebuild exactly the same model
+// and data streams from a checkpoint alone.
+#pragma once
+
+#include <etrm/etrm.hpp>
+#include <etrm/io/error.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace etrm_cli {
+
+using etrm::index_t;
+using json = nlohmann::json;
+
+struct run_spec {
+  std::string task = "fewshot";  // fewshot | sudoku | maze | arc
+  std::string model = "etrm";    // etrm | trm
+  std::string preset;            // named configuration applied before --config and the flags
+  etrm::trm_config cfg;
+  etrm::encoder_config enc;
+  etrm::optimizer_config opt;
+  std::string loss = "stablemax";
+  index_t batch_size = 32;
+  std::uint64_t seed = 0;
+  // data
+  std::string data_dir;
+  int min_side = 2, max_side = 6;          // few-shot generator grid sides
+  int gen_min_demos = 2, gen_max_demos = 4;  // demonstrations per generated task
+  int compose_percent = 25;
+  int task_pool = 0;            // > 0: a fixed pool of training tasks (TRM needs one)
+  int pool_queries = 3;         // queries per pool task (the last one is held for evaluation)
+  bool augment = true;          // ETRM episodes: dihedral + colour augmentation
+  int sudoku_clues = 30;
+  int maze_size = 11;
+  int arc_augmentations = 8;    // TRM on ARC: augmented copies (puzzle ids) per task
+  std::size_t data_limit = 100000;  // rows read from data files
+  // budget and logging
+  index_t steps = 0;
+  double minutes = 0;
+  index_t eval_every = 0;
+  index_t eval_batches = 4;
+  index_t log_every = 10;
+  index_t checkpoint_every = 0;
+};
+
+// Small CPU defaults shared by every task (the fewshot JSON file refines them).
+inline run_spec default_spec() {
+  run_spec r;
+  auto& c = r.cfg;
+  c.hidden_size = 128;
+  c.num_heads = 4;
+  c.expansion = 2;
+  c.L_layers = 2;
+  c.H_cycles = 2;
+  c.L_cycles = 2;
+  c.halt_max_steps = 4;
+  c.puzzle_emb_len = 8;
+  c.puzzle_emb_ndim = 128;
+  c.halt_exploration_prob = 0.1;
+  r.enc = {8, 3, 1, 1};
+  r.opt.lr = 1e-3;
+  r.opt.warmup_steps = 100;
+  r.opt.weight_decay = 0.1;
+  r.opt.ema_rate = 0.999;
+  r.opt.grad_clip = 1.0;
+  r.opt.puzzle_emb_lr = 1e-2;
+  return r;
+}
+
+inline json to_json(const run_spec& r) {
+  return json{{"task", r.task},
+              {"model", r.model},
+              {"preset", r.preset},
+              {"config", json(r.cfg)},
+              {"encoder", json(r.enc)},
+              {"optimizer",
+               {{"kind", r.opt.kind == etrm::optimizer_kind::adam_atan2 ? "adam_atan2" : "adamw"},
+                {"lr", r.opt.lr},
+                {"weight_decay", r.opt.weight_decay},
+                {"beta1", r.opt.beta1},
+                {"beta2", r.opt.beta2},
+                {"eps", r.opt.eps},
+                {"lr_warmup_steps", r.opt.warmup_steps},
+                {"lr_min_ratio", r.opt.lr_min_ratio},
+                {"total_steps", r.opt.total_steps},
+                {"grad_clip", r.opt.grad_clip},
+                {"ema_rate", r.opt.ema_rate},
+                {"puzzle_emb_lr", r.opt.puzzle_emb_lr},
+                {"puzzle_emb_weight_decay", r.opt.puzzle_emb_weight_decay}}},
+              {"loss", r.loss},
+              {"global_batch_size", r.batch_size},
+              {"seed", r.seed},
+              {"data",
+               {{"data_dir", r.data_dir},
+                {"min_side", r.min_side},
+                {"max_side", r.max_side},
+                {"gen_min_demos", r.gen_min_demos},
+                {"gen_max_demos", r.gen_max_demos},
+                {"compose_percent", r.compose_percent},
+                {"task_pool", r.task_pool},
+                {"pool_queries", r.pool_queries},
+                {"augment", r.augment},
+                {"sudoku_clues", r.sudoku_clues},
+                {"maze_size", r.maze_size},
+                {"arc_augmentations", r.arc_augmentations},
+                {"data_limit", r.data_limit}}},
+              {"budget",
+               {{"steps", r.steps},
+                {"minutes", r.minutes},
+                {"eval_every", r.eval_every},
+                {"eval_batches", r.eval_batches},
+                {"log_every", r.log_every},
+                {"checkpoint_every", r.checkpoint_every}}}};
+}
+
+namespace detail {
+template <class T>
+void get(const json& j, const char* k, T& v) {
+  if (j.is_object() && j.contains(k) && !j.at(k).is_null()) j.at(k).get_to(v);
+}
+}  // namespace detail
+
+// Merges `j` into `r`. Accepts the layout to_json writes, flat keys (official TRM names:
+// hidden_size, ..., global_batch_size, lr, lr_warmup_steps, weight_decay, ema_rate, ...) and the
+// official `arch` section. Unknown keys are ignored (official configs carry more).
+inline void merge_json(run_spec& r, const json& j) {
+  using detail::get;
+  if (!j.is_object()) throw std::invalid_argument("configuration is not a JSON object");
+  get(j, "task", r.task);
+  get(j, "model", r.model);
+  get(j, "preset", r.preset);
+  for (const json* s : {&j, j.contains("arch") ? &j.at("arch") : nullptr, j.contains("config") ? &j.at("config") : nullptr}) {
+    if (!s || !s->is_object()) continue;
+    etrm::from_json(*s, r.cfg);
+    etrm::from_json(*s, r.enc);
+  }
+  if (j.contains("encoder")) etrm::from_json(j.at("encoder"), r.enc);
+  for (const json* s : {&j, j.contains("optimizer") ? &j.at("optimizer") : nullptr}) {
+    if (!s || !s->is_object()) continue;
+    std::string kind;
+    get(*s, "kind", kind);
+    if (s->contains("optimizer") && s->at("optimizer").is_string()) kind = s->at("optimizer").get<std::string>();
+    if (kind == "adamw") r.opt.kind = etrm::optimizer_kind::adamw;
+    else if (kind == "adam_atan2" || kind == "adamatan2") r.opt.kind = etrm::optimizer_kind::adam_atan2;
+    else if (!kind.empty()) throw std::invalid_argument("unknown optimizer '" + kind + "' (adam_atan2, adamw)");
+    get(*s, "lr", r.opt.lr);
+    get(*s, "weight_decay", r.opt.weight_decay);
+    get(*s, "beta1", r.opt.beta1);
+    get(*s, "beta2", r.opt.beta2);
+    get(*s, "eps", r.opt.eps);
+    get(*s, "lr_warmup_steps", r.opt.warmup_steps);
+    get(*s, "warmup_steps", r.opt.warmup_steps);
+    get(*s, "lr_min_ratio", r.opt.lr_min_ratio);
+    get(*s, "total_steps", r.opt.total_steps);
+    get(*s, "grad_clip", r.opt.grad_clip);
+    get(*s, "ema_rate", r.opt.ema_rate);
+    if (s->contains("ema") && s->at("ema").is_boolean() && !s->at("ema").get<bool>()) r.opt.ema_rate = 0;
+    get(*s, "puzzle_emb_lr", r.opt.puzzle_emb_lr);
+    get(*s, "puzzle_emb_weight_decay", r.opt.puzzle_emb_weight_decay);
+  }
+  get(j, "loss", r.loss);
+  get(j, "global_batch_size", r.batch_size);
+  get(j, "batch_size", r.batch_size);
+  get(j, "seed", r.seed);
+  for (const json* s : {&j, j.contains("data") ? &j.at("data") : nullptr}) {
+    if (!s || !s->is_object()) continue;
+    get(*s, "data_dir", r.data_dir);
+    get(*s, "min_side", r.min_side);
+    get(*s, "max_side", r.max_side);
+    get(*s, "gen_min_demos", r.gen_min_demos);
+    get(*s, "gen_max_demos", r.gen_max_demos);
+    get(*s, "compose_percent", r.compose_percent);
+    get(*s, "task_pool", r.task_pool);
+    get(*s, "pool_queries", r.pool_queries);
+    get(*s, "augment", r.augment);
+    get(*s, "sudoku_clues", r.sudoku_clues);
+    get(*s, "maze_size", r.maze_size);
+    get(*s, "arc_augmentations", r.arc_augmentations);
+    get(*s, "data_limit", r.data_limit);
+  }
+  for (const json* s : {&j, j.contains("budget") ? &j.at("budget") : nullptr}) {
+    if (!s || !s->is_object()) continue;
+    get(*s, "steps", r.steps);
+    get(*s, "minutes", r.minutes);
+    get(*s, "eval_every", r.eval_every);
+    get(*s, "eval_batches", r.eval_batches);
+    get(*s, "log_every", r.log_every);
+    get(*s, "checkpoint_every", r.checkpoint_every);
+  }
+}
+
+inline run_spec spec_from_json(const json& j) {
+  run_spec r = default_spec();
+  merge_json(r, j);
+  return r;
+}
+
+inline json read_json_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw etrm::io::io_error("cannot read '" + file.string() + "': no such file or not readable");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw etrm::io::io_error("'" + file.string() + "': invalid JSON: " + e.what());
+  }
+}
+
+inline void merge_json_file(run_spec& r, const std::filesystem::path& file) {
+  const json j = read_json_file(file);
+  try {
+    merge_json(r, j);
+  } catch (const std::exception& e) {
+    throw etrm::io::io_error("'" + file.string() + "': " + e.what());
+  }
+}
+
+}  // namespace etrm_cli

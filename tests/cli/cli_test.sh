@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# CLI tests of the `etrm` tool, one case per ctest test:  cli_test.sh CASE
+# Environment: ETRM_BIN (the binary), ETRM_SRC (repository root), WORK (scratch directory).
+set -uo pipefail
+case_name="$1"
+bin="${ETRM_BIN:?}"
+src="${ETRM_SRC:?}"
+work="${WORK:?}"
+py=/usr/bin/python3
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" || exit 1
+
+fail() {
+  echo "FAIL ($case_name): $*" >&2
+  exit 1
+}
+# A tiny fewshot model: seconds per run on two cores.
+tiny=(--hidden-size 32 --heads 2 --expansion 2 --layers 1 --H-cycles 1 --L-cycles 1 --halt-max-steps 2
+      --puzzle-emb-len 4 --grid-side 8 --max-demos 2 --encoder-layers 1 --latent-layers 1 --batch-size 8
+      --threads 2 --no-progress --eval-batches 1 --warmup-steps 2)
+
+train_lines() { grep -c '"type":"train"' "$1"; }
+# The loss of each training line, "step loss" per line.
+losses() { "$py" -c 'import json,sys
+for l in open(sys.argv[1]):
+    j = json.loads(l)
+    if j["type"] == "train": print(j["step"], repr(j["loss"]))' "$1"; }
+
+# expect_error NAME CMD...: non-zero exit (no crash), exactly one stderr line naming NAME.
+expect_error() {
+  local name="$1"
+  shift
+  "$@" >out.txt 2>err.txt
+  local rc=$?
+  echo "exit $rc: $(cat err.txt)"
+  [ "$rc" -ne 0 ] || fail "'$*' succeeded"
+  [ "$rc" -lt 128 ] || fail "'$*' crashed (exit $rc)"
+  [ "$(wc -l <err.txt)" -eq 1 ] || fail "stderr is not one line: $(cat err.txt)"
+  grep -q -- "$name" err.txt || fail "message does not name $name"
+  grep -q "^etrm: error: " err.txt || fail "message lacks the 'etrm: error:' prefix"
+}
+
+case "$case_name" in
+help)
+  "$bin" --help >/dev/null || fail "etrm --help"
+  for sub in train resume eval solve generate infer; do
+    "$bin" "$sub" --help >help.txt || fail "etrm $sub --help"
+    grep -q -- "--" help.txt || fail "$sub --help lists no options"
+  done
+  "$bin" train --help | grep -q -- "--grid-side" || fail "train --help lacks --grid-side"
+  "$bin" >/dev/null 2>&1 && fail "no subcommand must fail"
+  true
+  ;;
+generate)
+  "$bin" generate --kind fewshot --count 4 --split held_out --out tasks --seed 3 || fail "fewshot"
+  [ "$(ls tasks/held_out_3_*.json | wc -l)" -eq 4 ] || fail "expected 4 task files"
+  "$py" -c 'import json,sys; t=json.load(open(sys.argv[1])); assert t["train"] and t["test"] and "output" in t["test"][0]' \
+    tasks/held_out_3_00000.json || fail "task JSON"
+  "$bin" generate --kind sudoku --count 3 --out sudoku.csv --seed 1 || fail "sudoku"
+  [ "$(head -1 sudoku.csv)" = "source,question,answer,rating" ] || fail "sudoku header"
+  [ "$(wc -l <sudoku.csv)" -eq 4 ] || fail "sudoku rows"
+  "$bin" generate --kind maze --count 2 --maze-size 9 --out mazes || fail "maze"
+  [ -f mazes/maze_0_00001.json ] && [ -f mazes/maze_0_00001.txt ] || fail "maze files"
+  ;;
+train)
+  "$bin" train --task fewshot --model etrm --steps 5 --log-every 1 --out run "${tiny[@]}" || fail "train"
+  [ -f run/checkpoint.safetensors ] || fail "no checkpoint"
+  [ "$(train_lines run/metrics.jsonl)" -eq 5 ] || fail "expected 5 train lines"
+  grep -q '"split":"held_out"' run/metrics.jsonl || fail "no held_out evaluation line"
+  "$py" -c 'import json,sys
+for l in open(sys.argv[1]):
+    j = json.loads(l)
+    for k in ("step", "loss", "accuracy", "exact_accuracy", "q_halt_accuracy", "elapsed_s"): assert k in j, k
+    if j["type"] == "train":
+        for k in ("lr", "steps", "samples_per_s"): assert k in j, k' run/metrics.jsonl || fail "metrics fields"
+  ;;
+tasks)  # every task x model kind trains (TRM on fewshot with a task pool, sudoku, maze with mlp_t, ARC both ways)
+  "$bin" train --model trm --task-pool 16 --steps 2 --out trm "${tiny[@]}" || fail "trm fewshot"
+  "$bin" train --task sudoku --model trm --sudoku-clues 40 --steps 2 --out sudoku "${tiny[@]}" || fail "sudoku"
+  "$bin" train --task maze --model trm --maze-size 7 --mlp-t --steps 2 --out maze "${tiny[@]}" || fail "maze"
+  "$bin" generate --kind fewshot --count 8 --out arc/arc-agi-1/training --seed 5 --max-side 6 >/dev/null
+  "$bin" generate --kind fewshot --count 2 --split held_out --out arc/arc-agi-1/evaluation --seed 6 --max-side 6 >/dev/null
+  rm arc/arc-agi-1/*/rules.json
+  "$bin" train --task arc --model trm --arc-augmentations 1 --data-dir arc --steps 1 --out arc_trm "${tiny[@]}" \
+    --batch-size 4 || fail "arc trm"
+  grep -q '"ARC/pass@1"' arc_trm/metrics.jsonl || fail "arc trm: no pass@1"
+  [ -f arc_trm/submission.json ] || fail "arc trm: no submission.json"
+  ETRM_DATA_DIR=arc "$bin" train --task arc --model etrm --steps 1 --out arc_etrm "${tiny[@]}" --batch-size 4 || fail "arc etrm"
+  "$bin" eval --checkpoint arc_etrm/checkpoint.safetensors --augmentations 2 --threads 2 || fail "arc etrm eval"
+  ;;
+resume)  # 6 steps straight == 3 steps + resume to 6
+  args=(--steps 6 --log-every 1 --eval-every 2 "${tiny[@]}")
+  "$bin" train --out straight "${args[@]}" >/dev/null || fail "straight run"
+  "$bin" train --out split "${args[@]}" --steps 3 >/dev/null || fail "first half"
+  "$bin" resume --out split --steps 6 --no-progress --threads 2 >/dev/null || fail "resume"
+  losses straight/metrics.jsonl >a.txt
+  losses split/metrics.jsonl >b.txt
+  cat a.txt
+  [ "$(wc -l <a.txt)" -eq 6 ] || fail "expected 6 train lines"
+  "$py" -c 'import sys
+a = [l.split() for l in open(sys.argv[1])]; b = [l.split() for l in open(sys.argv[2])]
+assert [x[0] for x in a] == [x[0] for x in b], (a, b)
+for (s, x), (_, y) in zip(a, b):
+    assert abs(float(x) - float(y)) <= 1e-6 * max(1.0, abs(float(x))), f"step {s}: {x} vs {y}"' a.txt b.txt ||
+    fail "resumed run differs"
+  ;;
+eval)
+  "$bin" train --steps 3 --out run "${tiny[@]}" >/dev/null || fail "train"
+  "$bin" eval --checkpoint run/checkpoint.safetensors --eval-batches 1 --threads 2 --svg run/pred.svg >table.txt || fail "eval"
+  cat table.txt
+  for s in train_rules held_out held_out/no_demos held_out/wrong_demos; do
+    grep -q "^$s " table.txt || fail "table lacks $s"
+  done
+  [ -f run/eval.json ] && [ -f run/eval_held_out.jsonl ] || fail "result files"
+  grep -q "<svg" run/pred.svg || fail "no SVG"
+  [ -f run/pred.json ] || fail "no prediction data next to the SVG"
+  "$bin" eval --checkpoint run/checkpoint.safetensors --split held_out --no-controls --eval-batches 1 --threads 2 \
+    --out only >table2.txt || fail "eval --split"
+  grep -q "^held_out " table2.txt && ! grep -q "^train_rules" table2.txt || fail "--split held_out"
+  ;;
+solve)
+  "$bin" generate --kind fewshot --count 1 --split held_out --out tasks --max-side 5 >/dev/null || fail "generate"
+  "$bin" train --steps 2 --out run "${tiny[@]}" >/dev/null || fail "train"
+  "$bin" solve --checkpoint run/checkpoint.safetensors --task tasks/held_out_0_00000.json --svg solve.svg \
+    --augmentations 3 --out sol --threads 2 >solve.txt || fail "solve"
+  cat solve.txt
+  grep -q "attempt_1" solve.txt && grep -q "attempt_2" solve.txt || fail "no attempts printed"
+  grep -q "<svg" solve.svg || fail "no SVG"
+  "$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); (k,v),=s.items(); assert "attempt_2" in v[0]' sol/submission.json ||
+    fail "submission.json"
+  ;;
+infer)
+  for f in parity_att parity_mlp; do
+    "$py" "$src/tests/cli/infer_parity.py" "$bin" "$src/tests/fixtures/$f.safetensors" "$f" || fail "$f"
+  done
+  ;;
+bad_missing_file)
+  expect_error missing.safetensors "$bin" eval --checkpoint missing.safetensors
+  expect_error nope.json "$bin" train --config nope.json --steps 1 --out run
+  ;;
+bad_task_json)
+  "$bin" train --steps 1 --out run "${tiny[@]}" >/dev/null || fail "train"
+  printf '{"train": [{"input": [[1, 2], [3]], "output": [[1]]}], "test": []}' >ragged.json
+  printf '{"train": [{"input": [[1, 2]' >broken.json
+  expect_error ragged.json "$bin" solve --checkpoint run/checkpoint.safetensors --task ragged.json
+  expect_error broken.json "$bin" solve --checkpoint run/checkpoint.safetensors --task broken.json
+  expect_error missing_task.json "$bin" solve --checkpoint run/checkpoint.safetensors --task missing_task.json
+  ;;
+bad_checkpoint)
+  "$bin" train --steps 1 --out run "${tiny[@]}" >/dev/null || fail "train"
+  size=$(stat -c %s run/checkpoint.safetensors)
+  head -c $((size / 2)) run/checkpoint.safetensors >half.safetensors
+  expect_error half.safetensors "$bin" eval --checkpoint half.safetensors
+  expect_error half.safetensors "$bin" resume --checkpoint half.safetensors --out resumed
+  printf 'not a checkpoint' >junk.safetensors
+  expect_error junk.safetensors "$bin" solve --checkpoint junk.safetensors --task x.json
+  ;;
+bad_other_config)
+  printf '{"hidden_size": 32, "num_heads": 4, "seq_len": 16, "vocab_size": 6, "puzzle_emb_ndim": 32, "puzzle_emb_len": 4, "num_puzzle_identifiers": 5}' >other.json
+  "$py" "$src/tests/cli/infer_parity.py" "$bin" "$src/tests/fixtures/parity_att.safetensors" ok >/dev/null || fail "infer"
+  expect_error parity_att.safetensors "$bin" infer --checkpoint "$src/tests/fixtures/parity_att.safetensors" \
+    --config other.json --input ok/in.safetensors --output o.safetensors
+  grep -q "another configuration" err.txt || fail "message does not say 'another configuration'"
+  # A checkpoint whose run description disagrees with its tensors.
+  "$bin" train --steps 1 --out run "${tiny[@]}" >/dev/null || fail "train"
+  expect_error in.safetensors "$bin" infer --checkpoint run/checkpoint.safetensors --input ok/in.safetensors --output o.safetensors
+  ;;
+bad_output_dir)
+  expect_error /proc/etrm-out "$bin" train --steps 1 --out /proc/etrm-out "${tiny[@]}"
+  "$bin" generate --kind fewshot --count 1 --out tasks >/dev/null || fail "generate"
+  "$bin" train --steps 1 --out run "${tiny[@]}" >/dev/null || fail "train"
+  expect_error /proc/etrm-out "$bin" eval --checkpoint run/checkpoint.safetensors --out /proc/etrm-out
+  expect_error /proc/etrm-out "$bin" solve --checkpoint run/checkpoint.safetensors --task tasks/train_0_00000.json --out /proc/etrm-out
+  expect_error /proc/etrm-out "$bin" generate --kind maze --count 1 --out /proc/etrm-out
+  "$py" "$src/tests/cli/infer_parity.py" "$bin" "$src/tests/fixtures/parity_att.safetensors" ok >/dev/null || fail "infer"
+  expect_error /proc/etrm-out/o.safetensors "$bin" infer --checkpoint "$src/tests/fixtures/parity_att.safetensors" \
+    --input ok/in.safetensors --output /proc/etrm-out/o.safetensors
+  ;;
+sigint)
+  "$bin" train --steps 1000000 --log-every 1 --out run "${tiny[@]}" >train.txt 2>train.err &
+  pid=$!
+  for _ in $(seq 300); do
+    [ -s run/metrics.jsonl ] && break
+    sleep 0.1
+  done
+  [ -s run/metrics.jsonl ] || { kill "$pid"; fail "no metrics line after 30 s"; }
+  kill -INT "$pid"
+  wait "$pid"
+  rc=$?
+  cat train.err
+  [ "$rc" -eq 130 ] || fail "exit $rc after SIGINT, expected 130"
+  grep -q "etrm resume --out" train.err || fail "no resume hint"
+  [ -f run/checkpoint.safetensors ] || fail "no checkpoint"
+  step=$(tail -1 run/metrics.jsonl | "$py" -c 'import json,sys; print(json.load(sys.stdin)["step"])')
+  "$bin" resume --out run --steps $((step + 2)) --no-progress --threads 2 >resume.txt || fail "resume"
+  [ "$(tail -1 run/metrics.jsonl | "$py" -c 'import json,sys; print(json.load(sys.stdin)["step"])')" -ge $((step + 2)) ] ||
+    fail "resume did not continue"
+  ;;
+main_pipeline)
+  ETRM_MAIN_SKIP_BUILD=1 ETRM_BIN="$bin" ETRM_MAIN_STEPS=5 ETRM_MAIN_OUT="$work/main" ETRM_MAIN_EVAL_EVERY=5 \
+    ETRM_MAIN_EVAL_BATCHES=1 ETRM_MAIN_THREADS=2 ETRM_MAIN_ARGS="${tiny[*]}" "$src/tools/run-main.sh" >main.txt 2>&1 ||
+    { cat main.txt; fail "run-main.sh"; }
+  tail -20 main.txt
+  for f in checkpoint.safetensors metrics.jsonl eval.json predictions.svg; do
+    [ -f "main/$f" ] || fail "missing $f"
+  done
+  if "$py" -c "import matplotlib" 2>/dev/null; then
+    [ -f main/learning_curves.png ] && [ -f main/predictions.png ] || fail "missing PNGs"
+  fi
+  grep -q "held_out/no_demos" main.txt || fail "no control in the summary"
+  ;;
+*)
+  fail "unknown case"
+  ;;
+esac
+echo "PASS $case_name"

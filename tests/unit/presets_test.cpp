@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+// The paper's parameter counts (trm-spec §1.10), puzzle table excluded, and the arena's
+// promise that a steady-state training step allocates nothing.
+#include "../common/tiny_models.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace etrm;
+using R = reference_device;
+
+namespace {
+context_t<R> ctx;
+
+index_t count(const std::string& name) {
+  const trm_config c = preset(name);
+  if (c.mlp_t) return trm_model<R, float, token_mlp_mixer<R>>(ctx, c).layout().count();
+  return trm_model<R, float, attention_mixer<R>>(ctx, c).layout().count();
+}
+}  // namespace
+
+TEST_CASE("preset parameter counts match the paper") {
+  CHECK(count("sudoku_mlp") == 5028866);
+  CHECK(count("sudoku_att") == 6828034);
+  CHECK(count("maze") == 6822914);
+  CHECK(count("arc") == 6829058);
+  CHECK_THROWS_WITH_AS(preset("nope"), doctest::Contains("unknown preset 'nope'"), std::invalid_argument);
+}
+
+TEST_CASE("a steady-state training step allocates nothing") {
+  const trm_config c = tiny::config(false, 2, 2);
+  using model_t = trm_model<R, float, attention_mixer<R>>;
+  model_t m(ctx, c);
+  trainer<model_t> tr(ctx, m, 4, {});
+  tr.train_step(tiny::batch(c, 4, 1));  // sizes the arena
+  tr.train_step(tiny::batch(c, 4, 2));  // folds the first step's overflow into one block
+  const std::size_t allocations = tr.arena().allocations();
+  for (std::uint64_t s = 3; s < 6; ++s) tr.train_step(tiny::batch(c, 4, s));
+  CHECK(tr.arena().allocations() == allocations);
+  CHECK(tr.arena().high_water() <= tr.arena().capacity());
+}

@@ -244,10 +244,53 @@ void check_trainer(bool mlp_t, gemm_precision mode) {
   }
 }
 
+// ETRM: the demonstration encoder as prefix source, three trainer steps on CUDA against the
+// reference. Demo tokens are random (PAD included, so the key mask matters), the last demo
+// slot is absent.
+void check_etrm_trainer() {
+  auto& ctx = cuda_test::ctx();
+  context_t<R> rc;
+  trm_config c = tiny_config(false);
+  c.vocab_size = 12;
+  c.seq_len = 9;
+  c.puzzle_emb_ndim = 0;
+  const encoder_config e{3, 3, 1, 1};
+  using ec = trm_model<CD, float, attention_mixer<CD>, dynamic_recursion, demo_encoder_policy<>::type>;
+  using er = trm_model<R, float, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
+  ec mc(ctx, c, e);
+  er mr(rc, c, e);
+  const index_t B = 4, W = e.context_width(), M = e.max_demos, Lp = e.pair_len();
+  typename trainer<ec>::options opt;
+  opt.optimizer.lr = 1e-3;
+  opt.optimizer.warmup_steps = 1;
+  trainer<ec> tc(ctx, mc, B, opt);
+  trainer<er> tr(rc, mr, B, {opt.optimizer, opt.loss, opt.seed});
+  for (int s = 0; s < 3; ++s) {
+    token_batch b = tiny_batch(c, B, 200 + std::uint64_t(s));
+    b.context.assign(std::size_t(B * W), 0);
+    for (index_t r = 0; r < B; ++r) {
+      for (index_t i = 0; i < (M - 1) * Lp; ++i)
+        b.context[std::size_t(r * W + i)] = std::int32_t(uniform_index({9, 7}, std::uint64_t(r * W + i + s * 1000), 12));
+      for (index_t j = 0; j < M; ++j) {
+        b.context[std::size_t(r * W + M * Lp + j)] = j < M - 1;
+        b.context[std::size_t(r * W + M * Lp + M + j)] = std::int32_t(M - 1);
+      }
+    }
+    const step_metrics g = tc.train_step(b), w = tr.train_step(b);
+    INFO("etrm step " << s << ": loss " << g.loss << " vs " << w.loss);
+    CHECK(g.loss == doctest::Approx(w.loss).epsilon(1e-4));
+    CHECK(g.count == w.count);
+  }
+  const auto pg = to_host<CD>(ctx, tc.parameters().data(), tc.parameters().size());
+  const auto pw = std::vector<float>(tr.parameters().data(), tr.parameters().data() + tr.parameters().size());
+  expect_params_close(pg, pw, 1e-4, 9 * opt.optimizer.lr, "etrm parameters after 3 steps");
+}
+
 }  // namespace model_cuda_test
 
 using model_cuda_test::check_supervision_step;
 using model_cuda_test::check_trainer;
+using model_cuda_test::check_etrm_trainer;
 using etrm::attention_mixer;
 using etrm::token_mlp_mixer;
 using etrm::backend::cuda::gemm_precision;
@@ -278,6 +321,10 @@ TEST_SUITE("model cuda vs reference") {
     check_supervision_step<token_mlp_mixer>(true, gemm_precision::tf32, 5e-2);
     check_supervision_step<attention_mixer>(false, gemm_precision::bf16, 2.5e-1);
     check_supervision_step<token_mlp_mixer>(true, gemm_precision::bf16, 2.5e-1);
+  }
+  TEST_CASE("cuda ETRM trainer 3 steps (demonstration encoder)") {
+    CUDA_TEST_REQUIRE_GPU();
+    check_etrm_trainer();
   }
   TEST_CASE("cuda trainer runs in tf32 and bf16") {
     CUDA_TEST_REQUIRE_GPU();

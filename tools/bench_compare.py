@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Times the same full TRM training steps in etrm (CPU backend) and in the PyTorch reference in
+one run and prints samples/s and the ratio, each side at its best thread setting.
+
+  tools/bench_compare.py [--build build/release] [--cases sudoku_mlp:16,small_att:8] [--steps 3]
+
+etrm: build/release/benchmarks/etrm_bench, benchmark train_step/<preset>/<batch>, with
+ETRM_BENCH_THREADS in {1, 2}. PyTorch (Debian python3-torch, /usr/bin/python3):
+tools/reference/bench_torch.py with torch threads x OpenBLAS threads in {1, 2} x {1, 2},
+fp32 with the EMA update (as etrm's step does) and, for information, bf16 autocast.
+"""
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def etrm_rate(build, preset, batch, threads):
+    env = dict(os.environ, ETRM_BENCH_THREADS=str(threads))
+    out = subprocess.run([str(build / "benchmarks" / "etrm_bench"), f"--benchmark_filter=^train_step/{preset}/{batch}/",
+                          "--benchmark_format=json"], env=env, check=True, capture_output=True, text=True).stdout
+    runs = json.loads(out)["benchmarks"]
+    return max(r["items_per_second"] for r in runs)
+
+
+def torch_rate(preset, batch, threads, blas, dtype, steps):
+    cmd = ["/usr/bin/python3", str(ROOT / "tools" / "reference" / "bench_torch.py"), "--preset", preset, "--batch",
+           str(batch), "--steps", str(steps), "--threads", str(threads), "--blas-threads", str(blas), "--dtype", dtype,
+           "--ema", "--json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    return json.loads(out)["samples_per_second"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=str(ROOT / "build" / "release"))
+    ap.add_argument("--cases", default="sudoku_mlp:16,small_att:8")
+    ap.add_argument("--steps", type=int, default=3)
+    args = ap.parse_args()
+    build = pathlib.Path(args.build)
+    print(f"{'case':<18} {'etrm fp32':>12} {'torch fp32':>12} {'ratio':>7} {'torch bf16':>12}   best settings")
+    for case in args.cases.split(","):
+        preset, batch = case.split(":")
+        e = {t: etrm_rate(build, preset, batch, t) for t in (1, 2)}
+        tf = {(t, b): torch_rate(preset, batch, t, b, "fp32", args.steps) for t in (1, 2) for b in (1, 2)}
+        tb = {(t, b): torch_rate(preset, batch, t, b, "bf16", args.steps) for t in (1, 2) for b in (1, 2)}
+        et, tk, bk = max(e, key=e.get), max(tf, key=tf.get), max(tb, key=tb.get)
+        print(f"{preset + '/' + batch:<18} {e[et]:>12.2f} {tf[tk]:>12.2f} {e[et] / tf[tk]:>7.2f} {tb[bk]:>12.2f}   "
+              f"etrm threads={et}; torch fp32 threads={tk[0]} blas={tk[1]}; torch bf16 threads={bk[0]} blas={bk[1]}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

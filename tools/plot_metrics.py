@@ -46,10 +46,12 @@ def main():
     ax[1].plot(steps, [100 * j["exact_accuracy"] for j in train], lw=1, label="exact")
     ax[1].set_title("training accuracy (halted rows), %")
     ax[1].legend()
-    for split, rows in sorted(evals.items()):
-        ax[2].plot([j["step"] for j in rows], [100 * j["exact_accuracy"] for j in rows], marker="o", ms=3,
-                   label=split)
-    ax[2].set_title("evaluation exact accuracy, %")
+    for i, (split, rows) in enumerate(sorted(evals.items())):
+        colour = f"C{i}"
+        s = [j["step"] for j in rows]
+        ax[2].plot(s, [100 * j["exact_accuracy"] for j in rows], marker="o", ms=3, color=colour, label=f"{split} exact")
+        ax[2].plot(s, [100 * j["accuracy"] for j in rows], ls="--", color=colour, label=f"{split} token acc")
+    ax[2].set_title("evaluation accuracy, %")
     if evals:
         ax[2].legend(fontsize=8)
     for x in ax:

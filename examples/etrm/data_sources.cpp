@@ -73,6 +73,12 @@ class fewshot_provider final : public data_provider {
     gen_.min_demos = r.gen_min_demos;
     gen_.max_demos = r.gen_max_demos;
     gen_.compose_percent = r.compose_percent;
+    for (const std::string& name : r.families) {
+      const auto& all = data::families();
+      const auto it = std::find_if(all.begin(), all.end(), [&](const auto& f) { return name == f.name; });
+      if (it == all.end()) throw std::invalid_argument("unknown rule family '" + name + "' (etrm generate lists them)");
+      gen_.only.push_back(it->fam);
+    }
     gen_.queries = 1;
     if (r.task_pool > 0) {
       data::generator_config g = gen_;
@@ -199,6 +205,15 @@ class sudoku_provider final : public data_provider {
       const fs::path dir = fs::path(r.data_dir) / "sudoku";
       if (fs::exists(dir / "train.csv")) train_ = data::load_sudoku_extreme_csv(dir / "train.csv", r.data_limit);
       if (fs::exists(dir / "test.csv")) test_ = data::load_sudoku_extreme_csv(dir / "test.csv", r.data_limit);
+      // The sudoku-exchange puzzle bank ships no solutions: label it with the exact solver and
+      // keep every tenth puzzle for the test split.
+      const fs::path bank = dir / "sudoku-exchange-diabolical.txt";
+      if (train_.empty() && fs::exists(bank)) {
+        auto all = data::load_sudoku_bank(bank);
+        if (r.data_limit > 0 && all.size() > std::size_t(r.data_limit)) all.resize(std::size_t(r.data_limit));
+        tbb::parallel_for(std::size_t(0), all.size(), [&](std::size_t i) { data::label_sudoku(all[i]); });
+        for (std::size_t i = 0; i < all.size(); ++i) (i % 10 == 9 ? test_ : train_).push_back(std::move(all[i]));
+      }
     }
     r.cfg.num_puzzle_identifiers = 1;
   }

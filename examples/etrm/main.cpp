@@ -30,6 +30,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #ifndef ETRM_CONFIG_DIR
 #define ETRM_CONFIG_DIR ""
@@ -134,6 +135,13 @@ void add_train_options(CLI::App* app, overrides& o) {
              [](R& r, const int& v) { r.gen_max_demos = v; });
   o.add<int>(app, "--compose-percent", "Few-shot generator: share of composed rules",
              [](R& r, const int& v) { r.compose_percent = v; });
+  o.add<std::string>(app, "--families", "Few-shot generator: comma-separated rule families (default: all)",
+                     [](R& r, const std::string& v) {
+                       r.families.clear();
+                       std::stringstream ss(v);
+                       for (std::string f; std::getline(ss, f, ',');)
+                         if (!f.empty()) r.families.push_back(f);
+                     });
   o.add<int>(app, "--task-pool", "Few-shot: train on a fixed pool of N tasks (TRM: default 512, one puzzle id each)",
              [](R& r, const int& v) { r.task_pool = v; });
   o.add<int>(app, "--pool-queries", "Queries per pool task (the last is held out for evaluation)",

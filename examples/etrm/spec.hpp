@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace etrm_cli {
 
@@ -35,6 +36,7 @@ struct run_spec {
   int min_side = 2, max_side = 6;          // few-shot generator grid sides
   int gen_min_demos = 2, gen_max_demos = 4;  // demonstrations per generated task
   int compose_percent = 25;
+  std::vector<std::string> families;  // few-shot generator: only these rule families (empty: all)
   int task_pool = 0;            // > 0: a fixed pool of training tasks (TRM needs one)
   int pool_queries = 3;         // queries per pool task (the last one is held for evaluation)
   bool augment = true;          // ETRM episodes: dihedral + colour augmentation
@@ -105,6 +107,7 @@ inline json to_json(const run_spec& r) {
                 {"gen_min_demos", r.gen_min_demos},
                 {"gen_max_demos", r.gen_max_demos},
                 {"compose_percent", r.compose_percent},
+                {"families", r.families},
                 {"task_pool", r.task_pool},
                 {"pool_queries", r.pool_queries},
                 {"augment", r.augment},
@@ -178,6 +181,7 @@ inline void merge_json(run_spec& r, const json& j) {
     get(*s, "gen_min_demos", r.gen_min_demos);
     get(*s, "gen_max_demos", r.gen_max_demos);
     get(*s, "compose_percent", r.compose_percent);
+    get(*s, "families", r.families);
     get(*s, "task_pool", r.task_pool);
     get(*s, "pool_queries", r.pool_queries);
     get(*s, "augment", r.augment);

@@ -42,6 +42,12 @@ struct tbb_exec {
                         [&](const tbb::blocked_range<index_t>& r) { f(r.begin(), r.end()); });
     });
   }
+  // Eigen's vectorised exp (AVX-512/AVX2 when compiled for them).
+  template <class T>
+  static void exp_inplace(T* x, index_t n) {
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> a(x, n);
+    a = a.exp();
+  }
 };
 
 template <class T>

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The numeric primitives for host memory, written once for the reference and the CPU backend.
-// `Exec` decides how loops run (serially for the reference, oneTBB for the CPU) and `Acc` the
-// accumulation type (double for the reference oracle, T for speed). GEMM is not here: each
+// `Exec` decides how loops run (serially for the reference, oneTBB for the CPU) and how a row
+// is exponentiated (std::exp, or Eigen's SIMD exp), and `Acc` the accumulation type (double for
+// the reference oracle, T for speed). GEMM is not here: each
 // host backend brings its own (plain loops vs Eigen). The CUDA backend implements the same
 // list in backend/cuda; the semantics of every function are stated once, here.
 #pragma once
@@ -47,11 +48,10 @@ struct host_kernels {
         const T* xr = x + r * cols;
         T* yr = y + r * cols;
         const T mx = *std::max_element(xr, xr + cols);
+        for (index_t c = 0; c < cols; ++c) yr[c] = xr[c] - mx;
+        Exec::exp_inplace(yr, cols);
         acc_t<T> s = 0;
-        for (index_t c = 0; c < cols; ++c) {
-          yr[c] = std::exp(xr[c] - mx);
-          s += yr[c];
-        }
+        for (index_t c = 0; c < cols; ++c) s += yr[c];
         const T inv = T(1 / s);
         for (index_t c = 0; c < cols; ++c) yr[c] *= inv;
       }
@@ -148,11 +148,13 @@ struct host_kernels {
   template <class T>
   static void swiglu(ctx_t& ctx, index_t rows, index_t inter, const T* gu, T* h) {
     Exec::run(ctx, rows, 8, [&](index_t b, index_t e) {
-      for (index_t r = b; r < e; ++r)
-        for (index_t c = 0; c < inter; ++c) {
-          const T g = gu[r * 2 * inter + c], u = gu[r * 2 * inter + inter + c];
-          h[r * inter + c] = g / (T(1) + std::exp(-g)) * u;
-        }
+      for (index_t r = b; r < e; ++r) {
+        const T* g = gu + r * 2 * inter;
+        T* hr = h + r * inter;
+        for (index_t c = 0; c < inter; ++c) hr[c] = -g[c];
+        Exec::exp_inplace(hr, inter);
+        for (index_t c = 0; c < inter; ++c) hr[c] = g[c] / (T(1) + hr[c]) * g[inter + c];
+      }
     });
   }
 

@@ -7,6 +7,8 @@
 #include <etrm/backend/host/host_memory.hpp>
 #include <etrm/core/device.hpp>
 
+#include <cmath>
+
 ETRM_BEGIN_NAMESPACE
 namespace backend::reference {
 
@@ -17,6 +19,10 @@ struct serial_exec {
   template <class F>
   static void run(context&, index_t n, index_t /*grain*/, F&& f) {
     if (n > 0) f(index_t(0), n);
+  }
+  template <class T>
+  static void exp_inplace(T* x, index_t n) {
+    for (index_t i = 0; i < n; ++i) x[i] = std::exp(x[i]);
   }
 };
 

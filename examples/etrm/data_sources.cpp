@@ -124,7 +124,12 @@ class fewshot_provider final : public data_provider {
     return b;
   }
 
-  std::vector<std::string> split_names() const override { return {"train_rules", "held_out"}; }
+  // With a task pool, train_rules are the pool tasks' held-back queries and new_tasks fresh
+  // tasks of the training rules that are not in the pool (TRM: the blank id).
+  std::vector<std::string> split_names() const override {
+    if (pool_.empty()) return {"train_rules", "held_out"};
+    return {"train_rules", "new_tasks", "held_out"};
+  }
 
   eval_split split(const std::string& name, index_t B, index_t max_batches, int) override {
     eval_split s;
@@ -139,7 +144,7 @@ class fewshot_provider final : public data_provider {
           return std::pair{std::move(t), std::int32_t(idx + 1)};
         }, std::uint64_t(i));
       };
-    } else if (name == "train_rules" || name == "held_out") {
+    } else if (name == "train_rules" || name == "held_out" || (name == "new_tasks" && !pool_.empty())) {
       const auto split = name == "held_out" ? data::rule_split::held_out : data::rule_split::train;
       const std::uint64_t seed = r_.seed + (name == "held_out" ? 2000003 : 1000003);
       s.batches = max_batches > 0 ? max_batches : 4;
@@ -153,7 +158,7 @@ class fewshot_provider final : public data_provider {
         }, std::uint64_t(i));
       };
     } else {
-      throw std::invalid_argument("fewshot has no split '" + name + "' (train_rules, held_out)");
+      throw std::invalid_argument("fewshot has no split '" + name + "' (train_rules, held_out; new_tasks with --task-pool)");
     }
     if (max_batches > 0) s.batches = std::min(s.batches, max_batches);
     return s;

@@ -89,11 +89,13 @@ struct split_result {
   std::string name;
   index_t rows = 0;
   double loss = 0, accuracy = 0, exact = 0, q_halt_accuracy = 0;
+  double context_spread = -1;  // ETRM: spread of the context tokens across tasks (collapse monitor)
   std::vector<json> per_task;
   json arc;  // pass@k when the split votes
   json summary() const {
     json j{{"split", name}, {"rows", rows}, {"loss", loss}, {"accuracy", accuracy}, {"exact_accuracy", exact},
            {"q_halt_accuracy", q_halt_accuracy}};
+    if (context_spread >= 0) j["context_spread"] = context_spread;
     if (!arc.is_null()) j["arc"] = arc;
     return j;
   }
@@ -278,6 +280,16 @@ class runner {
         if (ctl == control::wrong_demos) shift_demos(e.b, e.valid);
       }
       const etrm::step_metrics m = tr.evaluate(e.b, &pred, &qh, weights);
+      if constexpr (is_etrm) {
+        if (ctl == control::none && i == 0) {
+          const index_t B = e.b.batch, width = s_.spec.cfg.prefix_len() * s_.spec.cfg.hidden_size;
+          tr.arena().reset();
+          T* tokens = tr.arena().template take<T>(B * width);
+          tr.upload(e.b);
+          tr.model().prefix_rows(ctx_, weights, B, tr.context_buffer(), tokens, tr.arena());
+          res.context_spread = etrm::context_spread(etrm::to_host<C>(ctx_, tokens, B * width), B, width);
+        }
+      }
       loss_sum += m.lm_loss;
       qacc_sum += m.q_halt_accuracy * double(m.count);
       counted += m.count;
@@ -348,8 +360,9 @@ class runner {
         j["eval_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         log.write(j);
         if (!print)
-          fmt::print("  eval {:<24} step {:>6}: exact {:6.2f}%  accuracy {:6.2f}%  ({} rows)\n", res.name, step,
-                     100 * res.exact, 100 * res.accuracy, res.rows);
+          fmt::print("  eval {:<24} step {:>6}: exact {:6.2f}%  accuracy {:6.2f}%  ({} rows){}\n", res.name, step,
+                     100 * res.exact, 100 * res.accuracy, res.rows,
+                     res.context_spread >= 0 ? fmt::format("  context spread {:.3f}", res.context_spread) : "");
         all.push_back(std::move(res));
       }
     }
@@ -364,6 +377,8 @@ class runner {
     for (const auto& r : all) {
       fmt::print("{:<26} {:>7} {:>9.4f} {:>9.2f}% {:>9.2f}% {:>8.2f}%\n", r.name, r.rows, r.loss, 100 * r.accuracy,
                  100 * r.exact, 100 * r.q_halt_accuracy);
+      if (r.context_spread >= 0)
+        fmt::print("{:<26} context spread across tasks {:.3f} (collapse: near 0)\n", "", r.context_spread);
       if (!r.arc.is_null())
         fmt::print("{:<26} pass@1 {:.2f}%  pass@2 {:.2f}%  ({} tasks)\n", "", 100 * r.arc.value("ARC/pass@1", 0.0),
                    100 * r.arc.value("ARC/pass@2", 0.0), r.arc.value("tasks", 0));

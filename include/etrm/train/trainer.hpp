@@ -169,6 +169,9 @@ class trainer {
     device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
   }
 
+  // The device copy of the last uploaded context [B, width].
+  const std::int32_t* context_buffer() const { return context_.data(); }
+
   // Uploads inputs and context for run_steps without a label pass.
   void upload(const token_batch& b) {
     check_batch(b, model_.config().seq_len, model_.prefix().context_width());

@@ -542,8 +542,9 @@ ETRM_END_NAMESPACE
 // ---- begin etrm/backend/host/host_kernels.hpp
 // SPDX-License-Identifier: Apache-2.0
 // The numeric primitives for host memory, written once for the reference and the CPU backend.
-// `Exec` decides how loops run (serially for the reference, oneTBB for the CPU) and `Acc` the
-// accumulation type (double for the reference oracle, T for speed). GEMM is not here: each
+// `Exec` decides how loops run (serially for the reference, oneTBB for the CPU) and how a row
+// is exponentiated (std::exp, or Eigen's SIMD exp), and `Acc` the accumulation type (double for
+// the reference oracle, T for speed). GEMM is not here: each
 // host backend brings its own (plain loops vs Eigen). The CUDA backend implements the same
 // list in backend/cuda; the semantics of every function are stated once, here.
 
@@ -627,11 +628,10 @@ struct host_kernels {
         const T* xr = x + r * cols;
         T* yr = y + r * cols;
         const T mx = *std::max_element(xr, xr + cols);
+        for (index_t c = 0; c < cols; ++c) yr[c] = xr[c] - mx;
+        Exec::exp_inplace(yr, cols);
         acc_t<T> s = 0;
-        for (index_t c = 0; c < cols; ++c) {
-          yr[c] = std::exp(xr[c] - mx);
-          s += yr[c];
-        }
+        for (index_t c = 0; c < cols; ++c) s += yr[c];
         const T inv = T(1 / s);
         for (index_t c = 0; c < cols; ++c) yr[c] *= inv;
       }
@@ -728,11 +728,13 @@ struct host_kernels {
   template <class T>
   static void swiglu(ctx_t& ctx, index_t rows, index_t inter, const T* gu, T* h) {
     Exec::run(ctx, rows, 8, [&](index_t b, index_t e) {
-      for (index_t r = b; r < e; ++r)
-        for (index_t c = 0; c < inter; ++c) {
-          const T g = gu[r * 2 * inter + c], u = gu[r * 2 * inter + inter + c];
-          h[r * inter + c] = g / (T(1) + std::exp(-g)) * u;
-        }
+      for (index_t r = b; r < e; ++r) {
+        const T* g = gu + r * 2 * inter;
+        T* hr = h + r * inter;
+        for (index_t c = 0; c < inter; ++c) hr[c] = -g[c];
+        Exec::exp_inplace(hr, inter);
+        for (index_t c = 0; c < inter; ++c) hr[c] = g[c] / (T(1) + hr[c]) * g[inter + c];
+      }
     });
   }
 
@@ -1118,6 +1120,12 @@ struct tbb_exec {
                         [&](const tbb::blocked_range<index_t>& r) { f(r.begin(), r.end()); });
     });
   }
+  // Eigen's vectorised exp (AVX-512/AVX2 when compiled for them).
+  template <class T>
+  static void exp_inplace(T* x, index_t n) {
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> a(x, n);
+    a = a.exp();
+  }
 };
 
 template <class T>
@@ -1193,6 +1201,8 @@ ETRM_END_NAMESPACE
 // CPU and CUDA backends are tested against, and the backend for double-precision gradchecks.
 
 
+#include <cmath>
+
 ETRM_BEGIN_NAMESPACE
 namespace backend::reference {
 
@@ -1203,6 +1213,10 @@ struct serial_exec {
   template <class F>
   static void run(context&, index_t n, index_t /*grain*/, F&& f) {
     if (n > 0) f(index_t(0), n);
+  }
+  template <class T>
+  static void exp_inplace(T* x, index_t n) {
+    for (index_t i = 0; i < n; ++i) x[i] = std::exp(x[i]);
   }
 };
 
@@ -2138,6 +2152,18 @@ class trm_model {
     if (!t) ws.rewind(mark);
   }
 
+  // The prefix rows the prefix source writes for a batch (ETRM: the K context tokens), as
+  // [B, P·D] on the device; used by the encoder-collapse monitor.   context: [B, width]
+  void prefix_rows(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, T* out,
+                   workspace<D>& ws) const {
+    const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
+    const std::size_t mark = ws.mark();
+    T* x = ws.template take<T>(B * S * Dm);
+    prefix_.forward(ctx, p, B, context, x, S * Dm, embed_scale(), nullptr, ws);
+    kernels<D>::copy_2d(ctx, B, P * Dm, x, S * Dm, out, P * Dm, T(1));
+    ws.rewind(mark);
+  }
+
   // Backward through the heads and the taped cycle into embeddings and the prefix source.
   // dlogits: [B, S, V] (prefix rows zero); dq: [B, 2]. Gradients accumulate into g.
   void backward(context_t<D>& ctx, const T* p, const tape& t, const std::int32_t* inputs,
@@ -2500,6 +2526,9 @@ class trainer {
     // The training carry was overwritten: every training row starts afresh next step.
     device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
   }
+
+  // The device copy of the last uploaded context [B, width].
+  const std::int32_t* context_buffer() const { return context_.data(); }
 
   // Uploads inputs and context for run_steps without a label pass.
   void upload(const token_batch& b) {
@@ -3203,6 +3232,30 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
 template <class D, class T>
 using demo_encoder = typename demo_encoder_policy<>::template type<D, T>;
+
+// Encoder-collapse monitor (etrm-lessons §1.1): the spread of the context tokens across the
+// tasks of a batch, the per-feature standard deviation over rows averaged over features,
+// relative to the tokens' RMS. Near 0: every task gets the same context and the decoder can
+// only ignore it.   tokens: [rows, width] on the host
+template <class T>
+double context_spread(const std::vector<T>& tokens, index_t rows, index_t width) {
+  if (rows < 2 || width <= 0) return 0.0;
+  double spread = 0, energy = 0;
+  for (index_t f = 0; f < width; ++f) {
+    double mean = 0;
+    for (index_t r = 0; r < rows; ++r) mean += double(tokens[std::size_t(r * width + f)]);
+    mean /= double(rows);
+    double var = 0;
+    for (index_t r = 0; r < rows; ++r) {
+      const double v = double(tokens[std::size_t(r * width + f)]);
+      var += (v - mean) * (v - mean);
+      energy += v * v;
+    }
+    spread += std::sqrt(var / double(rows - 1));
+  }
+  const double rms = std::sqrt(energy / double(rows * width));
+  return rms > 0 ? spread / double(width) / rms : 0.0;
+}
 
 ETRM_END_NAMESPACE
 // ---- end etrm/model/demo_encoder.hpp

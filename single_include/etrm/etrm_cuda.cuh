@@ -2886,6 +2886,30 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 template <class D, class T>
 using demo_encoder = typename demo_encoder_policy<>::template type<D, T>;
 
+// Encoder-collapse monitor (etrm-lessons §1.1): the spread of the context tokens across the
+// tasks of a batch, the per-feature standard deviation over rows averaged over features,
+// relative to the tokens' RMS. Near 0: every task gets the same context and the decoder can
+// only ignore it.   tokens: [rows, width] on the host
+template <class T>
+double context_spread(const std::vector<T>& tokens, index_t rows, index_t width) {
+  if (rows < 2 || width <= 0) return 0.0;
+  double spread = 0, energy = 0;
+  for (index_t f = 0; f < width; ++f) {
+    double mean = 0;
+    for (index_t r = 0; r < rows; ++r) mean += double(tokens[std::size_t(r * width + f)]);
+    mean /= double(rows);
+    double var = 0;
+    for (index_t r = 0; r < rows; ++r) {
+      const double v = double(tokens[std::size_t(r * width + f)]);
+      var += (v - mean) * (v - mean);
+      energy += v * v;
+    }
+    spread += std::sqrt(var / double(rows - 1));
+  }
+  const double rms = std::sqrt(energy / double(rows * width));
+  return rms > 0 ? spread / double(width) / rms : 0.0;
+}
+
 ETRM_END_NAMESPACE
 // ---- end etrm/model/demo_encoder.hpp
 // ---- begin etrm/model/puzzle_prefix.hpp
@@ -3211,6 +3235,18 @@ class trm_model {
     }
     heads(ctx, p, B, zh_out, logits, q);
     if (!t) ws.rewind(mark);
+  }
+
+  // The prefix rows the prefix source writes for a batch (ETRM: the K context tokens), as
+  // [B, P·D] on the device; used by the encoder-collapse monitor.   context: [B, width]
+  void prefix_rows(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, T* out,
+                   workspace<D>& ws) const {
+    const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
+    const std::size_t mark = ws.mark();
+    T* x = ws.template take<T>(B * S * Dm);
+    prefix_.forward(ctx, p, B, context, x, S * Dm, embed_scale(), nullptr, ws);
+    kernels<D>::copy_2d(ctx, B, P * Dm, x, S * Dm, out, P * Dm, T(1));
+    ws.rewind(mark);
   }
 
   // Backward through the heads and the taped cycle into embeddings and the prefix source.
@@ -4365,6 +4401,9 @@ class trainer {
     // The training carry was overwritten: every training row starts afresh next step.
     device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
   }
+
+  // The device copy of the last uploaded context [B, width].
+  const std::int32_t* context_buffer() const { return context_.data(); }
 
   // Uploads inputs and context for run_steps without a label pass.
   void upload(const token_batch& b) {

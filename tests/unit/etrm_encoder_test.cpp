@@ -172,3 +172,10 @@ TEST_SUITE("etrm encoder") {
     CHECK(testing::compare(pc, pr, 1e-2).max_rel < 1e-3);
   }
 }
+
+TEST_CASE("the collapse monitor: identical contexts have zero spread, different ones do not") {
+  const std::vector<float> same = {1, 2, 3, 1, 2, 3, 1, 2, 3};
+  CHECK(context_spread(same, 3, 3) == 0.0);
+  const std::vector<float> varied = {1, 2, 3, -1, 0, 5, 2, -2, 1};
+  CHECK(context_spread(varied, 3, 3) > 0.3);
+}

@@ -39,4 +39,11 @@ inline etrm::token_batch batch(const etrm::trm_config& c, etrm::index_t B, std::
   return b;
 }
 
+// n values uniform in [−1, 1) from the counter-based RNG.
+inline std::vector<double> uniform_values(etrm::index_t n, etrm::philox_key key) {
+  std::vector<double> v(static_cast<std::size_t>(n));
+  for (etrm::index_t i = 0; i < n; ++i) v[std::size_t(i)] = 2 * etrm::uniform01(key, std::uint64_t(i)) - 1;
+  return v;
+}
+
 }  // namespace tiny

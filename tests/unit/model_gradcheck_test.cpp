@@ -13,11 +13,7 @@ namespace {
 
 context_t<R> ctx;
 
-std::vector<double> random_vec(index_t n, std::uint64_t stream, double scale = 1.0) {
-  std::vector<double> v(static_cast<std::size_t>(n));
-  for (index_t i = 0; i < n; ++i) v[i] = scale * (2 * uniform01({3, stream}, std::uint64_t(i)) - 1);
-  return v;
-}
+std::vector<double> random_vec(index_t n, std::uint64_t stream) { return tiny::uniform_values(n, {3, stream}); }
 
 template <class Mixer>
 void check_block(bool rope_on) {

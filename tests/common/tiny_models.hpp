@@ -2,6 +2,7 @@
 // Small configurations and helpers shared by the model tests.
 #pragma once
 
+#include <doctest/doctest.h>
 #include <etrm/etrm.hpp>
 
 #include <vector>
@@ -45,5 +46,46 @@ inline std::vector<double> uniform_values(etrm::index_t n, etrm::philox_key key)
   for (etrm::index_t i = 0; i < n; ++i) v[std::size_t(i)] = 2 * etrm::uniform01(key, std::uint64_t(i)) - 1;
   return v;
 }
+
+// Three training steps of the same model on the CPU backend and on the reference backend:
+// same losses and accuracies, and parameters within fp32 noise (AdamATan2 moves every
+// parameter by about lr per step, so a flipped sign of a noise-level gradient stays small).
+// `Prefix` and `args` choose the prefix source (puzzle ids or the demo encoder).
+template <class Mixer, template <class, class> class Prefix = etrm::puzzle_id_prefix, class Batches, class... Args>
+void check_cpu_matches_reference(const etrm::trm_config& c, Batches&& batch_of_step, const Args&... args) {
+  using C = etrm::cpu_device;
+  using R = etrm::reference_device;
+  using cpu_model = etrm::trm_model<C, float, typename Mixer::template on<C>, etrm::dynamic_recursion, Prefix>;
+  using ref_model = etrm::trm_model<R, float, typename Mixer::template on<R>, etrm::dynamic_recursion, Prefix>;
+  etrm::context_t<C> cpu(2);
+  etrm::context_t<R> ref;
+  cpu_model mc(cpu, c, args...);
+  ref_model mr(ref, c, args...);
+  typename etrm::trainer<cpu_model>::options o;
+  o.optimizer.warmup_steps = 1;
+  o.optimizer.lr = 1e-3;
+  etrm::trainer<cpu_model> tc(cpu, mc, 4, o);
+  etrm::trainer<ref_model> tr(ref, mr, 4, {o.optimizer, o.loss, o.seed});
+  for (std::uint64_t s = 0; s < 3; ++s) {
+    const etrm::token_batch b = batch_of_step(s);
+    const auto a = tc.train_step(b), r = tr.train_step(b);
+    CHECK(a.loss == doctest::Approx(r.loss).epsilon(1e-4));
+    CHECK(a.exact_accuracy == r.exact_accuracy);
+    CHECK(a.count == r.count);
+  }
+  const auto pc = etrm::to_host<C>(cpu, tc.parameters().data(), tc.parameters().size());
+  const auto pr = etrm::to_host<R>(ref, tr.parameters().data(), tr.parameters().size());
+  CHECK(etrm::testing::compare(pc, pr, 1e-2).max_rel < 1e-3);
+}
+
+// Mixer families as template-template stand-ins for check_cpu_matches_reference.
+struct attention {
+  template <class D>
+  using on = etrm::attention_mixer<D>;
+};
+struct mlp_t {
+  template <class D>
+  using on = etrm::token_mlp_mixer<D>;
+};
 
 }  // namespace tiny

@@ -144,28 +144,11 @@ TEST_SUITE("etrm encoder") {
     for (const auto& e : ma.layout().entries()) CHECK(e.name.find("puzzle_emb") == std::string::npos);
   }
 
-  TEST_CASE("CPU matches the reference backend on an ETRM training step") {
+  TEST_CASE("CPU matches the reference backend on ETRM training steps") {
     trm_config c = etrm_config();
     c.H_cycles = 2;
-    using cpu_model = trm_model<cpu_device, float, attention_mixer<cpu_device>, dynamic_recursion, demo_encoder_policy<>::type>;
-    using ref_model = trm_model<R, float, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
-    context_t<cpu_device> cpu(2);
-    cpu_model mc(cpu, c, tiny_encoder());
-    ref_model mr(ctx, c, tiny_encoder());
-    trainer<cpu_model>::options o;
-    o.optimizer.warmup_steps = 1;
-    o.optimizer.lr = 1e-3;
-    trainer<cpu_model> tc(cpu, mc, 4, o);
-    trainer<ref_model> tr(ctx, mr, 4, {o.optimizer, o.loss, o.seed});
-    for (std::uint64_t s = 0; s < 3; ++s) {
-      const token_batch b = episodes(4, s);
-      const auto a = tc.train_step(b), r = tr.train_step(b);
-      CHECK(a.loss == doctest::Approx(r.loss).epsilon(1e-4));
-      CHECK(a.exact_accuracy == r.exact_accuracy);
-    }
-    const auto pc = to_host<cpu_device>(cpu, tc.parameters().data(), tc.parameters().size());
-    const auto pr = to_host<R>(ctx, tr.parameters().data(), tr.parameters().size());
-    CHECK(testing::compare(pc, pr, 1e-2).max_rel < 1e-3);
+    tiny::check_cpu_matches_reference<tiny::attention, demo_encoder_policy<>::type>(
+        c, [](std::uint64_t s) { return episodes(4, s); }, tiny_encoder());
   }
 }
 

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Builds and runs a ten-line downstream project. MODE=find_package installs etrm into a
-# temporary prefix first; MODE=add_subdirectory points the project at the source tree.
+# temporary prefix first; MODE=build_tree finds the package in the build directory;
+# MODE=add_subdirectory points the project at the source tree. WITH_CUDA=ON asks for the cuda
+# component.
 file(REMOVE_RECURSE ${WORK_DIR})
 set(args)
 if(MODE STREQUAL "find_package")
@@ -10,11 +12,17 @@ if(MODE STREQUAL "find_package")
     message(FATAL_ERROR "install into ${WORK_DIR}/prefix failed")
   endif()
   set(args -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
+elseif(MODE STREQUAL "build_tree")
+  set(args -Detrm_DIR=${BUILD_DIR})
 else()
   set(args -DETRM_SOURCE_DIR=${SOURCE_DIR})
 endif()
-execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer/${MODE} -B ${WORK_DIR}/build
-                        -DCMAKE_BUILD_TYPE=Release ${args} RESULT_VARIABLE rc)
+set(project_dir ${MODE})
+if(MODE STREQUAL "build_tree")
+  set(project_dir find_package)
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer/${project_dir} -B ${WORK_DIR}/build
+                        -DCMAKE_BUILD_TYPE=Release -DETRM_WITH_CUDA=${WITH_CUDA} ${args} RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "configuring the ${MODE} consumer failed")
 endif()

@@ -43,3 +43,4 @@
 #include <etrm/data/token_batch.hpp>
 #include <etrm/train/checkpoint.hpp>
 #include <etrm/model/presets.hpp>
+#include <etrm/data/render.hpp>

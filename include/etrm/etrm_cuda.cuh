@@ -27,6 +27,7 @@
 
 #include <etrm/model/config.hpp>
 #include <etrm/model/demo_encoder.hpp>
+#include <etrm/model/presets.hpp>
 #include <etrm/model/puzzle_prefix.hpp>
 #include <etrm/model/reasoning_net.hpp>
 #include <etrm/model/trm.hpp>

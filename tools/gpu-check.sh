@@ -48,6 +48,8 @@ if [[ ! -f include/etrm/etrm_cuda.cuh ]]; then
 fi
 if [[ -z "${CUDACXX:-}" && -x /usr/local/cuda/bin/nvcc ]]; then export CUDACXX=/usr/local/cuda/bin/nvcc; fi
 export PATH="$PATH:/usr/local/cuda/bin"
+# The CUDA parity test reads the PyTorch fixtures of this checkout.
+export ETRM_FIXTURE_DIR="${ETRM_FIXTURE_DIR:-$PWD/tests/fixtures}"
 
 log() { echo "[gpu-check] $*"; }
 

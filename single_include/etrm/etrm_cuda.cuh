@@ -3441,7 +3441,7 @@ ETRM_BEGIN_NAMESPACE
 // Metrics of one step (trm-spec §3): losses are divided by the batch size; the accuracies
 // count rows that halted this step and have at least one valid label.
 struct step_metrics {
-  double loss = 0, lm_loss = 0, q_halt_loss = 0;
+  double loss = 0, lm_loss = 0, q_halt_loss = 0, q_continue_loss = 0;
   double accuracy = 0, exact_accuracy = 0, q_halt_accuracy = 0, steps = 0;
   index_t count = 0;  // rows the accuracies are over
   double lr = 0;
@@ -4302,6 +4302,27 @@ struct int_eq_fn {
   ETRM_HD T operator()(T a, T b) const { return T(a == b); }
 };
 
+// ACT continue target (trm-spec §3): sigmoid of the next step's q_halt at the last step,
+// else of max(next q_halt, next q_continue).
+template <class T>
+struct continue_target_fn {
+  std::int32_t max_steps;
+  ETRM_HD T operator()(T q_halt, T q_continue, std::int32_t steps) const {
+    const T x = steps + 1 >= max_steps ? q_halt : (q_halt > q_continue ? q_halt : q_continue);
+    return T(1) / (T(1) + std::exp(-x));
+  }
+};
+// BCE with logits against a soft target, and its gradient scaled by `scale`.
+template <class T>
+struct soft_bce_fn {
+  ETRM_HD T operator()(T x, T t) const { return (x > T(0) ? x : T(0)) - x * t + std::log1p(std::exp(-std::abs(x))); }
+};
+template <class T>
+struct soft_bce_grad_fn {
+  T scale;
+  ETRM_HD T operator()(T x, T t) const { return scale * (T(1) / (T(1) + std::exp(-x)) - t); }
+};
+
 template <class Model>
 class trainer {
  public:
@@ -4392,6 +4413,7 @@ class trainer {
     typename Model::tape& tape = tape_;
     model_.forward(ctx_, params_.data(), carry_, inputs_.data(), context_.data(), logits, q, &tape, ws_);
     losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
+    if (!c.no_ACT_continue) continue_loss(l, q, dq, T(1.0 / double(B_)));
     model_.backward(ctx_, params_.data(), tape, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
 
     ++step_;
@@ -4465,7 +4487,33 @@ class trainer {
     std::int32_t* exact;
     T* halt;
     std::int32_t* pred;
+    T* cont = nullptr;  // ACT continue loss per row (no_ACT_continue = false only)
   };
+
+  // The ACT continue loss (official no_ACT_continue = false): an extra no-grad forward from the
+  // new carry gives the next step's q; q_continue is trained by BCE towards its sigmoid target
+  // (½ weight, like the halting loss). dq's q_continue column gets the gradient.
+  void continue_loss(losses& l, const T* q, T* dq, T grad_scale) {
+    using K = kernels<D>;
+    const auto& c = model_.config();
+    const index_t S = c.full_len(), Dm = c.hidden_size, n = B_ * S * Dm;
+    if (!next_carry_.batch) next_carry_ = trm_carry<T, D>(B_, S, Dm);
+    device_traits<D>::copy(ctx_, next_carry_.zh.data(), carry_.zh.data(), sizeof(T) * std::size_t(n));
+    device_traits<D>::copy(ctx_, next_carry_.zl.data(), carry_.zl.data(), sizeof(T) * std::size_t(n));
+    T* next_logits = ws_.template take<T>(B_ * S * c.vocab_size);
+    T* next_q = ws_.template take<T>(B_ * 2);
+    model_.forward(ctx_, params_.data(), next_carry_, inputs_.data(), context_.data(), next_logits, next_q, nullptr, ws_);
+    T *qh = ws_.template take<T>(B_), *qc = ws_.template take<T>(B_), *x = ws_.template take<T>(B_);
+    T *target = ws_.template take<T>(B_), *g = ws_.template take<T>(B_);
+    K::copy_2d(ctx_, B_, 1, next_q, 2, qh, 1, T(1));
+    K::copy_2d(ctx_, B_, 1, next_q + 1, 2, qc, 1, T(1));
+    K::map(ctx_, B_, continue_target_fn<T>{std::int32_t(c.halt_max_steps)}, target, qh, qc, steps_.data());
+    K::copy_2d(ctx_, B_, 1, q + 1, 2, x, 1, T(1));
+    l.cont = ws_.template take<T>(B_);
+    K::map(ctx_, B_, soft_bce_fn<T>{}, l.cont, x, target);
+    K::map(ctx_, B_, soft_bce_grad_fn<T>{T(0.5) * grad_scale}, g, x, target);
+    K::copy_2d(ctx_, B_, 1, g, 1, dq + 1, 2, T(1));
+  }
 
   // Stablemax/softmax CE over the token rows (prefix rows skipped) plus ½·BCE halting loss,
   // both scaled by grad_scale when gradients are requested.
@@ -4491,10 +4539,12 @@ class trainer {
     const auto qh = to_host<D>(ctx_, q, 2 * B_);
     const auto halted = to_host<D>(ctx_, halted_.data(), B_);
     const auto steps = to_host<D>(ctx_, steps_.data(), B_);
+    const auto cont = l.cont ? to_host<D>(ctx_, l.cont, B_) : std::vector<T>();
     step_metrics m;
     for (index_t b = 0; b < B_; ++b) {
       m.lm_loss += double(seq_loss[b]);
       m.q_halt_loss += double(halt[b]);
+      if (l.cont) m.q_continue_loss += double(cont[b]);
       if ((only_halted && !halted[b]) || count[b] == 0) continue;
       const bool exact = correct[b] == count[b];
       ++m.count;
@@ -4505,7 +4555,8 @@ class trainer {
     }
     m.lm_loss /= double(B_);
     m.q_halt_loss /= double(B_);
-    m.loss = m.lm_loss + 0.5 * m.q_halt_loss;
+    m.q_continue_loss /= double(B_);
+    m.loss = m.lm_loss + 0.5 * (m.q_halt_loss + m.q_continue_loss);
     if (m.count) {
       for (double* v : {&m.accuracy, &m.exact_accuracy, &m.q_halt_accuracy, &m.steps}) *v /= double(m.count);
     }
@@ -4554,7 +4605,7 @@ class trainer {
   options opt_;
   index_t B_;
   index_t step_ = 0;
-  trm_carry<T, D> carry_;
+  trm_carry<T, D> carry_, next_carry_;
   buffer<T, D> params_, grads_, m_, v_, ema_;
   buffer<std::int32_t, D> inputs_, labels_, context_, fresh_inputs_, fresh_labels_, fresh_context_, steps_, zeros_;
   buffer<std::uint8_t, D> halted_, ones_;

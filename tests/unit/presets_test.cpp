@@ -38,3 +38,30 @@ TEST_CASE("a steady-state training step allocates nothing") {
   CHECK(tr.arena().allocations() == allocations);
   CHECK(tr.arena().high_water() <= tr.arena().capacity());
 }
+
+TEST_CASE("the ACT continue loss (no_ACT_continue = false) trains q_continue; the default does not") {
+  using model_t = trm_model<R, float, attention_mixer<R>>;
+  for (const bool use_continue : {false, true}) {
+    trm_config c = tiny::config(false, 2, 2);
+    c.no_ACT_continue = !use_continue;
+    model_t m(ctx, c);
+    trainer<model_t> tr(ctx, m, 4, {});
+    // q_halt above q_continue: the continue target σ(max(next q_halt, next q_continue)) then
+    // differs from σ(q_continue) (with equal logits both gradients would vanish).
+    const auto* bias = m.layout().find("model.inner.q_head.bias");
+    auto p = m.layout().initial_values<float>(0);
+    p[bias->ref.offset] = 0.0f;
+    tr.set_parameters(p);
+    const step_metrics s = tr.train_step(tiny::batch(c, 4, 1));
+    const float g_continue = tr.gradients().data()[bias->ref.offset + 1];
+    CAPTURE(use_continue);
+    CHECK(s.loss == doctest::Approx(s.lm_loss + 0.5 * (s.q_halt_loss + s.q_continue_loss)));
+    if (use_continue) {
+      CHECK(s.q_continue_loss > 0);
+      CHECK(g_continue != 0.0f);
+    } else {
+      CHECK(s.q_continue_loss == 0);
+      CHECK(g_continue == 0.0f);
+    }
+  }
+}

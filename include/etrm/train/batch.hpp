@@ -13,7 +13,7 @@ ETRM_BEGIN_NAMESPACE
 // Metrics of one step (trm-spec §3): losses are divided by the batch size; the accuracies
 // count rows that halted this step and have at least one valid label.
 struct step_metrics {
-  double loss = 0, lm_loss = 0, q_halt_loss = 0;
+  double loss = 0, lm_loss = 0, q_halt_loss = 0, q_continue_loss = 0;
   double accuracy = 0, exact_accuracy = 0, q_halt_accuracy = 0, steps = 0;
   index_t count = 0;  // rows the accuracies are over
   double lr = 0;

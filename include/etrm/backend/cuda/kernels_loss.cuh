@@ -8,6 +8,7 @@
 
 #include <etrm/backend/cuda/launch.cuh>
 #include <etrm/core/rng.hpp>
+#include <etrm/ops/act.hpp>
 #include <etrm/ops/functors.hpp>
 
 ETRM_BEGIN_NAMESPACE
@@ -98,20 +99,8 @@ template <class T>
 __global__ void act_update_kernel(index_t B, std::int32_t max_steps, bool training, bool use_continue,
                                   double explore_prob, philox_key key, std::uint64_t draw, const T* q,
                                   std::int32_t* steps, std::uint8_t* halted) {
-  for (index_t b = index_t(blockIdx.x) * blockDim.x + threadIdx.x; b < B; b += index_t(blockDim.x) * gridDim.x) {
-    const std::int32_t st = steps[b] + 1;
-    steps[b] = st;
-    bool h = st >= max_steps;
-    if (training && max_steps > 1) {
-      h = h || (use_continue ? q[2 * b] > q[2 * b + 1] : q[2 * b] > T(0));
-      const std::uint64_t idx = (draw * std::uint64_t(1 << 20) + std::uint64_t(b)) * 2;
-      const bool explore = uniform01(key, idx) < explore_prob;
-      const std::int32_t min_steps =
-          explore ? 2 + std::int32_t(uniform_index(key, idx + 1, std::uint64_t(max_steps - 1))) : 0;
-      h = h && st >= min_steps;
-    }
-    halted[b] = h;
-  }
+  for (index_t b = index_t(blockIdx.x) * blockDim.x + threadIdx.x; b < B; b += index_t(blockDim.x) * gridDim.x)
+    ops::act_row_update(b, max_steps, training, use_continue, explore_prob, key, draw, q, steps, halted);
 }
 
 // One thread per (b, j): the first occurrence of each id sums the gradients of all its

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // GEMM and primitive throughput of the CPU backend. FLOP/s are reported as the
-// `FLOP/s` counter; thread count is the second argument.
+// `FLOP/s` counter; arguments are the size, the thread count and the GEMM precision
+// (bf16 = 1: operands rounded to bf16, fp32 accumulation).
 #include <benchmark/benchmark.h>
 #include <etrm/etrm.hpp>
 
@@ -8,9 +9,13 @@
 
 namespace {
 
+etrm::gemm_precision precision_arg(std::int64_t bf16) {
+  return bf16 ? etrm::gemm_precision::bf16 : etrm::gemm_precision::fp32;
+}
+
 void bm_gemm(benchmark::State& state) {
   const etrm::index_t n = state.range(0);
-  etrm::context_t<etrm::cpu_device> ctx(int(state.range(1)));
+  etrm::context_t<etrm::cpu_device> ctx(int(state.range(1)), precision_arg(state.range(2)));
   std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
   for (auto _ : state) {
     etrm::kernels<etrm::cpu_device>::gemm(ctx, false, false, n, n, n, 1.f, a.data(), n, 0, b.data(), n, 0, 0.f,
@@ -19,12 +24,12 @@ void bm_gemm(benchmark::State& state) {
   }
   state.counters["FLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(bm_gemm)->ArgsProduct({{512, 1024}, {1, 2}})->ArgNames({"n", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_gemm)->ArgsProduct({{512, 1024}, {1, 2}, {0, 1}})->ArgNames({"n", "threads", "bf16"})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Attention-shaped batched GEMM: [B·H] × [S, d] · [d, S].
 void bm_gemm_batched(benchmark::State& state) {
   const etrm::index_t batch = 64, s = 97, d = 64;
-  etrm::context_t<etrm::cpu_device> ctx(int(state.range(0)));
+  etrm::context_t<etrm::cpu_device> ctx(int(state.range(0)), precision_arg(state.range(1)));
   std::vector<float> q(batch * s * d, 0.5f), k(batch * s * d, 0.25f), out(batch * s * s);
   for (auto _ : state) {
     etrm::kernels<etrm::cpu_device>::gemm(ctx, false, true, s, s, d, 1.f, q.data(), d, s * d, k.data(), d, s * d, 0.f,
@@ -34,7 +39,7 @@ void bm_gemm_batched(benchmark::State& state) {
   state.counters["FLOP/s"] =
       benchmark::Counter(2.0 * batch * s * s * d, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(bm_gemm_batched)->Arg(1)->Arg(2)->ArgName("threads")->UseRealTime();
+BENCHMARK(bm_gemm_batched)->ArgsProduct({{1, 2}, {0, 1}})->ArgNames({"threads", "bf16"})->UseRealTime();
 
 template <class F>
 void primitive(benchmark::State& state, F&& f, double bytes) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // A full training step (ACT supervision step forward, backward, AdamATan2, EMA) of each paper
-// preset on the CPU backend: train_step/<preset>/<batch>, samples/s as items_per_second.
+// preset on the CPU backend: train_step/<preset>/<batch> with fp32 GEMMs and
+// train_step_bf16/<preset>/<batch> with bf16 GEMMs (fp32 master weights), samples/s as
+// items_per_second.
 // tools/bench_compare.py runs the same steps in the PyTorch reference and prints the ratio.
 #include <benchmark/benchmark.h>
 #include <etrm/etrm.hpp>
@@ -28,8 +30,8 @@ int bench_threads() {
 }
 
 template <class Mixer>
-void run(benchmark::State& state, const etrm::trm_config& c, etrm::index_t B) {
-  etrm::context_t<C> ctx(bench_threads());
+void run(benchmark::State& state, const etrm::trm_config& c, etrm::index_t B, etrm::gemm_precision precision) {
+  etrm::context_t<C> ctx(bench_threads(), precision);
   using model_t = etrm::trm_model<C, float, Mixer>;
   model_t m(ctx, c);
   etrm::trainer<model_t> tr(ctx, m, B, {});
@@ -41,23 +43,28 @@ void run(benchmark::State& state, const etrm::trm_config& c, etrm::index_t B) {
   state.counters["arena_MiB"] = double(tr.arena().high_water()) / (1 << 20);
 }
 
-void train_step(benchmark::State& state, const std::string& preset, etrm::index_t B) {
+void train_step(benchmark::State& state, const std::string& preset, etrm::index_t B, etrm::gemm_precision precision) {
   const etrm::trm_config c = etrm::preset(preset);
   if (c.mlp_t)
-    run<etrm::token_mlp_mixer<C>>(state, c, B);
+    run<etrm::token_mlp_mixer<C>>(state, c, B, precision);
   else
-    run<etrm::attention_mixer<C>>(state, c, B);
+    run<etrm::attention_mixer<C>>(state, c, B, precision);
 }
 
 const int registered = [] {
   const std::pair<const char*, int> cases[] = {{"sudoku_mlp", 16}, {"sudoku_att", 16}, {"small_att", 8},
                                                {"maze", 1},        {"arc", 1}};
-  for (const auto& [preset, batch] : cases)
-    benchmark::RegisterBenchmark(("train_step/" + std::string(preset) + "/" + std::to_string(batch)).c_str(),
-                                 [p = std::string(preset), b = batch](benchmark::State& s) { train_step(s, p, b); })
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime()
-        ->MinTime(2.0);
+  for (const auto precision : {etrm::gemm_precision::fp32, etrm::gemm_precision::bf16})
+    for (const auto& [preset, batch] : cases) {
+      const std::string family = precision == etrm::gemm_precision::fp32 ? "train_step/" : "train_step_bf16/";
+      benchmark::RegisterBenchmark((family + preset + "/" + std::to_string(batch)).c_str(),
+                                   [p = std::string(preset), b = batch, precision](benchmark::State& s) {
+                                     train_step(s, p, b, precision);
+                                   })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
+          ->MinTime(2.0);
+    }
   return 0;
 }();
 

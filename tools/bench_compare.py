@@ -5,10 +5,11 @@ one run and prints samples/s and the ratio, each side at its best thread setting
 
   tools/bench_compare.py [--build build/release] [--cases sudoku_mlp:16,small_att:8] [--steps 3]
 
-etrm: build/release/benchmarks/etrm_bench, benchmark train_step/<preset>/<batch>, with
-ETRM_BENCH_THREADS in {1, 2}. PyTorch (Debian python3-torch, /usr/bin/python3):
-tools/reference/bench_torch.py with torch threads x OpenBLAS threads in {1, 2} x {1, 2},
-fp32 with the EMA update (as etrm's step does) and, for information, bf16 autocast.
+etrm: build/release/benchmarks/etrm_bench, benchmarks train_step/<preset>/<batch> (fp32) and
+train_step_bf16/<preset>/<batch> (bf16 GEMMs, fp32 master weights), with ETRM_BENCH_THREADS in
+{1, 2}. PyTorch (Debian python3-torch, /usr/bin/python3): tools/reference/bench_torch.py with
+torch threads x OpenBLAS threads in {1, 2} x {1, 2}, fp32 and bf16 autocast, both with the EMA
+update (as etrm's step does). Each ratio compares the same precision.
 """
 import argparse
 import json
@@ -20,9 +21,10 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def etrm_rate(build, preset, batch, threads):
+def etrm_rate(build, preset, batch, threads, dtype):
     env = dict(os.environ, ETRM_BENCH_THREADS=str(threads))
-    out = subprocess.run([str(build / "benchmarks" / "etrm_bench"), f"--benchmark_filter=^train_step/{preset}/{batch}/",
+    family = "train_step" if dtype == "fp32" else "train_step_bf16"
+    out = subprocess.run([str(build / "benchmarks" / "etrm_bench"), f"--benchmark_filter=^{family}/{preset}/{batch}/",
                           "--benchmark_format=json"], env=env, check=True, capture_output=True, text=True).stdout
     runs = json.loads(out)["benchmarks"]
     return max(r["items_per_second"] for r in runs)
@@ -43,16 +45,16 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     args = ap.parse_args()
     build = pathlib.Path(args.build)
-    print(f"{'case':<18} {'etrm fp32':>12} {'torch fp32':>12} {'ratio':>7} {'torch bf16':>12}   best settings")
+    print(f"{'case':<16} {'dtype':<5} {'etrm':>8} {'torch':>8} {'ratio':>6}   best settings (samples/s)")
     for case in args.cases.split(","):
         preset, batch = case.split(":")
-        e = {t: etrm_rate(build, preset, batch, t) for t in (1, 2)}
-        tf = {(t, b): torch_rate(preset, batch, t, b, "fp32", args.steps) for t in (1, 2) for b in (1, 2)}
-        tb = {(t, b): torch_rate(preset, batch, t, b, "bf16", args.steps) for t in (1, 2) for b in (1, 2)}
-        et, tk, bk = max(e, key=e.get), max(tf, key=tf.get), max(tb, key=tb.get)
-        print(f"{preset + '/' + batch:<18} {e[et]:>12.2f} {tf[tk]:>12.2f} {e[et] / tf[tk]:>7.2f} {tb[bk]:>12.2f}   "
-              f"etrm threads={et}; torch fp32 threads={tk[0]} blas={tk[1]}; torch bf16 threads={bk[0]} blas={bk[1]}")
-        sys.stdout.flush()
+        for dtype in ("fp32", "bf16"):
+            e = {t: etrm_rate(build, preset, batch, t, dtype) for t in (1, 2)}
+            tr = {(t, b): torch_rate(preset, batch, t, b, dtype, args.steps) for t in (1, 2) for b in (1, 2)}
+            et, tk = max(e, key=e.get), max(tr, key=tr.get)
+            print(f"{preset + '/' + batch:<16} {dtype:<5} {e[et]:>8.2f} {tr[tk]:>8.2f} {e[et] / tr[tk]:>6.2f}   "
+                  f"etrm threads={et}; torch threads={tk[0]} blas={tk[1]}")
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -288,7 +288,7 @@ void bm_train_step(benchmark::State& state, trm_config cfg, index_t B, gemm_prec
 void register_all() {
   for (auto mode : {gemm_precision::fp32, gemm_precision::tf32, gemm_precision::bf16})
     for (index_t N : {index_t(1024), index_t(4096)}) {
-      const std::string name = std::string("gemm/") + backend::cuda::to_string(mode) + "/" + std::to_string(N);
+      const std::string name = std::string("gemm/") + etrm::to_string(mode) + "/" + std::to_string(N);
       benchmark::RegisterBenchmark(name.c_str(), [mode, N](benchmark::State& s) { bm_gemm(s, mode, N); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
@@ -319,7 +319,7 @@ void register_all() {
       for (auto mode : {gemm_precision::fp32, gemm_precision::tf32, gemm_precision::bf16}) {
         if (mode != gemm_precision::fp32 && B != 768 && B != 64) continue;
         std::string name = "train_step/" + p.name + "/" + std::to_string(B);
-        if (mode != gemm_precision::fp32) name += std::string("/") + backend::cuda::to_string(mode);
+        if (mode != gemm_precision::fp32) name += std::string("/") + etrm::to_string(mode);
         const trm_config cfg = p.cfg;
         auto fn = [cfg, B, mode](benchmark::State& s) {
           if (cfg.mlp_t)

@@ -99,7 +99,8 @@ class fewshot_provider final : public data_provider {
 
   token_batch train_batch(index_t B, std::uint64_t step) override {
     if (etrm_ && pool_.empty())
-      return data::episode_source(data::rule_split::train, r_.seed, shape_, gen_, 1, r_.augment).batch(B, step);
+      return data::episode_source(data::rule_split::train, r_.seed, shape_, gen_, 1, r_.augment, r_.leave_one_out)
+          .batch(B, step);
     token_batch b = empty_batch(B, seq_len(), width());
     tbb::parallel_for(index_t(0), B, [&](index_t r) {
       const std::uint64_t idx = step * std::uint64_t(B) + std::uint64_t(r);

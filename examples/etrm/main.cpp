@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -67,6 +68,24 @@ class overrides {
  private:
   std::vector<std::function<void(run_spec&)>> appliers_;
 };
+
+// Where and how the model computes: thread count and GEMM precision.
+void add_compute_options(CLI::App* app, session& s) {
+  app->add_option("--threads", s.threads, "CPU threads (default: all)");
+  app->add_option("--precision", s.precision,
+                  "GEMM arithmetic: fp32 (default) or bf16 (bf16 operands, fp32 accumulation and master weights)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, etrm::gemm_precision>{
+          {"fp32", etrm::gemm_precision::fp32}, {"bf16", etrm::gemm_precision::bf16}}));
+}
+
+// ETRM test-time adaptation, reported as extra "<split>/tta" rows.
+void add_adaptation_options(CLI::App* app, session& s) {
+  app->add_option("--adapt-steps", s.adapt_steps,
+                  "ETRM: also evaluate each split with N Adam steps of test-time adaptation of the context tokens "
+                  "on each task's leave-one-out demos (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--adapt-lr", s.adapt_lr, "ETRM: learning rate of test-time adaptation")->check(CLI::PositiveNumber);
+}
 
 void add_budget_options(CLI::App* app, overrides& o) {
   o.add<index_t>(app, "--steps", "Train until this optimizer step (total, counting earlier sessions)",
@@ -147,6 +166,10 @@ void add_train_options(CLI::App* app, overrides& o) {
   o.add<int>(app, "--pool-queries", "Queries per pool task (the last is held out for evaluation)",
              [](R& r, const int& v) { r.pool_queries = v; });
   o.flag(app, "--no-augment", "ETRM: no dihedral/colour augmentation of episodes", [](R& r) { r.augment = false; });
+  o.add<double>(app, "--leave-one-out",
+                "ETRM on fewshot: fraction of rows that predict one of the episode's demos from the others "
+                "(auxiliary loss, 0..1)",
+                [](R& r, const double& v) { r.leave_one_out = v; });
   o.add<int>(app, "--sudoku-clues", "Generated Sudoku: clues per puzzle", [](R& r, const int& v) { r.sudoku_clues = v; });
   o.add<int>(app, "--maze-size", "Generated mazes: side", [](R& r, const int& v) { r.maze_size = v; });
   o.add<int>(app, "--arc-augmentations", "TRM on ARC: augmented copies (puzzle ids) per task",
@@ -292,9 +315,10 @@ int run(int argc, char** argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   train->add_option("--data-dir", data_dir, "ARC / Sudoku data (default: $ETRM_DATA_DIR)");
   train->add_option("--out", out, "Output directory")->required();
-  train->add_option("--threads", s.threads, "CPU threads (default: all)");
+  add_compute_options(train, s);
   train->add_flag("--no-progress", no_progress, "Plain log lines even on a terminal");
   add_train_options(train, train_o);
+  add_adaptation_options(train, s);
 
   // resume
   overrides resume_o;
@@ -302,7 +326,7 @@ int run(int argc, char** argv) {
   CLI::App* resume = app.add_subcommand("resume", "Continue a run from its checkpoint (same data order, same metrics)");
   resume->add_option("--out", out, "Run directory (holds checkpoint.safetensors)");
   resume->add_option("--checkpoint", resume_ckpt, "Checkpoint file (default: OUT/checkpoint.safetensors)");
-  resume->add_option("--threads", s.threads, "CPU threads (default: all)");
+  add_compute_options(resume, s);
   resume->add_flag("--no-progress", no_progress, "Plain log lines even on a terminal");
   add_budget_options(resume, resume_o);
 
@@ -318,9 +342,10 @@ int run(int argc, char** argv) {
   eval->add_option("--svg", svg, "Write pictures of predictions (demos, query, prediction, truth) to this SVG");
   eval->add_option("--svg-examples", s.svg_examples, "Tasks in the picture");
   eval->add_option("--data-dir", data_dir, "ARC / Sudoku data (default: the run's, then $ETRM_DATA_DIR)");
-  eval->add_option("--threads", s.threads, "CPU threads (default: all)");
+  add_compute_options(eval, s);
   bool no_controls = false;
   eval->add_flag("--no-controls", no_controls, "ETRM: skip the no-demo and wrong-demo controls");
+  add_adaptation_options(eval, s);
 
   // solve
   std::string solve_ckpt, task_file;
@@ -330,7 +355,7 @@ int run(int argc, char** argv) {
   solve->add_option("--svg", svg, "Picture of demos, prediction and truth");
   solve->add_option("--augmentations", s.augmentations, "Augmentations voting per test input");
   solve->add_option("--out", out, "Write submission.json here");
-  solve->add_option("--threads", s.threads, "CPU threads (default: all)");
+  add_compute_options(solve, s);
 
   // generate
   generate_options g;
@@ -353,7 +378,7 @@ int run(int argc, char** argv) {
   infer->add_option("--output", s.output, "safetensors to write")->required();
   infer->add_option("--steps", s.infer_steps, "Supervision steps (default: halt_max_steps)");
   infer->add_option("--config", infer_config, "Configuration JSON when the checkpoint has none");
-  infer->add_option("--threads", s.threads, "CPU threads (default: all)");
+  add_compute_options(infer, s);
 
   try {
     app.parse(argc, argv);

@@ -18,11 +18,14 @@ struct session {
   std::filesystem::path out;         // output directory
   std::filesystem::path checkpoint;  // checkpoint to read (resume, eval, solve, infer)
   int threads = 0;
+  etrm::gemm_precision precision = etrm::gemm_precision::fp32;
   bool progress = true;  // progress bar when stdout is a terminal
   // eval
   std::vector<std::string> splits;  // empty: all of the task's splits
   bool controls = true;             // ETRM on fewshot: no-demo and wrong-demo controls
   int augmentations = 8;            // ARC voting
+  index_t adapt_steps = 0;          // ETRM: > 0 adds a test-time-adapted evaluation of each split
+  double adapt_lr = 0.01;
   std::filesystem::path svg;        // eval/solve: picture of predictions
   int svg_examples = 6;
   // solve

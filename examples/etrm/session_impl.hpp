@@ -101,7 +101,9 @@ struct split_result {
   }
 };
 
-enum class control { none, no_demos, wrong_demos };
+// How an evaluation treats the demonstrations: as given, the two ETRM controls, or as given with
+// test-time adaptation of the context tokens (train/context_adaptation.hpp).
+enum class control { none, no_demos, wrong_demos, adapted };
 
 template <class Model>
 class runner {
@@ -109,7 +111,7 @@ class runner {
   using T = float;
   static constexpr bool is_etrm = !std::is_same_v<typename Model::prefix_type, etrm::puzzle_id_prefix<C, T>>;
 
-  explicit runner(session& s) : s_(s), ctx_(s.threads), global_(tbb::global_control::max_allowed_parallelism,
+  explicit runner(session& s) : s_(s), ctx_(s.threads, s.precision), global_(tbb::global_control::max_allowed_parallelism,
                                                                   std::size_t(s.threads > 0 ? s.threads : ctx_.threads())) {}
 
   int run() {
@@ -167,9 +169,9 @@ class runner {
       std::ofstream f(s_.out / "run.json");
       f << to_json(r).dump(2) << '\n';
     }
-    fmt::print("etrm {}: task {}, model {}{}, {} parameters, batch {}, seq_len {}, {} threads{}\n",
+    fmt::print("etrm {}: task {}, model {}{}, {} parameters, batch {}, seq_len {}, {} threads, {} GEMMs{}\n",
                resuming ? "resume" : "train", r.task, r.model, r.cfg.mlp_t ? " (mlp_t)" : "",
-               model_->layout().count(), r.batch_size, r.cfg.seq_len, ctx_.threads(),
+               model_->layout().count(), r.batch_size, r.cfg.seq_len, ctx_.threads(), etrm::to_string(ctx_.precision()),
                resuming ? fmt::format(", from step {}", tr.step()) : std::string());
     std::fflush(stdout);
 
@@ -260,7 +262,10 @@ class runner {
                          std::vector<std::pair<etrm::data::task, etrm::data::grid>>* pictures) {
     auto& tr = *tr_;
     split_result res;
-    res.name = sp.name + (ctl == control::no_demos ? "/no_demos" : ctl == control::wrong_demos ? "/wrong_demos" : "");
+    res.name = sp.name + (ctl == control::no_demos      ? "/no_demos"
+                          : ctl == control::wrong_demos ? "/wrong_demos"
+                          : ctl == control::adapted     ? "/tta"
+                                                        : "");
     std::unique_ptr<etrm::data::arc_evaluator> ev;
     if (sp.arc_vote) {
       etrm::data::evaluator_options o;
@@ -279,7 +284,8 @@ class runner {
         if (ctl == control::no_demos) strip_demos(e.b, s_.spec.enc);
         if (ctl == control::wrong_demos) shift_demos(e.b, e.valid);
       }
-      const etrm::step_metrics m = tr.evaluate(e.b, &pred, &qh, weights);
+      const etrm::step_metrics m = ctl == control::adapted ? adapted_evaluate(e, weights, pred, qh)
+                                                           : tr.evaluate(e.b, &pred, &qh, weights);
       if constexpr (is_etrm) {
         if (ctl == control::none && i == 0) {
           const index_t B = e.b.batch, width = s_.spec.cfg.prefix_len() * s_.spec.cfg.hidden_size;
@@ -340,6 +346,21 @@ class runner {
     return res;
   }
 
+  // ETRM: fits each row's context offset on its task's leave-one-out rows, then evaluates.
+  etrm::step_metrics adapted_evaluate(const eval_rows& e, const T* weights, std::vector<std::int32_t>& pred,
+                                      std::vector<T>& qh) {
+    if constexpr (is_etrm) {
+      if (index_t(e.tasks.size()) < e.valid) throw std::logic_error("adapted evaluation needs the rows' tasks");
+      etrm::context_adapter<Model> tta(*tr_, {s_.adapt_steps, s_.adapt_lr});
+      const auto delta = tta.fit(std::span(e.tasks).first(std::size_t(e.valid)), weights);
+      std::vector<std::int32_t> slot(std::size_t(e.b.batch), -1);
+      for (index_t r = 0; r < e.valid; ++r) slot[std::size_t(r)] = std::int32_t(r);
+      return tta.evaluate(e.b, delta, slot, &pred, &qh, weights);
+    } else {
+      throw std::logic_error("test-time adaptation needs an ETRM model");
+    }
+  }
+
   std::vector<split_result> evaluate_all(data_provider& p, jsonl_log& log, index_t step, double elapsed,
                                          bool with_controls, bool print) {
     std::vector<split_result> all;
@@ -349,6 +370,7 @@ class runner {
       std::vector<control> ctls{control::none};
       if (is_etrm && with_controls && s_.controls && s_.spec.task == "fewshot")
         ctls.insert(ctls.end(), {control::no_demos, control::wrong_demos});
+      if (is_etrm && with_controls && s_.adapt_steps > 0) ctls.push_back(control::adapted);
       for (control c : ctls) {
         const auto t0 = std::chrono::steady_clock::now();
         split_result res = run_split(p, p.split(name, s_.spec.batch_size, s_.spec.eval_batches, s_.augmentations), c,

@@ -40,6 +40,7 @@ struct run_spec {
   int task_pool = 0;            // > 0: a fixed pool of training tasks (TRM needs one)
   int pool_queries = 3;         // queries per pool task (the last one is held for evaluation)
   bool augment = true;          // ETRM episodes: dihedral + colour augmentation
+  double leave_one_out = 0;     // ETRM on fewshot: fraction of leave-one-out rows (auxiliary loss)
   int sudoku_clues = 30;
   int maze_size = 11;
   int arc_augmentations = 8;    // TRM on ARC: augmented copies (puzzle ids) per task
@@ -111,6 +112,7 @@ inline json to_json(const run_spec& r) {
                 {"task_pool", r.task_pool},
                 {"pool_queries", r.pool_queries},
                 {"augment", r.augment},
+                {"leave_one_out", r.leave_one_out},
                 {"sudoku_clues", r.sudoku_clues},
                 {"maze_size", r.maze_size},
                 {"arc_augmentations", r.arc_augmentations},
@@ -185,6 +187,7 @@ inline void merge_json(run_spec& r, const json& j) {
     get(*s, "task_pool", r.task_pool);
     get(*s, "pool_queries", r.pool_queries);
     get(*s, "augment", r.augment);
+    get(*s, "leave_one_out", r.leave_one_out);
     get(*s, "sudoku_clues", r.sudoku_clues);
     get(*s, "maze_size", r.maze_size);
     get(*s, "arc_augmentations", r.arc_augmentations);

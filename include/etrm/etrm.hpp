@@ -4,10 +4,12 @@
 #pragma once
 
 #include <etrm/core/arena.hpp>
+#include <etrm/core/bfloat16.hpp>
 #include <etrm/core/config.hpp>
 #include <etrm/core/device.hpp>
 #include <etrm/core/init.hpp>
 #include <etrm/core/params.hpp>
+#include <etrm/core/precision.hpp>
 #include <etrm/core/rng.hpp>
 #include <etrm/core/tensor.hpp>
 
@@ -42,5 +44,6 @@
 #include <etrm/data/episode.hpp>
 #include <etrm/data/token_batch.hpp>
 #include <etrm/train/checkpoint.hpp>
+#include <etrm/train/context_adaptation.hpp>
 #include <etrm/model/presets.hpp>
 #include <etrm/data/render.hpp>

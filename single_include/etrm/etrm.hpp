@@ -313,6 +313,31 @@ class workspace {
 
 ETRM_END_NAMESPACE
 // ---- end etrm/core/arena.hpp
+// ---- begin etrm/core/bfloat16.hpp
+// SPDX-License-Identifier: Apache-2.0
+// bfloat16 <-> float conversions on the host (round to nearest even on the way down), shared by
+// the safetensors reader/writer and the CPU backend's bf16 GEMM.
+
+
+#include <bit>
+#include <cstdint>
+
+ETRM_BEGIN_NAMESPACE
+
+inline float bf16_to_f32(std::uint16_t h) { return std::bit_cast<float>(std::uint32_t(h) << 16); }
+
+inline std::uint16_t f32_to_bf16(float f) {
+  const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
+  // Rounding could carry a NaN payload into infinity; keep it a (quiet) NaN instead.
+  if ((x & 0x7fffffffu) > 0x7f800000u) return std::uint16_t((x >> 16) | 0x0040u);
+  return std::uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+// The float nearest to f that bf16 represents exactly.
+inline float round_to_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
+
+ETRM_END_NAMESPACE
+// ---- end etrm/core/bfloat16.hpp
 // ---- begin etrm/core/init.hpp
 // SPDX-License-Identifier: Apache-2.0
 // TRM's initialisers (trm-spec §1.9): a JAX-style truncated normal (uniform in
@@ -528,17 +553,274 @@ class param_layout {
 
 ETRM_END_NAMESPACE
 // ---- end etrm/core/params.hpp
+// ---- begin etrm/core/precision.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The arithmetic a backend's float GEMMs use. Everything else (element-wise ops, reductions,
+// optimizer, master weights) stays fp32 whatever the mode.
+//   fp32  full fp32 (the default; what the parity tests use)
+//   tf32  tensor cores with TF32 inputs, fp32 out (CUDA only)
+//   bf16  operands rounded to bf16, fp32 accumulation and output (CUDA; CPU with AVX-512 BF16
+//         instructions, or their exact-rounding emulation on other processors)
+
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+ETRM_BEGIN_NAMESPACE
+
+enum class gemm_precision { fp32, tf32, bf16 };
+
+inline const char* to_string(gemm_precision p) {
+  return p == gemm_precision::fp32 ? "fp32" : p == gemm_precision::tf32 ? "tf32" : "bf16";
+}
+
+inline gemm_precision parse_gemm_precision(std::string_view s) {
+  for (gemm_precision p : {gemm_precision::fp32, gemm_precision::tf32, gemm_precision::bf16})
+    if (s == to_string(p)) return p;
+  throw std::invalid_argument("unknown GEMM precision '" + std::string(s) + "' (expected fp32, tf32 or bf16)");
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/core/precision.hpp
 
 // ---- begin etrm/backend/cpu/cpu.hpp
 // SPDX-License-Identifier: Apache-2.0
 // The CPU backend: Eigen GEMM kernels on Eigen::Map views, run inside oneTBB parallel loops.
 // Eigen's own threading is off so the two never oversubscribe the cores; the context owns a
-// tbb::task_arena sized to the requested thread count.
+// tbb::task_arena sized to the requested thread count and the float GEMM precision:
+//
+//   etrm::backend::cpu::context ctx;                          // all cores, fp32 GEMMs
+//   etrm::backend::cpu::context ctx(2, etrm::gemm_precision::bf16);
+//   ctx.set_precision(etrm::gemm_precision::fp32);
+//
+// bf16 runs the AVX-512 BF16 kernel of gemm_bf16.hpp (or its emulation on processors without
+// it); tf32 does not exist on a CPU and is refused.
 
 #ifndef EIGEN_DONT_PARALLELIZE
 #define EIGEN_DONT_PARALLELIZE
 #endif
 
+// ---- begin etrm/backend/cpu/gemm_bf16.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The CPU backend's bf16 GEMM: both operands rounded to bf16 (nearest even) while they are
+// packed, products accumulated in fp32, fp32 output; the fp32 inputs are never modified.
+//
+// With AVX-512 BF16 (checked at run time) a packed kernel does the work: vdpbf16ps multiplies
+// a broadcast bf16 pair of A by 16 bf16 pairs of B and adds both products into 16 fp32 lanes,
+// twice the multiply-adds of an fp32 FMA. Operands are packed as 32-bit words holding the bf16
+// values of two consecutive k (the low half the even one):
+//   A block  [rows, k/2] (op(A) row-major) or [k/2, rows] (A transposed), rows padded to mr;
+//   B block  panels of nr columns, each [k/2, nr].
+// Blocks span kc values of k so a B panel (kc/2 × nr words, 16 KiB) stays in L1 while the
+// micro-kernel sweeps mr-row strips of A across it. Packing buffers are thread-local and grow
+// to the largest shape seen, so steady-state training steps allocate nothing.
+//
+// Elsewhere the same numbers (up to summation order) come from rounding the operands to
+// bf16-valued floats and running the fp32 GEMM.
+
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ETRM_CPU_BF16_KERNEL 1
+#include <immintrin.h>
+#define ETRM_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#else
+#define ETRM_CPU_BF16_KERNEL 0
+#endif
+
+ETRM_BEGIN_NAMESPACE
+namespace backend::cpu::bf16 {
+
+// True when this processor runs the native AVX-512 BF16 kernel.
+inline bool native_supported() {
+#if ETRM_CPU_BF16_KERNEL
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512bf16");
+  return ok;
+#else
+  return false;
+#endif
+}
+
+// A thread's packing scratch, grown on demand and kept.
+template <class T>
+T* scratch(std::vector<T>& v, index_t n) {
+  if (index_t(v.size()) < n) v.resize(std::size_t(n));
+  return v.data();
+}
+
+// out[i] = round_to_bf16(x[i])   x, out: [n]
+inline void round_copy(const float* x, index_t n, float* out) {
+  for (index_t i = 0; i < n; ++i) out[i] = round_to_bf16(x[i]);
+}
+
+#if ETRM_CPU_BF16_KERNEL
+constexpr index_t mr = 12;   // rows of C per micro-kernel: 24 accumulators + 2 B vectors + 1 broadcast
+constexpr index_t nr = 32;   // columns of C per micro-kernel (two 16-lane vectors)
+constexpr index_t kc = 256;  // k per packed block (even)
+constexpr index_t mc = 96;   // rows of A per packed block (a multiple of mr)
+
+// out[j] = (bf16(r1[j]) << 16) | bf16(r0[j]); r1 null reads as zeros   r0, r1, out: [n]
+ETRM_BF16_TARGET inline void pair_rows(const float* r0, const float* r1, index_t n, std::uint32_t* out) {
+  for (index_t j = 0; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - j)) - 1);
+    const __m512 x0 = _mm512_maskz_loadu_ps(m, r0 + j);
+    const __m512 x1 = r1 ? _mm512_maskz_loadu_ps(m, r1 + j) : _mm512_setzero_ps();
+    const __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x0));
+    const __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x1));
+    _mm512_mask_storeu_epi32(out + j, m, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+  }
+}
+
+// out[i] = bf16(x[i]), zero-padded to an even count   x: [n], out: [n rounded up to even]
+// (written through vector stores only, so the words are read back as uint32 without aliasing)
+ETRM_BF16_TARGET inline void round_row(const float* x, index_t n, std::uint16_t* out) {
+  const index_t n_even = n + n % 2;
+  for (index_t j = 0; j < n_even; j += 16) {
+    auto lanes = [&](index_t count) { return count >= 16 ? __mmask16(0xffff) : __mmask16((1u << count) - 1); };
+    const __m256i v = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(lanes(n - j), x + j));
+    _mm256_mask_storeu_epi16(out + j, lanes(n_even - j), v);
+  }
+}
+
+// Packs op(A)[rows m0.., k k0..) as words; returns the (row, pair) strides of the layout.
+//   ta = false: A [m, lda] row-major, element (i, k) at a[i·lda + k] → layout [rows_padded, kbp]
+//   ta = true:  A [k, lda],           element (i, k) at a[k·lda + i] → layout [kbp, rows_padded]
+struct a_block {
+  const std::uint32_t* data;
+  index_t row_stride, pair_stride;
+};
+
+ETRM_BF16_TARGET inline a_block pack_a(bool ta, const float* a, index_t lda, index_t m0, index_t mb, index_t k0,
+                                       index_t kb, std::uint32_t* out) {
+  const index_t kbp = (kb + 1) / 2, rows = (mb + mr - 1) / mr * mr;
+  if (!ta) {
+    for (index_t i = 0; i < mb; ++i)
+      round_row(a + (m0 + i) * lda + k0, kb, reinterpret_cast<std::uint16_t*>(out + i * kbp));
+    std::fill(out + mb * kbp, out + rows * kbp, 0u);
+    return {out, kbp, 1};
+  }
+  for (index_t p = 0; p < kbp; ++p) {
+    const float* r0 = a + (k0 + 2 * p) * lda + m0;
+    pair_rows(r0, 2 * p + 1 < kb ? r0 + lda : nullptr, mb, out + p * rows);
+    std::fill(out + p * rows + mb, out + (p + 1) * rows, 0u);
+  }
+  return {out, 1, rows};
+}
+
+// Packs op(B)[k k0.., columns 0..n) into panels [n/nr][kbp][nr] of words, zero-padded.
+//   tb = false: B [k, ldb], element (k, j) at b[k·ldb + j];  tb = true: B [n, ldb], at b[j·ldb + k]
+ETRM_BF16_TARGET inline void pack_b(bool tb, const float* b, index_t ldb, index_t n, index_t k0, index_t kb,
+                                    std::uint32_t* out, std::uint32_t* row_tmp) {
+  const index_t kbp = (kb + 1) / 2, panels = (n + nr - 1) / nr;
+  for (index_t q = 0; q < panels; ++q) {
+    const index_t j0 = q * nr, cols = std::min(nr, n - j0);
+    std::uint32_t* panel = out + q * kbp * nr;
+    if (!tb) {
+      for (index_t p = 0; p < kbp; ++p) {
+        const float* r0 = b + (k0 + 2 * p) * ldb + j0;
+        pair_rows(r0, 2 * p + 1 < kb ? r0 + ldb : nullptr, cols, panel + p * nr);
+        std::fill(panel + p * nr + cols, panel + (p + 1) * nr, 0u);
+      }
+      continue;
+    }
+    if (cols < nr) std::fill(panel, panel + kbp * nr, 0u);
+    for (index_t j = 0; j < cols; ++j) {
+      round_row(b + (j0 + j) * ldb + k0, kb, reinterpret_cast<std::uint16_t*>(row_tmp));
+      for (index_t p = 0; p < kbp; ++p) panel[p * nr + j] = row_tmp[p];
+    }
+  }
+}
+
+// tile[mr, nr] = Σ_p A(strip)[r, p] · B(panel)[p, :] over kbp word pairs.
+ETRM_BF16_TARGET inline void micro_kernel(index_t kbp, a_block a, const std::uint32_t* b, float* tile) {
+  __m512 c0[mr], c1[mr];
+#pragma GCC unroll 12
+  for (index_t r = 0; r < mr; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
+  for (index_t p = 0; p < kbp; ++p) {
+    const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + p * nr);
+    const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + p * nr + 16);
+    const std::uint32_t* ap = a.data + p * a.pair_stride;
+#pragma GCC unroll 12
+    for (index_t r = 0; r < mr; ++r) {
+      const __m512bh av = (__m512bh)_mm512_set1_epi32(int(ap[r * a.row_stride]));
+      c0[r] = _mm512_dpbf16_ps(c0[r], av, b0);
+      c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
+    }
+  }
+#pragma GCC unroll 12
+  for (index_t r = 0; r < mr; ++r) {
+    _mm512_storeu_ps(tile + r * nr, c0[r]);
+    _mm512_storeu_ps(tile + r * nr + 16, c1[r]);
+  }
+}
+
+// C[rows i0..i1) = alpha·op(A)·op(B) + beta·C with the native kernel (row-major, as gemm_rows).
+ETRM_BF16_TARGET inline void gemm_rows_native(bool ta, bool tb, index_t i0, index_t i1, index_t n, index_t k,
+                                              float alpha, const float* a, index_t lda, const float* b, index_t ldb,
+                                              float beta, float* c, index_t ldc) {
+  thread_local std::vector<std::uint32_t> a_buf, b_buf;
+  thread_local std::vector<std::uint32_t> row_buf;
+  const index_t panels = (n + nr - 1) / nr;
+  std::uint32_t* bp = scratch(b_buf, panels * nr * (kc / 2));
+  std::uint32_t* ap = scratch(a_buf, mc * (kc / 2));
+  std::uint32_t* row_tmp = scratch(row_buf, kc / 2);
+  alignas(64) float tile[mr * nr];
+  for (index_t k0 = 0; k0 < k; k0 += kc) {
+    const index_t kb = std::min(kc, k - k0), kbp = (kb + 1) / 2;
+    const bool first = k0 == 0;
+    const float scale = first ? beta : 1.f;
+    pack_b(tb, b, ldb, n, k0, kb, bp, row_tmp);
+    for (index_t m0 = i0; m0 < i1; m0 += mc) {
+      const index_t mb = std::min(mc, i1 - m0);
+      const a_block block = pack_a(ta, a, lda, m0, mb, k0, kb, ap);
+      for (index_t q = 0; q < panels; ++q) {
+        const index_t cols = std::min(nr, n - q * nr);
+        for (index_t s = 0; s * mr < mb; ++s) {
+          const index_t rows = std::min(mr, mb - s * mr);
+          micro_kernel(kbp, {block.data + s * mr * block.row_stride, block.row_stride, block.pair_stride},
+                       bp + q * kbp * nr, tile);
+          float* cs = c + (m0 + s * mr) * ldc + q * nr;
+          for (index_t r = 0; r < rows; ++r) {
+            float* cr = cs + r * ldc;
+            const float* tr = tile + r * nr;
+            if (scale == 0.f)
+              for (index_t j = 0; j < cols; ++j) cr[j] = alpha * tr[j];
+            else
+              for (index_t j = 0; j < cols; ++j) cr[j] = alpha * tr[j] + scale * cr[j];
+          }
+        }
+      }
+    }
+  }
+}
+#endif
+
+// C[rows i0..i1) = alpha·op(A)·op(B) + beta·C with operands rounded to bf16-valued floats and
+// `fp32_gemm_rows` (same signature) doing the products: the portable path, and the native
+// kernel's oracle in the tests.
+template <class Fp32GemmRows>
+void gemm_rows_emulated(bool ta, bool tb, index_t i0, index_t i1, index_t n, index_t k, float alpha, const float* a,
+                        index_t lda, const float* b, index_t ldb, float beta, float* c, index_t ldc,
+                        Fp32GemmRows&& fp32_gemm_rows) {
+  thread_local std::vector<float> a_buf, b_buf;
+  const index_t m = i1 - i0;
+  // op(A) rows i0..i1 as a contiguous [m, k] (or [k, m] when transposed) copy.
+  float* ar = scratch(a_buf, m * k);
+  for (index_t r = 0; r < (ta ? k : m); ++r)
+    round_copy(ta ? a + r * lda + i0 : a + (i0 + r) * lda, ta ? m : k, ar + r * (ta ? m : k));
+  float* br = scratch(b_buf, n * k);
+  for (index_t r = 0; r < (tb ? n : k); ++r) round_copy(b + r * ldb, tb ? k : n, br + r * (tb ? k : n));
+  fp32_gemm_rows(ta, tb, index_t(0), m, n, k, alpha, ar, ta ? m : k, br, tb ? k : n, beta, c + i0 * ldc, ldc);
+}
+
+}  // namespace backend::cpu::bf16
+ETRM_END_NAMESPACE
+// ---- end etrm/backend/cpu/gemm_bf16.hpp
 // ---- begin etrm/backend/host/host_kernels.hpp
 // SPDX-License-Identifier: Apache-2.0
 // The numeric primitives for host memory, written once for the reference and the CPU backend.
@@ -1114,16 +1396,28 @@ ETRM_END_NAMESPACE
 #include <tbb/task_arena.h>
 
 #include <memory>
+#include <stdexcept>
+#include <type_traits>
 
 ETRM_BEGIN_NAMESPACE
 namespace backend::cpu {
 
 struct context {
   // threads <= 0: all cores.
-  explicit context(int threads = 0)
-      : arena(std::make_unique<tbb::task_arena>(threads > 0 ? threads : int(tbb::task_arena::automatic))) {}
+  explicit context(int threads = 0, gemm_precision p = gemm_precision::fp32)
+      : arena(std::make_unique<tbb::task_arena>(threads > 0 ? threads : int(tbb::task_arena::automatic))) {
+    set_precision(p);
+  }
   int threads() const { return arena->max_concurrency(); }
+  gemm_precision precision() const { return precision_; }
+  void set_precision(gemm_precision p) {
+    if (p == gemm_precision::tf32) throw std::invalid_argument("etrm cpu: tf32 GEMMs exist on CUDA only (use fp32 or bf16)");
+    precision_ = p;
+  }
   std::unique_ptr<tbb::task_arena> arena;
+
+ private:
+  gemm_precision precision_ = gemm_precision::fp32;
 };
 
 struct tbb_exec {
@@ -1179,6 +1473,27 @@ void gemm_rows(bool ta, bool tb, index_t i0, index_t i1, index_t n, index_t k, T
     product(const_map<T>(a + i0 * lda, m, k, Eigen::OuterStride<>(lda)));
 }
 
+// gemm_rows with bf16 operands: the native kernel where the processor has it.
+inline void gemm_rows_bf16(bool ta, bool tb, index_t i0, index_t i1, index_t n, index_t k, float alpha, const float* a,
+                           index_t lda, const float* b, index_t ldb, float beta, float* c, index_t ldc) {
+#if ETRM_CPU_BF16_KERNEL
+  if (bf16::native_supported())
+    return bf16::gemm_rows_native(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+  bf16::gemm_rows_emulated(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                           [](auto... args) { gemm_rows<float>(args...); });
+}
+
+// gemm_rows in the context's precision (double GEMMs are always fp64).
+template <class T>
+void gemm_rows_in(const context& ctx, bool ta, bool tb, index_t i0, index_t i1, index_t n, index_t k, T alpha,
+                  const T* a, index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    if (ctx.precision() == gemm_precision::bf16)
+      return gemm_rows_bf16(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  gemm_rows(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 }  // namespace backend::cpu
 
 template <>
@@ -1190,7 +1505,7 @@ struct device_traits<cpu_device> : backend::host::host_memory<backend::cpu::cont
 template <>
 struct kernels<cpu_device> : backend::host::host_kernels<backend::cpu::tbb_exec, false> {
   // Same contract as kernels<reference_device>::gemm. Batches run in parallel; one large
-  // matrix is split into row blocks so both cores work on it.
+  // matrix is split into row or column blocks so both cores work on it.
   template <class T>
   static void gemm(ctx_t& ctx, bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
                    index_t stride_a, const T* b, index_t ldb, index_t stride_b, T beta, T* c, index_t ldc,
@@ -1198,15 +1513,30 @@ struct kernels<cpu_device> : backend::host::host_kernels<backend::cpu::tbb_exec,
     if (batch > 1) {
       backend::cpu::tbb_exec::run(ctx, batch, 1, [&](index_t p0, index_t p1) {
         for (index_t p = p0; p < p1; ++p)
-          backend::cpu::gemm_rows(ta, tb, 0, m, n, k, alpha, a + p * stride_a, lda, b + p * stride_b, ldb, beta,
-                                  c + p * stride_c, ldc);
+          backend::cpu::gemm_rows_in(ctx, ta, tb, 0, m, n, k, alpha, a + p * stride_a, lda, b + p * stride_b, ldb,
+                                     beta, c + p * stride_c, ldc);
+      });
+      return;
+    }
+    // Each thread packs the whole of the operand it does not split, so the split runs along
+    // the longer side of C: rows when m >= n, else column blocks (whole 32-column panels).
+    if (n > m && n >= 64 && ctx.threads() > 1) {
+      const index_t parts = std::min<index_t>(ctx.threads(), n / 32);
+      const index_t width = (n + parts - 1) / parts + 31 & ~index_t(31);
+      backend::cpu::tbb_exec::run(ctx, parts, 1, [&](index_t p0, index_t p1) {
+        for (index_t p = p0; p < p1; ++p) {
+          const index_t j0 = p * width, j1 = std::min(n, j0 + width);
+          if (j0 < j1)
+            backend::cpu::gemm_rows_in(ctx, ta, tb, 0, m, j1 - j0, k, alpha, a, lda, tb ? b + j0 * ldb : b + j0, ldb,
+                                       beta, c + j0, ldc);
+        }
       });
       return;
     }
     // Row blocks of at least 32 rows and ~64k multiply-adds each keep the split worthwhile.
     const index_t grain = std::max<index_t>(32, 65536 / std::max<index_t>(1, n * k));
     backend::cpu::tbb_exec::run(ctx, m, grain, [&](index_t i0, index_t i1) {
-      backend::cpu::gemm_rows(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      backend::cpu::gemm_rows_in(ctx, ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     });
   }
 };
@@ -2554,6 +2884,40 @@ class trainer {
     return m;
   }
 
+  // Deep-supervision gradients of a labelled batch without an optimizer step: a fresh carry,
+  // `steps` supervision steps, each forward (taped), loss and backward, so gradients() holds
+  // ∂/∂weights of the summed per-step losses (and a prefix source's hooks see every step).
+  // No ACT halting. Returns that summed loss (each step's loss as step_metrics::loss).
+  double supervised_gradients(const token_batch& b, index_t steps, const T* weights = nullptr) {
+    const auto& c = model_.config();
+    check_batch(b, c.seq_len, model_.prefix().context_width());
+    if (b.labels.empty()) throw std::invalid_argument("etrm trainer: supervised_gradients needs labels");
+    ws_.reset();
+    from_host<D>(ctx_, inputs_.data(), b.inputs);
+    from_host<D>(ctx_, labels_.data(), b.labels);
+    from_host<D>(ctx_, context_.data(), b.context);
+    zero(grads_);
+    const T* w = weights ? weights : params_.data();
+    const index_t SV = c.full_len() * c.vocab_size;
+    T* logits = ws_.template take<T>(B_ * SV);
+    T* dlogits = ws_.template take<T>(B_ * SV);
+    T* q = ws_.template take<T>(B_ * 2);
+    T* dq = ws_.template take<T>(B_ * 2);
+    model_.reset(ctx_, carry_, halted_ones());
+    double total = 0;
+    for (index_t s = 0; s < steps; ++s) {
+      const std::size_t mark = ws_.mark();
+      model_.forward(ctx_, w, carry_, inputs_.data(), context_.data(), logits, q, &tape_, ws_);
+      const losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
+      model_.backward(ctx_, w, tape_, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
+      total += metrics(l, q, /*only_halted=*/false).loss;
+      ws_.rewind(mark);
+    }
+    // The training carry was overwritten: every training row starts afresh next step.
+    device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
+    return total;
+  }
+
   // Runs `steps` supervision steps from a fresh carry on the uploaded inputs without
   // gradients; `each(step, logits, q)` sees the device outputs after every step.
   template <class F = std::nullptr_t>
@@ -3065,6 +3429,14 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   const encoder_config& encoder() const { return cfg_; }
   index_t context_width() const { return cfg_.context_width(); }
 
+  // Test-time adaptation hook (train/context_adaptation.hpp). While set, offset[b] ([B, K·D],
+  // device) is added to row b's K context tokens before injection, and backward accumulates
+  // ∂L/∂offset into grad ([B, K·D], device; may be null). Both null: the plain encoder.
+  void set_context_offset(const T* offset, T* grad) {
+    offset_ = offset;
+    offset_grad_ = grad;
+  }
+
   struct saved {
     std::int32_t* tokens = nullptr;    // the rows' demo tokens packed: [B, M·Lp]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
@@ -3129,6 +3501,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     }
     encode(ctx, p, B, context, *s, ws);
     const T* ctx_tokens = latent_blocks_.empty() ? s->mean : s->latent_out.back();
+    if (offset_) {
+      T* shifted = ws.template take<T>(B * K_ * Dm_);
+      kernels<D>::map(ctx, B * K_ * Dm_, ops::add_fn<T>{}, shifted, ctx_tokens, offset_);
+      ctx_tokens = shifted;
+    }
     inject(ctx, p, B, ctx_tokens, *s, x, x_stride, ws);
     if (s == &tmp) ws.rewind(mark);
   }
@@ -3141,6 +3518,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     const index_t rows = per_pair ? B * M : B;
     T* dctx = ws.template take<T>(B * KD);
     inject_backward(ctx, p, B, s, dx, x_stride, dctx, g, ws);
+    if (offset_grad_) K::map(ctx, B * KD, ops::add_fn<T>{}, offset_grad_, offset_grad_, dctx);
     // Latent self-attention blocks, last to first.
     T* buf = ws.template take<T>(B * KD);
     const layer_dims ld = latent_dims(B);
@@ -3297,6 +3675,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   cross_attention<D> cross_;
   swiglu_mlp<D> cross_mlp_;
   buffer<std::int32_t, D> row_ids_, col_ids_, seg_ids_;
+  const T* offset_ = nullptr;
+  T* offset_grad_ = nullptr;
 };
 
 template <class D, class T>
@@ -4939,13 +5319,12 @@ struct episode_shape {
   bool fits(const grid_pair& p) const { return fits(p.input) && fits(p.output); }
 };
 
-// Writes one episode row. `demos` are indices into t.train; the query is t.test[query].
-inline void encode_episode(const task& t, std::span<const std::size_t> demos, std::size_t query,
+// Writes one episode row: the query pair `q`, and the demonstrations pairs[demos[i]].
+inline void encode_episode(std::span<const grid_pair> pairs, std::span<const std::size_t> demos, const grid_pair& q,
                            const episode_shape& shape, std::span<std::int32_t> inputs, std::span<std::int32_t> labels,
                            std::span<std::int32_t> context) {
   const std::size_t n = std::size_t(shape.seq_len()), M = std::size_t(shape.max_demos);
   if (demos.size() > M) throw std::invalid_argument("encode_episode: more demos than the shape holds");
-  const grid_pair& q = t.test.at(query);
   encode_grid(q.input, {}, inputs, shape.side);
   if (!labels.empty()) {
     encode_grid(q.output, {}, labels, shape.side);
@@ -4953,7 +5332,7 @@ inline void encode_episode(const task& t, std::span<const std::size_t> demos, st
   }
   std::fill(context.begin(), context.end(), arc_pad_token);
   for (std::size_t i = 0; i < demos.size(); ++i) {
-    const grid_pair& d = t.train.at(demos[i]);
+    const grid_pair& d = pairs[demos[i]];
     encode_grid(d.input, {}, context.subspan(2 * i * n, n), shape.side);
     encode_grid(d.output, {}, context.subspan((2 * i + 1) * n, n), shape.side);
   }
@@ -4964,15 +5343,46 @@ inline void encode_episode(const task& t, std::span<const std::size_t> demos, st
   }
 }
 
+// The same with `demos` indexing t.train and the query t.test[query].
+inline void encode_episode(const task& t, std::span<const std::size_t> demos, std::size_t query,
+                           const episode_shape& shape, std::span<std::int32_t> inputs, std::span<std::int32_t> labels,
+                           std::span<std::int32_t> context) {
+  for (std::size_t d : demos)
+    if (d >= t.train.size()) throw std::out_of_range("encode_episode: demo index beyond the task's pairs");
+  encode_episode(t.train, demos, t.test.at(query), shape, inputs, labels, context);
+}
+
+// A leave-one-out row of the same episode: demo `held` (an index into `demos`) becomes the
+// query and the other demos the context, so the model learns to predict each demo's output
+// from the others (etrm-lessons §4). Needs two or more demos.
+inline void encode_leave_one_out(const task& t, std::span<const std::size_t> demos, std::size_t held,
+                                 const episode_shape& shape, std::span<std::int32_t> inputs,
+                                 std::span<std::int32_t> labels, std::span<std::int32_t> context) {
+  if (demos.size() < 2 || held >= demos.size())
+    throw std::invalid_argument("encode_leave_one_out: needs two or more demos and a held demo among them");
+  std::vector<std::size_t> rest;
+  for (std::size_t i = 0; i < demos.size(); ++i)
+    if (i != held) rest.push_back(demos[i]);
+  encode_episode(t.train, rest, t.train.at(demos[held]), shape, inputs, labels, context);
+}
+
 // Training episodes from the built-in generator: row r of step s is task (s·B + r) of the
 // split, with 1..M demos (uniform, as many as the task has), its first query, and a random
 // dihedral + colour augmentation for the whole episode. Deterministic by (seed, step, row);
 // rows are built in parallel.
+//
+// leave_one_out (the auxiliary loss of the ETRM issue): that fraction of the rows whose episode
+// has two or more demos becomes a leave-one-out row (encode_leave_one_out, the held demo drawn
+// at random), so the training loss is (1 − f)·L_query + f·L_leave-one-out in expectation.
 class episode_source {
  public:
   episode_source(rule_split split, std::uint64_t seed, episode_shape shape, generator_config gen = {},
-                 int min_demos = 1, bool augment = true)
-      : split_(split), seed_(seed), shape_(shape), gen_(gen), min_demos_(min_demos), augment_(augment) {}
+                 int min_demos = 1, bool augment = true, double leave_one_out = 0)
+      : split_(split), seed_(seed), shape_(shape), gen_(gen), min_demos_(min_demos), augment_(augment),
+        leave_one_out_(leave_one_out) {
+    if (!(leave_one_out >= 0 && leave_one_out <= 1))
+      throw std::invalid_argument("episode_source: leave_one_out must be a fraction in [0, 1]");
+  }
 
   const episode_shape& shape() const { return shape_; }
 
@@ -4986,9 +5396,14 @@ class episode_source {
     tbb::parallel_for(index_t(0), B, [&](index_t r) {
       const std::uint64_t index = step * std::uint64_t(B) + std::uint64_t(r);
       const auto [t, demos] = episode(index);
-      encode_episode(t, demos, 0, shape_, std::span(b.inputs).subspan(std::size_t(r) * n, n),
-                     std::span(b.labels).subspan(std::size_t(r) * n, n),
-                     std::span(b.context).subspan(std::size_t(r) * w, w));
+      const auto in = std::span(b.inputs).subspan(std::size_t(r) * n, n);
+      const auto lab = std::span(b.labels).subspan(std::size_t(r) * n, n);
+      const auto ctx = std::span(b.context).subspan(std::size_t(r) * w, w);
+      if (demos.size() >= 2 && leave_one_out_ > 0 && uniform01({seed_, 0x100}, index) < leave_one_out_)
+        encode_leave_one_out(t, demos, std::size_t(uniform_index({seed_, 0x101}, index, demos.size())), shape_, in,
+                             lab, ctx);
+      else
+        encode_episode(t, demos, 0, shape_, in, lab, ctx);
     });
     return b;
   }
@@ -5021,6 +5436,7 @@ class episode_source {
   generator_config gen_;
   int min_demos_;
   bool augment_;
+  double leave_one_out_;
 };
 
 }  // namespace data
@@ -5323,16 +5739,10 @@ inline std::optional<dtype> parse_dtype(std::string_view s) {
   return std::nullopt;
 }
 
-// ---- half-precision conversions (round-to-nearest-even on the way down) ----
+// ---- half-precision conversions (round-to-nearest-even on the way down; bf16 in core) ----
 
-inline float bf16_to_f32(std::uint16_t h) { return std::bit_cast<float>(std::uint32_t(h) << 16); }
-
-inline std::uint16_t f32_to_bf16(float f) {
-  const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
-  // Rounding could carry a NaN payload into infinity; keep it a (quiet) NaN instead.
-  if ((x & 0x7fffffffu) > 0x7f800000u) return std::uint16_t((x >> 16) | 0x0040u);
-  return std::uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
+using etrm::bf16_to_f32;
+using etrm::f32_to_bf16;
 
 inline float f16_to_f32(std::uint16_t h) {
   const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;
@@ -5984,6 +6394,169 @@ nlohmann::json load_training_checkpoint(const std::filesystem::path& path, train
 
 ETRM_END_NAMESPACE
 // ---- end etrm/train/checkpoint.hpp
+// ---- begin etrm/train/context_adaptation.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Test-time adaptation for ETRM: a gradient search over the K context tokens on the task's own
+// demonstrations (LPN's latent search, etrm-lessons §3, with ETRM's token context). For each
+// task an offset δ [K, D] added to its context tokens is fitted by Adam, model weights frozen,
+// to the task's leave-one-out rows (each demo's output predicted from the other demos, every
+// supervision step supervised); the query is then answered with δ added to the context that
+// the full demo set gives. δ starts at zero, so zero steps is the plain model.
+//
+//   context_adapter<model_t> tta(trainer, {.steps = 8, .lr = 1e-2});
+//   const auto delta = tta.fit(tasks, trainer.eval_parameters());   // [tasks, K·D]
+//   tta.evaluate(query_batch, delta, slot_of_row, &pred);            // row r uses task slot[r]
+
+
+#include <cmath>
+#include <span>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+struct adaptation_options {
+  index_t steps = 8;              // Adam steps on the offsets
+  double lr = 1e-2;               // Adam learning rate
+  index_t supervision_steps = 0;  // supervision steps per leave-one-out pass; 0: halt_max_steps
+};
+
+// Every task's leave-one-out rows (tasks with fewer than two demos have none), packed into
+// batches of B rows; slot[i][r] is the task of row r of batch i, −1 for padding rows.
+struct leave_one_out_batches {
+  std::vector<token_batch> batches;
+  std::vector<std::vector<std::int32_t>> slot;
+};
+
+inline leave_one_out_batches make_leave_one_out_batches(std::span<const data::task> tasks,
+                                                        const data::episode_shape& shape, index_t B) {
+  leave_one_out_batches out;
+  const std::size_t n = std::size_t(shape.seq_len()), w = std::size_t(shape.context_width());
+  index_t row = B;  // rows used in the last batch
+  for (std::size_t k = 0; k < tasks.size(); ++k) {
+    const data::task& t = tasks[k];
+    std::vector<std::size_t> demos(std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos)));
+    for (std::size_t i = 0; i < demos.size(); ++i) demos[i] = i;
+    if (demos.size() < 2) continue;
+    for (std::size_t held = 0; held < demos.size(); ++held) {
+      if (row == B) {  // a new batch of padding rows: PAD tokens, ignored labels, no demos
+        token_batch b;
+        b.batch = B;
+        b.inputs.assign(std::size_t(B) * n, data::arc_pad_token);
+        b.labels.assign(std::size_t(B) * n, -100);
+        b.context.assign(std::size_t(B) * w, 0);
+        out.batches.push_back(std::move(b));
+        out.slot.emplace_back(std::size_t(B), -1);
+        row = 0;
+      }
+      token_batch& b = out.batches.back();
+      const std::size_t r = std::size_t(row);
+      data::encode_leave_one_out(t, demos, held, shape, std::span(b.inputs).subspan(r * n, n),
+                                 std::span(b.labels).subspan(r * n, n), std::span(b.context).subspan(r * w, w));
+      out.slot.back()[r] = std::int32_t(k);
+      ++row;
+    }
+  }
+  return out;
+}
+
+template <class Model>
+class context_adapter {
+  using D = typename Model::device_type;
+  using T = typename Model::scalar_type;
+
+ public:
+  context_adapter(trainer<Model>& tr, adaptation_options o)
+      : tr_(tr), o_(o), KD_(tr.model().config().prefix_len() * tr.model().config().hidden_size),
+        offset_(tr.batch() * KD_), grad_(tr.batch() * KD_) {
+    if (o_.steps < 0 || !(o_.lr > 0)) throw std::invalid_argument("context_adapter: need steps >= 0 and lr > 0");
+  }
+
+  index_t width() const { return KD_; }
+
+  // Fits one offset per task on its leave-one-out rows; returns them as [tasks, K·D] on the
+  // host. `losses` (optional) gets the summed leave-one-out loss before each step and after the
+  // last (steps + 1 values).
+  std::vector<T> fit(std::span<const data::task> tasks, const T* weights, std::vector<double>* losses = nullptr) {
+    const auto& e = tr_.model().prefix().encoder();
+    const auto rows = make_leave_one_out_batches(tasks, {int(e.grid_side), int(e.max_demos)}, tr_.batch());
+    const std::size_t size = tasks.size() * std::size_t(KD_);
+    std::vector<T> delta(size, T(0));
+    std::vector<double> m(size, 0), v(size, 0), g(size);
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    if (losses) losses->clear();
+    for (index_t step = 0; step <= o_.steps; ++step) {
+      if (step == o_.steps && !losses) break;  // the last pass only measures the loss
+      std::fill(g.begin(), g.end(), 0.0);
+      double total = 0;
+      for (std::size_t i = 0; i < rows.batches.size(); ++i) {
+        upload_offsets(delta, rows.slot[i]);
+        device_traits<D>::zero(tr_.context(), grad_.data(), sizeof(T) * std::size_t(grad_.size()));
+        const hook h(tr_.model().prefix(), offset_.data(), grad_.data());
+        total += tr_.supervised_gradients(rows.batches[i], supervision_steps(), weights);
+        const auto gr = to_host<D>(tr_.context(), grad_.data(), grad_.size());
+        for (std::size_t r = 0; r < rows.slot[i].size(); ++r) {
+          const std::int32_t k = rows.slot[i][r];
+          if (k < 0) continue;
+          for (index_t j = 0; j < KD_; ++j) g[std::size_t(k) * KD_ + j] += double(gr[r * KD_ + j]);
+        }
+      }
+      if (losses) losses->push_back(total);
+      if (step == o_.steps) break;
+      const double c1 = 1 - std::pow(b1, double(step + 1)), c2 = 1 - std::pow(b2, double(step + 1));
+      for (std::size_t j = 0; j < size; ++j) {
+        m[j] = b1 * m[j] + (1 - b1) * g[j];
+        v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
+        delta[j] -= T(o_.lr * (m[j] / c1) / (std::sqrt(v[j] / c2) + eps));
+      }
+    }
+    return delta;
+  }
+
+  // trainer::evaluate with row r's context tokens shifted by the offset of task slot[r]
+  // (−1: none).   delta: [tasks, K·D]; slot: [B]
+  step_metrics evaluate(const token_batch& b, const std::vector<T>& delta, std::span<const std::int32_t> slot,
+                        std::vector<std::int32_t>* pred = nullptr, std::vector<T>* q_halt = nullptr,
+                        const T* weights = nullptr) {
+    upload_offsets(delta, slot);
+    const hook h(tr_.model().prefix(), offset_.data(), nullptr);
+    return tr_.evaluate(b, pred, q_halt, weights);
+  }
+
+ private:
+  // Sets the prefix source's offset hook for one scope.
+  struct hook {
+    typename Model::prefix_type& prefix;
+    hook(typename Model::prefix_type& p, const T* offset, T* grad) : prefix(p) { prefix.set_context_offset(offset, grad); }
+    ~hook() { prefix.set_context_offset(nullptr, nullptr); }
+    hook(const hook&) = delete;
+    hook& operator=(const hook&) = delete;
+  };
+
+  index_t supervision_steps() const {
+    return o_.supervision_steps > 0 ? o_.supervision_steps : tr_.model().config().halt_max_steps;
+  }
+
+  void upload_offsets(const std::vector<T>& delta, std::span<const std::int32_t> slot) {
+    if (index_t(slot.size()) != tr_.batch()) throw std::invalid_argument("context_adapter: one slot per batch row");
+    host_rows_.assign(std::size_t(tr_.batch() * KD_), T(0));
+    for (std::size_t r = 0; r < slot.size(); ++r)
+      if (slot[r] >= 0) {
+        if (std::size_t(slot[r] + 1) * std::size_t(KD_) > delta.size())
+          throw std::out_of_range("context_adapter: slot beyond the fitted offsets");
+        std::copy_n(delta.begin() + slot[r] * KD_, KD_, host_rows_.begin() + index_t(r) * KD_);
+      }
+    from_host<D>(tr_.context(), offset_.data(), host_rows_);
+  }
+
+  trainer<Model>& tr_;
+  adaptation_options o_;
+  index_t KD_;
+  buffer<T, D> offset_, grad_;
+  std::vector<T> host_rows_;
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/train/context_adaptation.hpp
 // ---- begin etrm/model/presets.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Named configurations of the paper (trm-spec §4.4) plus `small_att`, a CPU-sized model.

@@ -549,11 +549,9 @@ ETRM_END_NAMESPACE
 //   etrm::backend::cuda::context ctx(1, gemm_precision::tf32);
 //   ctx.set_precision(gemm_precision::bf16);                // float GEMMs from now on
 //
-// gemm_precision applies to float GEMMs only (double GEMMs are always FP64):
-//   fp32  cublasSgemm, full FP32 (the default; what the parity tests use)
-//   tf32  FP32 in/out, tensor cores with TF32 inputs (CUBLAS_COMPUTE_32F_FAST_TF32)
-//   bf16  operands rounded to bf16 into the context scratch, FP32 accumulation and output;
-//         the FP32 master weights are never modified
+// gemm_precision (core/precision.hpp) applies to float GEMMs only (double GEMMs are always FP64):
+//   fp32  cublasSgemm; tf32  CUBLAS_COMPUTE_32F_FAST_TF32; bf16  operands rounded to bf16 into
+//   the context scratch, FP32 accumulation and output (FP32 master weights never modified)
 
 // ---- begin etrm/backend/cuda/errors.cuh
 // SPDX-License-Identifier: Apache-2.0
@@ -611,6 +609,36 @@ ETRM_END_NAMESPACE
       ::etrm::backend::cuda::detail::throw_cublas(etrm_cublas_status_, #expr, __FILE__, __LINE__); \
   } while (0)
 // ---- end etrm/backend/cuda/errors.cuh
+// ---- begin etrm/core/precision.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The arithmetic a backend's float GEMMs use. Everything else (element-wise ops, reductions,
+// optimizer, master weights) stays fp32 whatever the mode.
+//   fp32  full fp32 (the default; what the parity tests use)
+//   tf32  tensor cores with TF32 inputs, fp32 out (CUDA only)
+//   bf16  operands rounded to bf16, fp32 accumulation and output (CUDA; CPU with AVX-512 BF16
+//         instructions, or their exact-rounding emulation on other processors)
+
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+ETRM_BEGIN_NAMESPACE
+
+enum class gemm_precision { fp32, tf32, bf16 };
+
+inline const char* to_string(gemm_precision p) {
+  return p == gemm_precision::fp32 ? "fp32" : p == gemm_precision::tf32 ? "tf32" : "bf16";
+}
+
+inline gemm_precision parse_gemm_precision(std::string_view s) {
+  for (gemm_precision p : {gemm_precision::fp32, gemm_precision::tf32, gemm_precision::bf16})
+    if (s == to_string(p)) return p;
+  throw std::invalid_argument("unknown GEMM precision '" + std::string(s) + "' (expected fp32, tf32 or bf16)");
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/core/precision.hpp
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -621,11 +649,7 @@ ETRM_END_NAMESPACE
 ETRM_BEGIN_NAMESPACE
 namespace backend::cuda {
 
-enum class gemm_precision { fp32, tf32, bf16 };
-
-inline const char* to_string(gemm_precision p) {
-  return p == gemm_precision::fp32 ? "fp32" : p == gemm_precision::tf32 ? "tf32" : "bf16";
-}
+using etrm::gemm_precision;
 
 class context {
  public:
@@ -2672,6 +2696,14 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   const encoder_config& encoder() const { return cfg_; }
   index_t context_width() const { return cfg_.context_width(); }
 
+  // Test-time adaptation hook (train/context_adaptation.hpp). While set, offset[b] ([B, K·D],
+  // device) is added to row b's K context tokens before injection, and backward accumulates
+  // ∂L/∂offset into grad ([B, K·D], device; may be null). Both null: the plain encoder.
+  void set_context_offset(const T* offset, T* grad) {
+    offset_ = offset;
+    offset_grad_ = grad;
+  }
+
   struct saved {
     std::int32_t* tokens = nullptr;    // the rows' demo tokens packed: [B, M·Lp]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
@@ -2736,6 +2768,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     }
     encode(ctx, p, B, context, *s, ws);
     const T* ctx_tokens = latent_blocks_.empty() ? s->mean : s->latent_out.back();
+    if (offset_) {
+      T* shifted = ws.template take<T>(B * K_ * Dm_);
+      kernels<D>::map(ctx, B * K_ * Dm_, ops::add_fn<T>{}, shifted, ctx_tokens, offset_);
+      ctx_tokens = shifted;
+    }
     inject(ctx, p, B, ctx_tokens, *s, x, x_stride, ws);
     if (s == &tmp) ws.rewind(mark);
   }
@@ -2748,6 +2785,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     const index_t rows = per_pair ? B * M : B;
     T* dctx = ws.template take<T>(B * KD);
     inject_backward(ctx, p, B, s, dx, x_stride, dctx, g, ws);
+    if (offset_grad_) K::map(ctx, B * KD, ops::add_fn<T>{}, offset_grad_, offset_grad_, dctx);
     // Latent self-attention blocks, last to first.
     T* buf = ws.template take<T>(B * KD);
     const layer_dims ld = latent_dims(B);
@@ -2904,6 +2942,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   cross_attention<D> cross_;
   swiglu_mlp<D> cross_mlp_;
   buffer<std::int32_t, D> row_ids_, col_ids_, seg_ids_;
+  const T* offset_ = nullptr;
+  T* offset_grad_ = nullptr;
 };
 
 template <class D, class T>
@@ -3508,6 +3548,31 @@ ETRM_END_NAMESPACE
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+// ---- begin etrm/core/bfloat16.hpp
+// SPDX-License-Identifier: Apache-2.0
+// bfloat16 <-> float conversions on the host (round to nearest even on the way down), shared by
+// the safetensors reader/writer and the CPU backend's bf16 GEMM.
+
+
+#include <bit>
+#include <cstdint>
+
+ETRM_BEGIN_NAMESPACE
+
+inline float bf16_to_f32(std::uint16_t h) { return std::bit_cast<float>(std::uint32_t(h) << 16); }
+
+inline std::uint16_t f32_to_bf16(float f) {
+  const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
+  // Rounding could carry a NaN payload into infinity; keep it a (quiet) NaN instead.
+  if ((x & 0x7fffffffu) > 0x7f800000u) return std::uint16_t((x >> 16) | 0x0040u);
+  return std::uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+// The float nearest to f that bf16 represents exactly.
+inline float round_to_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
+
+ETRM_END_NAMESPACE
+// ---- end etrm/core/bfloat16.hpp
 // ---- begin etrm/io/atomic_file.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Crash-safe file replacement. The bytes go to `<path>.tmp.<pid>` in the target's directory, are
@@ -3769,16 +3834,10 @@ inline std::optional<dtype> parse_dtype(std::string_view s) {
   return std::nullopt;
 }
 
-// ---- half-precision conversions (round-to-nearest-even on the way down) ----
+// ---- half-precision conversions (round-to-nearest-even on the way down; bf16 in core) ----
 
-inline float bf16_to_f32(std::uint16_t h) { return std::bit_cast<float>(std::uint32_t(h) << 16); }
-
-inline std::uint16_t f32_to_bf16(float f) {
-  const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
-  // Rounding could carry a NaN payload into infinity; keep it a (quiet) NaN instead.
-  if ((x & 0x7fffffffu) > 0x7f800000u) return std::uint16_t((x >> 16) | 0x0040u);
-  return std::uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
+using etrm::bf16_to_f32;
+using etrm::f32_to_bf16;
 
 inline float f16_to_f32(std::uint16_t h) {
   const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;
@@ -4477,6 +4536,40 @@ class trainer {
       for (index_t i = 0; i < B_; ++i) (*q_halt)[i] = qh[2 * i];
     }
     return m;
+  }
+
+  // Deep-supervision gradients of a labelled batch without an optimizer step: a fresh carry,
+  // `steps` supervision steps, each forward (taped), loss and backward, so gradients() holds
+  // ∂/∂weights of the summed per-step losses (and a prefix source's hooks see every step).
+  // No ACT halting. Returns that summed loss (each step's loss as step_metrics::loss).
+  double supervised_gradients(const token_batch& b, index_t steps, const T* weights = nullptr) {
+    const auto& c = model_.config();
+    check_batch(b, c.seq_len, model_.prefix().context_width());
+    if (b.labels.empty()) throw std::invalid_argument("etrm trainer: supervised_gradients needs labels");
+    ws_.reset();
+    from_host<D>(ctx_, inputs_.data(), b.inputs);
+    from_host<D>(ctx_, labels_.data(), b.labels);
+    from_host<D>(ctx_, context_.data(), b.context);
+    zero(grads_);
+    const T* w = weights ? weights : params_.data();
+    const index_t SV = c.full_len() * c.vocab_size;
+    T* logits = ws_.template take<T>(B_ * SV);
+    T* dlogits = ws_.template take<T>(B_ * SV);
+    T* q = ws_.template take<T>(B_ * 2);
+    T* dq = ws_.template take<T>(B_ * 2);
+    model_.reset(ctx_, carry_, halted_ones());
+    double total = 0;
+    for (index_t s = 0; s < steps; ++s) {
+      const std::size_t mark = ws_.mark();
+      model_.forward(ctx_, w, carry_, inputs_.data(), context_.data(), logits, q, &tape_, ws_);
+      const losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
+      model_.backward(ctx_, w, tape_, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
+      total += metrics(l, q, /*only_halted=*/false).loss;
+      ws_.rewind(mark);
+    }
+    // The training carry was overwritten: every training row starts afresh next step.
+    device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
+    return total;
   }
 
   // Runs `steps` supervision steps from a fresh carry on the uploaded inputs without

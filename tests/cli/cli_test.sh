@@ -49,7 +49,10 @@ help)
     "$bin" "$sub" --help >help.txt || fail "etrm $sub --help"
     grep -q -- "--" help.txt || fail "$sub --help lists no options"
   done
-  "$bin" train --help | grep -q -- "--grid-side" || fail "train --help lacks --grid-side"
+  "$bin" train --help >train_help.txt || fail "etrm train --help"
+  for opt in --grid-side --precision --leave-one-out --adapt-steps; do
+    grep -q -- "$opt" train_help.txt || fail "train --help lacks $opt"
+  done
   "$bin" >/dev/null 2>&1 && fail "no subcommand must fail"
   true
   ;;
@@ -75,6 +78,14 @@ for l in open(sys.argv[1]):
     for k in ("step", "loss", "accuracy", "exact_accuracy", "q_halt_accuracy", "elapsed_s"): assert k in j, k
     if j["type"] == "train":
         for k in ("lr", "steps", "samples_per_s"): assert k in j, k' run/metrics.jsonl || fail "metrics fields"
+  "$bin" train --task fewshot --model etrm --steps 3 --log-every 1 --precision bf16 --out run_bf16 "${tiny[@]}" \
+    >bf16.txt || fail "train with bf16 GEMMs"
+  grep -q "bf16 GEMMs" bf16.txt || fail "bf16 run does not say it uses bf16 GEMMs"
+  [ "$(train_lines run_bf16/metrics.jsonl)" -eq 3 ] || fail "bf16: expected 3 train lines"
+  losses run_bf16/metrics.jsonl | "$py" -c 'import math,sys
+assert all(math.isfinite(float(l.split()[1])) for l in sys.stdin)' || fail "bf16: non-finite loss"
+  "$bin" train --precision tf32 --steps 1 --out tf32 "${tiny[@]}" >/dev/null 2>err.txt && fail "--precision tf32 accepted"
+  grep -q -- "--precision" err.txt || fail "--precision tf32: the usage error does not name the option"
   ;;
 tasks)  # every task x model kind trains (TRM on fewshot with a task pool, sudoku, maze with mlp_t, ARC both ways)
   "$bin" train --model trm --task-pool 16 --steps 2 --out trm "${tiny[@]}" || fail "trm fewshot"
@@ -119,6 +130,11 @@ eval)
   "$bin" eval --checkpoint run/checkpoint.safetensors --split held_out --no-controls --eval-batches 1 --threads 2 \
     --out only >table2.txt || fail "eval --split"
   grep -q "^held_out " table2.txt && ! grep -q "^train_rules" table2.txt || fail "--split held_out"
+  "$bin" eval --checkpoint run/checkpoint.safetensors --split held_out --no-controls --eval-batches 1 --threads 2 \
+    --adapt-steps 2 --out tta >table3.txt || fail "eval --adapt-steps"
+  cat table3.txt
+  grep -q "^held_out/tta " table3.txt || fail "table lacks held_out/tta"
+  grep -q '"split":"held_out/tta"' tta/eval.jsonl || fail "eval.jsonl lacks held_out/tta"
   ;;
 solve)
   "$bin" generate --kind fewshot --count 1 --split held_out --out tasks --max-side 5 >/dev/null || fail "generate"

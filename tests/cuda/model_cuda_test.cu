@@ -156,7 +156,7 @@ void check_supervision_step(bool mlp_t, gemm_precision mode, double tol) {
 
   const step_result got = run_step<CD, float>(ctx, mc, pf, table, zh, zl, b);
   const step_result want = run_step<R, double>(rc, mr, wide(pf), wide(table), wide(zh), wide(zl), b);
-  const std::string tag = std::string(mlp_t ? "mlp_t" : "attention") + "/" + backend::cuda::to_string(mode) + " ";
+  const std::string tag = std::string(mlp_t ? "mlp_t" : "attention") + "/" + etrm::to_string(mode) + " ";
   const bool l2 = mode != gemm_precision::fp32;
   expect_rel(got.logits.data(), want.logits.data(), got.logits.size(), tol, tag + "logits", l2);
   expect_rel(got.q.data(), want.q.data(), got.q.size(), tol, tag + "q", l2);
@@ -204,7 +204,7 @@ void check_trainer(bool mlp_t, gemm_precision mode) {
   trainer<decltype(mr)> tr(rc, mr, B, {opt.optimizer, opt.loss, opt.seed});
   const bool exact = mode == gemm_precision::fp32;
   const double loss_tol = exact ? 1e-4 : 5e-2;
-  const std::string tag = std::string(mlp_t ? "mlp_t" : "attention") + "/" + backend::cuda::to_string(mode) + " ";
+  const std::string tag = std::string(mlp_t ? "mlp_t" : "attention") + "/" + etrm::to_string(mode) + " ";
   for (int s = 0; s < 3; ++s) {
     const token_batch b = tiny_batch(c, B, 100 + std::uint64_t(s));
     const step_metrics g = tc.train_step(b), w = tr.train_step(b);

@@ -174,7 +174,7 @@ TEST_SUITE("ops cuda gemm precision") {
           auto da = dev.put(a), db = dev.put(b), dc = dev.put(c);
           KC::gemm(ctx, ta, tb, m, n, k, 0.7f, da.data(), ta ? m : k, m * k, db.data(), tb ? k : n, k * n, 0.3f,
                    dc.data(), n, m * n, batch);
-          INFO("mode " << etrm::backend::cuda::to_string(mode) << " ta " << ta << " tb " << tb);
+          INFO("mode " << etrm::to_string(mode) << " ta " << ta << " tb " << tb);
           op_checks::expect_close(dev.get(dc), want, mode == gemm_precision::tf32 ? 5e-3 : 2e-2, "reduced gemm");
           // A shared (stride 0) right operand and beta = 0 into uninitialised memory.
           std::vector<float> want1(static_cast<std::size_t>(batch * m * n));

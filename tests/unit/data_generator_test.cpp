@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The few-shot task generator: every family makes valid ARC grids, tasks are deterministic by
 // seed, held-out rules never reach the training split, outputs differ from inputs, shared input
-// distributions make the demonstrations necessary, and tasks survive an ARC JSON round trip.
+// distributions make the demonstrations necessary, tasks survive an ARC JSON round trip, and leave-one-out episode rows are what they claim.
 #include <etrm/data/arc.hpp>
+#include <etrm/data/episode.hpp>
 #include <etrm/data/generator.hpp>
 
 #include <doctest/doctest.h>
@@ -248,4 +249,39 @@ TEST_CASE("grid helpers: validity and objects") {
   CHECK(objs[1].size() == 1);
   CHECK(d::is_arc_grid(o));
   CHECK_FALSE(d::is_arc_grid(d::grid(31, 2)));
+}
+
+TEST_CASE("leave-one-out episode rows predict one demo from the others") {
+  const d::episode_shape shape{8, 4};
+  d::generator_config g;
+  g.max_side = 6;
+  const d::episode_source plain(d::rule_split::train, 3, shape, g, 2, true, 0.0);
+  const d::episode_source loo(d::rule_split::train, 3, shape, g, 2, true, 1.0);
+  const etrm::index_t B = 16, n = shape.seq_len(), w = shape.context_width();
+  const auto a = plain.batch(B, 0), b = loo.batch(B, 0);
+  auto row = [](const std::vector<std::int32_t>& v, etrm::index_t r, etrm::index_t len) {
+    return std::vector<std::int32_t>(v.begin() + r * len, v.begin() + (r + 1) * len);
+  };
+  for (etrm::index_t r = 0; r < B; ++r) {
+    const auto [t, demos] = plain.episode(std::uint64_t(r));
+    REQUIRE(demos.size() >= 2);
+    // The plain row asks the task's query; the leave-one-out row asks one of its demos, with
+    // that demo missing from its context (one demo fewer).
+    std::vector<std::int32_t> in(static_cast<std::size_t>(n)), lab(in.size()), ctx(static_cast<std::size_t>(w));
+    d::encode_episode(t, demos, 0, shape, in, lab, ctx);
+    CHECK(row(a.inputs, r, n) == in);
+    CHECK(row(a.context, r, w) == ctx);
+    int matches = 0;
+    for (std::size_t held = 0; held < demos.size(); ++held) {
+      d::encode_leave_one_out(t, demos, held, shape, in, lab, ctx);
+      matches += row(b.inputs, r, n) == in && row(b.labels, r, n) == lab && row(b.context, r, w) == ctx;
+    }
+    CHECK(matches >= 1);
+    CHECK(b.context[std::size_t(r * w + w - 1)] == std::int32_t(demos.size() - 1));
+  }
+  CHECK_THROWS_AS(d::episode_source(d::rule_split::train, 3, shape, g, 2, true, 1.5), std::invalid_argument);
+  const auto [t, demos] = plain.episode(0);
+  std::vector<std::int32_t> in(static_cast<std::size_t>(n)), lab(in.size()), ctx(static_cast<std::size_t>(w));
+  const std::vector<std::size_t> one{0};
+  CHECK_THROWS_AS(d::encode_leave_one_out(t, one, 0, shape, in, lab, ctx), std::invalid_argument);
 }

@@ -139,8 +139,13 @@ TEST_CASE("sudoku solver labels the whole sudoku-exchange bank") {
     MESSAGE("ETRM_DATA_DIR not set: skipping the puzzle-bank check");
     return;
   }
+  const auto file = std::filesystem::path(root) / "sudoku" / "sudoku-exchange-diabolical.txt";
+  if (!std::filesystem::exists(file)) {
+    MESSAGE(file.string() << " is absent: skipping the puzzle-bank check");
+    return;
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  auto bank = d::load_sudoku_bank(std::filesystem::path(root) / "sudoku" / "sudoku-exchange-diabolical.txt");
+  auto bank = d::load_sudoku_bank(file);
   std::size_t unique = 0;
   for (auto& e : bank) {
     d::label_sudoku(e);  // throws unless exactly one solution

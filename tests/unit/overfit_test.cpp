@@ -43,9 +43,9 @@ int steps_to_reach(Trainer& tr, const token_batch& b, double target, int max_ste
   return -1;
 }
 
-}  // namespace
-
-TEST_CASE("TRM overfits Sudoku-like puzzles to 100% exact accuracy") {
+// The same run with fp32 and with bf16 GEMMs (fp32 master weights).
+void trm_overfits(gemm_precision precision) {
+  context_t<C> run_ctx(2, precision);
   trm_config c = tiny::config(false, 2, 2);
   c.hidden_size = 32;
   c.seq_len = 16;
@@ -54,16 +54,23 @@ TEST_CASE("TRM overfits Sudoku-like puzzles to 100% exact accuracy") {
   c.num_puzzle_identifiers = 1;
   c.halt_max_steps = 4;
   using model_t = trm_model<C, float, attention_mixer<C>>;
-  model_t m(ctx, c);
+  model_t m(run_ctx, c);
   trainer<model_t>::options o;
   o.optimizer.lr = 1e-3;
   o.optimizer.warmup_steps = 20;
   o.optimizer.puzzle_emb_lr = 1e-3;
   o.optimizer.ema_rate = 0.99;
-  trainer<model_t> tr(ctx, m, 8, o);
+  trainer<model_t> tr(run_ctx, m, 8, o);
   const int steps = steps_to_reach(tr, latin_puzzles(8, 1), 1.0, 1500);
-  MESSAGE("TRM reached 100% exact accuracy after " << steps << " steps");
+  MESSAGE("TRM (" << std::string(to_string(precision)) << " GEMMs) reached 100% exact accuracy after " << steps << " steps");
   CHECK(steps > 0);
+}
+
+}  // namespace
+
+TEST_CASE("TRM overfits Sudoku-like puzzles to 100% exact accuracy") { trm_overfits(gemm_precision::fp32); }
+TEST_CASE("TRM overfits Sudoku-like puzzles to 100% exact accuracy with bf16 GEMMs") {
+  trm_overfits(gemm_precision::bf16);
 }
 
 TEST_CASE("ETRM overfits a small set of generated few-shot tasks") {

@@ -33,13 +33,12 @@ struct episode_shape {
   bool fits(const grid_pair& p) const { return fits(p.input) && fits(p.output); }
 };
 
-// Writes one episode row. `demos` are indices into t.train; the query is t.test[query].
-inline void encode_episode(const task& t, std::span<const std::size_t> demos, std::size_t query,
+// Writes one episode row: the query pair `q`, and the demonstrations pairs[demos[i]].
+inline void encode_episode(std::span<const grid_pair> pairs, std::span<const std::size_t> demos, const grid_pair& q,
                            const episode_shape& shape, std::span<std::int32_t> inputs, std::span<std::int32_t> labels,
                            std::span<std::int32_t> context) {
   const std::size_t n = std::size_t(shape.seq_len()), M = std::size_t(shape.max_demos);
   if (demos.size() > M) throw std::invalid_argument("encode_episode: more demos than the shape holds");
-  const grid_pair& q = t.test.at(query);
   encode_grid(q.input, {}, inputs, shape.side);
   if (!labels.empty()) {
     encode_grid(q.output, {}, labels, shape.side);
@@ -47,7 +46,7 @@ inline void encode_episode(const task& t, std::span<const std::size_t> demos, st
   }
   std::fill(context.begin(), context.end(), arc_pad_token);
   for (std::size_t i = 0; i < demos.size(); ++i) {
-    const grid_pair& d = t.train.at(demos[i]);
+    const grid_pair& d = pairs[demos[i]];
     encode_grid(d.input, {}, context.subspan(2 * i * n, n), shape.side);
     encode_grid(d.output, {}, context.subspan((2 * i + 1) * n, n), shape.side);
   }
@@ -58,15 +57,46 @@ inline void encode_episode(const task& t, std::span<const std::size_t> demos, st
   }
 }
 
+// The same with `demos` indexing t.train and the query t.test[query].
+inline void encode_episode(const task& t, std::span<const std::size_t> demos, std::size_t query,
+                           const episode_shape& shape, std::span<std::int32_t> inputs, std::span<std::int32_t> labels,
+                           std::span<std::int32_t> context) {
+  for (std::size_t d : demos)
+    if (d >= t.train.size()) throw std::out_of_range("encode_episode: demo index beyond the task's pairs");
+  encode_episode(t.train, demos, t.test.at(query), shape, inputs, labels, context);
+}
+
+// A leave-one-out row of the same episode: demo `held` (an index into `demos`) becomes the
+// query and the other demos the context, so the model learns to predict each demo's output
+// from the others (etrm-lessons §4). Needs two or more demos.
+inline void encode_leave_one_out(const task& t, std::span<const std::size_t> demos, std::size_t held,
+                                 const episode_shape& shape, std::span<std::int32_t> inputs,
+                                 std::span<std::int32_t> labels, std::span<std::int32_t> context) {
+  if (demos.size() < 2 || held >= demos.size())
+    throw std::invalid_argument("encode_leave_one_out: needs two or more demos and a held demo among them");
+  std::vector<std::size_t> rest;
+  for (std::size_t i = 0; i < demos.size(); ++i)
+    if (i != held) rest.push_back(demos[i]);
+  encode_episode(t.train, rest, t.train.at(demos[held]), shape, inputs, labels, context);
+}
+
 // Training episodes from the built-in generator: row r of step s is task (s·B + r) of the
 // split, with 1..M demos (uniform, as many as the task has), its first query, and a random
 // dihedral + colour augmentation for the whole episode. Deterministic by (seed, step, row);
 // rows are built in parallel.
+//
+// leave_one_out (the auxiliary loss of the ETRM issue): that fraction of the rows whose episode
+// has two or more demos becomes a leave-one-out row (encode_leave_one_out, the held demo drawn
+// at random), so the training loss is (1 − f)·L_query + f·L_leave-one-out in expectation.
 class episode_source {
  public:
   episode_source(rule_split split, std::uint64_t seed, episode_shape shape, generator_config gen = {},
-                 int min_demos = 1, bool augment = true)
-      : split_(split), seed_(seed), shape_(shape), gen_(gen), min_demos_(min_demos), augment_(augment) {}
+                 int min_demos = 1, bool augment = true, double leave_one_out = 0)
+      : split_(split), seed_(seed), shape_(shape), gen_(gen), min_demos_(min_demos), augment_(augment),
+        leave_one_out_(leave_one_out) {
+    if (!(leave_one_out >= 0 && leave_one_out <= 1))
+      throw std::invalid_argument("episode_source: leave_one_out must be a fraction in [0, 1]");
+  }
 
   const episode_shape& shape() const { return shape_; }
 
@@ -80,9 +110,14 @@ class episode_source {
     tbb::parallel_for(index_t(0), B, [&](index_t r) {
       const std::uint64_t index = step * std::uint64_t(B) + std::uint64_t(r);
       const auto [t, demos] = episode(index);
-      encode_episode(t, demos, 0, shape_, std::span(b.inputs).subspan(std::size_t(r) * n, n),
-                     std::span(b.labels).subspan(std::size_t(r) * n, n),
-                     std::span(b.context).subspan(std::size_t(r) * w, w));
+      const auto in = std::span(b.inputs).subspan(std::size_t(r) * n, n);
+      const auto lab = std::span(b.labels).subspan(std::size_t(r) * n, n);
+      const auto ctx = std::span(b.context).subspan(std::size_t(r) * w, w);
+      if (demos.size() >= 2 && leave_one_out_ > 0 && uniform01({seed_, 0x100}, index) < leave_one_out_)
+        encode_leave_one_out(t, demos, std::size_t(uniform_index({seed_, 0x101}, index, demos.size())), shape_, in,
+                             lab, ctx);
+      else
+        encode_episode(t, demos, 0, shape_, in, lab, ctx);
     });
     return b;
   }
@@ -115,6 +150,7 @@ class episode_source {
   generator_config gen_;
   int min_demos_;
   bool augment_;
+  double leave_one_out_;
 };
 
 }  // namespace data

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstring>
 #include <etrm/core/config.hpp>
+#include <etrm/core/bfloat16.hpp>
 #include <etrm/io/atomic_file.hpp>
 #include <etrm/io/error.hpp>
 #include <filesystem>
@@ -100,16 +101,10 @@ inline std::optional<dtype> parse_dtype(std::string_view s) {
   return std::nullopt;
 }
 
-// ---- half-precision conversions (round-to-nearest-even on the way down) ----
+// ---- half-precision conversions (round-to-nearest-even on the way down; bf16 in core) ----
 
-inline float bf16_to_f32(std::uint16_t h) { return std::bit_cast<float>(std::uint32_t(h) << 16); }
-
-inline std::uint16_t f32_to_bf16(float f) {
-  const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
-  // Rounding could carry a NaN payload into infinity; keep it a (quiet) NaN instead.
-  if ((x & 0x7fffffffu) > 0x7f800000u) return std::uint16_t((x >> 16) | 0x0040u);
-  return std::uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
+using etrm::bf16_to_f32;
+using etrm::f32_to_bf16;
 
 inline float f16_to_f32(std::uint16_t h) {
   const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;

@@ -123,6 +123,14 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   const encoder_config& encoder() const { return cfg_; }
   index_t context_width() const { return cfg_.context_width(); }
 
+  // Test-time adaptation hook (train/context_adaptation.hpp). While set, offset[b] ([B, K·D],
+  // device) is added to row b's K context tokens before injection, and backward accumulates
+  // ∂L/∂offset into grad ([B, K·D], device; may be null). Both null: the plain encoder.
+  void set_context_offset(const T* offset, T* grad) {
+    offset_ = offset;
+    offset_grad_ = grad;
+  }
+
   struct saved {
     std::int32_t* tokens = nullptr;    // the rows' demo tokens packed: [B, M·Lp]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
@@ -187,6 +195,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     }
     encode(ctx, p, B, context, *s, ws);
     const T* ctx_tokens = latent_blocks_.empty() ? s->mean : s->latent_out.back();
+    if (offset_) {
+      T* shifted = ws.template take<T>(B * K_ * Dm_);
+      kernels<D>::map(ctx, B * K_ * Dm_, ops::add_fn<T>{}, shifted, ctx_tokens, offset_);
+      ctx_tokens = shifted;
+    }
     inject(ctx, p, B, ctx_tokens, *s, x, x_stride, ws);
     if (s == &tmp) ws.rewind(mark);
   }
@@ -199,6 +212,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     const index_t rows = per_pair ? B * M : B;
     T* dctx = ws.template take<T>(B * KD);
     inject_backward(ctx, p, B, s, dx, x_stride, dctx, g, ws);
+    if (offset_grad_) K::map(ctx, B * KD, ops::add_fn<T>{}, offset_grad_, offset_grad_, dctx);
     // Latent self-attention blocks, last to first.
     T* buf = ws.template take<T>(B * KD);
     const layer_dims ld = latent_dims(B);
@@ -355,6 +369,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   cross_attention<D> cross_;
   swiglu_mlp<D> cross_mlp_;
   buffer<std::int32_t, D> row_ids_, col_ids_, seg_ids_;
+  const T* offset_ = nullptr;
+  T* offset_grad_ = nullptr;
 };
 
 template <class D, class T>

@@ -178,6 +178,40 @@ class trainer {
     return m;
   }
 
+  // Deep-supervision gradients of a labelled batch without an optimizer step: a fresh carry,
+  // `steps` supervision steps, each forward (taped), loss and backward, so gradients() holds
+  // ∂/∂weights of the summed per-step losses (and a prefix source's hooks see every step).
+  // No ACT halting. Returns that summed loss (each step's loss as step_metrics::loss).
+  double supervised_gradients(const token_batch& b, index_t steps, const T* weights = nullptr) {
+    const auto& c = model_.config();
+    check_batch(b, c.seq_len, model_.prefix().context_width());
+    if (b.labels.empty()) throw std::invalid_argument("etrm trainer: supervised_gradients needs labels");
+    ws_.reset();
+    from_host<D>(ctx_, inputs_.data(), b.inputs);
+    from_host<D>(ctx_, labels_.data(), b.labels);
+    from_host<D>(ctx_, context_.data(), b.context);
+    zero(grads_);
+    const T* w = weights ? weights : params_.data();
+    const index_t SV = c.full_len() * c.vocab_size;
+    T* logits = ws_.template take<T>(B_ * SV);
+    T* dlogits = ws_.template take<T>(B_ * SV);
+    T* q = ws_.template take<T>(B_ * 2);
+    T* dq = ws_.template take<T>(B_ * 2);
+    model_.reset(ctx_, carry_, halted_ones());
+    double total = 0;
+    for (index_t s = 0; s < steps; ++s) {
+      const std::size_t mark = ws_.mark();
+      model_.forward(ctx_, w, carry_, inputs_.data(), context_.data(), logits, q, &tape_, ws_);
+      const losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
+      model_.backward(ctx_, w, tape_, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
+      total += metrics(l, q, /*only_halted=*/false).loss;
+      ws_.rewind(mark);
+    }
+    // The training carry was overwritten: every training row starts afresh next step.
+    device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
+    return total;
+  }
+
   // Runs `steps` supervision steps from a fresh carry on the uploaded inputs without
   // gradients; `each(step, logits, q)` sees the device outputs after every step.
   template <class F = std::nullptr_t>

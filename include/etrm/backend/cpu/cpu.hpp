@@ -1,16 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 // The CPU backend: Eigen GEMM kernels on Eigen::Map views, run inside oneTBB parallel loops.
 // Eigen's own threading is off so the two never oversubscribe the cores; the context owns a
-// tbb::task_arena sized to the requested thread count.
+// tbb::task_arena sized to the requested thread count and the float GEMM precision:
+//
+//   etrm::backend::cpu::context ctx;                          // all cores, fp32 GEMMs
+//   etrm::backend::cpu::context ctx(2, etrm::gemm_precision::bf16);
+//   ctx.set_precision(etrm::gemm_precision::fp32);
+//
+// bf16 runs the AVX-512 BF16 kernel of gemm_bf16.hpp (or its emulation on processors without
+// it); tf32 does not exist on a CPU and is refused.
 #pragma once
 
 #ifndef EIGEN_DONT_PARALLELIZE
 #define EIGEN_DONT_PARALLELIZE
 #endif
 
+#include <etrm/backend/cpu/gemm_bf16.hpp>
 #include <etrm/backend/host/host_kernels.hpp>
 #include <etrm/backend/host/host_memory.hpp>
 #include <etrm/core/device.hpp>
+#include <etrm/core/precision.hpp>
 
 #include <Eigen/Core>
 #include <tbb/blocked_range.h>
@@ -18,16 +27,28 @@
 #include <tbb/task_arena.h>
 
 #include <memory>
+#include <stdexcept>
+#include <type_traits>
 
 ETRM_BEGIN_NAMESPACE
 namespace backend::cpu {
 
 struct context {
   // threads <= 0: all cores.
-  explicit context(int threads = 0)
-      : arena(std::make_unique<tbb::task_arena>(threads > 0 ? threads : int(tbb::task_arena::automatic))) {}
+  explicit context(int threads = 0, gemm_precision p = gemm_precision::fp32)
+      : arena(std::make_unique<tbb::task_arena>(threads > 0 ? threads : int(tbb::task_arena::automatic))) {
+    set_precision(p);
+  }
   int threads() const { return arena->max_concurrency(); }
+  gemm_precision precision() const { return precision_; }
+  void set_precision(gemm_precision p) {
+    if (p == gemm_precision::tf32) throw std::invalid_argument("etrm cpu: tf32 GEMMs exist on CUDA only (use fp32 or bf16)");
+    precision_ = p;
+  }
   std::unique_ptr<tbb::task_arena> arena;
+
+ private:
+  gemm_precision precision_ = gemm_precision::fp32;
 };
 
 struct tbb_exec {
@@ -83,6 +104,27 @@ void gemm_rows(bool ta, bool tb, index_t i0, index_t i1, index_t n, index_t k, T
     product(const_map<T>(a + i0 * lda, m, k, Eigen::OuterStride<>(lda)));
 }
 
+// gemm_rows with bf16 operands: the native kernel where the processor has it.
+inline void gemm_rows_bf16(bool ta, bool tb, index_t i0, index_t i1, index_t n, index_t k, float alpha, const float* a,
+                           index_t lda, const float* b, index_t ldb, float beta, float* c, index_t ldc) {
+#if ETRM_CPU_BF16_KERNEL
+  if (bf16::native_supported())
+    return bf16::gemm_rows_native(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+  bf16::gemm_rows_emulated(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                           [](auto... args) { gemm_rows<float>(args...); });
+}
+
+// gemm_rows in the context's precision (double GEMMs are always fp64).
+template <class T>
+void gemm_rows_in(const context& ctx, bool ta, bool tb, index_t i0, index_t i1, index_t n, index_t k, T alpha,
+                  const T* a, index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    if (ctx.precision() == gemm_precision::bf16)
+      return gemm_rows_bf16(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  gemm_rows(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 }  // namespace backend::cpu
 
 template <>
@@ -94,7 +136,7 @@ struct device_traits<cpu_device> : backend::host::host_memory<backend::cpu::cont
 template <>
 struct kernels<cpu_device> : backend::host::host_kernels<backend::cpu::tbb_exec, false> {
   // Same contract as kernels<reference_device>::gemm. Batches run in parallel; one large
-  // matrix is split into row blocks so both cores work on it.
+  // matrix is split into row or column blocks so both cores work on it.
   template <class T>
   static void gemm(ctx_t& ctx, bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
                    index_t stride_a, const T* b, index_t ldb, index_t stride_b, T beta, T* c, index_t ldc,
@@ -102,15 +144,30 @@ struct kernels<cpu_device> : backend::host::host_kernels<backend::cpu::tbb_exec,
     if (batch > 1) {
       backend::cpu::tbb_exec::run(ctx, batch, 1, [&](index_t p0, index_t p1) {
         for (index_t p = p0; p < p1; ++p)
-          backend::cpu::gemm_rows(ta, tb, 0, m, n, k, alpha, a + p * stride_a, lda, b + p * stride_b, ldb, beta,
-                                  c + p * stride_c, ldc);
+          backend::cpu::gemm_rows_in(ctx, ta, tb, 0, m, n, k, alpha, a + p * stride_a, lda, b + p * stride_b, ldb,
+                                     beta, c + p * stride_c, ldc);
+      });
+      return;
+    }
+    // Each thread packs the whole of the operand it does not split, so the split runs along
+    // the longer side of C: rows when m >= n, else column blocks (whole 32-column panels).
+    if (n > m && n >= 64 && ctx.threads() > 1) {
+      const index_t parts = std::min<index_t>(ctx.threads(), n / 32);
+      const index_t width = (n + parts - 1) / parts + 31 & ~index_t(31);
+      backend::cpu::tbb_exec::run(ctx, parts, 1, [&](index_t p0, index_t p1) {
+        for (index_t p = p0; p < p1; ++p) {
+          const index_t j0 = p * width, j1 = std::min(n, j0 + width);
+          if (j0 < j1)
+            backend::cpu::gemm_rows_in(ctx, ta, tb, 0, m, j1 - j0, k, alpha, a, lda, tb ? b + j0 * ldb : b + j0, ldb,
+                                       beta, c + j0, ldc);
+        }
       });
       return;
     }
     // Row blocks of at least 32 rows and ~64k multiply-adds each keep the split worthwhile.
     const index_t grain = std::max<index_t>(32, 65536 / std::max<index_t>(1, n * k));
     backend::cpu::tbb_exec::run(ctx, m, grain, [&](index_t i0, index_t i1) {
-      backend::cpu::gemm_rows(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      backend::cpu::gemm_rows_in(ctx, ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     });
   }
 };

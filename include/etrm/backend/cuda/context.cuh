@@ -8,15 +8,14 @@
 //   etrm::backend::cuda::context ctx(1, gemm_precision::tf32);
 //   ctx.set_precision(gemm_precision::bf16);                // float GEMMs from now on
 //
-// gemm_precision applies to float GEMMs only (double GEMMs are always FP64):
-//   fp32  cublasSgemm, full FP32 (the default; what the parity tests use)
-//   tf32  FP32 in/out, tensor cores with TF32 inputs (CUBLAS_COMPUTE_32F_FAST_TF32)
-//   bf16  operands rounded to bf16 into the context scratch, FP32 accumulation and output;
-//         the FP32 master weights are never modified
+// gemm_precision (core/precision.hpp) applies to float GEMMs only (double GEMMs are always FP64):
+//   fp32  cublasSgemm; tf32  CUBLAS_COMPUTE_32F_FAST_TF32; bf16  operands rounded to bf16 into
+//   the context scratch, FP32 accumulation and output (FP32 master weights never modified)
 #pragma once
 
 #include <etrm/backend/cuda/errors.cuh>
 #include <etrm/core/device.hpp>
+#include <etrm/core/precision.hpp>
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -27,11 +26,7 @@
 ETRM_BEGIN_NAMESPACE
 namespace backend::cuda {
 
-enum class gemm_precision { fp32, tf32, bf16 };
-
-inline const char* to_string(gemm_precision p) {
-  return p == gemm_precision::fp32 ? "fp32" : p == gemm_precision::tf32 ? "tf32" : "bf16";
-}
+using etrm::gemm_precision;
 
 class context {
  public:

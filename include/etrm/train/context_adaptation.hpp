@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test-time adaptation for ETRM: a gradient search over the K context tokens on the task's own
+// demonstrations (LPN's latent search, etrm-lessons §3, with ETRM's token context). For each
+// task an offset δ [K, D] added to its context tokens is fitted by Adam, model weights frozen,
+// to the task's leave-one-out rows (each demo's output predicted from the other demos, every
+// supervision step supervised); the query is then answered with δ added to the context that
+// the full demo set gives. δ starts at zero, so zero steps is the plain model.
+//
+//   context_adapter<model_t> tta(trainer, {.steps = 8, .lr = 1e-2});
+//   const auto delta = tta.fit(tasks, trainer.eval_parameters());   // [tasks, K·D]
+//   tta.evaluate(query_batch, delta, slot_of_row, &pred);            // row r uses task slot[r]
+#pragma once
+
+#include <etrm/data/episode.hpp>
+#include <etrm/train/trainer.hpp>
+
+#include <cmath>
+#include <span>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+struct adaptation_options {
+  index_t steps = 8;              // Adam steps on the offsets
+  double lr = 1e-2;               // Adam learning rate
+  index_t supervision_steps = 0;  // supervision steps per leave-one-out pass; 0: halt_max_steps
+};
+
+// Every task's leave-one-out rows (tasks with fewer than two demos have none), packed into
+// batches of B rows; slot[i][r] is the task of row r of batch i, −1 for padding rows.
+struct leave_one_out_batches {
+  std::vector<token_batch> batches;
+  std::vector<std::vector<std::int32_t>> slot;
+};
+
+inline leave_one_out_batches make_leave_one_out_batches(std::span<const data::task> tasks,
+                                                        const data::episode_shape& shape, index_t B) {
+  leave_one_out_batches out;
+  const std::size_t n = std::size_t(shape.seq_len()), w = std::size_t(shape.context_width());
+  index_t row = B;  // rows used in the last batch
+  for (std::size_t k = 0; k < tasks.size(); ++k) {
+    const data::task& t = tasks[k];
+    std::vector<std::size_t> demos(std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos)));
+    for (std::size_t i = 0; i < demos.size(); ++i) demos[i] = i;
+    if (demos.size() < 2) continue;
+    for (std::size_t held = 0; held < demos.size(); ++held) {
+      if (row == B) {  // a new batch of padding rows: PAD tokens, ignored labels, no demos
+        token_batch b;
+        b.batch = B;
+        b.inputs.assign(std::size_t(B) * n, data::arc_pad_token);
+        b.labels.assign(std::size_t(B) * n, -100);
+        b.context.assign(std::size_t(B) * w, 0);
+        out.batches.push_back(std::move(b));
+        out.slot.emplace_back(std::size_t(B), -1);
+        row = 0;
+      }
+      token_batch& b = out.batches.back();
+      const std::size_t r = std::size_t(row);
+      data::encode_leave_one_out(t, demos, held, shape, std::span(b.inputs).subspan(r * n, n),
+                                 std::span(b.labels).subspan(r * n, n), std::span(b.context).subspan(r * w, w));
+      out.slot.back()[r] = std::int32_t(k);
+      ++row;
+    }
+  }
+  return out;
+}
+
+template <class Model>
+class context_adapter {
+  using D = typename Model::device_type;
+  using T = typename Model::scalar_type;
+
+ public:
+  context_adapter(trainer<Model>& tr, adaptation_options o)
+      : tr_(tr), o_(o), KD_(tr.model().config().prefix_len() * tr.model().config().hidden_size),
+        offset_(tr.batch() * KD_), grad_(tr.batch() * KD_) {
+    if (o_.steps < 0 || !(o_.lr > 0)) throw std::invalid_argument("context_adapter: need steps >= 0 and lr > 0");
+  }
+
+  index_t width() const { return KD_; }
+
+  // Fits one offset per task on its leave-one-out rows; returns them as [tasks, K·D] on the
+  // host. `losses` (optional) gets the summed leave-one-out loss before each step and after the
+  // last (steps + 1 values).
+  std::vector<T> fit(std::span<const data::task> tasks, const T* weights, std::vector<double>* losses = nullptr) {
+    const auto& e = tr_.model().prefix().encoder();
+    const auto rows = make_leave_one_out_batches(tasks, {int(e.grid_side), int(e.max_demos)}, tr_.batch());
+    const std::size_t size = tasks.size() * std::size_t(KD_);
+    std::vector<T> delta(size, T(0));
+    std::vector<double> m(size, 0), v(size, 0), g(size);
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    if (losses) losses->clear();
+    for (index_t step = 0; step <= o_.steps; ++step) {
+      if (step == o_.steps && !losses) break;  // the last pass only measures the loss
+      std::fill(g.begin(), g.end(), 0.0);
+      double total = 0;
+      for (std::size_t i = 0; i < rows.batches.size(); ++i) {
+        upload_offsets(delta, rows.slot[i]);
+        device_traits<D>::zero(tr_.context(), grad_.data(), sizeof(T) * std::size_t(grad_.size()));
+        const hook h(tr_.model().prefix(), offset_.data(), grad_.data());
+        total += tr_.supervised_gradients(rows.batches[i], supervision_steps(), weights);
+        const auto gr = to_host<D>(tr_.context(), grad_.data(), grad_.size());
+        for (std::size_t r = 0; r < rows.slot[i].size(); ++r) {
+          const std::int32_t k = rows.slot[i][r];
+          if (k < 0) continue;
+          for (index_t j = 0; j < KD_; ++j) g[std::size_t(k) * KD_ + j] += double(gr[r * KD_ + j]);
+        }
+      }
+      if (losses) losses->push_back(total);
+      if (step == o_.steps) break;
+      const double c1 = 1 - std::pow(b1, double(step + 1)), c2 = 1 - std::pow(b2, double(step + 1));
+      for (std::size_t j = 0; j < size; ++j) {
+        m[j] = b1 * m[j] + (1 - b1) * g[j];
+        v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
+        delta[j] -= T(o_.lr * (m[j] / c1) / (std::sqrt(v[j] / c2) + eps));
+      }
+    }
+    return delta;
+  }
+
+  // trainer::evaluate with row r's context tokens shifted by the offset of task slot[r]
+  // (−1: none).   delta: [tasks, K·D]; slot: [B]
+  step_metrics evaluate(const token_batch& b, const std::vector<T>& delta, std::span<const std::int32_t> slot,
+                        std::vector<std::int32_t>* pred = nullptr, std::vector<T>* q_halt = nullptr,
+                        const T* weights = nullptr) {
+    upload_offsets(delta, slot);
+    const hook h(tr_.model().prefix(), offset_.data(), nullptr);
+    return tr_.evaluate(b, pred, q_halt, weights);
+  }
+
+ private:
+  // Sets the prefix source's offset hook for one scope.
+  struct hook {
+    typename Model::prefix_type& prefix;
+    hook(typename Model::prefix_type& p, const T* offset, T* grad) : prefix(p) { prefix.set_context_offset(offset, grad); }
+    ~hook() { prefix.set_context_offset(nullptr, nullptr); }
+    hook(const hook&) = delete;
+    hook& operator=(const hook&) = delete;
+  };
+
+  index_t supervision_steps() const {
+    return o_.supervision_steps > 0 ? o_.supervision_steps : tr_.model().config().halt_max_steps;
+  }
+
+  void upload_offsets(const std::vector<T>& delta, std::span<const std::int32_t> slot) {
+    if (index_t(slot.size()) != tr_.batch()) throw std::invalid_argument("context_adapter: one slot per batch row");
+    host_rows_.assign(std::size_t(tr_.batch() * KD_), T(0));
+    for (std::size_t r = 0; r < slot.size(); ++r)
+      if (slot[r] >= 0) {
+        if (std::size_t(slot[r] + 1) * std::size_t(KD_) > delta.size())
+          throw std::out_of_range("context_adapter: slot beyond the fitted offsets");
+        std::copy_n(delta.begin() + slot[r] * KD_, KD_, host_rows_.begin() + index_t(r) * KD_);
+      }
+    from_host<D>(tr_.context(), offset_.data(), host_rows_);
+  }
+
+  trainer<Model>& tr_;
+  adaptation_options o_;
+  index_t KD_;
+  buffer<T, D> offset_, grad_;
+  std::vector<T> host_rows_;
+};
+
+ETRM_END_NAMESPACE

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+// ETRM test-time adaptation (train/context_adaptation.hpp): the gradient the encoder's offset
+// hook collects is the derivative of the deep-supervision loss (finite differences, reference
+// backend, double), leave-one-out batches hold each demo once, a zero offset is the plain
+// model, and fitting the offsets lowers the leave-one-out loss of unseen tasks.
+#include "../common/tiny_models.hpp"
+
+#include <doctest/doctest.h>
+
+#include <numeric>
+
+using namespace etrm;
+
+namespace {
+
+data::episode_shape tiny_shape() { return {4, 3}; }
+
+trm_config etrm_config() {
+  trm_config c = tiny::config(false, 1, 2);
+  c.seq_len = tiny_shape().seq_len();
+  c.vocab_size = 12;
+  c.num_puzzle_identifiers = 1;
+  c.puzzle_emb_ndim = 0;
+  c.halt_max_steps = 2;
+  return c;
+}
+encoder_config tiny_encoder() { return {tiny_shape().side, tiny_shape().max_demos, 1, 1}; }
+
+std::vector<data::task> held_out_tasks(std::size_t count) {
+  data::generator_config g;
+  g.min_side = 2;
+  g.max_side = 3;
+  const data::episode_source src(data::rule_split::held_out, 23, tiny_shape(), g, 2, false);
+  std::vector<data::task> out;
+  for (std::uint64_t i = 0; out.size() < count; ++i) {
+    auto [t, demos] = src.episode(i);
+    data::task kept{t.id, {}, {t.test[0]}};
+    for (auto d : demos) kept.train.push_back(t.train[d]);
+    out.push_back(std::move(kept));
+  }
+  return out;
+}
+
+template <class D, class T>
+using etrm_model = trm_model<D, T, attention_mixer<D>, dynamic_recursion, demo_encoder_policy<>::type>;
+
+}  // namespace
+
+TEST_CASE("leave-one-out batches: every demo of every task once, padding marked") {
+  const auto tasks = held_out_tasks(5);
+  const auto rows = make_leave_one_out_batches(tasks, tiny_shape(), 4);
+  std::size_t want = 0;
+  for (const auto& t : tasks) want += std::min<std::size_t>(t.train.size(), 3);
+  std::vector<std::size_t> per_task(tasks.size(), 0);
+  std::size_t padding = 0;
+  for (const auto& s : rows.slot)
+    for (std::int32_t k : s) k < 0 ? ++padding : ++per_task[std::size_t(k)];
+  CHECK(std::accumulate(per_task.begin(), per_task.end(), std::size_t(0)) == want);
+  CHECK(rows.batches.size() == (want + 3) / 4);
+  CHECK(padding == rows.batches.size() * 4 - want);
+  for (std::size_t k = 0; k < tasks.size(); ++k) CHECK(per_task[k] == std::min<std::size_t>(tasks[k].train.size(), 3));
+}
+
+// One supervision step with T = 1: the taped cycle is the whole computation, so the gradient is
+// exact (with more steps or cycles TRM's truncated gradient ignores the detached carry).
+TEST_CASE("the context offset gradient matches finite differences of the supervision loss") {
+  using R = reference_device;
+  context_t<R> ctx;
+  etrm_model<R, double> m(ctx, etrm_config(), tiny_encoder());
+  trainer<etrm_model<R, double>> tr(ctx, m, 3, {});
+  const auto tasks = held_out_tasks(2);
+  const auto rows = make_leave_one_out_batches(tasks, tiny_shape(), 3);
+  const token_batch& b = rows.batches.at(0);
+  const index_t KD = m.config().prefix_len() * m.config().hidden_size, n = 3 * KD;
+  std::vector<double> offset = tiny::uniform_values(n, {9, 1});
+  for (double& v : offset) v *= 0.3;
+  buffer<double, R> off(n), grad(n);
+  auto loss_at = [&](const std::vector<double>& o, bool with_grad) {
+    std::copy(o.begin(), o.end(), off.data());
+    std::fill(grad.data(), grad.data() + n, 0.0);
+    m.prefix().set_context_offset(off.data(), with_grad ? grad.data() : nullptr);
+    const double l = tr.supervised_gradients(b, 1);
+    m.prefix().set_context_offset(nullptr, nullptr);
+    return l;
+  };
+  loss_at(offset, true);
+  const std::vector<double> analytic(grad.data(), grad.data() + n);
+  double worst = 0, largest = 0;
+  for (std::size_t j : testing::sample_indices(std::size_t(n), 24)) {
+    const double h = 1e-5;
+    auto plus = offset, minus = offset;
+    plus[j] += h;
+    minus[j] -= h;
+    const double fd = (loss_at(plus, false) - loss_at(minus, false)) / (2 * h);
+    worst = std::max(worst, std::abs(fd - analytic[j]));
+    largest = std::max(largest, std::abs(fd));
+  }
+  INFO("max |fd - analytic| " << worst << ", max |fd| " << largest);
+  CHECK(largest > 1e-4);  // the offsets matter
+  CHECK(worst <= 1e-6 + 1e-5 * largest);
+}
+
+TEST_CASE("test-time adaptation: zero offsets are the plain model, fitting lowers the leave-one-out loss") {
+  using C = cpu_device;
+  context_t<C> ctx(2);
+  etrm_model<C, float> m(ctx, etrm_config(), tiny_encoder());
+  trainer<etrm_model<C, float>> tr(ctx, m, 8, {});
+  const auto tasks = held_out_tasks(6);
+  // Query rows of the tasks (the full demo sets as context), row r = task r.
+  token_batch q;
+  q.batch = 8;
+  const auto shape = tiny_shape();
+  const std::size_t n = std::size_t(shape.seq_len()), w = std::size_t(shape.context_width());
+  q.inputs.assign(8 * n, 0);
+  q.labels.assign(8 * n, -100);
+  q.context.assign(8 * w, 0);
+  std::vector<std::int32_t> slot(8, -1);
+  for (std::size_t r = 0; r < tasks.size(); ++r) {
+    std::vector<std::size_t> demos(tasks[r].train.size());
+    std::iota(demos.begin(), demos.end(), std::size_t(0));
+    data::encode_episode(tasks[r], demos, 0, shape, std::span(q.inputs).subspan(r * n, n),
+                         std::span(q.labels).subspan(r * n, n), std::span(q.context).subspan(r * w, w));
+    slot[r] = std::int32_t(r);
+  }
+  context_adapter<etrm_model<C, float>> tta(tr, {.steps = 12, .lr = 0.2});
+  std::vector<std::int32_t> plain_pred, zero_pred, fitted_pred;
+  const auto plain = tr.evaluate(q, &plain_pred);
+  const std::vector<float> zero(tasks.size() * std::size_t(tta.width()), 0.f);
+  const auto same = tta.evaluate(q, zero, slot, &zero_pred);
+  CHECK(same.lm_loss == plain.lm_loss);
+  CHECK(zero_pred == plain_pred);
+
+  std::vector<double> losses;
+  const auto delta = tta.fit(tasks, tr.eval_parameters(), &losses);
+  REQUIRE(losses.size() == 13);
+  MESSAGE("leave-one-out loss " << losses.front() << " -> " << losses.back() << " after 12 steps");
+  // An untrained model leans little on its context, so the loss moves by a few percent only;
+  // it must move down, step after step.
+  CHECK(losses.back() < 0.98 * losses.front());
+  int rises = 0;
+  for (std::size_t i = 1; i < losses.size(); ++i) rises += losses[i] > losses[i - 1];
+  CHECK(rises <= 2);
+  const auto fitted = tta.evaluate(q, delta, slot, &fitted_pred);
+  CHECK(fitted.lm_loss != plain.lm_loss);  // the fitted offsets reach the queries
+  // The hook is cleared after each call: plain evaluation is unchanged.
+  CHECK(tr.evaluate(q).lm_loss == plain.lm_loss);
+}

@@ -2864,12 +2864,7 @@ class trainer {
   step_metrics evaluate(const token_batch& b, std::vector<std::int32_t>* pred = nullptr,
                         std::vector<T>* q_halt = nullptr, const T* weights = nullptr) {
     const auto& c = model_.config();
-    check_batch(b, c.seq_len, model_.prefix().context_width());
-    if (b.labels.empty()) throw std::invalid_argument("etrm trainer: evaluate needs labels");
-    ws_.reset();
-    from_host<D>(ctx_, inputs_.data(), b.inputs);
-    from_host<D>(ctx_, labels_.data(), b.labels);
-    from_host<D>(ctx_, context_.data(), b.context);
+    upload_labelled(b, "evaluate");
     T* logits = ws_.template take<T>(B_ * c.full_len() * c.vocab_size);
     T* q = ws_.template take<T>(B_ * 2);
     run_steps(weights ? weights : eval_parameters(), c.halt_max_steps, logits, q);
@@ -2890,12 +2885,7 @@ class trainer {
   // No ACT halting. Returns that summed loss (each step's loss as step_metrics::loss).
   double supervised_gradients(const token_batch& b, index_t steps, const T* weights = nullptr) {
     const auto& c = model_.config();
-    check_batch(b, c.seq_len, model_.prefix().context_width());
-    if (b.labels.empty()) throw std::invalid_argument("etrm trainer: supervised_gradients needs labels");
-    ws_.reset();
-    from_host<D>(ctx_, inputs_.data(), b.inputs);
-    from_host<D>(ctx_, labels_.data(), b.labels);
-    from_host<D>(ctx_, context_.data(), b.context);
+    upload_labelled(b, "supervised_gradients");
     zero(grads_);
     const T* w = weights ? weights : params_.data();
     const index_t SV = c.full_len() * c.vocab_size;
@@ -2942,6 +2932,16 @@ class trainer {
   }
 
  private:
+  // Checks a labelled batch, resets the arena and uploads inputs, labels and context.
+  void upload_labelled(const token_batch& b, const char* who) {
+    check_batch(b, model_.config().seq_len, model_.prefix().context_width());
+    if (b.labels.empty()) throw std::invalid_argument(std::string("etrm trainer: ") + who + " needs labels");
+    ws_.reset();
+    from_host<D>(ctx_, inputs_.data(), b.inputs);
+    from_host<D>(ctx_, labels_.data(), b.labels);
+    from_host<D>(ctx_, context_.data(), b.context);
+  }
+
   struct losses {
     T* seq_loss;
     std::int32_t* count;
@@ -6467,7 +6467,7 @@ class context_adapter {
  public:
   context_adapter(trainer<Model>& tr, adaptation_options o)
       : tr_(tr), o_(o), KD_(tr.model().config().prefix_len() * tr.model().config().hidden_size),
-        offset_(tr.batch() * KD_), grad_(tr.batch() * KD_) {
+        offset_(tr.batch() * KD_), grad_(tr.batch() * KD_), ids_(tr.batch()) {
     if (o_.steps < 0 || !(o_.lr > 0)) throw std::invalid_argument("context_adapter: need steps >= 0 and lr > 0");
   }
 
@@ -6475,49 +6475,49 @@ class context_adapter {
 
   // Fits one offset per task on its leave-one-out rows; returns them as [tasks, K·D] on the
   // host. `losses` (optional) gets the summed leave-one-out loss before each step and after the
-  // last (steps + 1 values).
+  // last (steps + 1 values). The offsets, their gradients and Adam's moments live on the device
+  // as [tasks + 1, K·D] tables; the extra row is the padding rows' offset and stays zero.
   std::vector<T> fit(std::span<const data::task> tasks, const T* weights, std::vector<double>* losses = nullptr) {
+    using K = kernels<D>;
+    auto& ctx = tr_.context();
     const auto& e = tr_.model().prefix().encoder();
     const auto rows = make_leave_one_out_batches(tasks, {int(e.grid_side), int(e.max_demos)}, tr_.batch());
-    const std::size_t size = tasks.size() * std::size_t(KD_);
-    std::vector<T> delta(size, T(0));
-    std::vector<double> m(size, 0), v(size, 0), g(size);
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    const index_t n = index_t(tasks.size() + 1) * KD_, pad = index_t(tasks.size());
+    buffer<T, D> delta(n), g(n), m(n), v(n);
+    for (auto* b : {&delta, &m, &v}) zero(*b);
     if (losses) losses->clear();
     for (index_t step = 0; step <= o_.steps; ++step) {
       if (step == o_.steps && !losses) break;  // the last pass only measures the loss
-      std::fill(g.begin(), g.end(), 0.0);
+      zero(g);
       double total = 0;
       for (std::size_t i = 0; i < rows.batches.size(); ++i) {
-        upload_offsets(delta, rows.slot[i]);
-        device_traits<D>::zero(tr_.context(), grad_.data(), sizeof(T) * std::size_t(grad_.size()));
+        gather_offsets(delta.data(), rows.slot[i], pad);
+        zero(grad_);
         const hook h(tr_.model().prefix(), offset_.data(), grad_.data());
         total += tr_.supervised_gradients(rows.batches[i], supervision_steps(), weights);
-        const auto gr = to_host<D>(tr_.context(), grad_.data(), grad_.size());
-        for (std::size_t r = 0; r < rows.slot[i].size(); ++r) {
-          const std::int32_t k = rows.slot[i][r];
-          if (k < 0) continue;
-          for (index_t j = 0; j < KD_; ++j) g[std::size_t(k) * KD_ + j] += double(gr[r * KD_ + j]);
-        }
+        K::scatter_add_rows(ctx, tr_.batch(), 1, KD_, ids_.data(), grad_.data(), KD_, T(1), g.data());
       }
       if (losses) losses->push_back(total);
       if (step == o_.steps) break;
-      const double c1 = 1 - std::pow(b1, double(step + 1)), c2 = 1 - std::pow(b2, double(step + 1));
-      for (std::size_t j = 0; j < size; ++j) {
-        m[j] = b1 * m[j] + (1 - b1) * g[j];
-        v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
-        delta[j] -= T(o_.lr * (m[j] / c1) / (std::sqrt(v[j] / c2) + eps));
-      }
+      device_traits<D>::zero(ctx, g.data() + pad * KD_, sizeof(T) * std::size_t(KD_));
+      const double b1 = 0.9, b2 = 0.999;
+      K::adamw(ctx, n, delta.data(), g.data(), m.data(), v.data(), T(o_.lr), T(0), T(b1), T(b2),
+               T(1 - std::pow(b1, double(step + 1))), T(1 - std::pow(b2, double(step + 1))), T(1e-8));
     }
-    return delta;
+    return to_host<D>(ctx, delta.data(), pad * KD_);
   }
 
   // trainer::evaluate with row r's context tokens shifted by the offset of task slot[r]
-  // (−1: none).   delta: [tasks, K·D]; slot: [B]
+  // (−1: none).   delta: [tasks, K·D] (from fit); slot: [B]
   step_metrics evaluate(const token_batch& b, const std::vector<T>& delta, std::span<const std::int32_t> slot,
                         std::vector<std::int32_t>* pred = nullptr, std::vector<T>* q_halt = nullptr,
                         const T* weights = nullptr) {
-    upload_offsets(delta, slot);
+    if (delta.size() % std::size_t(KD_)) throw std::invalid_argument("context_adapter: offsets are not [tasks, K·D]");
+    const index_t pad = index_t(delta.size()) / KD_;
+    std::vector<T> table(delta);
+    table.resize(delta.size() + std::size_t(KD_), T(0));
+    const buffer<T, D> dev = make_buffer<T, D>(tr_.context(), table);
+    gather_offsets(dev.data(), slot, pad);
     const hook h(tr_.model().prefix(), offset_.data(), nullptr);
     return tr_.evaluate(b, pred, q_halt, weights);
   }
@@ -6536,23 +6536,26 @@ class context_adapter {
     return o_.supervision_steps > 0 ? o_.supervision_steps : tr_.model().config().halt_max_steps;
   }
 
-  void upload_offsets(const std::vector<T>& delta, std::span<const std::int32_t> slot) {
+  // offset_[r] = table[slot[r]] (row `pad` for −1), and ids_ = those rows for the scatter back.
+  //   table: [pad + 1, K·D] on the device; slot: [B]
+  void gather_offsets(const T* table, std::span<const std::int32_t> slot, index_t pad) {
     if (index_t(slot.size()) != tr_.batch()) throw std::invalid_argument("context_adapter: one slot per batch row");
-    host_rows_.assign(std::size_t(tr_.batch() * KD_), T(0));
-    for (std::size_t r = 0; r < slot.size(); ++r)
-      if (slot[r] >= 0) {
-        if (std::size_t(slot[r] + 1) * std::size_t(KD_) > delta.size())
-          throw std::out_of_range("context_adapter: slot beyond the fitted offsets");
-        std::copy_n(delta.begin() + slot[r] * KD_, KD_, host_rows_.begin() + index_t(r) * KD_);
-      }
-    from_host<D>(tr_.context(), offset_.data(), host_rows_);
+    std::vector<std::int32_t> ids(slot.begin(), slot.end());
+    for (std::int32_t& k : ids) {
+      if (k >= pad) throw std::out_of_range("context_adapter: slot beyond the fitted offsets");
+      if (k < 0) k = std::int32_t(pad);
+    }
+    from_host<D>(tr_.context(), ids_.data(), ids);
+    kernels<D>::gather_rows(tr_.context(), tr_.batch(), 1, KD_, ids_.data(), table, T(1), offset_.data(), KD_);
   }
+
+  void zero(buffer<T, D>& b) { device_traits<D>::zero(tr_.context(), b.data(), sizeof(T) * std::size_t(b.size())); }
 
   trainer<Model>& tr_;
   adaptation_options o_;
   index_t KD_;
   buffer<T, D> offset_, grad_;
-  std::vector<T> host_rows_;
+  buffer<std::int32_t, D> ids_;
 };
 
 ETRM_END_NAMESPACE

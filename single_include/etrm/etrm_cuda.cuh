@@ -4518,12 +4518,7 @@ class trainer {
   step_metrics evaluate(const token_batch& b, std::vector<std::int32_t>* pred = nullptr,
                         std::vector<T>* q_halt = nullptr, const T* weights = nullptr) {
     const auto& c = model_.config();
-    check_batch(b, c.seq_len, model_.prefix().context_width());
-    if (b.labels.empty()) throw std::invalid_argument("etrm trainer: evaluate needs labels");
-    ws_.reset();
-    from_host<D>(ctx_, inputs_.data(), b.inputs);
-    from_host<D>(ctx_, labels_.data(), b.labels);
-    from_host<D>(ctx_, context_.data(), b.context);
+    upload_labelled(b, "evaluate");
     T* logits = ws_.template take<T>(B_ * c.full_len() * c.vocab_size);
     T* q = ws_.template take<T>(B_ * 2);
     run_steps(weights ? weights : eval_parameters(), c.halt_max_steps, logits, q);
@@ -4544,12 +4539,7 @@ class trainer {
   // No ACT halting. Returns that summed loss (each step's loss as step_metrics::loss).
   double supervised_gradients(const token_batch& b, index_t steps, const T* weights = nullptr) {
     const auto& c = model_.config();
-    check_batch(b, c.seq_len, model_.prefix().context_width());
-    if (b.labels.empty()) throw std::invalid_argument("etrm trainer: supervised_gradients needs labels");
-    ws_.reset();
-    from_host<D>(ctx_, inputs_.data(), b.inputs);
-    from_host<D>(ctx_, labels_.data(), b.labels);
-    from_host<D>(ctx_, context_.data(), b.context);
+    upload_labelled(b, "supervised_gradients");
     zero(grads_);
     const T* w = weights ? weights : params_.data();
     const index_t SV = c.full_len() * c.vocab_size;
@@ -4596,6 +4586,16 @@ class trainer {
   }
 
  private:
+  // Checks a labelled batch, resets the arena and uploads inputs, labels and context.
+  void upload_labelled(const token_batch& b, const char* who) {
+    check_batch(b, model_.config().seq_len, model_.prefix().context_width());
+    if (b.labels.empty()) throw std::invalid_argument(std::string("etrm trainer: ") + who + " needs labels");
+    ws_.reset();
+    from_host<D>(ctx_, inputs_.data(), b.inputs);
+    from_host<D>(ctx_, labels_.data(), b.labels);
+    from_host<D>(ctx_, context_.data(), b.context);
+  }
+
   struct losses {
     T* seq_loss;
     std::int32_t* count;

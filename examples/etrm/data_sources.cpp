@@ -318,14 +318,16 @@ struct arc_files {
 };
 
 arc_files load_arc(const run_spec& r) {
+  const std::string set = "arc-agi-" + std::to_string(r.arc_version);
   if (r.data_dir.empty())
-    throw data::data_error("ARC needs --data-dir (or ETRM_DATA_DIR) holding arc-agi-1/training and arc-agi-1/evaluation");
+    throw data::data_error("ARC needs --data-dir (or ETRM_DATA_DIR) holding " + set + "/training and " + set +
+                           "/evaluation");
   const fs::path root(r.data_dir);
-  std::vector<fs::path> train{root / "arc-agi-1" / "training"};
+  std::vector<fs::path> train{root / set / "training"};
   if (fs::exists(root / "concept-arc")) train.push_back(root / "concept-arc");
   arc_files f;
   f.training = data::load_arc_tasks(train);
-  f.evaluation = data::load_arc_tasks(root / "arc-agi-1" / "evaluation");
+  f.evaluation = data::load_arc_tasks(root / set / "evaluation");
   return f;
 }
 
@@ -517,6 +519,7 @@ void finalize_spec(run_spec& r) {
     c.vocab_size = data::arc_vocab_size;
     if (!etrm && r.task_pool <= 0) r.task_pool = 512;
   } else if (r.task == "arc") {
+    if (r.arc_version != 1 && r.arc_version != 2) throw std::invalid_argument("--arc-version must be 1 or 2");
     if (etrm) r.enc.grid_side = data::arc_canvas_side;
     c.seq_len = index_t(data::arc_seq_len);
     c.vocab_size = data::arc_vocab_size;

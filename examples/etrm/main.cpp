@@ -174,6 +174,8 @@ void add_train_options(CLI::App* app, overrides& o) {
   o.add<int>(app, "--maze-size", "Generated mazes: side", [](R& r, const int& v) { r.maze_size = v; });
   o.add<int>(app, "--arc-augmentations", "TRM on ARC: augmented copies (puzzle ids) per task",
              [](R& r, const int& v) { r.arc_augmentations = v; });
+  o.add<int>(app, "--arc-version", "ARC: 1 (arc-agi-1/training → arc-agi-1/evaluation) or 2 (arc-agi-2/...)",
+             [](R& r, const int& v) { r.arc_version = v; });
   o.add<std::size_t>(app, "--data-limit", "Most rows read from a data file", [](R& r, const std::size_t& v) { r.data_limit = v; });
   o.add<std::uint64_t>(app, "--seed", "Seed of initialisation, data order and augmentation",
                        [](R& r, const std::uint64_t& v) { r.seed = v; });

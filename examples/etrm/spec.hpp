@@ -44,6 +44,7 @@ struct run_spec {
   int sudoku_clues = 30;
   int maze_size = 11;
   int arc_augmentations = 8;    // TRM on ARC: augmented copies (puzzle ids) per task
+  int arc_version = 1;          // ARC-AGI-1 or ARC-AGI-2: the training and evaluation folders
   std::size_t data_limit = 100000;  // rows read from data files
   // budget and logging
   index_t steps = 0;
@@ -116,6 +117,7 @@ inline json to_json(const run_spec& r) {
                 {"sudoku_clues", r.sudoku_clues},
                 {"maze_size", r.maze_size},
                 {"arc_augmentations", r.arc_augmentations},
+                {"arc_version", r.arc_version},
                 {"data_limit", r.data_limit}}},
               {"budget",
                {{"steps", r.steps},
@@ -191,6 +193,7 @@ inline void merge_json(run_spec& r, const json& j) {
     get(*s, "sudoku_clues", r.sudoku_clues);
     get(*s, "maze_size", r.maze_size);
     get(*s, "arc_augmentations", r.arc_augmentations);
+    get(*s, "arc_version", r.arc_version);
     get(*s, "data_limit", r.data_limit);
   }
   for (const json* s : {&j, j.contains("budget") ? &j.at("budget") : nullptr}) {

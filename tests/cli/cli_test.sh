@@ -100,6 +100,16 @@ tasks)  # every task x model kind trains (TRM on fewshot with a task pool, sudok
   [ -f arc_trm/submission.json ] || fail "arc trm: no submission.json"
   ETRM_DATA_DIR=arc "$bin" train --task arc --model etrm --steps 1 --out arc_etrm "${tiny[@]}" --batch-size 4 || fail "arc etrm"
   "$bin" eval --checkpoint arc_etrm/checkpoint.safetensors --augmentations 2 --threads 2 || fail "arc etrm eval"
+  # ARC-AGI-2 folders: a run reads arc-agi-2/{training,evaluation} and the checkpoint remembers it
+  "$bin" generate --kind fewshot --count 4 --out arc/arc-agi-2/training --seed 7 --max-side 6 >/dev/null
+  "$bin" generate --kind fewshot --count 3 --split held_out --out arc/arc-agi-2/evaluation --seed 8 --max-side 6 >/dev/null
+  rm arc/arc-agi-2/*/rules.json
+  "$bin" train --task arc --model etrm --arc-version 2 --data-dir arc --steps 1 --out arc2 "${tiny[@]}" --batch-size 4 \
+    >arc2.txt || fail "arc-agi-2 etrm"
+  grep -q "(3 tasks)" arc2.txt || fail "arc-agi-2: expected the 3 evaluation tasks of arc-agi-2"
+  "$bin" eval --checkpoint arc2/checkpoint.safetensors --augmentations 1 --threads 2 >arc2_eval.txt || fail "arc2 eval"
+  grep -q "(3 tasks)" arc2_eval.txt || fail "arc-agi-2 eval: expected the 3 evaluation tasks"
+  expect_error arc-version "$bin" train --task arc --model etrm --arc-version 3 --data-dir arc --steps 1 --out arc3 "${tiny[@]}"
   ;;
 resume)  # 6 steps straight == 3 steps + resume to 6
   args=(--steps 6 --log-every 1 --eval-every 2 "${tiny[@]}")

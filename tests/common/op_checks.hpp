@@ -83,6 +83,16 @@ void check_gemm(etrm::context_t<D>& ctx) {
       K::gemm(ctx, ta, tb, M, N, Kk, 1.f, da1.data(), ta ? M : Kk, 0, db1.data(), tb ? Kk : N, 0, 0.f, dc1.data(), N,
               0, 1);
       expect_close(dev.get(dc1), want1, 1e-4, "gemm single");
+      // A wide one (n > m: the CPU backend splits it by column panels), beta ≠ 0.
+      const index_t Mw = 45, Nw = 230, Kw = 67;
+      auto a2 = random_vec(Mw * Kw, 6), b2 = random_vec(Kw * Nw, 7), c2 = random_vec(Mw * Nw, 8);
+      auto want2 = c2;
+      ref_k::gemm(ref_ctx, ta, tb, Mw, Nw, Kw, 1.f, a2.data(), ta ? Mw : Kw, 0, b2.data(), tb ? Kw : Nw, 0, 0.5f,
+                  want2.data(), Nw, 0, 1);
+      auto da2 = dev.put(a2), db2 = dev.put(b2), dc2 = dev.put(c2);
+      K::gemm(ctx, ta, tb, Mw, Nw, Kw, 1.f, da2.data(), ta ? Mw : Kw, 0, db2.data(), tb ? Kw : Nw, 0, 0.5f, dc2.data(),
+              Nw, 0, 1);
+      expect_close(dev.get(dc2), want2, 1e-4, "gemm wide");
     }
 }
 

@@ -21,11 +21,12 @@ std::vector<float> rounded(std::vector<float> v) {
 }
 
 // Shapes crossing every block edge of the kernel: m above its row block, n off its column
-// panel, k odd, above its depth block and k = 1.
+// panel, k odd, above its depth block and k = 1; and a wide single GEMM (n > m) that the
+// backend splits by column panels.
 struct shape {
   index_t m, n, k, batch;
 };
-constexpr shape shapes[] = {{37, 23, 51, 3}, {301, 97, 600, 1}, {5, 70, 1, 2}, {130, 33, 257, 1}};
+constexpr shape shapes[] = {{37, 23, 51, 3}, {301, 97, 600, 1}, {5, 70, 1, 2}, {130, 33, 257, 1}, {45, 230, 67, 1}};
 
 // gemm(ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, batch)
 template <class Gemm>

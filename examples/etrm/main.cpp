@@ -145,6 +145,10 @@ void add_train_options(CLI::App* app, overrides& o) {
                  [](R& r, const index_t& v) { r.enc.encoder_layers = v; });
   o.add<index_t>(app, "--latent-layers", "Self-attention blocks over the context tokens",
                  [](R& r, const index_t& v) { r.enc.latent_layers = v; });
+  o.add<bool>(app, "--aligned-cells", "Demo tokens also embed the same cell of the pair's other grid (default true)",
+              [](R& r, const bool& v) { r.enc.aligned_cells = v; });
+  o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true)",
+              [](R& r, const bool& v) { r.enc.query_attention = v; });
   // data
   o.add<int>(app, "--min-side", "Few-shot generator: smallest input side", [](R& r, const int& v) { r.min_side = v; });
   o.add<int>(app, "--max-side", "Few-shot generator: largest input side", [](R& r, const int& v) { r.max_side = v; });

@@ -59,9 +59,8 @@ double loss_and_grad(Model& m, const std::vector<double>& p, const token_batch& 
 }
 
 template <class Policy>
-void check_encoder_gradients() {
-  trm_model<R, double, attention_mixer<R>, dynamic_recursion, Policy::template type> m(ctx, etrm_config(),
-                                                                                        tiny_encoder());
+void check_encoder_gradients(const encoder_config& e = tiny_encoder()) {
+  trm_model<R, double, attention_mixer<R>, dynamic_recursion, Policy::template type> m(ctx, etrm_config(), e);
   std::vector<double> p = m.layout().template initial_values<double>(3);
   const auto* q = m.layout().find("model.inner.q_head.weight");
   for (index_t i = 0; i < q->ref.size; ++i) p[q->ref.offset + i] = 0.2 * std::cos(double(i));
@@ -126,6 +125,11 @@ TEST_SUITE("etrm encoder") {
 
   TEST_CASE("whole model gradcheck: cross-attention aggregation, prefix injection") {
     check_encoder_gradients<demo_encoder_policy<cross_attention_aggregation, prefix_injection>>();
+  }
+  TEST_CASE("whole model gradcheck: without aligned cells and query attention") {
+    encoder_config e = tiny_encoder();
+    e.aligned_cells = e.query_attention = false;
+    check_encoder_gradients<demo_encoder_policy<>>(e);
   }
   TEST_CASE("whole model gradcheck: per-pair mean aggregation") {
     check_encoder_gradients<demo_encoder_policy<per_pair_mean_aggregation, prefix_injection>>();

@@ -3,8 +3,10 @@
 // b", every other cell unchanged) is given new tasks of that family, only their
 // demonstrations. On new tasks it must solve most queries, and far fewer when given the demos
 // of a different task (the control), so the answer comes from the demos. Tasks whose (a, b)
-// pair never occurred in training are measured too; at this budget the model transfers little
-// to them (a few percent exact, above the control), which the test records but does not claim.
+// pair never occurred in training must be solved too, well above the control: the query cells
+// read the demo cells directly (query_attention, aligned_cells), so "a became b" transfers to
+// pairs never trained on. Measured: 100% / 3% on new tasks, 49% / 2% on never-seen pairs
+// (without those two encoder features: 77% / 13% and 5% / 2%).
 #include "../common/tiny_models.hpp"
 
 #include <doctest/doctest.h>
@@ -94,5 +96,6 @@ TEST_CASE("ETRM solves new tasks of a trained family from their demonstrations")
                                           << " with their demos, " << unseen_control << " with another task's demos");
   CHECK(fresh > 0.5);
   CHECK(control < fresh - 0.3);
-  CHECK(unseen >= unseen_control);
+  CHECK(unseen > 0.25);
+  CHECK(unseen > unseen_control + 0.2);
 }

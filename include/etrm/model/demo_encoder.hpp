@@ -6,14 +6,20 @@
 // Per row the context holds up to `max_demos` pairs, each an input and an output canvas of
 // side G (grid cropped to content with an EOS border, PAD beyond, not a 30×30 canvas):
 //   1. every pair is a sequence of 2·G² tokens: token embedding + row + column + in/out segment
-//      embeddings (learned 2-D positions), then `encoder_layers` transformer blocks per pair;
+//      embeddings (learned 2-D positions) + (aligned_cells) an embedding of the token at the
+//      same (row, column) of the pair's other grid, then `encoder_layers` transformer blocks
+//      per pair. The aligned cell makes "colour a became colour b here" a feature of one token
+//      instead of a relation the blocks must first learn to find by attention;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
 //      per_pair_mean_aggregation: the same queries attend to each pair alone and the K latents
 //      are averaged over the present pairs (order-invariant, LPN-style);
 //   3. an injection policy places them: prefix_injection writes the K tokens where TRM's
-//      puzzle embedding goes; additive_injection adds a projection of their mean to every token.
+//      puzzle embedding goes; additive_injection adds a projection of their mean to every token;
+//   4. (query_attention) the query's own cells cross-attend to every demo token and the result
+//      replaces their embeddings, so a cell can look up what cells like it became in the demos
+//      (a colour map, say) instead of decoding it from K task-wide tokens. The K tokens stay.
 // Nothing is cached across supervision steps: the trainer calls forward in every step, so
 // gradients reach the encoder at every step.
 //
@@ -34,6 +40,8 @@ struct encoder_config {
   index_t max_demos = 4;
   index_t encoder_layers = 2;
   index_t latent_layers = 1;
+  bool aligned_cells = true;    // each token also embeds the same cell of the other grid of its pair
+  bool query_attention = true;  // the query cells read the demo tokens by cross-attention
 
   index_t pair_len() const { return 2 * grid_side * grid_side; }
   index_t context_width() const { return max_demos * (pair_len() + 2); }
@@ -41,13 +49,16 @@ struct encoder_config {
 
 inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
-       {"latent_layers", e.latent_layers}};
+       {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells},
+       {"query_attention", e.query_attention}};
 }
 inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.grid_side = j.value("grid_side", e.grid_side);
   e.max_demos = j.value("max_demos", e.max_demos);
   e.encoder_layers = j.value("encoder_layers", e.encoder_layers);
   e.latent_layers = j.value("latent_layers", e.latent_layers);
+  e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
+  e.query_attention = j.value("query_attention", e.query_attention);
 }
 
 struct cross_attention_aggregation {
@@ -98,6 +109,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     row_ = l.add(pre + "embed_row.weight", {G, Dm}, emb);
     col_ = l.add(pre + "embed_col.weight", {G, Dm}, emb);
     seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
+    if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
     for (index_t i = 0; i < e.encoder_layers; ++i)
       pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
     queries_ = l.add(pre + "latent_queries", {K_, Dm}, init_spec::trunc_normal(1.0));
@@ -106,6 +118,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     for (index_t i = 0; i < e.latent_layers; ++i)
       latent_blocks_.push_back(block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, K_, c.expansion));
     if (additive) inject_ = l.add(pre + "inject_proj.weight", {Dm, Dm}, emb);
+    if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm);
     // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
     std::vector<std::int32_t> r, cc, s;
     for (index_t seg = 0; seg < 2; ++seg)
@@ -133,6 +146,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
   struct saved {
     std::int32_t* tokens = nullptr;    // the rows' demo tokens packed: [B, M·Lp]
+    std::int32_t* aligned = nullptr;   // the same with each pair's two grids swapped: [B, M·Lp]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
     T* pos = nullptr;                  // [Lp, D]
     T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
@@ -149,10 +163,14 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     std::vector<T*> latent_out;
     std::vector<typename block_t::template saved<T>> latent_saved;
     T* pooled = nullptr;               // additive injection: mean over K [B, D]
+    T* query_in = nullptr;             // query attention: the cells (+ positions) [B, L, D]
+    T* query_out = nullptr;            // and what replaces them [B, L, D]
+    typename cross_attention<D>::template saved<T> query_cross;
   };
   void take(saved& s, workspace<D>& ws, index_t B) const {
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, rows = per_pair ? B * M : B;
     s.tokens = ws.template take<std::int32_t>(B * M * Lp);
+    s.aligned = ws.template take<std::int32_t>(B * M * Lp);
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
     s.x0 = ws.template take<T>(B * M * Lp * Dm);
@@ -179,6 +197,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       s.latent_saved[i] = latent_blocks_[i].template take<T>(ws, ld);
     }
     s.pooled = ws.template take<T>(B * Dm);
+    if (cfg_.query_attention) {
+      s.query_in = ws.template take<T>(B * cells() * Dm);
+      s.query_out = ws.template take<T>(B * cells() * Dm);
+      s.query_cross = query_cross_.template take<T>(ws, query_dims(B));
+    }
   }
 
   // Writes the context into x (row b at b·x_stride): the K tokens into the prefix rows
@@ -200,11 +223,14 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       kernels<D>::map(ctx, B * K_ * Dm_, ops::add_fn<T>{}, shifted, ctx_tokens, offset_);
       ctx_tokens = shifted;
     }
+    if (cfg_.query_attention) read_demos(ctx, p, B, *s, x, x_stride, ws);
     inject(ctx, p, B, ctx_tokens, *s, x, x_stride, ws);
     if (s == &tmp) ws.rewind(mark);
   }
 
-  void backward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, const saved& s, const T* dx,
+  // With query_attention, dx's token rows are rewritten: on return they hold the gradient with
+  // respect to the token embeddings the cells had before they read the demos.
+  void backward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, const saved& s, T* dx,
                 index_t x_stride, T, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
@@ -231,8 +257,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     cross_mlp_.backward(ctx, p, rows * K_, s.cross_out, s.mlp_out, s.mlp, dmlp, dcross, g, ws);
     T* dlat = ws.template take<T>(rows * KD);
     T* dkv = ws.template take<T>(B * M * Lp * Dm);
-    cross_.backward(ctx, p, cross_dims_for(B), s.lat_in, s.pair_out.empty() ? s.x0 : s.pair_out.back(), s.cross_out,
-                    s.cross, dcross, dlat, dkv, g, ws);
+    const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
+    cross_.backward(ctx, p, cross_dims_for(B), s.lat_in, demo_tokens, s.cross_out, s.cross, dcross, dlat, dkv, g, ws);
+    T* dquery = nullptr;  // ∂/∂query_in [B, L, D]
+    if (cfg_.query_attention) dquery = read_demos_backward(ctx, p, B, s, demo_tokens, dx, x_stride, dkv, g, ws);
     K::column_sum_add(ctx, rows, KD, dlat, g + queries_.offset);  // the queries are shared by every row
     // Pair blocks, last to first, then the embeddings.
     T* dbuf = ws.template take<T>(B * M * Lp * Dm);
@@ -244,10 +272,13 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     }
     const T scale = embed_scale();
     K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.tokens, dkv, 0, scale, g + tok_.offset);
+    if (cfg_.aligned_cells) K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.aligned, dkv, 0, scale, g + aligned_.offset);
     T* dpos = ws.template take<T>(Lp * Dm);
     T* ones = ws.template take<T>(B * M);
     K::fill(ctx, B * M, T(1), ones);
     K::gemm(ctx, true, false, 1, Lp * Dm, B * M, scale, ones, 1, 0, dkv, Lp * Dm, 0, T(0), dpos, Lp * Dm, 0, 1);
+    if (dquery && query_has_positions())  // the query cells wore the input grid's positions
+      K::gemm(ctx, true, false, 1, cells() * Dm, B, scale, ones, 1, 0, dquery, cells() * Dm, 0, T(1), dpos, Lp * Dm, 0, 1);
     K::scatter_add_rows(ctx, 1, Lp, Dm, row_ids_.data(), dpos, 0, T(1), g + row_.offset);
     K::scatter_add_rows(ctx, 1, Lp, Dm, col_ids_.data(), dpos, 0, T(1), g + col_.offset);
     K::scatter_add_rows(ctx, 1, Lp, Dm, seg_ids_.data(), dpos, 0, T(1), g + seg_.offset);
@@ -258,6 +289,52 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
  private:
   T embed_scale() const { return T(std::sqrt(double(Dm_))); }
+
+  index_t cells() const { return S_ - K_; }  // L: token rows of the query
+  // The query canvas is a demo canvas (side G), so its cells take the input grid's positions.
+  bool query_has_positions() const { return cells() == cfg_.grid_side * cfg_.grid_side; }
+  cross_dims query_dims(index_t B) const {
+    return {B, cells(), cfg_.max_demos * cfg_.pair_len(), Dm_, H_, eps_};
+  }
+
+  // x's token rows [B, L, D] ← rms_norm(q + o_proj(attn(q, demo tokens))), q = the rows
+  // (+ scale · input-grid positions). PAD demo tokens are masked as in the aggregation.
+  void read_demos(context_t<D>& ctx, const T* p, index_t B, saved& s, T* x, index_t x_stride,
+                  workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t LD = cells() * Dm_;
+    K::copy_2d(ctx, B, LD, x + P_total_, x_stride, s.query_in, LD, T(1));
+    if (query_has_positions()) {
+      const std::size_t mark = ws.mark();
+      T* ones = ws.template take<T>(B);
+      K::fill(ctx, B, T(1), ones);
+      // query_in[B, L·D] += ones[B, 1] · (scale · pos)[1, L·D]   (pos: the input grid's rows)
+      K::gemm(ctx, false, false, B, LD, 1, embed_scale(), ones, 1, 0, s.pos, LD, 0, T(1), s.query_in, LD, 0, 1);
+      ws.rewind(mark);
+    }
+    const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
+    query_cross_.forward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.key_bias, s.query_out, &s.query_cross, ws);
+    K::copy_2d(ctx, B, LD, s.query_out, LD, x + P_total_, x_stride, T(1));
+  }
+
+  // Backward of read_demos: adds ∂/∂demo tokens into dkv, rewrites dx's token rows to
+  // ∂/∂(rows before the read) and returns ∂/∂query_in [B, L, D] (workspace, for the positions).
+  T* read_demos_backward(context_t<D>& ctx, const T* p, index_t B, const saved& s, const T* demo_tokens, T* dx,
+                         index_t x_stride, T* dkv, T* g, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t LD = cells() * Dm_, nkv = B * cfg_.max_demos * cfg_.pair_len() * Dm_;
+    T* dquery = ws.template take<T>(B * LD);
+    const std::size_t mark = ws.mark();
+    T* dout = ws.template take<T>(B * LD);
+    T* dkv_query = ws.template take<T>(nkv);
+    K::copy_2d(ctx, B, LD, dx + P_total_, x_stride, dout, LD, T(1));
+    query_cross_.backward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.query_out, s.query_cross, dout, dquery,
+                          dkv_query, g, ws);
+    K::map(ctx, nkv, ops::add_fn<T>{}, dkv, dkv, dkv_query);
+    K::copy_2d(ctx, B, LD, dquery, LD, dx + P_total_, x_stride, T(1));
+    ws.rewind(mark);
+    return dquery;
+  }
 
   layer_dims pair_dims(index_t B) const {
     return {B * cfg_.max_demos, cfg_.pair_len(), Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_),
@@ -286,6 +363,17 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     K::map(ctx, Lp * Dm, ops::add_fn<T>{}, s.pos, s.pos, tmp);
     const T scale = embed_scale();
     K::gather_rows(ctx, 1, B * M * Lp, Dm, s.tokens, p + tok_.offset, scale, s.x0, 0);
+    if (cfg_.aligned_cells) {
+      // [B·M, 2, G²] with the halves swapped: the input cell for an output token and vice versa.
+      const index_t half = Lp / 2;
+      K::copy_2d(ctx, B * M, half, s.tokens + half, Lp, s.aligned, Lp, std::int32_t(1));
+      K::copy_2d(ctx, B * M, half, s.tokens, Lp, s.aligned + half, Lp, std::int32_t(1));
+      const std::size_t mark = ws.mark();
+      T* other = ws.template take<T>(B * M * Lp * Dm);
+      K::gather_rows(ctx, 1, B * M * Lp, Dm, s.aligned, p + aligned_.offset, scale, other, 0);
+      K::map(ctx, B * M * Lp * Dm, ops::add_fn<T>{}, s.x0, s.x0, other);
+      ws.rewind(mark);
+    }
     T* ones = ws.template take<T>(B * M);
     K::fill(ctx, B * M, T(1), ones);
     K::gemm(ctx, false, false, B * M, Lp * Dm, 1, scale, ones, 1, 0, s.pos, Lp * Dm, 0, T(1), s.x0, Lp * Dm, 0, 1);
@@ -364,9 +452,9 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   double eps_;
   index_t P_total_, S_;
   double expansion_;
-  param_ref tok_, row_, col_, seg_, queries_, inject_;
+  param_ref tok_, row_, col_, seg_, aligned_, queries_, inject_;
   std::vector<block_t> pair_blocks_, latent_blocks_;
-  cross_attention<D> cross_;
+  cross_attention<D> cross_, query_cross_;
   swiglu_mlp<D> cross_mlp_;
   buffer<std::int32_t, D> row_ids_, col_ids_, seg_ids_;
   const T* offset_ = nullptr;

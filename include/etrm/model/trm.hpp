@@ -216,11 +216,12 @@ class trm_model {
     }
   }
 
+  // dx is consumed: a prefix source that rewrote the token rows in forward (ETRM's query
+  // attention) maps their gradient back in place before the token embedding takes it.
   void embed_backward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs,
-                      const std::int32_t* context, const typename prefix_type::saved& ps, const T* dx, T* g,
+                      const std::int32_t* context, const typename prefix_type::saved& ps, T* dx, T* g,
                       workspace<D>& ws) const {
     const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
-    kernels<D>::scatter_add_rows(ctx, B, cfg_.seq_len, Dm, inputs, dx + P * Dm, S * Dm, embed_scale(), g + tok_emb_.offset);
     if (pos_emb_.size) {
       const std::size_t mark = ws.mark();
       T* ones = ws.template take<T>(B);
@@ -230,6 +231,7 @@ class trm_model {
       ws.rewind(mark);
     }
     prefix_.backward(ctx, p, B, context, ps, dx, S * Dm, embed_scale(), g, ws);
+    kernels<D>::scatter_add_rows(ctx, B, cfg_.seq_len, Dm, inputs, dx + P * Dm, S * Dm, embed_scale(), g + tok_emb_.offset);
   }
 
   void heads(context_t<D>& ctx, const T* p, index_t B, const T* zh, T* logits, T* q) const {

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The comparison that proves the point: TRM with puzzle ids against ETRM (demonstration
-# encoder) on the built-in few-shot generator, same task pool, same model widths, same
-# training time; evaluated on (i) held-back queries of the training tasks, (ii) unseen tasks
-# (new tasks of the training rules, and held-out rules; TRM gets the blank id there), plus the
-# ETRM controls and the encoder-collapse metric. Writes docs/RESULTS.md.
+# encoder) on the built-in few-shot generator, same task pool, about the same parameter count
+# (TRM is widened to ETRM_COMPARE_TRM_HIDDEN so that its network matches the encoder + network of
+# ETRM; TRM's per-task embeddings come on top), same training time; evaluated on (i) held-back
+# queries of the training tasks, (ii) unseen tasks (new tasks of the training rules, and held-out
+# rules; TRM gets the blank id there), plus the ETRM controls, the encoder-collapse metric and a
+# table per rule family. Rewrites the part of docs/RESULTS.md between its comparison markers.
 #
-#   tools/run-comparison.sh              # ETRM_COMPARE_MINUTES per model (default 8)
+#   tools/run-comparison.sh              # ETRM_COMPARE_MINUTES per model (default 10)
 #   ETRM_BIN=build/release/examples/etrm ETRM_COMPARE_POOL=256 ETRM_COMPARE_OUT=runs/compare
+#   ETRM_COMPARE_TRM_HIDDEN=136
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bin="${ETRM_BIN:-build/release/examples/etrm}"
-minutes="${ETRM_COMPARE_MINUTES:-8}"
+minutes="${ETRM_COMPARE_MINUTES:-10}"
+trm_hidden="${ETRM_COMPARE_TRM_HIDDEN:-136}"
 pool="${ETRM_COMPARE_POOL:-256}"
 out="${ETRM_COMPARE_OUT:-runs/compare}"
 results="${ETRM_COMPARE_RESULTS:-docs/RESULTS.md}"
@@ -24,28 +28,44 @@ fi
 mkdir -p "$out"
 for model in trm etrm; do
   echo "== train $model ($minutes min, pool of $pool tasks)"
-  "$bin" train --task fewshot --model "$model" --task-pool "$pool" --minutes "$minutes" --eval-every 0 \
+  width=()
+  [ "$model" = trm ] && width=(--hidden-size "$trm_hidden")
+  "$bin" train --task fewshot --model "$model" "${width[@]}" --task-pool "$pool" --minutes "$minutes" --eval-every 0 \
     --eval-batches 0 --no-progress --out "$out/$model" > "$out/$model.train.log"
   echo "== eval $model"
   "$bin" eval --checkpoint "$out/$model/checkpoint.safetensors" --eval-batches 8 --out "$out/$model" \
     | tee "$out/$model.eval.log"
 done
-/usr/bin/python3 - "$out" "$results" "$minutes" "$pool" <<'PY'
-import datetime, json, os, pathlib, platform, re, sys
-out, results, minutes, pool = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+/usr/bin/python3 - "$out" "$results" "$minutes" "$pool" "$trm_hidden" <<'PY'
+import collections, datetime, json, os, pathlib, platform, re, sys
+sys.path.insert(0, "tools")
+from fewshot_families import family
+out, results, minutes, pool, trm_hidden = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), *sys.argv[3:]
+BEGIN, END = "<!-- comparison:begin -->", "<!-- comparison:end -->"
 def load(model):
     rows = {r["split"]: r for r in json.load(open(out / model / "eval.json"))}
     m = re.search(r"(\d+) parameters", open(out / f"{model}.train.log").read())
     train = [json.loads(l) for l in open(out / model / "metrics.jsonl") if '"type":"train"' in l]
     return rows, {"parameters": f"{int(m.group(1)):,}" if m else "?"}, train
+def by_family(model, split):
+    groups = collections.defaultdict(lambda: [0, 0])
+    path = out / model / f"eval_{split}.jsonl"
+    if path.exists():
+        for line in open(path):
+            r = json.loads(line)
+            g = groups[family(r["task_id"])]
+            g[0] += 1
+            g[1] += bool(r["exact"])
+    return groups
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-lines = ["# Results: TRM with puzzle ids against ETRM on unseen tasks", "",
-         f"Produced by `tools/run-comparison.sh` (ETRM_COMPARE_MINUTES={minutes}, pool of {pool} tasks) on "
-         f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores ({cpu}), CPU backend.", "",
-         "Both models have the same widths (`examples/configs/fewshot_{trm,etrm}.json`), train for the same time",
-         "on the same pool of generated tasks, and are evaluated on the same rows. TRM reads a learned",
-         "puzzle id (its per-task embedding is not counted as parameters); ETRM reads the task's",
-         "demonstrations. On unseen tasks TRM gets the blank id 0, so it can only guess from the query.", "",
+lines = [BEGIN, "# Results: TRM with puzzle ids against ETRM on unseen tasks", "",
+         f"Produced by `tools/run-comparison.sh` (ETRM_COMPARE_MINUTES={minutes}, pool of {pool} tasks, "
+         f"TRM hidden size {trm_hidden}) on {datetime.date.today().isoformat()}, {os.cpu_count()} cores ({cpu}), CPU backend.", "",
+         "Both models train for the same time on the same pool of generated tasks and are evaluated on the same",
+         "rows (`examples/configs/fewshot_{trm,etrm}.json`). TRM is widened so that its network has about as many",
+         "parameters as ETRM's encoder and network together; its per-task embeddings come on top and are not",
+         "counted. TRM reads a learned puzzle id; ETRM reads the task's demonstrations. On unseen tasks TRM gets",
+         "the blank id 0, so it can only guess from the query.", "",
          "| model | parameters | steps | split | exact | token accuracy |", "|---|---|---|---|---|---|"]
 for model in ("trm", "etrm"):
     rows, run, train = load(model)
@@ -63,6 +83,24 @@ lines += ["", "Splits: `train_rules` = a held-back query of each pool task (TRM 
 if spread:
     lines.append(f"Encoder-collapse metric (spread of the context tokens across tasks, relative to their RMS; "
                  f"near 0 means collapsed): {', '.join(f'{s:.3f}' for s in spread)}.")
-results.write_text("\n".join(lines) + "\n")
+splits = ("train_rules", "new_tasks", "held_out")
+tables = {(m, s): by_family(m, s) for m in ("trm", "etrm") for s in splits}
+families = sorted({f for t in tables.values() for f in t})
+lines += ["", "Exact accuracy per rule family (rows in brackets; `tools/fewshot_families.py` on the per-row files):", "",
+          "| family | " + " | ".join(f"{s} TRM | {s} ETRM" for s in splits) + " |",
+          "|---|" + "---|---|" * len(splits)]
+def cell(t, f):
+    n, k = t.get(f, (0, 0))
+    return f"{100 * k / n:.0f}% ({n})" if n else "–"
+for f in families:
+    lines.append(f"| {f} | " + " | ".join(f"{cell(tables['trm', s], f)} | {cell(tables['etrm', s], f)}" for s in splits) + " |")
+lines.append(END)
+block = "\n".join(lines)
+text = results.read_text() if results.exists() else ""
+if BEGIN in text and END in text:
+    text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+else:
+    text = block + "\n" + text
+results.write_text(text if text.endswith("\n") else text + "\n")
 print(f"wrote {results}")
 PY

@@ -3478,7 +3478,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   void take(saved& s, workspace<D>& ws, index_t B) const {
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, rows = per_pair ? B * M : B;
     s.tokens = ws.template take<std::int32_t>(B * M * Lp);
-    s.aligned = ws.template take<std::int32_t>(B * M * Lp);
+    if (cfg_.aligned_cells) s.aligned = ws.template take<std::int32_t>(B * M * Lp);
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
     s.x0 = ws.template take<T>(B * M * Lp * Dm);

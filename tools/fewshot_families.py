@@ -10,7 +10,11 @@ prints a table, so a run shows which rules the model reads from the demonstratio
 """
 import collections
 import json
+import pathlib
+import re
 import sys
+
+FAMILY_TABLE = pathlib.Path(__file__).resolve().parent.parent / "include/etrm/data/generator_families.hpp"
 
 
 def family(task_id: str) -> str:
@@ -18,6 +22,19 @@ def family(task_id: str) -> str:
     if "+" in rule:
         return "(compositions)"
     return rule.split("(", 1)[0]
+
+
+def held_out_families() -> set:
+    """The families the generator's table marks held out (never in the training split)."""
+    rows = re.findall(r'\{family::\w+, "(\w+)", "[^"]*", (true|false),', FAMILY_TABLE.read_text())
+    if not rows:
+        sys.exit(f"{FAMILY_TABLE}: no family table found")
+    return {name for name, held in rows if held == "true"}
+
+
+def novel(task_id: str, held: set) -> bool:
+    """Whether a row's rule uses a held-out family (alone or in a composition)."""
+    return any(step.split("(", 1)[0] in held for step in task_id.split("#", 1)[0].split("+"))
 
 
 def main(paths):
@@ -41,6 +58,21 @@ def main(paths):
         print(f"{path}\n  {'family':<20} {'rows':>5} {'exact':>8} {'tokens':>8}")
         for name, (rows, exact, acc) in sorted(groups.items()):
             print(f"  {name:<20} {rows:>5} {100 * exact / rows:>7.1f}% {100 * acc / rows:>7.1f}%")
+        for name, (rows, exact) in by_kind(path).items():
+            print(f"  {name:<36} {rows:>5} rows {100 * exact / rows:>6.1f}% exact")
+
+
+def by_kind(path) -> dict:
+    """Rows and exact rows of a file, split by whether the rule uses a held-out family."""
+    held = held_out_families()
+    kinds = {"rules of training families": [0, 0], "rules with a held-out family": [0, 0]}
+    with open(path) as f:
+        for line in f:
+            row = json.loads(line)
+            k = kinds["rules with a held-out family" if novel(row["task_id"], held) else "rules of training families"]
+            k[0] += 1
+            k[1] += bool(row["exact"])
+    return {name: k for name, k in kinds.items() if k[0]}
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ done
 /usr/bin/python3 - "$out" "$results" "$minutes" "$pool" "$trm_hidden" <<'PY'
 import collections, datetime, json, os, pathlib, platform, re, sys
 sys.path.insert(0, "tools")
-from fewshot_families import family
+from fewshot_families import by_kind, family
 out, results, minutes, pool, trm_hidden = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), *sys.argv[3:]
 BEGIN, END = "<!-- comparison:begin -->", "<!-- comparison:end -->"
 def load(model):
@@ -94,6 +94,13 @@ def cell(t, f):
     return f"{100 * k / n:.0f}% ({n})" if n else "–"
 for f in families:
     lines.append(f"| {f} | " + " | ".join(f"{cell(tables['trm', s], f)} | {cell(tables['etrm', s], f)}" for s in splits) + " |")
+lines += ["", "Held-out rows by kind (held-out parameter values and compositions of training families, against",
+          "rules that use a family never trained on):", ""]
+for model in ("trm", "etrm"):
+    path = out / model / "eval_held_out.jsonl"
+    if path.exists():
+        kinds = by_kind(path)
+        lines.append(f"* {model.upper()}: " + "; ".join(f"{name} {100 * k / n:.1f}% exact ({k}/{n})" for name, (n, k) in kinds.items()))
 lines.append(END)
 block = "\n".join(lines)
 text = results.read_text() if results.exists() else ""

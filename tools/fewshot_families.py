@@ -58,18 +58,31 @@ def main(paths):
         print(f"{path}\n  {'family':<20} {'rows':>5} {'exact':>8} {'tokens':>8}")
         for name, (rows, exact, acc) in sorted(groups.items()):
             print(f"  {name:<20} {rows:>5} {100 * exact / rows:>7.1f}% {100 * acc / rows:>7.1f}%")
-        for name, (rows, exact) in by_kind(path).items():
-            print(f"  {name:<36} {rows:>5} rows {100 * exact / rows:>6.1f}% exact")
+        if "held_out" in pathlib.Path(path).name:
+            for name, (rows, exact) in by_kind(path).items():
+                print(f"  {name:<44} {rows:>5} rows {100 * exact / rows:>6.1f}% exact")
+
+
+def kind(task_id: str, held: set) -> str:
+    """Why a held-out row is held out: a held-out family, a reserved composition of training
+    families, or a held-out parameter value of one training family."""
+    if novel(task_id, held):
+        return "rules with a held-out family"
+    if "+" in task_id.split("#", 1)[0]:
+        return "reserved compositions of training families"
+    return "held-out parameter values"
 
 
 def by_kind(path) -> dict:
-    """Rows and exact rows of a file, split by whether the rule uses a held-out family."""
+    """Rows and exact rows of a file per kind (see kind); rows of the training split all fall
+    under "held-out parameter values" and "reserved compositions", so use it on held-out files."""
     held = held_out_families()
-    kinds = {"rules of training families": [0, 0], "rules with a held-out family": [0, 0]}
+    kinds = collections.OrderedDict((k, [0, 0]) for k in (
+        "held-out parameter values", "reserved compositions of training families", "rules with a held-out family"))
     with open(path) as f:
         for line in f:
             row = json.loads(line)
-            k = kinds["rules with a held-out family" if novel(row["task_id"], held) else "rules of training families"]
+            k = kinds[kind(row["task_id"], held)]
             k[0] += 1
             k[1] += bool(row["exact"])
     return {name: k for name, k in kinds.items() if k[0]}

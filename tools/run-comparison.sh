@@ -94,8 +94,11 @@ def cell(t, f):
     return f"{100 * k / n:.0f}% ({n})" if n else "–"
 for f in families:
     lines.append(f"| {f} | " + " | ".join(f"{cell(tables['trm', s], f)} | {cell(tables['etrm', s], f)}" for s in splits) + " |")
-lines += ["", "Held-out rows by kind (held-out parameter values and compositions of training families, against",
-          "rules that use a family never trained on):", ""]
+lines += ["", "Held-out rows by kind. Only the last two are rules the training stream never shows: the",
+          "colour-valued and geometric parameter values the generator holds out (colour pairs of `color_map`,",
+          "`fill_enclosed` colour 7, `dihedral` 7, the reserved shifts, `scale_up` 3x2, `tile` 1x3) are reached",
+          "in training through the colour permutation and dihedral transform of the episode augmentation",
+          "(`extend_lines` in all four directions is the exception: no augmentation produces it).", ""]
 for model in ("trm", "etrm"):
     path = out / model / "eval_held_out.jsonl"
     if path.exists():

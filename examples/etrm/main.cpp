@@ -204,7 +204,12 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
   }
   if (!state.contains("run")) return std::nullopt;
   try {
-    return spec_from_json(state.at("run"));
+    json run = state.at("run");
+    // Checkpoints written before the encoder had these options were trained without them.
+    if (run.contains("encoder") && run.at("encoder").is_object())
+      for (const char* key : {"aligned_cells", "query_attention"})
+        if (!run.at("encoder").contains(key)) run["encoder"][key] = false;
+    return spec_from_json(run);
   } catch (const std::exception& e) {
     throw etrm::io::io_error("'" + f.origin() + "': malformed run description: " + e.what());
   }

@@ -84,8 +84,10 @@ class fewshot_provider final : public data_provider {
       data::generator_config g = gen_;
       g.queries = std::max(2, r.pool_queries);
       for (std::uint64_t i = 0; pool_.size() < std::size_t(r.task_pool); ++i) {
-        data::task t = data::sample_task(data::rule_split::train, r.seed + 0x5000, i, g);
-        if (task_fits(t, shape_)) pool_.push_back(std::move(t));
+        auto [rule, t] = data::sample_rule_and_task(data::rule_split::train, r.seed + 0x5000, i, g);
+        if (!task_fits(t, shape_)) continue;
+        pool_.push_back(std::move(t));
+        pool_rules_.push_back(rule);
       }
     }
     if (!etrm_) r.cfg.num_puzzle_identifiers = index_t(pool_.size()) + 1;
@@ -110,7 +112,10 @@ class fewshot_provider final : public data_provider {
       const std::size_t queries = src.test.size() - 1;  // the last query is held for evaluation
       auto rs = row_of(b, r, seq_len(), width());
       if (etrm_) {
-        const data::task t = r_.augment ? data::apply(data::augmentation_draw({r_.seed, 0xA06}, idx), src) : src;
+        data::augmentation a;  // redrawn while it would show a held-out rule (generator_augment.hpp)
+        for (std::uint64_t k = 0; r_.augment && (k == 0 || data::shows_held_out(pool_rules_[ti], a)); ++k)
+          a = data::augmentation_draw({r_.seed, 0xA06 + k}, idx);
+        const data::task t = data::apply(a, src);
         const std::size_t q = std::size_t(etrm::uniform_index(key, 2 * idx + 1, queries));
         std::vector<std::size_t> demos(std::min<std::size_t>(t.train.size(), std::size_t(shape_.max_demos)));
         std::iota(demos.begin(), demos.end(), std::size_t(0));
@@ -200,6 +205,7 @@ class fewshot_provider final : public data_provider {
   data::episode_shape shape_;
   data::generator_config gen_;
   std::vector<data::task> pool_;
+  std::vector<data::rule> pool_rules_;  // the rule of each pool task
 };
 
 // ---- Sudoku -----------------------------------------------------------------------------------

@@ -5358,17 +5358,22 @@ inline task make_task(const rule& r, const generator_config& cfg, data_rng& rng)
   return std::move(*t);
 }
 
-// Task `index` of the stream (split, seed): a pure function of its arguments, so any worker can
-// produce any task. id = "<rule>#<seed>:<index>".
-inline task sample_task(rule_split split, std::uint64_t seed, std::uint64_t index, const generator_config& cfg = {}) {
+// Task `index` of the stream (split, seed) with its rule: a pure function of its arguments, so
+// any worker can produce any task. id = "<rule>#<seed>:<index>".
+inline std::pair<rule, task> sample_rule_and_task(rule_split split, std::uint64_t seed, std::uint64_t index,
+                                                  const generator_config& cfg = {}) {
   data_rng rng(stream_id({seed, std::uint64_t(split), index}));
   for (;;) {
     const rule r = sample_rule(split, cfg, rng);
     if (auto t = try_make_task(r, cfg, rng)) {
       t->id += "#" + std::to_string(seed) + ":" + std::to_string(index);
-      return std::move(*t);
+      return {r, std::move(*t)};
     }
   }
+}
+
+inline task sample_task(rule_split split, std::uint64_t seed, std::uint64_t index, const generator_config& cfg = {}) {
+  return sample_rule_and_task(split, seed, index, cfg).second;
 }
 
 // Endless tasks of one split: sample_task(split, seed, 0), (..., 1), ...
@@ -5389,6 +5394,97 @@ class task_stream {
 }  // namespace data
 ETRM_END_NAMESPACE
 // ---- end etrm/data/generator.hpp
+// ---- begin etrm/data/generator_augment.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Augmentation against the generator's split. Augmenting a task of rule r (colours permuted,
+// then a dihedral transform: augment.hpp) shows the task of another rule r' of the same
+// families: the colour map's pairs permuted, a shift or a transform conjugated, scale factors
+// swapped. r' can be held out although r is not (a colour map 1>5 becomes 2>8 and
+// held_out_colour_pair(2, 8) holds), so a training stream that augments must reject those
+// draws, or "held-out parameter values" are shown in training after all.
+
+
+#include <utility>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+namespace detail {
+
+// Where the dihedral transform d sends the displacement (dr, dc), |dr|, |dc| <= 3.
+inline std::pair<int, int> dihedral_displacement(int d, int dr, int dc) {
+  grid g(7, 7);
+  g.at(3, 3) = 1;
+  g.at(3 + dr, 3 + dc) = 2;
+  const grid h = dihedral(g, d);
+  int r1 = 0, c1 = 0, r2 = 0, c2 = 0;
+  for (int r = 0; r < h.rows; ++r)
+    for (int c = 0; c < h.cols; ++c) {
+      if (h.at(r, c) == 1) r1 = r, c1 = c;
+      if (h.at(r, c) == 2) r2 = r, c2 = c;
+    }
+  return {r2 - r1, c2 - c1};
+}
+
+// The transform k seen through d: d ∘ k ∘ d⁻¹ (augment.hpp numbering).
+inline int conjugate_dihedral(int d, int k) {
+  grid g(2, 3);
+  for (std::size_t i = 0; i < g.cells.size(); ++i) g.cells[i] = std::uint8_t(i + 1);
+  const grid target = dihedral(dihedral(dihedral(g, dihedral_inverse[std::size_t(d)]), k), d);
+  for (int j = 0; j < num_dihedral; ++j)
+    if (dihedral(g, j) == target) return j;
+  throw std::logic_error("conjugate_dihedral: the dihedral group is not closed");
+}
+
+// The step an augmented task shows, for every parameter the split depends on
+// (step_params_held_out): colours of color_map and fill_enclosed, the dihedral transform, the
+// shift, scale and tile factors. extend_lines' held-out value (all four directions) is fixed by
+// every transform, so its parameters are left as they are, as are the other families' (which
+// hold no parameter value out).
+inline rule_step split_image(const rule_step& s, const augmentation& a) {
+  rule_step out = s;
+  auto& p = out.p;
+  const auto colour = [&](int c) { return int(a.colours[std::size_t(c)]); };
+  switch (s.fam) {
+    case family::color_map:
+      for (int k = 0; k < s.p[0]; ++k) {
+        p[std::size_t(1 + k)] = colour(s.p[std::size_t(1 + k)]);
+        p[std::size_t(4 + k)] = colour(s.p[std::size_t(4 + k)]);
+      }
+      break;
+    case family::fill_enclosed:
+      p[0] = colour(s.p[0]);
+      break;
+    case family::dihedral:
+      p[0] = conjugate_dihedral(a.dihedral, s.p[0]);
+      break;
+    case family::translate: {
+      const auto [dr, dc] = dihedral_displacement(a.dihedral, s.p[0], s.p[1]);
+      p[0] = dr, p[1] = dc;
+      break;
+    }
+    case family::scale_up:
+    case family::tile:
+      if (dihedral_swaps_sides(a.dihedral)) std::swap(p[0], p[1]);
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+}  // namespace detail
+
+// Whether tasks of r, augmented by a, are tasks of a held-out rule.
+inline bool shows_held_out(const rule& r, const augmentation& a) {
+  rule image{detail::split_image(r.first, a), std::nullopt};
+  if (r.then) image.then = detail::split_image(*r.then, a);
+  return is_held_out(image);
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/generator_augment.hpp
 
 #include <tbb/parallel_for.h>
 
@@ -5458,7 +5554,8 @@ inline void encode_leave_one_out(const task& t, std::span<const std::size_t> dem
 
 // Training episodes from the built-in generator: row r of step s is task (s·B + r) of the
 // split, with 1..M demos (uniform, as many as the task has), its first query, and a random
-// dihedral + colour augmentation for the whole episode. Deterministic by (seed, step, row);
+// dihedral + colour augmentation for the whole episode (in the training split never one that
+// turns the rule into a held-out one: generator_augment.hpp). Deterministic by (seed, step, row);
 // rows are built in parallel.
 //
 // leave_one_out (the auxiliary loss of the ETRM issue): that fraction of the rows whose episode
@@ -5501,8 +5598,12 @@ class episode_source {
   // The task (augmented) and the demos used for episode `index`.
   std::pair<task, std::vector<std::size_t>> episode(std::uint64_t index) const {
     for (std::uint64_t attempt = 0;; ++attempt) {
-      task t = sample_task(split_, seed_, index * 1000 + attempt, gen_);
-      if (augment_) t = apply(augmentation_draw({seed_, 0xE915}, index * 1000 + attempt), t);
+      auto [r, t] = sample_rule_and_task(split_, seed_, index * 1000 + attempt, gen_);
+      if (augment_) {
+        const augmentation a = augmentation_draw({seed_, 0xE915}, index * 1000 + attempt);
+        if (split_ == rule_split::train && shows_held_out(r, a)) continue;  // keep held-out values unseen
+        t = apply(a, t);
+      }
       if (!fits(t)) continue;
       const std::size_t most = std::min<std::size_t>(t.train.size(), std::size_t(shape_.max_demos));
       const std::size_t least = std::min<std::size_t>(most, std::size_t(std::max(1, min_demos_)));

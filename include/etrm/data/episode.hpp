@@ -12,6 +12,7 @@
 #include <etrm/data/arc_encoding.hpp>
 #include <etrm/data/augment.hpp>
 #include <etrm/data/generator.hpp>
+#include <etrm/data/generator_augment.hpp>
 #include <etrm/data/token_batch.hpp>
 
 #include <tbb/parallel_for.h>
@@ -82,7 +83,8 @@ inline void encode_leave_one_out(const task& t, std::span<const std::size_t> dem
 
 // Training episodes from the built-in generator: row r of step s is task (s·B + r) of the
 // split, with 1..M demos (uniform, as many as the task has), its first query, and a random
-// dihedral + colour augmentation for the whole episode. Deterministic by (seed, step, row);
+// dihedral + colour augmentation for the whole episode (in the training split never one that
+// turns the rule into a held-out one: generator_augment.hpp). Deterministic by (seed, step, row);
 // rows are built in parallel.
 //
 // leave_one_out (the auxiliary loss of the ETRM issue): that fraction of the rows whose episode
@@ -125,8 +127,12 @@ class episode_source {
   // The task (augmented) and the demos used for episode `index`.
   std::pair<task, std::vector<std::size_t>> episode(std::uint64_t index) const {
     for (std::uint64_t attempt = 0;; ++attempt) {
-      task t = sample_task(split_, seed_, index * 1000 + attempt, gen_);
-      if (augment_) t = apply(augmentation_draw({seed_, 0xE915}, index * 1000 + attempt), t);
+      auto [r, t] = sample_rule_and_task(split_, seed_, index * 1000 + attempt, gen_);
+      if (augment_) {
+        const augmentation a = augmentation_draw({seed_, 0xE915}, index * 1000 + attempt);
+        if (split_ == rule_split::train && shows_held_out(r, a)) continue;  // keep held-out values unseen
+        t = apply(a, t);
+      }
       if (!fits(t)) continue;
       const std::size_t most = std::min<std::size_t>(t.train.size(), std::size_t(shape_.max_demos));
       const std::size_t least = std::min<std::size_t>(most, std::size_t(std::max(1, min_demos_)));

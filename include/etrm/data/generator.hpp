@@ -164,17 +164,22 @@ inline task make_task(const rule& r, const generator_config& cfg, data_rng& rng)
   return std::move(*t);
 }
 
-// Task `index` of the stream (split, seed): a pure function of its arguments, so any worker can
-// produce any task. id = "<rule>#<seed>:<index>".
-inline task sample_task(rule_split split, std::uint64_t seed, std::uint64_t index, const generator_config& cfg = {}) {
+// Task `index` of the stream (split, seed) with its rule: a pure function of its arguments, so
+// any worker can produce any task. id = "<rule>#<seed>:<index>".
+inline std::pair<rule, task> sample_rule_and_task(rule_split split, std::uint64_t seed, std::uint64_t index,
+                                                  const generator_config& cfg = {}) {
   data_rng rng(stream_id({seed, std::uint64_t(split), index}));
   for (;;) {
     const rule r = sample_rule(split, cfg, rng);
     if (auto t = try_make_task(r, cfg, rng)) {
       t->id += "#" + std::to_string(seed) + ":" + std::to_string(index);
-      return std::move(*t);
+      return {r, std::move(*t)};
     }
   }
+}
+
+inline task sample_task(rule_split split, std::uint64_t seed, std::uint64_t index, const generator_config& cfg = {}) {
+  return sample_rule_and_task(split, seed, index, cfg).second;
 }
 
 // Endless tasks of one split: sample_task(split, seed, 0), (..., 1), ...

@@ -4351,8 +4351,9 @@ ETRM_END_NAMESPACE
 // demonstrations and q queries of one rule on random grids, deterministic by seed. Rules are
 // split into a training split and a held-out split, so "unseen" means unseen: held-out families,
 // held-out parameter values of training families, and held-out compositions of training
-// families never appear in the training split. ARC JSON export is arc.hpp's arc_json /
-// save_arc_task (included through augment.hpp).
+// families never appear in the training split (nor, once augmented, in training episodes:
+// generator_augment.hpp). ARC JSON export is arc.hpp's arc_json / save_arc_task (included
+// through augment.hpp).
 
 // ---- begin etrm/data/generator_families.hpp
 // SPDX-License-Identifier: Apache-2.0

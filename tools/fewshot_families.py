@@ -37,26 +37,31 @@ def novel(task_id: str, held: set) -> bool:
     return any(step.split("(", 1)[0] in held for step in task_id.split("#", 1)[0].split("+"))
 
 
+def by_family(path) -> dict:
+    """Rows, exact rows and summed token accuracy of a file per family."""
+    groups = collections.defaultdict(lambda: [0, 0, 0.0])
+    try:
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                try:
+                    row = json.loads(line)
+                    g = groups[family(row["task_id"])]
+                    g[0] += 1
+                    g[1] += bool(row["exact"])
+                    g[2] += float(row["accuracy"])
+                except (ValueError, KeyError) as e:
+                    sys.exit(f"{path}:{n}: not an eval row ({e})")
+    except OSError as e:
+        sys.exit(f"{path}: {e.strerror}")
+    return groups
+
+
 def main(paths):
     if not paths:
         sys.exit("usage: fewshot_families.py EVAL_JSONL...")
     for path in paths:
-        groups = collections.defaultdict(lambda: [0, 0, 0.0])
-        try:
-            with open(path) as f:
-                for n, line in enumerate(f, 1):
-                    try:
-                        row = json.loads(line)
-                        g = groups[family(row["task_id"])]
-                        g[0] += 1
-                        g[1] += bool(row["exact"])
-                        g[2] += float(row["accuracy"])
-                    except (ValueError, KeyError) as e:
-                        sys.exit(f"{path}:{n}: not an eval row ({e})")
-        except OSError as e:
-            sys.exit(f"{path}: {e.strerror}")
         print(f"{path}\n  {'family':<20} {'rows':>5} {'exact':>8} {'tokens':>8}")
-        for name, (rows, exact, acc) in sorted(groups.items()):
+        for name, (rows, exact, acc) in sorted(by_family(path).items()):
             print(f"  {name:<20} {rows:>5} {100 * exact / rows:>7.1f}% {100 * acc / rows:>7.1f}%")
         if "held_out" in pathlib.Path(path).name:
             for name, (rows, exact) in by_kind(path).items():

@@ -78,13 +78,21 @@ void add_compute_options(CLI::App* app, session& s) {
           {"fp32", etrm::gemm_precision::fp32}, {"bf16", etrm::gemm_precision::bf16}}));
 }
 
-// ETRM test-time adaptation, reported as extra "<split>/tta" rows.
+// ETRM test-time adaptation, reported as extra "<split>/tta" (context) or "<split>/ttt" (weights) rows.
 void add_adaptation_options(CLI::App* app, session& s) {
   app->add_option("--adapt-steps", s.adapt_steps,
-                  "ETRM: also evaluate each split with N Adam steps of test-time adaptation of the context tokens "
-                  "on each task's leave-one-out demos (0: off)")
+                  "ETRM: also evaluate each split with N Adam steps of test-time adaptation on each task's "
+                  "leave-one-out demos (0: off)")
       ->check(CLI::NonNegativeNumber);
-  app->add_option("--adapt-lr", s.adapt_lr, "ETRM: learning rate of test-time adaptation")->check(CLI::PositiveNumber);
+  app->add_option("--adapt", s.adapt,
+                  "ETRM: what test-time adaptation fits: context (an offset of the context tokens, rows <split>/tta) "
+                  "or weights (a copy of the whole network per task, on augmented demos, rows <split>/ttt)")
+      ->check(CLI::IsMember({"context", "weights"}));
+  app->add_option("--adapt-lr", s.adapt_lr, "ETRM: learning rate of test-time adaptation (default: context 1e-2, weights 3e-3)")
+      ->check(CLI::PositiveNumber);
+  app->add_option("--adapt-supervision-steps", s.adapt_supervision,
+                  "ETRM: supervision steps per test-time adaptation pass (default: halt_max_steps)")
+      ->check(CLI::PositiveNumber);
 }
 
 void add_budget_options(CLI::App* app, overrides& o) {

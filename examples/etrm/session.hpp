@@ -25,7 +25,9 @@ struct session {
   bool controls = true;             // ETRM on fewshot: no-demo and wrong-demo controls
   int augmentations = 8;            // ARC voting
   index_t adapt_steps = 0;          // ETRM: > 0 adds a test-time-adapted evaluation of each split
-  double adapt_lr = 0.01;
+  std::string adapt = "context";     // what adapts: context (tokens' offsets) | weights (whole network)
+  double adapt_lr = 0;               // 0: the default of `adapt` (context 1e-2, weights 3e-3)
+  index_t adapt_supervision = 0;     // supervision steps per adaptation pass; 0: halt_max_steps
   std::filesystem::path svg;        // eval/solve: picture of predictions
   int svg_examples = 6;
   // solve

@@ -102,7 +102,8 @@ struct split_result {
 };
 
 // How an evaluation treats the demonstrations: as given, the two ETRM controls, or as given with
-// test-time adaptation of the context tokens (train/context_adaptation.hpp).
+// test-time adaptation (of the context tokens, train/context_adaptation.hpp, or of the weights,
+// train/weight_adaptation.hpp).
 enum class control { none, no_demos, wrong_demos, adapted };
 
 template <class Model>
@@ -264,7 +265,7 @@ class runner {
     split_result res;
     res.name = sp.name + (ctl == control::no_demos      ? "/no_demos"
                           : ctl == control::wrong_demos ? "/wrong_demos"
-                          : ctl == control::adapted     ? "/tta"
+                          : ctl == control::adapted     ? (s_.adapt == "weights" ? "/ttt" : "/tta")
                                                         : "");
     std::unique_ptr<etrm::data::arc_evaluator> ev;
     if (sp.arc_vote) {
@@ -346,12 +347,14 @@ class runner {
     return res;
   }
 
-  // ETRM: fits each row's context offset on its task's leave-one-out rows, then evaluates.
+  // ETRM: fits each row's context offset (or a copy of the weights) on its task's leave-one-out
+  // rows, then evaluates.
   etrm::step_metrics adapted_evaluate(const eval_rows& e, const T* weights, std::vector<std::int32_t>& pred,
                                       std::vector<T>& qh) {
     if constexpr (is_etrm) {
       if (index_t(e.tasks.size()) < e.valid) throw std::logic_error("adapted evaluation needs the rows' tasks");
-      etrm::context_adapter<Model> tta(*tr_, {s_.adapt_steps, s_.adapt_lr});
+      if (s_.adapt == "weights") return weight_adapted_evaluate(e, weights, pred, qh);
+      etrm::context_adapter<Model> tta(*tr_, {s_.adapt_steps, s_.adapt_lr > 0 ? s_.adapt_lr : 1e-2, s_.adapt_supervision});
       const auto delta = tta.fit(std::span(e.tasks).first(std::size_t(e.valid)), weights);
       std::vector<std::int32_t> slot(std::size_t(e.b.batch), -1);
       for (index_t r = 0; r < e.valid; ++r) slot[std::size_t(r)] = std::int32_t(r);
@@ -359,6 +362,41 @@ class runner {
     } else {
       throw std::logic_error("test-time adaptation needs an ETRM model");
     }
+  }
+
+  // Row r is answered by a copy of the weights fitted to task r alone: each row is evaluated as
+  // a batch of copies of itself, so the returned metrics are the mean over the valid rows.
+  etrm::step_metrics weight_adapted_evaluate(const eval_rows& e, const T* weights, std::vector<std::int32_t>& pred,
+                                             std::vector<T>& qh) {
+    const index_t B = e.b.batch, L = s_.spec.cfg.seq_len, W = index_t(e.b.context.size()) / B;
+    etrm::weight_adapter<Model> ttt(*tr_, {.steps = s_.adapt_steps,
+                                           .lr = s_.adapt_lr > 0 ? s_.adapt_lr : 3e-3,
+                                           .supervision_steps = s_.adapt_supervision,
+                                           .seed = s_.spec.seed});
+    pred.assign(std::size_t(B * L), 0);
+    qh.assign(std::size_t(B), T(0));
+    etrm::step_metrics mean;
+    std::vector<std::int32_t> row_pred;
+    std::vector<T> row_qh;
+    for (index_t r = 0; r < e.valid; ++r) {
+      etrm::token_batch one;
+      one.batch = B;
+      const auto append_row = [&](std::vector<std::int32_t>& to, const std::vector<std::int32_t>& from, index_t n) {
+        for (index_t k = 0; k < B; ++k) to.insert(to.end(), from.begin() + r * n, from.begin() + (r + 1) * n);
+      };
+      append_row(one.inputs, e.b.inputs, L);
+      append_row(one.labels, e.b.labels, L);
+      append_row(one.context, e.b.context, W);
+      const etrm::step_metrics m = tr_->evaluate(one, &row_pred, &row_qh, ttt.fit(e.tasks[std::size_t(r)], weights));
+      std::copy_n(row_pred.begin(), L, pred.begin() + r * L);
+      qh[std::size_t(r)] = row_qh[0];
+      mean.lm_loss += m.lm_loss / double(e.valid);
+      if (m.count == 0) continue;
+      mean.q_halt_accuracy += m.q_halt_accuracy;
+      ++mean.count;
+    }
+    if (mean.count) mean.q_halt_accuracy /= double(mean.count);
+    return mean;
   }
 
   std::vector<split_result> evaluate_all(data_provider& p, jsonl_log& log, index_t step, double elapsed,

@@ -45,5 +45,6 @@
 #include <etrm/data/token_batch.hpp>
 #include <etrm/train/checkpoint.hpp>
 #include <etrm/train/context_adaptation.hpp>
+#include <etrm/train/weight_adaptation.hpp>
 #include <etrm/model/presets.hpp>
 #include <etrm/data/render.hpp>

@@ -145,3 +145,46 @@ TEST_CASE("test-time adaptation: zero offsets are the plain model, fitting lower
   // The hook is cleared after each call: plain evaluation is unchanged.
   CHECK(tr.evaluate(q).lm_loss == plain.lm_loss);
 }
+
+TEST_CASE("augmented copies: the task first, then distinct dihedral + colour variants of every pair") {
+  const auto t = held_out_tasks(1).front();
+  const auto copies = augmented_copies(t, 6, 4);
+  REQUIRE(copies.size() >= 2);
+  CHECK(copies.size() <= 6);
+  CHECK(copies.front().train == t.train);
+  for (std::size_t i = 1; i < copies.size(); ++i) {
+    CHECK(copies[i].train.size() == t.train.size());
+    CHECK(copies[i].test.size() == t.test.size());
+    for (std::size_t j = 0; j < i; ++j) CHECK_FALSE(copies[i].train == copies[j].train);
+  }
+  CHECK(augmented_copies(t, 1, 4).size() == 1);
+}
+
+TEST_CASE("test-time training of the weights: zero steps is the plain model, fitting lowers the loss, "
+          "the trained weights stay") {
+  using C = cpu_device;
+  context_t<C> ctx(2);
+  etrm_model<C, float> m(ctx, etrm_config(), tiny_encoder());
+  trainer<etrm_model<C, float>> tr(ctx, m, 8, {});
+  const auto tasks = held_out_tasks(3);
+  const auto before = to_host<C>(ctx, tr.parameters().data(), tr.parameters().size());
+
+  weight_adapter<etrm_model<C, float>> none(tr, {.steps = 0});
+  const float* same = none.fit(tasks[0], tr.parameters().data());
+  CHECK(to_host<C>(ctx, same, tr.parameters().size()) == before);
+
+  weight_adapter<etrm_model<C, float>> ttt(tr, {.steps = 10, .lr = 3e-3});
+  for (const auto& t : tasks) {
+    std::vector<double> losses;
+    const float* w = ttt.fit(t, tr.parameters().data(), &losses);
+    REQUIRE(losses.size() == 11);
+    MESSAGE(t.id << ": leave-one-out loss " << losses.front() << " -> " << losses.back() << " after 10 steps");
+    CHECK(losses.back() < 0.8 * losses.front());
+    CHECK(w != tr.parameters().data());
+  }
+  CHECK(to_host<C>(ctx, tr.parameters().data(), tr.parameters().size()) == before);
+
+  data::task one_demo = tasks[0];
+  one_demo.train.resize(1);
+  CHECK(ttt.fit(one_demo, tr.parameters().data()) == tr.parameters().data());  // no leave-one-out rows
+}

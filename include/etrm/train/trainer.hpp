@@ -45,6 +45,16 @@ struct soft_bce_grad_fn {
   ETRM_HD T operator()(T x, T t) const { return scale * (T(1) / (T(1) + std::exp(-x)) - t); }
 };
 
+// Scales g [n] down so that its L2 norm is at most max_norm (one [1] arena scalar).
+template <class D, class T>
+void clip_global_norm(context_t<D>& ctx, workspace<D>& ws, T* g, index_t n, double max_norm) {
+  using K = kernels<D>;
+  T* sq = ws.template take<T>(1);
+  K::row_reduce(ctx, 1, n, ops::reduce_op::sum_squares, g, sq);
+  const double norm = std::sqrt(double(to_host<D>(ctx, sq, 1)[0]));
+  if (norm > max_norm) K::map(ctx, n, ops::scale_fn<T>{T(max_norm / norm)}, g, g);
+}
+
 template <class Model>
 class trainer {
  public:
@@ -323,12 +333,7 @@ class trainer {
     using K = kernels<D>;
     const auto& o = opt_.optimizer;
     const index_t n = params_.size();
-    if (o.grad_clip > 0) {
-      T* sq = ws_.template take<T>(1);
-      K::row_reduce(ctx_, 1, n, ops::reduce_op::sum_squares, grads_.data(), sq);
-      const double norm = std::sqrt(double(to_host<D>(ctx_, sq, 1)[0]));
-      if (norm > o.grad_clip) K::map(ctx_, n, ops::scale_fn<T>{T(o.grad_clip / norm)}, grads_.data(), grads_.data());
-    }
+    if (o.grad_clip > 0) clip_global_norm(ctx_, ws_, grads_.data(), n, o.grad_clip);
     const T bc1 = T(1 - std::pow(o.beta1, double(step_))), bc2 = T(1 - std::pow(o.beta2, double(step_)));
     if (o.kind == optimizer_kind::adam_atan2)
       K::adam_atan2(ctx_, n, params_.data(), grads_.data(), m_.data(), v_.data(), T(lr), T(o.weight_decay), T(o.beta1),

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test-time training of the whole network on one task's demonstrations (etrm-lessons §2.4: every
+// method above ~10% on unseen ARC tasks adapts to the demos at test time; fitting a context alone
+// into a frozen trunk is weak). A copy of the weights is fitted by Adam to the task's
+// leave-one-out rows (each demo's output predicted from the other demos, every supervision step
+// supervised) under random augmentations of the whole task (dihedral + colour permutation), so
+// one task fills a batch with distinct rows; the query is then answered with the fitted copy.
+// The trained weights are never changed, and zero steps is the plain model.
+//
+//   weight_adapter<model_t> ttt(trainer, {.steps = 16});
+//   const T* w = ttt.fit(task, trainer.eval_parameters());   // valid until the next fit
+//   trainer.evaluate(query_batch, &pred, nullptr, w);
+#pragma once
+
+#include <etrm/data/augment.hpp>
+#include <etrm/train/context_adaptation.hpp>
+
+#include <cmath>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+struct weight_adaptation_options {
+  index_t steps = 16;             // Adam steps on the weights
+  double lr = 3e-3;               // Adam learning rate
+  index_t supervision_steps = 0;  // supervision steps per pass; 0: halt_max_steps
+  double grad_clip = 1.0;         // global gradient-norm clip (0: off)
+  std::uint64_t seed = 0;         // of the augmentations
+};
+
+// The task under `copies` augmentations (the first is the task itself; the others distinct
+// dihedral + colour draws where the task admits them, keyed by the task's content and `seed`).
+inline std::vector<data::task> augmented_copies(const data::task& t, std::size_t copies, std::uint64_t seed) {
+  std::vector<data::task> out{t};
+  if (copies <= 1) return out;
+  const philox_key key{seed, data::pair_set_hash(t)};
+  for (std::uint32_t draw : data::distinct_augmentation_draws(t, copies - 1, key))
+    out.push_back(data::apply(data::augmentation_draw(key, draw), t));
+  return out;
+}
+
+template <class Model>
+class weight_adapter {
+  using D = typename Model::device_type;
+  using T = typename Model::scalar_type;
+
+ public:
+  weight_adapter(trainer<Model>& tr, weight_adaptation_options o)
+      : tr_(tr), o_(o), n_(tr.parameters().size()), w_(n_), m_(n_), v_(n_) {
+    if (o_.steps < 0 || !(o_.lr > 0) || o_.grad_clip < 0)
+      throw std::invalid_argument("weight_adapter: need steps >= 0, lr > 0 and grad_clip >= 0");
+  }
+
+  // Fits a copy of `weights` to the leave-one-out rows of `t` (one batch: as many augmented
+  // copies as fill it) and returns it (device, valid until the next fit). A task with fewer
+  // than two demos has no such rows and gets `weights` unchanged. `losses` (optional) gets the
+  // summed leave-one-out loss before each step and after the last (steps + 1 values).
+  const T* fit(const data::task& t, const T* weights, std::vector<double>* losses = nullptr) {
+    using K = kernels<D>;
+    auto& ctx = tr_.context();
+    if (losses) losses->clear();
+    const auto& e = tr_.model().prefix().encoder();
+    const data::episode_shape shape{int(e.grid_side), int(e.max_demos)};
+    const auto loo = std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos));
+    if (loo < 2) return weights;
+    const std::size_t copies = std::max<std::size_t>(1, std::size_t(tr_.batch()) / loo);
+    const auto rows = make_leave_one_out_batches(augmented_copies(t, copies, o_.seed), shape, tr_.batch());
+    const token_batch& b = rows.batches.front();  // every copy fits the first batch
+    device_traits<D>::copy(ctx, w_.data(), weights, sizeof(T) * std::size_t(n_));
+    zero(m_);
+    zero(v_);
+    const index_t sup = o_.supervision_steps > 0 ? o_.supervision_steps : tr_.model().config().halt_max_steps;
+    for (index_t step = 0; step <= o_.steps; ++step) {
+      if (step == o_.steps && !losses) break;  // the last pass only measures the loss
+      const double loss = tr_.supervised_gradients(b, sup, w_.data());
+      if (losses) losses->push_back(loss);
+      if (step == o_.steps) break;
+      T* g = tr_.gradients().data();
+      if (o_.grad_clip > 0) clip_global_norm(ctx, tr_.arena(), g, n_, o_.grad_clip);
+      const double b1 = 0.9, b2 = 0.999;
+      K::adamw(ctx, n_, w_.data(), g, m_.data(), v_.data(), T(o_.lr), T(0), T(b1), T(b2),
+               T(1 - std::pow(b1, double(step + 1))), T(1 - std::pow(b2, double(step + 1))), T(1e-8));
+    }
+    return w_.data();
+  }
+
+ private:
+  void zero(buffer<T, D>& b) { device_traits<D>::zero(tr_.context(), b.data(), sizeof(T) * std::size_t(b.size())); }
+
+  trainer<Model>& tr_;
+  weight_adaptation_options o_;
+  index_t n_;
+  buffer<T, D> w_, m_, v_;
+};
+
+ETRM_END_NAMESPACE

@@ -157,6 +157,10 @@ void add_train_options(CLI::App* app, overrides& o) {
               [](R& r, const bool& v) { r.enc.aligned_cells = v; });
   o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true)",
               [](R& r, const bool& v) { r.enc.query_attention = v; });
+  o.add<bool>(app, "--matching-init",
+              "The query cross-attention starts matching query cells to demo cells of the same colour and position "
+              "(default false)",
+              [](R& r, const bool& v) { r.enc.matching_init = v; });
   // data
   o.add<int>(app, "--min-side", "Few-shot generator: smallest input side", [](R& r, const int& v) { r.min_side = v; });
   o.add<int>(app, "--max-side", "Few-shot generator: largest input side", [](R& r, const int& v) { r.max_side = v; });
@@ -215,7 +219,7 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
     json run = state.at("run");
     // Checkpoints written before the encoder had these options were trained without them.
     if (run.contains("encoder") && run.at("encoder").is_object())
-      for (const char* key : {"aligned_cells", "query_attention"})
+      for (const char* key : {"aligned_cells", "query_attention", "matching_init"})
         if (!run.at("encoder").contains(key)) run["encoder"][key] = false;
     return spec_from_json(run);
   } catch (const std::exception& e) {

@@ -148,6 +148,44 @@ TEST_SUITE("etrm encoder") {
     for (const auto& e : ma.layout().entries()) CHECK(e.name.find("puzzle_emb") == std::string::npos);
   }
 
+  TEST_CASE("matching init: the query cross-attention starts with k_proj = q_proj and the demo token table "
+            "as a copy of the model's") {
+    using model_t = trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
+    const auto values_of = [](const model_t& m, const std::vector<double>& v, const std::string& name) {
+      const param_entry* e = m.layout().find(name);
+      REQUIRE(e != nullptr);
+      return std::vector<double>(v.begin() + e->ref.offset, v.begin() + e->ref.offset + e->ref.size);
+    };
+    const std::string enc = "model.inner.encoder.";
+    for (const bool matching : {true, false}) {
+      encoder_config e = tiny_encoder();
+      e.matching_init = matching;
+      model_t m(ctx, etrm_config(), e);
+      const auto v = m.layout().initial_values<double>(3);
+      INFO("matching_init " << matching);
+      CHECK((values_of(m, v, enc + "query_cross_attn.k_proj.weight") ==
+             values_of(m, v, enc + "query_cross_attn.q_proj.weight")) == matching);
+      CHECK((values_of(m, v, enc + "embed_tokens.weight") == values_of(m, v, token_embedding_name)) == matching);
+      // The aggregation's cross-attention keeps independent draws.
+      CHECK(values_of(m, v, enc + "cross_attn.k_proj.weight") != values_of(m, v, enc + "cross_attn.q_proj.weight"));
+    }
+  }
+
+  TEST_CASE("a copy_of initialiser needs a drawn source of the same shape") {
+    param_layout l;
+    l.add("a", {2, 3}, init_spec::trunc_normal(1.0));
+    l.add("b", {2, 3}, init_spec::copy_of("a"));
+    const auto v = l.initial_values<float>(7);
+    CHECK(std::equal(v.begin(), v.begin() + 6, v.begin() + l.find("b")->ref.offset));
+    CHECK(v[0] != v[1]);
+    param_layout wrong_shape = l;
+    wrong_shape.add("c", {3, 2}, init_spec::copy_of("a"));
+    CHECK_THROWS_AS(wrong_shape.initial_values<float>(7), std::logic_error);
+    param_layout missing = l;
+    missing.add("d", {2, 3}, init_spec::copy_of("nothing"));
+    CHECK_THROWS_AS(missing.initial_values<float>(7), std::logic_error);
+  }
+
   TEST_CASE("CPU matches the reference backend on ETRM training steps") {
     trm_config c = etrm_config();
     c.H_cycles = 2;

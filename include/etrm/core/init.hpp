@@ -10,6 +10,7 @@
 #include <cmath>
 #include <span>
 #include <stdexcept>
+#include <string>
 
 ETRM_BEGIN_NAMESPACE
 
@@ -40,14 +41,18 @@ inline double erfinv(double y) {
 }
 }  // namespace detail
 
-enum class init_kind { zeros, constant, trunc_normal };
+// copy_of: the initial values of another tensor of the same shape (named by `source`), for
+// inits that relate two tensors (param_layout::initial_values resolves it).
+enum class init_kind { zeros, constant, trunc_normal, copy_of };
 
 struct init_spec {
   init_kind kind = init_kind::zeros;
   double value = 0.0;  // the constant, or the std of the truncated normal
-  static init_spec zeros() { return {init_kind::zeros, 0.0}; }
-  static init_spec constant(double v) { return {init_kind::constant, v}; }
-  static init_spec trunc_normal(double std) { return {init_kind::trunc_normal, std}; }
+  std::string source;  // copy_of: the tensor's name
+  static init_spec zeros() { return {init_kind::zeros, 0.0, {}}; }
+  static init_spec constant(double v) { return {init_kind::constant, v, {}}; }
+  static init_spec trunc_normal(double std) { return {init_kind::trunc_normal, std, {}}; }
+  static init_spec copy_of(std::string name) { return {init_kind::copy_of, 0.0, std::move(name)}; }
 };
 
 // Fills out[i] from draws index_base + i of the key.
@@ -76,6 +81,8 @@ void fill_init(std::span<T> out, const init_spec& spec, philox_key key, std::uin
       }
       return;
     }
+    case init_kind::copy_of:
+      throw std::logic_error("fill_init: copy_of " + spec.source + " is resolved by param_layout::initial_values");
   }
 }
 

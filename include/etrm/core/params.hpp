@@ -8,7 +8,9 @@
 #include <etrm/core/init.hpp>
 #include <etrm/core/tensor.hpp>
 
+#include <algorithm>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -53,14 +55,24 @@ class param_layout {
     for (const auto& e : entries_) n += e.ref.size;
     return n;
   }
-  // Host values of every tensor from the initialisers, tensor i drawing from stream i.
+  // Host values of every tensor from the initialisers, tensor i drawing from stream i; then
+  // the copy_of tensors take their source's values.
   template <class T>
   std::vector<T> initial_values(std::uint64_t seed) const {
     std::vector<T> host(std::size_t(total_), T(0));
     for (std::size_t i = 0; i < entries_.size(); ++i) {
       const auto& e = entries_[i];
-      fill_init<T>(std::span<T>(host.data() + e.ref.offset, std::size_t(e.ref.size)), e.init,
-                   philox_key{seed, 0x1000 + i});
+      if (e.init.kind != init_kind::copy_of)
+        fill_init<T>(std::span<T>(host.data() + e.ref.offset, std::size_t(e.ref.size)), e.init,
+                     philox_key{seed, 0x1000 + i});
+    }
+    for (const auto& e : entries_) {
+      if (e.init.kind != init_kind::copy_of) continue;
+      const param_entry* src = find(e.init.source);
+      if (!src || src->shape != e.shape || src->init.kind == init_kind::copy_of)
+        throw std::logic_error("param_layout: " + e.name + " is initialised as a copy of " + e.init.source +
+                               ", which is not a drawn tensor of the same shape");
+      std::copy_n(host.begin() + src->ref.offset, e.ref.size, host.begin() + e.ref.offset);
     }
     return host;
   }

@@ -28,11 +28,14 @@ template <class D>
 struct cross_attention {
   index_t q = 0, k = 0, v = 0, o = 0;  // parameter offsets
 
-  static cross_attention declare(param_layout& l, const std::string& prefix, index_t width) {
+  // matching_init: k_proj starts as a copy of q_proj, so W_qᵀW_k ≈ I at the start and a query
+  // attends most to the keys most like itself (mimetic initialisation, Trockman & Kolter 2023),
+  // instead of having to discover that match from a flat start.
+  static cross_attention declare(param_layout& l, const std::string& prefix, index_t width, bool matching_init = false) {
     const init_spec init = init_spec::trunc_normal(1.0 / std::sqrt(double(width)));
     cross_attention a;
     a.q = l.add(prefix + "q_proj.weight", {width, width}, init).offset;
-    a.k = l.add(prefix + "k_proj.weight", {width, width}, init).offset;
+    a.k = l.add(prefix + "k_proj.weight", {width, width}, matching_init ? init_spec::copy_of(prefix + "q_proj.weight") : init).offset;
     a.v = l.add(prefix + "v_proj.weight", {width, width}, init).offset;
     a.o = l.add(prefix + "o_proj.weight", {width, width}, init).offset;
     return a;

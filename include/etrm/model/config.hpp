@@ -14,6 +14,9 @@
 
 ETRM_BEGIN_NAMESPACE
 
+// The token embedding table of the recursive model (official PyTorch name).
+inline constexpr const char* token_embedding_name = "model.inner.embed_tokens.embedding_weight";
+
 enum class pos_encoding { rope, learned, none };
 
 struct trm_config {

@@ -42,6 +42,11 @@ struct encoder_config {
   index_t latent_layers = 1;
   bool aligned_cells = true;    // each token also embeds the same cell of the other grid of its pair
   bool query_attention = true;  // the query cells read the demo tokens by cross-attention
+  // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
+  // demo token table as a copy of the model's, so from the first step a query cell attends most
+  // to demo cells of its own colour and position, which carry their pair's other grid. Off by
+  // default: its effect on the training plateau is not established (docs/RESULTS.md).
+  bool matching_init = false;
 
   index_t pair_len() const { return 2 * grid_side * grid_side; }
   index_t context_width() const { return max_demos * (pair_len() + 2); }
@@ -50,7 +55,7 @@ struct encoder_config {
 inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
        {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells},
-       {"query_attention", e.query_attention}};
+       {"query_attention", e.query_attention}, {"matching_init", e.matching_init}};
 }
 inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.grid_side = j.value("grid_side", e.grid_side);
@@ -59,6 +64,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.latent_layers = j.value("latent_layers", e.latent_layers);
   e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
   e.query_attention = j.value("query_attention", e.query_attention);
+  e.matching_init = j.value("matching_init", e.matching_init);
 }
 
 struct cross_attention_aggregation {
@@ -105,7 +111,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     const std::string pre = "model.inner.encoder.";
     const index_t G = e.grid_side, Dm = Dm_;
     const init_spec emb = init_spec::trunc_normal(1.0 / std::sqrt(double(Dm)));
-    tok_ = l.add(pre + "embed_tokens.weight", {c.vocab_size, Dm}, emb);
+    const bool matching = e.query_attention && e.matching_init;
+    tok_ = l.add(pre + "embed_tokens.weight", {c.vocab_size, Dm}, matching ? init_spec::copy_of(token_embedding_name) : emb);
     row_ = l.add(pre + "embed_row.weight", {G, Dm}, emb);
     col_ = l.add(pre + "embed_col.weight", {G, Dm}, emb);
     seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
@@ -118,7 +125,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     for (index_t i = 0; i < e.latent_layers; ++i)
       latent_blocks_.push_back(block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, K_, c.expansion));
     if (additive) inject_ = l.add(pre + "inject_proj.weight", {Dm, Dm}, emb);
-    if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm);
+    if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm, matching);
     // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
     std::vector<std::int32_t> r, cc, s;
     for (index_t seg = 0; seg < 2; ++seg)

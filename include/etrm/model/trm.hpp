@@ -43,7 +43,7 @@ class trm_model {
         prefix_(ctx, layout_, cfg_, std::forward<PrefixArgs>(prefix_args)...) {
     const index_t Dm = cfg_.hidden_size, S = cfg_.full_len();
     const double std = 1.0 / std::sqrt(double(Dm));
-    tok_emb_ = layout_.add("model.inner.embed_tokens.embedding_weight", {cfg_.vocab_size, Dm}, init_spec::trunc_normal(std));
+    tok_emb_ = layout_.add(token_embedding_name, {cfg_.vocab_size, Dm}, init_spec::trunc_normal(std));
     if (cfg_.pos_encodings == pos_encoding::learned)
       pos_emb_ = layout_.add("model.inner.embed_pos.embedding_weight", {S, Dm}, init_spec::trunc_normal(std));
     net_ = net_type(layout_, "model.inner.L_level.", cfg_.L_layers, Dm, S, cfg_.expansion);

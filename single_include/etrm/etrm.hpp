@@ -410,6 +410,7 @@ ETRM_END_NAMESPACE
 #include <cmath>
 #include <span>
 #include <stdexcept>
+#include <string>
 
 ETRM_BEGIN_NAMESPACE
 
@@ -440,14 +441,18 @@ inline double erfinv(double y) {
 }
 }  // namespace detail
 
-enum class init_kind { zeros, constant, trunc_normal };
+// copy_of: the initial values of another tensor of the same shape (named by `source`), for
+// inits that relate two tensors (param_layout::initial_values resolves it).
+enum class init_kind { zeros, constant, trunc_normal, copy_of };
 
 struct init_spec {
   init_kind kind = init_kind::zeros;
   double value = 0.0;  // the constant, or the std of the truncated normal
-  static init_spec zeros() { return {init_kind::zeros, 0.0}; }
-  static init_spec constant(double v) { return {init_kind::constant, v}; }
-  static init_spec trunc_normal(double std) { return {init_kind::trunc_normal, std}; }
+  std::string source;  // copy_of: the tensor's name
+  static init_spec zeros() { return {init_kind::zeros, 0.0, {}}; }
+  static init_spec constant(double v) { return {init_kind::constant, v, {}}; }
+  static init_spec trunc_normal(double std) { return {init_kind::trunc_normal, std, {}}; }
+  static init_spec copy_of(std::string name) { return {init_kind::copy_of, 0.0, std::move(name)}; }
 };
 
 // Fills out[i] from draws index_base + i of the key.
@@ -476,6 +481,8 @@ void fill_init(std::span<T> out, const init_spec& spec, philox_key key, std::uin
       }
       return;
     }
+    case init_kind::copy_of:
+      throw std::logic_error("fill_init: copy_of " + spec.source + " is resolved by param_layout::initial_values");
   }
 }
 
@@ -489,7 +496,9 @@ ETRM_END_NAMESPACE
 // checkpoints then work on flat arrays.
 
 
+#include <algorithm>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -534,14 +543,24 @@ class param_layout {
     for (const auto& e : entries_) n += e.ref.size;
     return n;
   }
-  // Host values of every tensor from the initialisers, tensor i drawing from stream i.
+  // Host values of every tensor from the initialisers, tensor i drawing from stream i; then
+  // the copy_of tensors take their source's values.
   template <class T>
   std::vector<T> initial_values(std::uint64_t seed) const {
     std::vector<T> host(std::size_t(total_), T(0));
     for (std::size_t i = 0; i < entries_.size(); ++i) {
       const auto& e = entries_[i];
-      fill_init<T>(std::span<T>(host.data() + e.ref.offset, std::size_t(e.ref.size)), e.init,
-                   philox_key{seed, 0x1000 + i});
+      if (e.init.kind != init_kind::copy_of)
+        fill_init<T>(std::span<T>(host.data() + e.ref.offset, std::size_t(e.ref.size)), e.init,
+                     philox_key{seed, 0x1000 + i});
+    }
+    for (const auto& e : entries_) {
+      if (e.init.kind != init_kind::copy_of) continue;
+      const param_entry* src = find(e.init.source);
+      if (!src || src->shape != e.shape || src->init.kind == init_kind::copy_of)
+        throw std::logic_error("param_layout: " + e.name + " is initialised as a copy of " + e.init.source +
+                               ", which is not a drawn tensor of the same shape");
+      std::copy_n(host.begin() + src->ref.offset, e.ref.size, host.begin() + e.ref.offset);
     }
     return host;
   }
@@ -1870,6 +1889,9 @@ ETRM_END_NAMESPACE
 
 ETRM_BEGIN_NAMESPACE
 
+// The token embedding table of the recursive model (official PyTorch name).
+inline constexpr const char* token_embedding_name = "model.inner.embed_tokens.embedding_weight";
+
 enum class pos_encoding { rope, learned, none };
 
 struct trm_config {
@@ -2414,7 +2436,7 @@ class trm_model {
         prefix_(ctx, layout_, cfg_, std::forward<PrefixArgs>(prefix_args)...) {
     const index_t Dm = cfg_.hidden_size, S = cfg_.full_len();
     const double std = 1.0 / std::sqrt(double(Dm));
-    tok_emb_ = layout_.add("model.inner.embed_tokens.embedding_weight", {cfg_.vocab_size, Dm}, init_spec::trunc_normal(std));
+    tok_emb_ = layout_.add(token_embedding_name, {cfg_.vocab_size, Dm}, init_spec::trunc_normal(std));
     if (cfg_.pos_encodings == pos_encoding::learned)
       pos_emb_ = layout_.add("model.inner.embed_pos.embedding_weight", {S, Dm}, init_spec::trunc_normal(std));
     net_ = net_type(layout_, "model.inner.L_level.", cfg_.L_layers, Dm, S, cfg_.expansion);
@@ -2753,6 +2775,16 @@ struct soft_bce_grad_fn {
   ETRM_HD T operator()(T x, T t) const { return scale * (T(1) / (T(1) + std::exp(-x)) - t); }
 };
 
+// Scales g [n] down so that its L2 norm is at most max_norm (one [1] arena scalar).
+template <class D, class T>
+void clip_global_norm(context_t<D>& ctx, workspace<D>& ws, T* g, index_t n, double max_norm) {
+  using K = kernels<D>;
+  T* sq = ws.template take<T>(1);
+  K::row_reduce(ctx, 1, n, ops::reduce_op::sum_squares, g, sq);
+  const double norm = std::sqrt(double(to_host<D>(ctx, sq, 1)[0]));
+  if (norm > max_norm) K::map(ctx, n, ops::scale_fn<T>{T(max_norm / norm)}, g, g);
+}
+
 template <class Model>
 class trainer {
  public:
@@ -3031,12 +3063,7 @@ class trainer {
     using K = kernels<D>;
     const auto& o = opt_.optimizer;
     const index_t n = params_.size();
-    if (o.grad_clip > 0) {
-      T* sq = ws_.template take<T>(1);
-      K::row_reduce(ctx_, 1, n, ops::reduce_op::sum_squares, grads_.data(), sq);
-      const double norm = std::sqrt(double(to_host<D>(ctx_, sq, 1)[0]));
-      if (norm > o.grad_clip) K::map(ctx_, n, ops::scale_fn<T>{T(o.grad_clip / norm)}, grads_.data(), grads_.data());
-    }
+    if (o.grad_clip > 0) clip_global_norm(ctx_, ws_, grads_.data(), n, o.grad_clip);
     const T bc1 = T(1 - std::pow(o.beta1, double(step_))), bc2 = T(1 - std::pow(o.beta2, double(step_)));
     if (o.kind == optimizer_kind::adam_atan2)
       K::adam_atan2(ctx_, n, params_.data(), grads_.data(), m_.data(), v_.data(), T(lr), T(o.weight_decay), T(o.beta1),
@@ -3217,11 +3244,14 @@ template <class D>
 struct cross_attention {
   index_t q = 0, k = 0, v = 0, o = 0;  // parameter offsets
 
-  static cross_attention declare(param_layout& l, const std::string& prefix, index_t width) {
+  // matching_init: k_proj starts as a copy of q_proj, so W_qᵀW_k ≈ I at the start and a query
+  // attends most to the keys most like itself (mimetic initialisation, Trockman & Kolter 2023),
+  // instead of having to discover that match from a flat start.
+  static cross_attention declare(param_layout& l, const std::string& prefix, index_t width, bool matching_init = false) {
     const init_spec init = init_spec::trunc_normal(1.0 / std::sqrt(double(width)));
     cross_attention a;
     a.q = l.add(prefix + "q_proj.weight", {width, width}, init).offset;
-    a.k = l.add(prefix + "k_proj.weight", {width, width}, init).offset;
+    a.k = l.add(prefix + "k_proj.weight", {width, width}, matching_init ? init_spec::copy_of(prefix + "q_proj.weight") : init).offset;
     a.v = l.add(prefix + "v_proj.weight", {width, width}, init).offset;
     a.o = l.add(prefix + "o_proj.weight", {width, width}, init).offset;
     return a;
@@ -3350,6 +3380,11 @@ struct encoder_config {
   index_t latent_layers = 1;
   bool aligned_cells = true;    // each token also embeds the same cell of the other grid of its pair
   bool query_attention = true;  // the query cells read the demo tokens by cross-attention
+  // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
+  // demo token table as a copy of the model's, so from the first step a query cell attends most
+  // to demo cells of its own colour and position, which carry their pair's other grid. Off by
+  // default: its effect on the training plateau is not established (docs/RESULTS.md).
+  bool matching_init = false;
 
   index_t pair_len() const { return 2 * grid_side * grid_side; }
   index_t context_width() const { return max_demos * (pair_len() + 2); }
@@ -3358,7 +3393,7 @@ struct encoder_config {
 inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
        {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells},
-       {"query_attention", e.query_attention}};
+       {"query_attention", e.query_attention}, {"matching_init", e.matching_init}};
 }
 inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.grid_side = j.value("grid_side", e.grid_side);
@@ -3367,6 +3402,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.latent_layers = j.value("latent_layers", e.latent_layers);
   e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
   e.query_attention = j.value("query_attention", e.query_attention);
+  e.matching_init = j.value("matching_init", e.matching_init);
 }
 
 struct cross_attention_aggregation {
@@ -3413,7 +3449,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     const std::string pre = "model.inner.encoder.";
     const index_t G = e.grid_side, Dm = Dm_;
     const init_spec emb = init_spec::trunc_normal(1.0 / std::sqrt(double(Dm)));
-    tok_ = l.add(pre + "embed_tokens.weight", {c.vocab_size, Dm}, emb);
+    const bool matching = e.query_attention && e.matching_init;
+    tok_ = l.add(pre + "embed_tokens.weight", {c.vocab_size, Dm}, matching ? init_spec::copy_of(token_embedding_name) : emb);
     row_ = l.add(pre + "embed_row.weight", {G, Dm}, emb);
     col_ = l.add(pre + "embed_col.weight", {G, Dm}, emb);
     seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
@@ -3426,7 +3463,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     for (index_t i = 0; i < e.latent_layers; ++i)
       latent_blocks_.push_back(block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, K_, c.expansion));
     if (additive) inject_ = l.add(pre + "inject_proj.weight", {Dm, Dm}, emb);
-    if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm);
+    if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm, matching);
     // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
     std::vector<std::int32_t> r, cc, s;
     for (index_t seg = 0; seg < 2; ++seg)
@@ -6752,6 +6789,101 @@ class context_adapter {
 
 ETRM_END_NAMESPACE
 // ---- end etrm/train/context_adaptation.hpp
+// ---- begin etrm/train/weight_adaptation.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Test-time training of the whole network on one task's demonstrations (etrm-lessons §2.4: every
+// method above ~10% on unseen ARC tasks adapts to the demos at test time; fitting a context alone
+// into a frozen trunk is weak). A copy of the weights is fitted by Adam to the task's
+// leave-one-out rows (each demo's output predicted from the other demos, every supervision step
+// supervised) under random augmentations of the whole task (dihedral + colour permutation), so
+// one task fills a batch with distinct rows; the query is then answered with the fitted copy.
+// The trained weights are never changed, and zero steps is the plain model.
+//
+//   weight_adapter<model_t> ttt(trainer, {.steps = 16});
+//   const T* w = ttt.fit(task, trainer.eval_parameters());   // valid until the next fit
+//   trainer.evaluate(query_batch, &pred, nullptr, w);
+
+
+#include <cmath>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+struct weight_adaptation_options {
+  index_t steps = 16;             // Adam steps on the weights
+  double lr = 3e-3;               // Adam learning rate
+  index_t supervision_steps = 0;  // supervision steps per pass; 0: halt_max_steps
+  double grad_clip = 1.0;         // global gradient-norm clip (0: off)
+  std::uint64_t seed = 0;         // of the augmentations
+};
+
+// The task under `copies` augmentations (the first is the task itself; the others distinct
+// dihedral + colour draws where the task admits them, keyed by the task's content and `seed`).
+inline std::vector<data::task> augmented_copies(const data::task& t, std::size_t copies, std::uint64_t seed) {
+  std::vector<data::task> out{t};
+  if (copies <= 1) return out;
+  const philox_key key{seed, data::pair_set_hash(t)};
+  for (std::uint32_t draw : data::distinct_augmentation_draws(t, copies - 1, key))
+    out.push_back(data::apply(data::augmentation_draw(key, draw), t));
+  return out;
+}
+
+template <class Model>
+class weight_adapter {
+  using D = typename Model::device_type;
+  using T = typename Model::scalar_type;
+
+ public:
+  weight_adapter(trainer<Model>& tr, weight_adaptation_options o)
+      : tr_(tr), o_(o), n_(tr.parameters().size()), w_(n_), m_(n_), v_(n_) {
+    if (o_.steps < 0 || !(o_.lr > 0) || o_.grad_clip < 0)
+      throw std::invalid_argument("weight_adapter: need steps >= 0, lr > 0 and grad_clip >= 0");
+  }
+
+  // Fits a copy of `weights` to the leave-one-out rows of `t` (one batch: as many augmented
+  // copies as fill it) and returns it (device, valid until the next fit). A task with fewer
+  // than two demos has no such rows and gets `weights` unchanged. `losses` (optional) gets the
+  // summed leave-one-out loss before each step and after the last (steps + 1 values).
+  const T* fit(const data::task& t, const T* weights, std::vector<double>* losses = nullptr) {
+    using K = kernels<D>;
+    auto& ctx = tr_.context();
+    if (losses) losses->clear();
+    const auto& e = tr_.model().prefix().encoder();
+    const data::episode_shape shape{int(e.grid_side), int(e.max_demos)};
+    const auto loo = std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos));
+    if (loo < 2) return weights;
+    const std::size_t copies = std::max<std::size_t>(1, std::size_t(tr_.batch()) / loo);
+    const auto rows = make_leave_one_out_batches(augmented_copies(t, copies, o_.seed), shape, tr_.batch());
+    const token_batch& b = rows.batches.front();  // every copy fits the first batch
+    device_traits<D>::copy(ctx, w_.data(), weights, sizeof(T) * std::size_t(n_));
+    zero(m_);
+    zero(v_);
+    const index_t sup = o_.supervision_steps > 0 ? o_.supervision_steps : tr_.model().config().halt_max_steps;
+    for (index_t step = 0; step <= o_.steps; ++step) {
+      if (step == o_.steps && !losses) break;  // the last pass only measures the loss
+      const double loss = tr_.supervised_gradients(b, sup, w_.data());
+      if (losses) losses->push_back(loss);
+      if (step == o_.steps) break;
+      T* g = tr_.gradients().data();
+      if (o_.grad_clip > 0) clip_global_norm(ctx, tr_.arena(), g, n_, o_.grad_clip);
+      const double b1 = 0.9, b2 = 0.999;
+      K::adamw(ctx, n_, w_.data(), g, m_.data(), v_.data(), T(o_.lr), T(0), T(b1), T(b2),
+               T(1 - std::pow(b1, double(step + 1))), T(1 - std::pow(b2, double(step + 1))), T(1e-8));
+    }
+    return w_.data();
+  }
+
+ private:
+  void zero(buffer<T, D>& b) { device_traits<D>::zero(tr_.context(), b.data(), sizeof(T) * std::size_t(b.size())); }
+
+  trainer<Model>& tr_;
+  weight_adaptation_options o_;
+  index_t n_;
+  buffer<T, D> w_, m_, v_;
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/train/weight_adaptation.hpp
 // ---- begin etrm/model/presets.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Named configurations of the paper (trm-spec §4.4) plus `small_att`, a CPU-sized model.

@@ -387,6 +387,7 @@ ETRM_END_NAMESPACE
 #include <cmath>
 #include <span>
 #include <stdexcept>
+#include <string>
 
 ETRM_BEGIN_NAMESPACE
 
@@ -417,14 +418,18 @@ inline double erfinv(double y) {
 }
 }  // namespace detail
 
-enum class init_kind { zeros, constant, trunc_normal };
+// copy_of: the initial values of another tensor of the same shape (named by `source`), for
+// inits that relate two tensors (param_layout::initial_values resolves it).
+enum class init_kind { zeros, constant, trunc_normal, copy_of };
 
 struct init_spec {
   init_kind kind = init_kind::zeros;
   double value = 0.0;  // the constant, or the std of the truncated normal
-  static init_spec zeros() { return {init_kind::zeros, 0.0}; }
-  static init_spec constant(double v) { return {init_kind::constant, v}; }
-  static init_spec trunc_normal(double std) { return {init_kind::trunc_normal, std}; }
+  std::string source;  // copy_of: the tensor's name
+  static init_spec zeros() { return {init_kind::zeros, 0.0, {}}; }
+  static init_spec constant(double v) { return {init_kind::constant, v, {}}; }
+  static init_spec trunc_normal(double std) { return {init_kind::trunc_normal, std, {}}; }
+  static init_spec copy_of(std::string name) { return {init_kind::copy_of, 0.0, std::move(name)}; }
 };
 
 // Fills out[i] from draws index_base + i of the key.
@@ -453,6 +458,8 @@ void fill_init(std::span<T> out, const init_spec& spec, philox_key key, std::uin
       }
       return;
     }
+    case init_kind::copy_of:
+      throw std::logic_error("fill_init: copy_of " + spec.source + " is resolved by param_layout::initial_values");
   }
 }
 
@@ -466,7 +473,9 @@ ETRM_END_NAMESPACE
 // checkpoints then work on flat arrays.
 
 
+#include <algorithm>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -511,14 +520,24 @@ class param_layout {
     for (const auto& e : entries_) n += e.ref.size;
     return n;
   }
-  // Host values of every tensor from the initialisers, tensor i drawing from stream i.
+  // Host values of every tensor from the initialisers, tensor i drawing from stream i; then
+  // the copy_of tensors take their source's values.
   template <class T>
   std::vector<T> initial_values(std::uint64_t seed) const {
     std::vector<T> host(std::size_t(total_), T(0));
     for (std::size_t i = 0; i < entries_.size(); ++i) {
       const auto& e = entries_[i];
-      fill_init<T>(std::span<T>(host.data() + e.ref.offset, std::size_t(e.ref.size)), e.init,
-                   philox_key{seed, 0x1000 + i});
+      if (e.init.kind != init_kind::copy_of)
+        fill_init<T>(std::span<T>(host.data() + e.ref.offset, std::size_t(e.ref.size)), e.init,
+                     philox_key{seed, 0x1000 + i});
+    }
+    for (const auto& e : entries_) {
+      if (e.init.kind != init_kind::copy_of) continue;
+      const param_entry* src = find(e.init.source);
+      if (!src || src->shape != e.shape || src->init.kind == init_kind::copy_of)
+        throw std::logic_error("param_layout: " + e.name + " is initialised as a copy of " + e.init.source +
+                               ", which is not a drawn tensor of the same shape");
+      std::copy_n(host.begin() + src->ref.offset, e.ref.size, host.begin() + e.ref.offset);
     }
     return host;
   }
@@ -2151,6 +2170,9 @@ ETRM_END_NAMESPACE
 
 ETRM_BEGIN_NAMESPACE
 
+// The token embedding table of the recursive model (official PyTorch name).
+inline constexpr const char* token_embedding_name = "model.inner.embed_tokens.embedding_weight";
+
 enum class pos_encoding { rope, learned, none };
 
 struct trm_config {
@@ -2481,11 +2503,14 @@ template <class D>
 struct cross_attention {
   index_t q = 0, k = 0, v = 0, o = 0;  // parameter offsets
 
-  static cross_attention declare(param_layout& l, const std::string& prefix, index_t width) {
+  // matching_init: k_proj starts as a copy of q_proj, so W_qᵀW_k ≈ I at the start and a query
+  // attends most to the keys most like itself (mimetic initialisation, Trockman & Kolter 2023),
+  // instead of having to discover that match from a flat start.
+  static cross_attention declare(param_layout& l, const std::string& prefix, index_t width, bool matching_init = false) {
     const init_spec init = init_spec::trunc_normal(1.0 / std::sqrt(double(width)));
     cross_attention a;
     a.q = l.add(prefix + "q_proj.weight", {width, width}, init).offset;
-    a.k = l.add(prefix + "k_proj.weight", {width, width}, init).offset;
+    a.k = l.add(prefix + "k_proj.weight", {width, width}, matching_init ? init_spec::copy_of(prefix + "q_proj.weight") : init).offset;
     a.v = l.add(prefix + "v_proj.weight", {width, width}, init).offset;
     a.o = l.add(prefix + "o_proj.weight", {width, width}, init).offset;
     return a;
@@ -2615,6 +2640,11 @@ struct encoder_config {
   index_t latent_layers = 1;
   bool aligned_cells = true;    // each token also embeds the same cell of the other grid of its pair
   bool query_attention = true;  // the query cells read the demo tokens by cross-attention
+  // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
+  // demo token table as a copy of the model's, so from the first step a query cell attends most
+  // to demo cells of its own colour and position, which carry their pair's other grid. Off by
+  // default: its effect on the training plateau is not established (docs/RESULTS.md).
+  bool matching_init = false;
 
   index_t pair_len() const { return 2 * grid_side * grid_side; }
   index_t context_width() const { return max_demos * (pair_len() + 2); }
@@ -2623,7 +2653,7 @@ struct encoder_config {
 inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
        {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells},
-       {"query_attention", e.query_attention}};
+       {"query_attention", e.query_attention}, {"matching_init", e.matching_init}};
 }
 inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.grid_side = j.value("grid_side", e.grid_side);
@@ -2632,6 +2662,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.latent_layers = j.value("latent_layers", e.latent_layers);
   e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
   e.query_attention = j.value("query_attention", e.query_attention);
+  e.matching_init = j.value("matching_init", e.matching_init);
 }
 
 struct cross_attention_aggregation {
@@ -2678,7 +2709,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     const std::string pre = "model.inner.encoder.";
     const index_t G = e.grid_side, Dm = Dm_;
     const init_spec emb = init_spec::trunc_normal(1.0 / std::sqrt(double(Dm)));
-    tok_ = l.add(pre + "embed_tokens.weight", {c.vocab_size, Dm}, emb);
+    const bool matching = e.query_attention && e.matching_init;
+    tok_ = l.add(pre + "embed_tokens.weight", {c.vocab_size, Dm}, matching ? init_spec::copy_of(token_embedding_name) : emb);
     row_ = l.add(pre + "embed_row.weight", {G, Dm}, emb);
     col_ = l.add(pre + "embed_col.weight", {G, Dm}, emb);
     seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
@@ -2691,7 +2723,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     for (index_t i = 0; i < e.latent_layers; ++i)
       latent_blocks_.push_back(block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, K_, c.expansion));
     if (additive) inject_ = l.add(pre + "inject_proj.weight", {Dm, Dm}, emb);
-    if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm);
+    if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm, matching);
     // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
     std::vector<std::int32_t> r, cc, s;
     for (index_t seg = 0; seg < 2; ++seg)
@@ -3347,7 +3379,7 @@ class trm_model {
         prefix_(ctx, layout_, cfg_, std::forward<PrefixArgs>(prefix_args)...) {
     const index_t Dm = cfg_.hidden_size, S = cfg_.full_len();
     const double std = 1.0 / std::sqrt(double(Dm));
-    tok_emb_ = layout_.add("model.inner.embed_tokens.embedding_weight", {cfg_.vocab_size, Dm}, init_spec::trunc_normal(std));
+    tok_emb_ = layout_.add(token_embedding_name, {cfg_.vocab_size, Dm}, init_spec::trunc_normal(std));
     if (cfg_.pos_encodings == pos_encoding::learned)
       pos_emb_ = layout_.add("model.inner.embed_pos.embedding_weight", {S, Dm}, init_spec::trunc_normal(std));
     net_ = net_type(layout_, "model.inner.L_level.", cfg_.L_layers, Dm, S, cfg_.expansion);
@@ -4495,6 +4527,16 @@ struct soft_bce_grad_fn {
   ETRM_HD T operator()(T x, T t) const { return scale * (T(1) / (T(1) + std::exp(-x)) - t); }
 };
 
+// Scales g [n] down so that its L2 norm is at most max_norm (one [1] arena scalar).
+template <class D, class T>
+void clip_global_norm(context_t<D>& ctx, workspace<D>& ws, T* g, index_t n, double max_norm) {
+  using K = kernels<D>;
+  T* sq = ws.template take<T>(1);
+  K::row_reduce(ctx, 1, n, ops::reduce_op::sum_squares, g, sq);
+  const double norm = std::sqrt(double(to_host<D>(ctx, sq, 1)[0]));
+  if (norm > max_norm) K::map(ctx, n, ops::scale_fn<T>{T(max_norm / norm)}, g, g);
+}
+
 template <class Model>
 class trainer {
  public:
@@ -4773,12 +4815,7 @@ class trainer {
     using K = kernels<D>;
     const auto& o = opt_.optimizer;
     const index_t n = params_.size();
-    if (o.grad_clip > 0) {
-      T* sq = ws_.template take<T>(1);
-      K::row_reduce(ctx_, 1, n, ops::reduce_op::sum_squares, grads_.data(), sq);
-      const double norm = std::sqrt(double(to_host<D>(ctx_, sq, 1)[0]));
-      if (norm > o.grad_clip) K::map(ctx_, n, ops::scale_fn<T>{T(o.grad_clip / norm)}, grads_.data(), grads_.data());
-    }
+    if (o.grad_clip > 0) clip_global_norm(ctx_, ws_, grads_.data(), n, o.grad_clip);
     const T bc1 = T(1 - std::pow(o.beta1, double(step_))), bc2 = T(1 - std::pow(o.beta2, double(step_)));
     if (o.kind == optimizer_kind::adam_atan2)
       K::adam_atan2(ctx_, n, params_.data(), grads_.data(), m_.data(), v_.data(), T(lr), T(o.weight_decay), T(o.beta1),

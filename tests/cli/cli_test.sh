@@ -50,7 +50,7 @@ help)
     grep -q -- "--" help.txt || fail "$sub --help lists no options"
   done
   "$bin" train --help >train_help.txt || fail "etrm train --help"
-  for opt in --grid-side --precision --leave-one-out --adapt-steps; do
+  for opt in --grid-side --precision --leave-one-out --adapt-steps --adapt --matching-init; do
     grep -q -- "$opt" train_help.txt || fail "train --help lacks $opt"
   done
   "$bin" >/dev/null 2>&1 && fail "no subcommand must fail"
@@ -145,6 +145,11 @@ eval)
   cat table3.txt
   grep -q "^held_out/tta " table3.txt || fail "table lacks held_out/tta"
   grep -q '"split":"held_out/tta"' tta/eval.jsonl || fail "eval.jsonl lacks held_out/tta"
+  "$bin" eval --checkpoint run/checkpoint.safetensors --split held_out --no-controls --eval-batches 1 --threads 2 \
+    --adapt weights --adapt-steps 1 --adapt-supervision-steps 1 --out ttt >table4.txt || fail "eval --adapt weights"
+  grep -q "^held_out/ttt " table4.txt || fail "table lacks held_out/ttt"
+  [ -f ttt/eval_held_out.ttt.jsonl ] || fail "no per-row file of held_out/ttt"
+  "$bin" eval --checkpoint run/checkpoint.safetensors --adapt nothing --out bad >/dev/null 2>&1 && fail "--adapt nothing accepted"
   ;;
 solve)
   "$bin" generate --kind fewshot --count 1 --split held_out --out tasks --max-side 5 >/dev/null || fail "generate"

@@ -6840,10 +6840,11 @@ class weight_adapter {
       throw std::invalid_argument("weight_adapter: need steps >= 0, lr > 0 and grad_clip >= 0");
   }
 
-  // Fits a copy of `weights` to the leave-one-out rows of `t` (one batch: as many augmented
-  // copies as fill it) and returns it (device, valid until the next fit). A task with fewer
-  // than two demos has no such rows and gets `weights` unchanged. `losses` (optional) gets the
-  // summed leave-one-out loss before each step and after the last (steps + 1 values).
+  // Fits a copy of `weights` to the leave-one-out rows of `t`'s demos (one batch: as many
+  // augmented copies as fill it) and returns it (device, valid until the next fit); t.test is
+  // never read, so a query's answer cannot leak in. A task with fewer than two demos has no
+  // such rows and gets `weights` unchanged. `losses` (optional) gets the summed leave-one-out
+  // loss before each step and after the last (steps + 1 values).
   const T* fit(const data::task& t, const T* weights, std::vector<double>* losses = nullptr) {
     using K = kernels<D>;
     auto& ctx = tr_.context();
@@ -6853,7 +6854,8 @@ class weight_adapter {
     const auto loo = std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos));
     if (loo < 2) return weights;
     const std::size_t copies = std::max<std::size_t>(1, std::size_t(tr_.batch()) / loo);
-    const auto rows = make_leave_one_out_batches(augmented_copies(t, copies, o_.seed), shape, tr_.batch());
+    const data::task demos{t.id, t.train, {}};
+    const auto rows = make_leave_one_out_batches(augmented_copies(demos, copies, o_.seed), shape, tr_.batch());
     const token_batch& b = rows.batches.front();  // every copy fits the first batch
     device_traits<D>::copy(ctx, w_.data(), weights, sizeof(T) * std::size_t(n_));
     zero(m_);

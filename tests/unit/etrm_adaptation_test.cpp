@@ -184,6 +184,12 @@ TEST_CASE("test-time training of the weights: zero steps is the plain model, fit
   }
   CHECK(to_host<C>(ctx, tr.parameters().data(), tr.parameters().size()) == before);
 
+  // The query (test pairs) never reaches the fit: another answer gives the same weights.
+  const auto fitted = to_host<C>(ctx, ttt.fit(tasks[0], tr.parameters().data()), tr.parameters().size());
+  data::task other_answer = tasks[0];
+  for (auto& c : other_answer.test.at(0).output.cells) c = std::uint8_t((c + 1) % 10);
+  CHECK(to_host<C>(ctx, ttt.fit(other_answer, tr.parameters().data()), tr.parameters().size()) == fitted);
+
   data::task one_demo = tasks[0];
   one_demo.train.resize(1);
   CHECK(ttt.fit(one_demo, tr.parameters().data()) == tr.parameters().data());  // no leave-one-out rows

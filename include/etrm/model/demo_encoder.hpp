@@ -45,7 +45,7 @@ struct encoder_config {
   // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
   // demo token table as a copy of the model's, so from the first step a query cell attends most
   // to demo cells of its own colour and position, which carry their pair's other grid. Off by
-  // default: its effect on the training plateau is not established (docs/RESULTS.md).
+  // default: it showed no effect on the training plateau (docs/RESULTS.md).
   bool matching_init = false;
 
   index_t pair_len() const { return 2 * grid_side * grid_side; }

@@ -65,6 +65,22 @@ inline leave_one_out_batches make_leave_one_out_batches(std::span<const data::ta
   return out;
 }
 
+namespace detail {
+// Test-time adaptation's optimizer: plain Adam (β = 0.9, 0.999, no weight decay) on p [n];
+// `step` counts from 0.
+template <class D, class T>
+void adaptation_adam_step(context_t<D>& ctx, index_t n, T* p, const T* g, T* m, T* v, double lr, index_t step) {
+  const double b1 = 0.9, b2 = 0.999;
+  kernels<D>::adamw(ctx, n, p, g, m, v, T(lr), T(0), T(b1), T(b2), T(1 - std::pow(b1, double(step + 1))),
+                    T(1 - std::pow(b2, double(step + 1))), T(1e-8));
+}
+
+template <class D, class T>
+void zero_buffer(context_t<D>& ctx, buffer<T, D>& b) {
+  device_traits<D>::zero(ctx, b.data(), sizeof(T) * std::size_t(b.size()));
+}
+}  // namespace detail
+
 template <class Model>
 class context_adapter {
   using D = typename Model::device_type;
@@ -106,9 +122,7 @@ class context_adapter {
       if (losses) losses->push_back(total);
       if (step == o_.steps) break;
       device_traits<D>::zero(ctx, g.data() + pad * KD_, sizeof(T) * std::size_t(KD_));
-      const double b1 = 0.9, b2 = 0.999;
-      K::adamw(ctx, n, delta.data(), g.data(), m.data(), v.data(), T(o_.lr), T(0), T(b1), T(b2),
-               T(1 - std::pow(b1, double(step + 1))), T(1 - std::pow(b2, double(step + 1))), T(1e-8));
+      detail::adaptation_adam_step<D>(ctx, n, delta.data(), g.data(), m.data(), v.data(), o_.lr, step);
     }
     return to_host<D>(ctx, delta.data(), pad * KD_);
   }
@@ -155,7 +169,7 @@ class context_adapter {
     kernels<D>::gather_rows(tr_.context(), tr_.batch(), 1, KD_, ids_.data(), table, T(1), offset_.data(), KD_);
   }
 
-  void zero(buffer<T, D>& b) { device_traits<D>::zero(tr_.context(), b.data(), sizeof(T) * std::size_t(b.size())); }
+  void zero(buffer<T, D>& b) { detail::zero_buffer(tr_.context(), b); }
 
   trainer<Model>& tr_;
   adaptation_options o_;

@@ -57,7 +57,6 @@ class weight_adapter {
   // such rows and gets `weights` unchanged. `losses` (optional) gets the summed leave-one-out
   // loss before each step and after the last (steps + 1 values).
   const T* fit(const data::task& t, const T* weights, std::vector<double>* losses = nullptr) {
-    using K = kernels<D>;
     auto& ctx = tr_.context();
     if (losses) losses->clear();
     const auto& e = tr_.model().prefix().encoder();
@@ -69,8 +68,8 @@ class weight_adapter {
     const auto rows = make_leave_one_out_batches(augmented_copies(demos, copies, o_.seed), shape, tr_.batch());
     const token_batch& b = rows.batches.front();  // every copy fits the first batch
     device_traits<D>::copy(ctx, w_.data(), weights, sizeof(T) * std::size_t(n_));
-    zero(m_);
-    zero(v_);
+    detail::zero_buffer(ctx, m_);
+    detail::zero_buffer(ctx, v_);
     const index_t sup = o_.supervision_steps > 0 ? o_.supervision_steps : tr_.model().config().halt_max_steps;
     for (index_t step = 0; step <= o_.steps; ++step) {
       if (step == o_.steps && !losses) break;  // the last pass only measures the loss
@@ -79,16 +78,12 @@ class weight_adapter {
       if (step == o_.steps) break;
       T* g = tr_.gradients().data();
       if (o_.grad_clip > 0) clip_global_norm(ctx, tr_.arena(), g, n_, o_.grad_clip);
-      const double b1 = 0.9, b2 = 0.999;
-      K::adamw(ctx, n_, w_.data(), g, m_.data(), v_.data(), T(o_.lr), T(0), T(b1), T(b2),
-               T(1 - std::pow(b1, double(step + 1))), T(1 - std::pow(b2, double(step + 1))), T(1e-8));
+      detail::adaptation_adam_step<D>(ctx, n_, w_.data(), g, m_.data(), v_.data(), o_.lr, step);
     }
     return w_.data();
   }
 
  private:
-  void zero(buffer<T, D>& b) { device_traits<D>::zero(tr_.context(), b.data(), sizeof(T) * std::size_t(b.size())); }
-
   trainer<Model>& tr_;
   weight_adaptation_options o_;
   index_t n_;

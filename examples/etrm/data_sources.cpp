@@ -73,22 +73,22 @@ class fewshot_provider final : public data_provider {
     gen_.min_demos = r.gen_min_demos;
     gen_.max_demos = r.gen_max_demos;
     gen_.compose_percent = r.compose_percent;
-    for (const std::string& name : r.families) {
-      const auto& all = data::families();
-      const auto it = std::find_if(all.begin(), all.end(), [&](const auto& f) { return name == f.name; });
-      if (it == all.end()) throw std::invalid_argument("unknown rule family '" + name + "' (etrm generate lists them)");
-      gen_.only.push_back(it->fam);
-    }
+    gen_.only = families_named(r.families);
     gen_.queries = 1;
+    curriculum_gen_ = gen_;
+    curriculum_gen_.only = families_named(r.curriculum_families);
     if (r.task_pool > 0) {
       data::generator_config g = gen_;
       g.queries = std::max(2, r.pool_queries);
       for (std::uint64_t i = 0; pool_.size() < std::size_t(r.task_pool); ++i) {
         auto [rule, t] = data::sample_rule_and_task(data::rule_split::train, r.seed + 0x5000, i, g);
         if (!task_fits(t, shape_)) continue;
+        if (in_curriculum(rule)) curriculum_pool_.push_back(pool_.size());
         pool_.push_back(std::move(t));
         pool_rules_.push_back(rule);
       }
+      if (r.curriculum_steps > 0 && curriculum_pool_.empty())
+        throw std::invalid_argument("the task pool has no task of the --curriculum-families");
     }
     if (!etrm_) r.cfg.num_puzzle_identifiers = index_t(pool_.size()) + 1;
   }
@@ -100,14 +100,18 @@ class fewshot_provider final : public data_provider {
   index_t width() const { return etrm_ ? shape_.context_width() : 1; }
 
   token_batch train_batch(index_t B, std::uint64_t step) override {
+    const bool curriculum = step < std::uint64_t(r_.curriculum_steps);
     if (etrm_ && pool_.empty())
-      return data::episode_source(data::rule_split::train, r_.seed, shape_, gen_, 1, r_.augment, r_.leave_one_out)
+      return data::episode_source(data::rule_split::train, r_.seed, shape_, curriculum ? curriculum_gen_ : gen_, 1,
+                                  r_.augment, r_.leave_one_out)
           .batch(B, step);
     token_batch b = empty_batch(B, seq_len(), width());
     tbb::parallel_for(index_t(0), B, [&](index_t r) {
       const std::uint64_t idx = step * std::uint64_t(B) + std::uint64_t(r);
       const etrm::philox_key key{r_.seed, 0x7001};
-      const std::size_t ti = std::size_t(etrm::uniform_index(key, 2 * idx, pool_.size()));
+      const std::size_t ti =
+          curriculum ? curriculum_pool_[std::size_t(etrm::uniform_index(key, 2 * idx, curriculum_pool_.size()))]
+                     : std::size_t(etrm::uniform_index(key, 2 * idx, pool_.size()));
       const data::task& src = pool_[ti];
       const std::size_t queries = src.test.size() - 1;  // the last query is held for evaluation
       auto rs = row_of(b, r, seq_len(), width());
@@ -200,10 +204,29 @@ class fewshot_provider final : public data_provider {
     return e;
   }
 
+  static std::vector<data::family> families_named(const std::vector<std::string>& names) {
+    std::vector<data::family> out;
+    for (const std::string& name : names) {
+      const auto& all = data::families();
+      const auto it = std::find_if(all.begin(), all.end(), [&](const auto& f) { return name == f.name; });
+      if (it == all.end()) throw std::invalid_argument("unknown rule family '" + name + "' (etrm generate lists them)");
+      out.push_back(it->fam);
+    }
+    return out;
+  }
+
+  bool in_curriculum(const data::rule& rule) const {
+    const auto& only = curriculum_gen_.only;
+    const auto has = [&](data::family f) { return std::find(only.begin(), only.end(), f) != only.end(); };
+    return has(rule.first.fam) && (!rule.then || has(rule.then->fam));
+  }
+
   run_spec& r_;
   bool etrm_;
   data::episode_shape shape_;
   data::generator_config gen_;
+  data::generator_config curriculum_gen_;  // gen_ restricted to the curriculum families
+  std::vector<std::size_t> curriculum_pool_;  // pool tasks whose rule uses only curriculum families
   std::vector<data::task> pool_;
   std::vector<data::rule> pool_rules_;  // the rule of each pool task
 };

@@ -93,6 +93,19 @@ void add_adaptation_options(CLI::App* app, session& s) {
   app->add_option("--adapt-supervision-steps", s.adapt_supervision,
                   "ETRM: supervision steps per test-time adaptation pass (default: halt_max_steps)")
       ->check(CLI::PositiveNumber);
+  app->add_option("--adapt-votes", s.adapt_votes,
+                  "ETRM with --adapt weights: the fitted copy answers the query under N augmentations (the first "
+                  "unchanged) and the answers vote (default 1: no vote)")
+      ->check(CLI::PositiveNumber);
+}
+
+// "a,b,,c" -> {a, b, c}
+std::vector<std::string> split_list(const std::string& v) {
+  std::vector<std::string> out;
+  std::stringstream ss(v);
+  for (std::string f; std::getline(ss, f, ',');)
+    if (!f.empty()) out.push_back(f);
+  return out;
 }
 
 void add_budget_options(CLI::App* app, overrides& o) {
@@ -171,12 +184,12 @@ void add_train_options(CLI::App* app, overrides& o) {
   o.add<int>(app, "--compose-percent", "Few-shot generator: share of composed rules",
              [](R& r, const int& v) { r.compose_percent = v; });
   o.add<std::string>(app, "--families", "Few-shot generator: comma-separated rule families (default: all)",
-                     [](R& r, const std::string& v) {
-                       r.families.clear();
-                       std::stringstream ss(v);
-                       for (std::string f; std::getline(ss, f, ',');)
-                         if (!f.empty()) r.families.push_back(f);
-                     });
+                     [](R& r, const std::string& v) { r.families = split_list(v); });
+  o.add<index_t>(app, "--curriculum-steps",
+                 "Few-shot: the first N training steps draw only the --curriculum-families (default 0: none)",
+                 [](R& r, const index_t& v) { r.curriculum_steps = v; });
+  o.add<std::string>(app, "--curriculum-families", "Few-shot: comma-separated families of the curriculum (default color_map)",
+                     [](R& r, const std::string& v) { r.curriculum_families = split_list(v); });
   o.add<int>(app, "--task-pool", "Few-shot: train on a fixed pool of N tasks (TRM: default 512, one puzzle id each)",
              [](R& r, const int& v) { r.task_pool = v; });
   o.add<int>(app, "--pool-queries", "Queries per pool task (the last is held out for evaluation)",

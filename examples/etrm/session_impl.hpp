@@ -364,11 +364,13 @@ class runner {
     }
   }
 
-  // Row r is answered by a copy of the weights fitted to task r alone: each row is evaluated as
-  // a batch of copies of itself, so the returned metrics are the mean over the valid rows.
+  // Row r is answered by a copy of the weights fitted to task r alone, which answers the query
+  // under --adapt-votes augmentations (one batch each: task_rows); the answers vote as on ARC
+  // and the winner is row r's prediction. The returned metrics are the mean over the valid rows.
   etrm::step_metrics weight_adapted_evaluate(const eval_rows& e, const T* weights, std::vector<std::int32_t>& pred,
                                              std::vector<T>& qh) {
-    const index_t B = e.b.batch, L = s_.spec.cfg.seq_len, W = index_t(e.b.context.size()) / B;
+    const index_t B = e.b.batch, L = s_.spec.cfg.seq_len;
+    const int side = int(s_.spec.enc.grid_side);
     etrm::weight_adapter<Model> ttt(*tr_, {.steps = s_.adapt_steps,
                                            .lr = s_.adapt_lr > 0 ? s_.adapt_lr : 3e-3,
                                            .supervision_steps = s_.adapt_supervision,
@@ -378,22 +380,30 @@ class runner {
     etrm::step_metrics mean;
     std::vector<std::int32_t> row_pred;
     std::vector<T> row_qh;
+    etrm::data::evaluator_options vote_options;
+    vote_options.pass_ks = {1};
     for (index_t r = 0; r < e.valid; ++r) {
-      etrm::token_batch one;
-      one.batch = B;
-      const auto append_row = [&](std::vector<std::int32_t>& to, const std::vector<std::int32_t>& from, index_t n) {
-        for (index_t k = 0; k < B; ++k) to.insert(to.end(), from.begin() + r * n, from.begin() + (r + 1) * n);
-      };
-      append_row(one.inputs, e.b.inputs, L);
-      append_row(one.labels, e.b.labels, L);
-      append_row(one.context, e.b.context, W);
-      const etrm::step_metrics m = tr_->evaluate(one, &row_pred, &row_qh, ttt.fit(e.tasks[std::size_t(r)], weights));
-      std::copy_n(row_pred.begin(), L, pred.begin() + r * L);
-      qh[std::size_t(r)] = row_qh[0];
-      mean.lm_loss += m.lm_loss / double(e.valid);
-      if (m.count == 0) continue;
-      mean.q_halt_accuracy += m.q_halt_accuracy;
-      ++mean.count;
+      const etrm::data::task& t = e.tasks[std::size_t(r)];
+      const T* fitted = ttt.fit(t, weights);
+      const auto batches = task_rows(t, s_.spec.enc, s_.adapt_votes, s_.spec.seed, B, t.id);
+      etrm::data::arc_evaluator votes(std::span(&t, 1), vote_options);
+      for (std::size_t i = 0; i < batches.size(); ++i) {
+        const eval_rows& one = batches[i];
+        const etrm::step_metrics m = tr_->evaluate(one.b, &row_pred, &row_qh, fitted);
+        for (index_t k = 0; k < one.valid; ++k)
+          votes.add(t.id, one.augs[std::size_t(k)], etrm::data::encode_grid(decode_canvas(one.b.inputs, std::size_t(k), side)),
+                    etrm::data::encode_grid(decode_canvas(row_pred, std::size_t(k), side)), sigmoid(row_qh[std::size_t(k)]));
+        if (i > 0) continue;  // reported: the first batch's loss (its rows' mean) and the unchanged query's halting
+        qh[std::size_t(r)] = row_qh[0];
+        mean.lm_loss += m.lm_loss * double(B) / double(one.valid * e.valid);  // the batch mean counts padding rows
+        if (m.count == 0) continue;
+        mean.q_halt_accuracy += m.q_halt_accuracy;
+        ++mean.count;
+      }
+      const auto voted = votes.result();
+      const auto& ranked = voted.tasks.at(0).pairs.at(0).ranked;
+      if (!ranked.empty())
+        etrm::data::encode_grid(ranked[0].prediction, {}, std::span(pred).subspan(std::size_t(r * L), std::size_t(L)), side);
     }
     if (mean.count) mean.q_halt_accuracy /= double(mean.count);
     return mean;

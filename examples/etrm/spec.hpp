@@ -37,6 +37,10 @@ struct run_spec {
   int gen_min_demos = 2, gen_max_demos = 4;  // demonstrations per generated task
   int compose_percent = 25;
   std::vector<std::string> families;  // few-shot generator: only these rule families (empty: all)
+  // Curriculum: the first curriculum_steps training batches draw only these families (ETRM
+  // learns to read demos on rules that cannot be solved without them, then sees every rule).
+  index_t curriculum_steps = 0;
+  std::vector<std::string> curriculum_families = {"color_map"};
   int task_pool = 0;            // > 0: a fixed pool of training tasks (TRM needs one)
   int pool_queries = 3;         // queries per pool task (the last one is held for evaluation)
   bool augment = true;          // ETRM episodes: dihedral + colour augmentation
@@ -110,6 +114,8 @@ inline json to_json(const run_spec& r) {
                 {"gen_max_demos", r.gen_max_demos},
                 {"compose_percent", r.compose_percent},
                 {"families", r.families},
+                {"curriculum_steps", r.curriculum_steps},
+                {"curriculum_families", r.curriculum_families},
                 {"task_pool", r.task_pool},
                 {"pool_queries", r.pool_queries},
                 {"augment", r.augment},
@@ -186,6 +192,8 @@ inline void merge_json(run_spec& r, const json& j) {
     get(*s, "gen_max_demos", r.gen_max_demos);
     get(*s, "compose_percent", r.compose_percent);
     get(*s, "families", r.families);
+    get(*s, "curriculum_steps", r.curriculum_steps);
+    get(*s, "curriculum_families", r.curriculum_families);
     get(*s, "task_pool", r.task_pool);
     get(*s, "pool_queries", r.pool_queries);
     get(*s, "augment", r.augment);

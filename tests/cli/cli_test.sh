@@ -50,7 +50,8 @@ help)
     grep -q -- "--" help.txt || fail "$sub --help lists no options"
   done
   "$bin" train --help >train_help.txt || fail "etrm train --help"
-  for opt in --grid-side --precision --leave-one-out --adapt-steps --adapt --matching-init; do
+  for opt in --grid-side --precision --leave-one-out --adapt-steps --adapt --adapt-votes --matching-init \
+    --curriculum-steps --curriculum-families; do
     grep -q -- "$opt" train_help.txt || fail "train --help lacks $opt"
   done
   "$bin" >/dev/null 2>&1 && fail "no subcommand must fail"
@@ -89,6 +90,15 @@ assert all(math.isfinite(float(l.split()[1])) for l in sys.stdin)' || fail "bf16
   ;;
 tasks)  # every task x model kind trains (TRM on fewshot with a task pool, sudoku, maze with mlp_t, ARC both ways)
   "$bin" train --model trm --task-pool 16 --steps 2 --out trm "${tiny[@]}" || fail "trm fewshot"
+  "$bin" train --model trm --task-pool 16 --curriculum-steps 1 --curriculum-families color_map,denoise,dihedral,gravity --steps 2 --out trm_cur "${tiny[@]}" || fail "trm curriculum"
+  "$bin" train --model etrm --curriculum-steps 1 --curriculum-families color_map,denoise --steps 2 --out etrm_cur \
+    "${tiny[@]}" || fail "etrm curriculum"
+  "$py" -c 'import json,sys
+d = json.load(open(sys.argv[1]))["data"]
+assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", "denoise"], d' etrm_cur/run.json \
+    || fail "run.json lacks the curriculum"
+  expect_error "rule family 'colour_map'" "$bin" train --curriculum-steps 1 --curriculum-families colour_map \
+    --steps 1 --out bad_cur "${tiny[@]}"
   "$bin" train --task sudoku --model trm --sudoku-clues 40 --steps 2 --out sudoku "${tiny[@]}" || fail "sudoku"
   "$bin" train --task maze --model trm --maze-size 7 --mlp-t --steps 2 --out maze "${tiny[@]}" || fail "maze"
   "$bin" generate --kind fewshot --count 8 --out arc/arc-agi-1/training --seed 5 --max-side 6 >/dev/null
@@ -148,6 +158,13 @@ eval)
   "$bin" eval --checkpoint run/checkpoint.safetensors --split held_out --no-controls --eval-batches 1 --threads 2 \
     --adapt weights --adapt-steps 1 --adapt-supervision-steps 1 --out ttt >table4.txt || fail "eval --adapt weights"
   grep -q "^held_out/ttt " table4.txt || fail "table lacks held_out/ttt"
+  "$bin" eval --checkpoint run/checkpoint.safetensors --split held_out --no-controls --eval-batches 1 --threads 2 \
+    --adapt weights --adapt-steps 1 --adapt-supervision-steps 1 --adapt-votes 4 --out votes >table5.txt \
+    || fail "eval --adapt-votes"
+  [ "$(grep "^held_out/ttt " table5.txt | awk '{print $2}')" = "$(grep "^held_out/ttt " table4.txt | awk '{print $2}')" ] \
+    || fail "--adapt-votes changed the number of rows"
+  "$bin" eval --checkpoint run/checkpoint.safetensors --adapt weights --adapt-votes 0 --out bad >/dev/null 2>&1 \
+    && fail "--adapt-votes 0 accepted"
   [ -f ttt/eval_held_out.ttt.jsonl ] || fail "no per-row file of held_out/ttt"
   "$bin" eval --checkpoint run/checkpoint.safetensors --adapt nothing --out bad >/dev/null 2>&1 && fail "--adapt nothing accepted"
   ;;

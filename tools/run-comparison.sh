@@ -13,8 +13,9 @@
 #
 #   tools/run-comparison.sh              # ETRM_COMPARE_MINUTES per model (default 10)
 #   ETRM_BIN=build/release/examples/etrm ETRM_COMPARE_POOL=256 ETRM_COMPARE_OUT=runs/compare
-#   ETRM_COMPARE_TRM_HIDDEN=136 ETRM_COMPARE_TTT_BATCHES=2 ETRM_COMPARE_TTT_STEPS=16
+#   ETRM_COMPARE_TRM_HIDDEN=136 ETRM_COMPARE_TTT_BATCHES=2 ETRM_COMPARE_TTT_STEPS=16 ETRM_COMPARE_TTT_VOTES=8
 #   ETRM_COMPARE_REPORT_ONLY=1           # rewrite the report from the runs already in ETRM_COMPARE_OUT
+#   ETRM_COMPARE_TTT_ONLY=1              # redo only the test-time training of those runs, then the report
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,6 +26,7 @@ pool="${ETRM_COMPARE_POOL:-256}"
 out="${ETRM_COMPARE_OUT:-runs/compare}"
 ttt_batches="${ETRM_COMPARE_TTT_BATCHES:-2}"
 ttt_steps="${ETRM_COMPARE_TTT_STEPS:-16}"
+ttt_votes="${ETRM_COMPARE_TTT_VOTES:-8}"
 results="${ETRM_COMPARE_RESULTS:-docs/RESULTS.md}"
 if [ ! -x "$bin" ]; then
   tools/setup.sh
@@ -32,7 +34,7 @@ if [ ! -x "$bin" ]; then
   cmake --build --preset release --target etrm_cli
 fi
 mkdir -p "$out"
-[ -n "${ETRM_COMPARE_REPORT_ONLY:-}" ] || for model in trm etrm etrm_gen; do
+[ -n "${ETRM_COMPARE_REPORT_ONLY:-}${ETRM_COMPARE_TTT_ONLY:-}" ] || for model in trm etrm etrm_gen; do
   args=(--model "${model%_gen}" --task-pool "$pool")
   [ "$model" = trm ] && args+=(--hidden-size "$trm_hidden")
   [ "$model" = etrm_gen ] && args=(--model etrm)
@@ -44,16 +46,16 @@ mkdir -p "$out"
     | tee "$out/$model.eval.log"
 done
 [ -n "${ETRM_COMPARE_REPORT_ONLY:-}" ] || for model in etrm etrm_gen; do
-  echo "== test-time training of $model ($ttt_batches held-out batches, $ttt_steps steps per task)"
+  echo "== test-time training of $model ($ttt_batches held-out batches, $ttt_steps steps per task, $ttt_votes votes)"
   "$bin" eval --checkpoint "$out/$model/checkpoint.safetensors" --split held_out --eval-batches "$ttt_batches" \
-    --no-controls --adapt weights --adapt-steps "$ttt_steps" --adapt-supervision-steps 2 --out "$out/$model.ttt" \
-    | tee "$out/$model.ttt.log"
+    --no-controls --adapt weights --adapt-steps "$ttt_steps" --adapt-supervision-steps 2 --adapt-votes "$ttt_votes" \
+    --out "$out/$model.ttt" | tee "$out/$model.ttt.log"
 done
-/usr/bin/python3 - "$out" "$results" "$minutes" "$pool" "$trm_hidden" "$ttt_steps" <<'PY'
+/usr/bin/python3 - "$out" "$results" "$minutes" "$pool" "$trm_hidden" "$ttt_steps" "$ttt_votes" <<'PY'
 import datetime, json, os, pathlib, platform, re, sys
 sys.path.insert(0, "tools")
 from fewshot_families import by_family, by_kind
-out, results, minutes, pool, trm_hidden, ttt_steps = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), *sys.argv[3:]
+out, results, minutes, pool, trm_hidden, ttt_steps, ttt_votes = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), *sys.argv[3:]
 BEGIN, END = "<!-- comparison:begin -->", "<!-- comparison:end -->"
 MODELS = {"trm": "TRM, pool + ids", "etrm": "ETRM, pool", "etrm_gen": "ETRM, generator"}
 def load(model):
@@ -109,10 +111,10 @@ for model in MODELS:
     path = out / model / "eval_held_out.jsonl"
     if path.exists():
         lines.append(f"* {MODELS[model]}: " + "; ".join(f"{name} {pct(n, k)}" for name, (n, k) in by_kind(path).items()))
-lines += ["", f"Test-time training (`etrm eval --adapt weights --adapt-steps {ttt_steps} --adapt-supervision-steps 2`):",
+lines += ["", f"Test-time training (`etrm eval --adapt weights --adapt-steps {ttt_steps} --adapt-supervision-steps 2 --adapt-votes {ttt_votes}`):",
           "for each held-out task alone, a copy of the whole network takes that many Adam steps on the task's",
           "leave-one-out rows (each demo predicted from the others) under dihedral and colour augmentations, then",
-          "answers the query. Same rows with and without:", "",
+          f"answers the query under {ttt_votes} augmentations (the first unchanged), and the answers vote. Same rows with and without:", "",
           "| model | rows | exact without | exact with test-time training | held-out families with | parameter values with | compositions with |",
           "|---|---|---|---|---|---|---|"]
 for model in ("etrm", "etrm_gen"):

@@ -539,6 +539,7 @@ void finalize_spec(run_spec& r) {
   if (etrm && (r.task == "sudoku" || r.task == "maze"))
     throw std::invalid_argument("--model etrm reads demonstrations; task '" + r.task + "' has none (use --model trm)");
   if (r.batch_size <= 0) throw std::invalid_argument("--batch-size must be positive");
+  if (!(r.opt.encoder_lr_scale >= 0)) throw std::invalid_argument("--encoder-lr-scale must be >= 0");
   auto& c = r.cfg;
   if (r.task == "fewshot") {
     if (r.enc.grid_side < 3 || r.enc.grid_side > 30) throw std::invalid_argument("--grid-side must be 3..30");

@@ -146,6 +146,8 @@ void add_train_options(CLI::App* app, overrides& o) {
   o.add<double>(app, "--lr", "Learning rate", [](R& r, const double& v) { r.opt.lr = v; });
   o.add<double>(app, "--puzzle-emb-lr", "TRM puzzle embedding learning rate (SignSGD)",
                 [](R& r, const double& v) { r.opt.puzzle_emb_lr = v; });
+  o.add<double>(app, "--encoder-lr-scale", "ETRM: the demo encoder learns at --lr times this (default 1)",
+                [](R& r, const double& v) { r.opt.encoder_lr_scale = v; });
   o.add<double>(app, "--weight-decay", "Weight decay", [](R& r, const double& v) { r.opt.weight_decay = v; });
   o.add<index_t>(app, "--warmup-steps", "Linear warmup steps", [](R& r, const index_t& v) { r.opt.warmup_steps = v; });
   o.add<double>(app, "--lr-min-ratio", "Cosine decay to lr * ratio over --steps (1: constant)",

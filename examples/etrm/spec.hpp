@@ -102,6 +102,7 @@ inline json to_json(const run_spec& r) {
                 {"grad_clip", r.opt.grad_clip},
                 {"ema_rate", r.opt.ema_rate},
                 {"puzzle_emb_lr", r.opt.puzzle_emb_lr},
+                {"encoder_lr_scale", r.opt.encoder_lr_scale},
                 {"puzzle_emb_weight_decay", r.opt.puzzle_emb_weight_decay}}},
               {"loss", r.loss},
               {"global_batch_size", r.batch_size},
@@ -177,6 +178,7 @@ inline void merge_json(run_spec& r, const json& j) {
     get(*s, "ema_rate", r.opt.ema_rate);
     if (s->contains("ema") && s->at("ema").is_boolean() && !s->at("ema").get<bool>()) r.opt.ema_rate = 0;
     get(*s, "puzzle_emb_lr", r.opt.puzzle_emb_lr);
+    get(*s, "encoder_lr_scale", r.opt.encoder_lr_scale);
     get(*s, "puzzle_emb_weight_decay", r.opt.puzzle_emb_weight_decay);
   }
   get(j, "loss", r.loss);

@@ -3397,6 +3397,8 @@ class trm_model {
 
   const trm_config& config() const { return cfg_; }
   const param_layout& layout() const { return layout_; }
+  // The prefix source declares its parameters first: they are [0, this) of the flat buffer.
+  index_t prefix_parameters_end() const { return tok_emb_.offset; }
   prefix_type& prefix() { return prefix_; }
   const prefix_type& prefix() const { return prefix_; }
   T* h_init() { return h_init_.data(); }
@@ -4478,6 +4480,8 @@ struct optimizer_config {
   double grad_clip = 0.0;     // global-norm clipping; 0 = off (TRM default)
   double ema_rate = 0.999;    // 0 = no EMA
   double puzzle_emb_lr = 1e-2;
+  // The prefix source's flat parameters (ETRM: the demo encoder) learn at lr · this.
+  double encoder_lr_scale = 1.0;
   double puzzle_emb_weight_decay = 0.1;
 };
 
@@ -4817,12 +4821,18 @@ class trainer {
     const index_t n = params_.size();
     if (o.grad_clip > 0) clip_global_norm(ctx_, ws_, grads_.data(), n, o.grad_clip);
     const T bc1 = T(1 - std::pow(o.beta1, double(step_))), bc2 = T(1 - std::pow(o.beta2, double(step_)));
-    if (o.kind == optimizer_kind::adam_atan2)
-      K::adam_atan2(ctx_, n, params_.data(), grads_.data(), m_.data(), v_.data(), T(lr), T(o.weight_decay), T(o.beta1),
-                    T(o.beta2), bc1, bc2);
-    else
-      K::adamw(ctx_, n, params_.data(), grads_.data(), m_.data(), v_.data(), T(lr), T(o.weight_decay), T(o.beta1),
-               T(o.beta2), bc1, bc2, T(o.eps));
+    // [begin, end) of the flat buffers at `rate`
+    const auto update = [&](index_t begin, index_t end, double rate) {
+      if (end <= begin) return;
+      T *p = params_.data() + begin, *g = grads_.data() + begin, *m = m_.data() + begin, *v = v_.data() + begin;
+      if (o.kind == optimizer_kind::adam_atan2)
+        K::adam_atan2(ctx_, end - begin, p, g, m, v, T(rate), T(o.weight_decay), T(o.beta1), T(o.beta2), bc1, bc2);
+      else
+        K::adamw(ctx_, end - begin, p, g, m, v, T(rate), T(o.weight_decay), T(o.beta1), T(o.beta2), bc1, bc2, T(o.eps));
+    };
+    const index_t encoder_end = o.encoder_lr_scale != 1.0 ? model_.prefix_parameters_end() : 0;
+    update(0, encoder_end, lr * o.encoder_lr_scale);
+    update(encoder_end, n, lr);
     if (ema_.size()) K::ema(ctx_, n, params_.data(), ema_.data(), T(o.ema_rate));
   }
 

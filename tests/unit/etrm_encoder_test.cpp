@@ -194,6 +194,28 @@ TEST_SUITE("etrm encoder") {
   }
 }
 
+TEST_CASE("encoder_lr_scale: the demo encoder's parameters learn at lr times the scale, 0 freezes them") {
+  using C = cpu_device;
+  using model_t = trm_model<C, float, attention_mixer<C>, dynamic_recursion, demo_encoder_policy<>::type>;
+  context_t<C> cpu(2);
+  for (const double scale : {1.0, 0.0}) {
+    model_t m(cpu, etrm_config(), tiny_encoder());
+    trainer<model_t>::options o;
+    o.optimizer.lr = 1e-3;
+    o.optimizer.warmup_steps = 1;
+    o.optimizer.encoder_lr_scale = scale;
+    trainer<model_t> tr(cpu, m, 4, o);
+    const auto before = to_host<C>(cpu, tr.parameters().data(), tr.parameters().size());
+    for (std::uint64_t s = 0; s < 2; ++s) tr.train_step(episodes(4, s));
+    const auto after = to_host<C>(cpu, tr.parameters().data(), tr.parameters().size());
+    const auto end = std::ptrdiff_t(m.prefix_parameters_end());
+    REQUIRE(m.layout().find("model.inner.encoder.query_cross_attn.q_proj.weight")->ref.offset < end);
+    INFO("encoder_lr_scale " << scale);
+    CHECK(std::equal(before.begin(), before.begin() + end, after.begin()) == (scale == 0.0));
+    CHECK_FALSE(std::equal(before.begin() + end, before.end(), after.begin() + end));
+  }
+}
+
 TEST_CASE("the collapse monitor: identical contexts have zero spread, different ones do not") {
   const std::vector<float> same = {1, 2, 3, 1, 2, 3, 1, 2, 3};
   CHECK(context_spread(same, 3, 3) == 0.0);

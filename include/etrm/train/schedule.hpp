@@ -25,6 +25,8 @@ struct optimizer_config {
   double grad_clip = 0.0;     // global-norm clipping; 0 = off (TRM default)
   double ema_rate = 0.999;    // 0 = no EMA
   double puzzle_emb_lr = 1e-2;
+  // The prefix source's flat parameters (ETRM: the demo encoder) learn at lr · this.
+  double encoder_lr_scale = 1.0;
   double puzzle_emb_weight_decay = 0.1;
 };
 

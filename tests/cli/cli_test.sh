@@ -51,7 +51,7 @@ help)
   done
   "$bin" train --help >train_help.txt || fail "etrm train --help"
   for opt in --grid-side --precision --leave-one-out --adapt-steps --adapt --adapt-votes --matching-init \
-    --curriculum-steps --curriculum-families; do
+    --curriculum-steps --curriculum-families --encoder-lr-scale; do
     grep -q -- "$opt" train_help.txt || fail "train --help lacks $opt"
   done
   "$bin" >/dev/null 2>&1 && fail "no subcommand must fail"
@@ -97,6 +97,7 @@ tasks)  # every task x model kind trains (TRM on fewshot with a task pool, sudok
 d = json.load(open(sys.argv[1]))["data"]
 assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", "denoise"], d' etrm_cur/run.json \
     || fail "run.json lacks the curriculum"
+  expect_error encoder-lr-scale "$bin" train --encoder-lr-scale -1 --steps 1 --out bad_scale "${tiny[@]}"
   expect_error "rule family 'colour_map'" "$bin" train --curriculum-steps 1 --curriculum-families colour_map \
     --steps 1 --out bad_cur "${tiny[@]}"
   "$bin" train --task sudoku --model trm --sudoku-clues 40 --steps 2 --out sudoku "${tiny[@]}" || fail "sudoku"

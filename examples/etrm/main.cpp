@@ -176,6 +176,10 @@ void add_train_options(CLI::App* app, overrides& o) {
               "The query cross-attention starts matching query cells to demo cells of the same colour and position "
               "(default false)",
               [](R& r, const bool& v) { r.enc.matching_init = v; });
+  o.add<double>(app, "--readout-weight",
+                "Weight of the readout loss: a linear head answers each query cell from what it read in the demos "
+                "(needs --query-attention; default 0: off)",
+                [](R& r, const double& v) { r.enc.readout_weight = v; });
   // data
   o.add<int>(app, "--min-side", "Few-shot generator: smallest input side", [](R& r, const int& v) { r.min_side = v; });
   o.add<int>(app, "--max-side", "Few-shot generator: largest input side", [](R& r, const int& v) { r.max_side = v; });

@@ -183,7 +183,7 @@ class runner {
     progress_display bar(s_.progress, r.steps, r.minutes * 60.0, tr.step());
     struct acc_t {
       index_t steps = 0, rows = 0;
-      double loss = 0, lm = 0, qh = 0, acc = 0, exact = 0, qacc = 0, nsteps = 0, t = 0;
+      double loss = 0, lm = 0, qh = 0, readout = 0, acc = 0, exact = 0, qacc = 0, nsteps = 0, t = 0;
     } acc;
     double last_log_time = 0;
     index_t last_eval = -1;
@@ -202,6 +202,7 @@ class runner {
       acc.loss += m.loss;
       acc.lm += m.lm_loss;
       acc.qh += m.q_halt_loss;
+      acc.readout += m.readout_loss;
       acc.rows += m.count;
       acc.acc += m.accuracy * double(m.count);
       acc.exact += m.exact_accuracy * double(m.count);
@@ -225,6 +226,7 @@ class runner {
                {"lr", m.lr},
                {"elapsed_s", prior_elapsed + now},
                {"samples_per_s", double(acc.steps * r.batch_size) / dt}};
+        if (acc.readout > 0) j["readout_loss"] = acc.readout / double(acc.steps);
         log.write(j);
         bar.update(step, now, j);
         acc = {};

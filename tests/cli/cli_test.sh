@@ -51,7 +51,7 @@ help)
   done
   "$bin" train --help >train_help.txt || fail "etrm train --help"
   for opt in --grid-side --precision --leave-one-out --adapt-steps --adapt --adapt-votes --matching-init \
-    --curriculum-steps --curriculum-families --encoder-lr-scale; do
+    --curriculum-steps --curriculum-families --encoder-lr-scale --readout-weight; do
     grep -q -- "$opt" train_help.txt || fail "train --help lacks $opt"
   done
   "$bin" >/dev/null 2>&1 && fail "no subcommand must fail"
@@ -98,6 +98,12 @@ d = json.load(open(sys.argv[1]))["data"]
 assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", "denoise"], d' etrm_cur/run.json \
     || fail "run.json lacks the curriculum"
   expect_error encoder-lr-scale "$bin" train --encoder-lr-scale -1 --steps 1 --out bad_scale "${tiny[@]}"
+  "$bin" train --model etrm --readout-weight 1 --steps 2 --log-every 1 --out etrm_readout "${tiny[@]}" || fail "readout"
+  grep -q '"readout_loss"' etrm_readout/metrics.jsonl || fail "readout: no readout_loss in the log"
+  "$py" -c 'import json,sys; assert json.load(open(sys.argv[1]))["encoder"]["readout_weight"] == 1' etrm_readout/run.json \
+    || fail "readout: run.json lacks readout_weight"
+  expect_error readout_weight "$bin" train --readout-weight 1 --query-attention false --steps 1 --out bad_readout \
+    "${tiny[@]}"
   expect_error "rule family 'colour_map'" "$bin" train --curriculum-steps 1 --curriculum-families colour_map \
     --steps 1 --out bad_cur "${tiny[@]}"
   "$bin" train --task sudoku --model trm --sudoku-clues 40 --steps 2 --out sudoku "${tiny[@]}" || fail "sudoku"

@@ -46,14 +46,18 @@ double loss_and_grad(Model& m, const std::vector<double>& p, const token_batch& 
   typename Model::tape t;
   std::vector<double> logits(B * S * V), q(2 * B), dlogits(logits.size(), 0.0), dq(2 * B), loss(B), halt(B);
   std::vector<std::int32_t> count(B), correct(B), target(B);
-  m.forward(ctx, p.data(), carry, b.inputs.data(), b.context.data(), logits.data(), q.data(), g ? &t : nullptr, ws);
+  m.forward(ctx, p.data(), carry, b.inputs.data(), b.context.data(), logits.data(), q.data(), &t, ws);
   kernels<R>::cross_entropy(ctx, B, c.seq_len, V, S * V, ops::loss_kind::softmax, logits.data() + P * V,
                             b.labels.data(), 1.0 / B, loss.data(), count.data(), correct.data(), dlogits.data() + P * V,
                             nullptr);
   for (index_t i = 0; i < B; ++i) target[i] = std::int32_t(i % 2);
   kernels<R>::halt_loss(ctx, B, q.data(), target.data(), 0.5 / B, halt.data(), dq.data());
+  // The encoder's readout loss (0 unless encoder_config::readout_weight > 0), as the trainer adds it.
+  std::vector<double> unused(g ? 0 : p.size());
+  const double readout = m.prefix().readout_loss(ctx, p.data(), B, t.prefix, b.labels.data(), ops::loss_kind::softmax,
+                                                 1.0 / B, g ? g->data() : unused.data(), ws);
   if (g) m.backward(ctx, p.data(), t, b.inputs.data(), b.context.data(), dlogits.data(), dq.data(), g->data(), ws);
-  double s = 0;
+  double s = m.prefix().encoder().readout_weight * readout / B;
   for (index_t i = 0; i < B; ++i) s += (loss[i] + 0.5 * halt[i]) / B;
   return s;
 }
@@ -130,6 +134,26 @@ TEST_SUITE("etrm encoder") {
     encoder_config e = tiny_encoder();
     e.aligned_cells = e.query_attention = false;
     check_encoder_gradients<demo_encoder_policy<>>(e);
+  }
+  TEST_CASE("whole model gradcheck: with the readout loss") {
+    encoder_config e = tiny_encoder();
+    e.readout_weight = 0.7;
+    check_encoder_gradients<demo_encoder_policy<>>(e);
+  }
+  TEST_CASE("the readout head exists only with a positive weight and needs query attention") {
+    const auto params = [](const encoder_config& e) {
+      trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type> m(ctx, etrm_config(), e);
+      return m.layout().find("model.inner.encoder.readout_head.weight") != nullptr;
+    };
+    encoder_config e = tiny_encoder();
+    CHECK_FALSE(params(e));
+    e.readout_weight = 0.5;
+    CHECK(params(e));
+    e.readout_weight = -1;
+    CHECK_THROWS_WITH(params(e), doctest::Contains("readout_weight must not be negative"));
+    e.readout_weight = 0.5;
+    e.query_attention = false;
+    CHECK_THROWS_WITH(params(e), doctest::Contains("readout_weight needs query_attention"));
   }
   TEST_CASE("whole model gradcheck: per-pair mean aggregation") {
     check_encoder_gradients<demo_encoder_policy<per_pair_mean_aggregation, prefix_injection>>();
@@ -214,6 +238,40 @@ TEST_CASE("encoder_lr_scale: the demo encoder's parameters learn at lr times the
     CHECK(std::equal(before.begin(), before.begin() + end, after.begin()) == (scale == 0.0));
     CHECK_FALSE(std::equal(before.begin() + end, before.end(), after.begin() + end));
   }
+}
+
+TEST_CASE("readout loss: the trainer reports it apart from the loss and trains the readout head") {
+  using C = cpu_device;
+  using model_t = trm_model<C, float, attention_mixer<C>, dynamic_recursion, demo_encoder_policy<>::type>;
+  context_t<C> cpu(2);
+  const auto run = [&](double weight) {
+    encoder_config e = tiny_encoder();
+    e.readout_weight = weight;
+    model_t m(cpu, etrm_config(), e);
+    trainer<model_t>::options o;
+    o.optimizer.lr = 1e-3;
+    o.optimizer.warmup_steps = 1;
+    trainer<model_t> tr(cpu, m, 4, o);
+    const step_metrics first = tr.train_step(episodes(4, 0));
+    return std::pair{first, to_host<C>(cpu, tr.gradients().data(), tr.gradients().size())};
+  };
+  const step_metrics off = run(0.0).first;
+  const auto [on, g_on] = run(1.0);
+  CHECK(off.readout_loss == 0.0);
+  // At initialisation the head's answer is near uniform over the 12 tokens: loss ≈ ln 12.
+  CHECK(on.readout_loss > 1.5);
+  CHECK(on.readout_loss < 4.0);
+  CHECK(on.loss == doctest::Approx(on.lm_loss + 0.5 * on.q_halt_loss));  // not part of the loss
+  // The head sits in the encoder's parameter range and gets gradient.
+  encoder_config e = tiny_encoder();
+  e.readout_weight = 1;
+  model_t m(cpu, etrm_config(), e);
+  const auto* head = m.layout().find("model.inner.encoder.readout_head.weight");
+  REQUIRE(head != nullptr);
+  CHECK(head->ref.offset < m.prefix_parameters_end());
+  double head_norm = 0;
+  for (index_t i = 0; i < head->ref.size; ++i) head_norm += std::abs(double(g_on[std::size_t(head->ref.offset + i)]));
+  CHECK(head_norm > 0);
 }
 
 TEST_CASE("the collapse monitor: identical contexts have zero spread, different ones do not") {

@@ -19,7 +19,10 @@
 //      puzzle embedding goes; additive_injection adds a projection of their mean to every token;
 //   4. (query_attention) the query's own cells cross-attend to every demo token and the result
 //      replaces their embeddings, so a cell can look up what cells like it became in the demos
-//      (a colour map, say) instead of decoding it from K task-wide tokens. The K tokens stay.
+//      (a colour map, say) instead of decoding it from K task-wide tokens. The K tokens stay;
+//   5. (readout_weight > 0, training only) a linear head reads each query cell's answer from
+//      what the cell read in the demos, and its cross-entropy joins the loss: a one-layer path
+//      from the labels to the demo lookup, which otherwise learns only through the recursion.
 // Nothing is cached across supervision steps: the trainer calls forward in every step, so
 // gradients reach the encoder at every step.
 //
@@ -47,7 +50,10 @@ struct encoder_config {
   // to demo cells of its own colour and position, which carry their pair's other grid. Off by
   // default: it showed no effect on the training plateau (docs/RESULTS.md).
   bool matching_init = false;
+  // With query_attention: weight of the readout loss (see 5. above; 0: no readout head).
+  double readout_weight = 0;
 
+  bool reads_out() const { return query_attention && readout_weight > 0; }
   index_t pair_len() const { return 2 * grid_side * grid_side; }
   index_t context_width() const { return max_demos * (pair_len() + 2); }
 };
@@ -55,7 +61,8 @@ struct encoder_config {
 inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
        {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells},
-       {"query_attention", e.query_attention}, {"matching_init", e.matching_init}};
+       {"query_attention", e.query_attention}, {"matching_init", e.matching_init},
+       {"readout_weight", e.readout_weight}};
 }
 inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.grid_side = j.value("grid_side", e.grid_side);
@@ -65,6 +72,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
   e.query_attention = j.value("query_attention", e.query_attention);
   e.matching_init = j.value("matching_init", e.matching_init);
+  e.readout_weight = j.value("readout_weight", e.readout_weight);
 }
 
 struct cross_attention_aggregation {
@@ -106,7 +114,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
  public:
   type(context_t<D>& ctx, param_layout& l, const trm_config& c, const encoder_config& e = {})
-      : cfg_(e), K_(c.prefix_len()), Dm_(c.hidden_size), H_(c.num_heads), eps_(c.rms_norm_eps),
+      : cfg_(e), K_(c.prefix_len()), Dm_(c.hidden_size), H_(c.num_heads), V_(c.vocab_size), eps_(c.rms_norm_eps),
         P_total_(c.prefix_len() * c.hidden_size), S_(c.full_len()), expansion_(c.expansion) {
     const std::string pre = "model.inner.encoder.";
     const index_t G = e.grid_side, Dm = Dm_;
@@ -126,6 +134,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       latent_blocks_.push_back(block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, K_, c.expansion));
     if (additive) inject_ = l.add(pre + "inject_proj.weight", {Dm, Dm}, emb);
     if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm, matching);
+    if (e.readout_weight < 0) throw std::invalid_argument("etrm encoder: readout_weight must not be negative");
+    if (e.readout_weight > 0 && !e.query_attention)
+      throw std::invalid_argument("etrm encoder: readout_weight needs query_attention");
+    if (e.reads_out()) readout_ = l.add(pre + "readout_head.weight", {c.vocab_size, Dm}, emb);
     // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
     std::vector<std::int32_t> r, cc, s;
     for (index_t seg = 0; seg < 2; ++seg)
@@ -173,6 +185,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     T* query_in = nullptr;             // query attention: the cells (+ positions) [B, L, D]
     T* query_out = nullptr;            // and what replaces them [B, L, D]
     typename cross_attention<D>::template saved<T> query_cross;
+    T* readout_grad = nullptr;         // ∂(readout loss)/∂query_out [B, L, D], set by readout_loss
   };
   void take(saved& s, workspace<D>& ws, index_t B) const {
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, rows = per_pair ? B * M : B;
@@ -209,6 +222,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       s.query_out = ws.template take<T>(B * cells() * Dm);
       s.query_cross = query_cross_.template take<T>(ws, query_dims(B));
     }
+    s.readout_grad = nullptr;
   }
 
   // Writes the context into x (row b at b·x_stride): the K tokens into the prefix rows
@@ -292,6 +306,33 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     ws.rewind(mark);
   }
 
+  // The readout loss of a taped forward (reads_out() only; else 0): cross-entropy of
+  // query_out · W_readoutᵀ against labels [B, L] (−100 ignored), mean over each row's cells,
+  // times grad_scale · readout_weight. Accumulates ∂/∂W_readout into g and keeps
+  // ∂/∂query_out in s for backward. Returns the loss summed over rows, unweighted.
+  double readout_loss(context_t<D>& ctx, const T* p, index_t B, saved& s, const std::int32_t* labels,
+                      ops::loss_kind kind, T grad_scale, T* g, workspace<D>& ws) const {
+    if (!cfg_.reads_out()) return 0;
+    using K = kernels<D>;
+    const index_t L = cells(), V = V_, N = B * L;
+    const linear<D> head{Dm_, V};
+    s.readout_grad = ws.template take<T>(N * Dm_);
+    const std::size_t mark = ws.mark();
+    T* logits = ws.template take<T>(N * V);
+    T* dlogits = ws.template take<T>(N * V);
+    T* loss = ws.template take<T>(B);
+    std::int32_t* count = ws.template take<std::int32_t>(B);
+    std::int32_t* correct = ws.template take<std::int32_t>(B);
+    head.forward(ctx, p + readout_.offset, N, s.query_out, logits);
+    K::cross_entropy(ctx, B, L, V, L * V, kind, logits, labels, T(double(grad_scale) * cfg_.readout_weight), loss,
+                     count, correct, dlogits, nullptr);
+    head.backward(ctx, p + readout_.offset, N, s.query_out, dlogits, s.readout_grad, g + readout_.offset);
+    double total = 0;
+    for (const T v : to_host<D>(ctx, loss, B)) total += double(v);
+    ws.rewind(mark);
+    return total;
+  }
+
   void sparse_update(context_t<D>&, index_t, const std::int32_t*, const saved&, T, T) {}
 
  private:
@@ -335,6 +376,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     T* dout = ws.template take<T>(B * LD);
     T* dkv_query = ws.template take<T>(nkv);
     K::copy_2d(ctx, B, LD, dx + P_total_, x_stride, dout, LD, T(1));
+    if (s.readout_grad) K::map(ctx, B * LD, ops::add_fn<T>{}, dout, dout, s.readout_grad);
     query_cross_.backward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.query_out, s.query_cross, dout, dquery,
                           dkv_query, g, ws);
     K::map(ctx, nkv, ops::add_fn<T>{}, dkv, dkv, dkv_query);
@@ -455,11 +497,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   }
 
   encoder_config cfg_;
-  index_t K_, Dm_, H_;
+  index_t K_, Dm_, H_, V_;
   double eps_;
   index_t P_total_, S_;
   double expansion_;
-  param_ref tok_, row_, col_, seg_, aligned_, queries_, inject_;
+  param_ref tok_, row_, col_, seg_, aligned_, queries_, inject_, readout_;
   std::vector<block_t> pair_blocks_, latent_blocks_;
   cross_attention<D> cross_, query_cross_;
   swiglu_mlp<D> cross_mlp_;

@@ -9,7 +9,6 @@
 
 ETRM_BEGIN_NAMESPACE
 
-
 // Metrics of one step (trm-spec §3): losses are divided by the batch size; the accuracies
 // count rows that halted this step and have at least one valid label.
 struct step_metrics {
@@ -17,6 +16,9 @@ struct step_metrics {
   double accuracy = 0, exact_accuracy = 0, q_halt_accuracy = 0, steps = 0;
   index_t count = 0;  // rows the accuracies are over
   double lr = 0;
+  // The ETRM encoder's readout loss (encoder_config::readout_weight), unweighted, divided by
+  // the batch size; not part of `loss`, so runs with and without it compare. 0 when off.
+  double readout_loss = 0;
 };
 
 ETRM_END_NAMESPACE

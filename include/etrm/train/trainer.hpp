@@ -146,6 +146,7 @@ class trainer {
     model_.forward(ctx_, params_.data(), carry_, inputs_.data(), context_.data(), logits, q, &tape, ws_);
     losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
     if (!c.no_ACT_continue) continue_loss(l, q, dq, T(1.0 / double(B_)));
+    const double readout = readout_loss(params_.data(), tape);
     model_.backward(ctx_, params_.data(), tape, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
 
     ++step_;
@@ -158,6 +159,7 @@ class trainer {
                   philox_key{opt_.seed, 0xAC7}, std::uint64_t(step_), q, steps_.data(), halted_.data());
     step_metrics m = metrics(l, q, /*only_halted=*/true);
     m.lr = lr;
+    m.readout_loss = readout / double(B_);
     (void)P;
     return m;
   }
@@ -184,8 +186,9 @@ class trainer {
   }
 
   // Deep-supervision gradients of a labelled batch without an optimizer step: a fresh carry,
-  // `steps` supervision steps, each forward (taped), loss and backward, so gradients() holds
-  // ∂/∂weights of the summed per-step losses (and a prefix source's hooks see every step).
+  // `steps` supervision steps, each forward (taped), loss (the prefix source's readout loss
+  // included) and backward, so gradients() holds ∂/∂weights of the summed per-step losses (and
+  // a prefix source's hooks see every step).
   // No ACT halting. Returns that summed loss (each step's loss as step_metrics::loss).
   double supervised_gradients(const token_batch& b, index_t steps, const T* weights = nullptr) {
     const auto& c = model_.config();
@@ -203,6 +206,7 @@ class trainer {
       const std::size_t mark = ws_.mark();
       model_.forward(ctx_, w, carry_, inputs_.data(), context_.data(), logits, q, &tape_, ws_);
       const losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
+      readout_loss(w, tape_);
       model_.backward(ctx_, w, tape_, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
       total += metrics(l, q, /*only_halted=*/false).loss;
       ws_.rewind(mark);
@@ -279,6 +283,15 @@ class trainer {
     K::map(ctx_, B_, soft_bce_fn<T>{}, l.cont, x, target);
     K::map(ctx_, B_, soft_bce_grad_fn<T>{T(0.5) * grad_scale}, g, x, target);
     K::copy_2d(ctx_, B_, 1, g, 1, dq + 1, 2, T(1));
+  }
+
+  // A prefix source's own loss on the taped forward (the ETRM encoder's readout; 0 when it has
+  // none), its gradients into grads_ and the tape. Returns it summed over rows, unweighted.
+  double readout_loss(const T* weights, typename Model::tape& tape) {
+    if constexpr (requires { &Model::prefix_type::readout_loss; })
+      return model_.prefix().readout_loss(ctx_, weights, B_, tape.prefix, labels_.data(), opt_.loss,
+                                          T(1.0 / double(B_)), grads_.data(), ws_);
+    return 0;
   }
 
   // Stablemax/softmax CE over the token rows (prefix rows skipped) plus ½·BCE halting loss,

@@ -170,15 +170,19 @@ void add_train_options(CLI::App* app, overrides& o) {
                  [](R& r, const index_t& v) { r.enc.latent_layers = v; });
   o.add<bool>(app, "--aligned-cells", "Demo tokens also embed the same cell of the pair's other grid (default true)",
               [](R& r, const bool& v) { r.enc.aligned_cells = v; });
-  o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true)",
-              [](R& r, const bool& v) { r.enc.query_attention = v; });
+  o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true; false also "
+              "switches the readout loss off)",
+              [](R& r, const bool& v) {
+                r.enc.query_attention = v;
+                if (!v) r.enc.readout_weight = 0;
+              });
   o.add<bool>(app, "--matching-init",
               "The query cross-attention starts matching query cells to demo cells of the same colour and position "
               "(default false)",
               [](R& r, const bool& v) { r.enc.matching_init = v; });
   o.add<double>(app, "--readout-weight",
                 "Weight of the readout loss: a linear head answers each query cell from what it read in the demos "
-                "(needs --query-attention; default 0: off)",
+                "(default 1; 0: off)",
                 [](R& r, const double& v) { r.enc.readout_weight = v; });
   // data
   o.add<int>(app, "--min-side", "Few-shot generator: smallest input side", [](R& r, const int& v) { r.min_side = v; });
@@ -237,9 +241,11 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
   try {
     json run = state.at("run");
     // Checkpoints written before the encoder had these options were trained without them.
-    if (run.contains("encoder") && run.at("encoder").is_object())
+    if (run.contains("encoder") && run.at("encoder").is_object()) {
       for (const char* key : {"aligned_cells", "query_attention", "matching_init"})
         if (!run.at("encoder").contains(key)) run["encoder"][key] = false;
+      if (!run.at("encoder").contains("readout_weight")) run["encoder"]["readout_weight"] = 0.0;
+    }
     return spec_from_json(run);
   } catch (const std::exception& e) {
     throw etrm::io::io_error("'" + f.origin() + "': malformed run description: " + e.what());

@@ -102,7 +102,9 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
   grep -q '"readout_loss"' etrm_readout/metrics.jsonl || fail "readout: no readout_loss in the log"
   "$py" -c 'import json,sys; assert json.load(open(sys.argv[1]))["encoder"]["readout_weight"] == 1' etrm_readout/run.json \
     || fail "readout: run.json lacks readout_weight"
-  expect_error readout_weight "$bin" train --readout-weight 1 --query-attention false --steps 1 --out bad_readout \
+  "$bin" train --model etrm --query-attention false --steps 1 --out etrm_no_query "${tiny[@]}" \
+    || fail "--query-attention false must switch the default readout off"
+  expect_error readout_weight "$bin" train --query-attention false --readout-weight 1 --steps 1 --out bad_readout \
     "${tiny[@]}"
   expect_error "rule family 'colour_map'" "$bin" train --curriculum-steps 1 --curriculum-families colour_map \
     --steps 1 --out bad_cur "${tiny[@]}"

@@ -170,6 +170,10 @@ void add_train_options(CLI::App* app, overrides& o) {
                  [](R& r, const index_t& v) { r.enc.latent_layers = v; });
   o.add<bool>(app, "--aligned-cells", "Demo tokens also embed the same cell of the pair's other grid (default true)",
               [](R& r, const bool& v) { r.enc.aligned_cells = v; });
+  o.add<bool>(app, "--neighbour-cells",
+              "Demo tokens and query cells also embed their 8 neighbours, so the lookup can match local patterns "
+              "(default false)",
+              [](R& r, const bool& v) { r.enc.neighbour_cells = v; });
   o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true; false also "
               "switches the readout loss off)",
               [](R& r, const bool& v) {
@@ -242,7 +246,7 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
     json run = state.at("run");
     // Checkpoints written before the encoder had these options were trained without them.
     if (run.contains("encoder") && run.at("encoder").is_object()) {
-      for (const char* key : {"aligned_cells", "query_attention", "matching_init"})
+      for (const char* key : {"aligned_cells", "query_attention", "matching_init", "neighbour_cells"})
         if (!run.at("encoder").contains(key)) run["encoder"][key] = false;
       if (!run.at("encoder").contains("readout_weight")) run["encoder"]["readout_weight"] = 0.0;
     }

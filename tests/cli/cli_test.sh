@@ -51,7 +51,7 @@ help)
   done
   "$bin" train --help >train_help.txt || fail "etrm train --help"
   for opt in --grid-side --precision --leave-one-out --adapt-steps --adapt --adapt-votes --matching-init \
-    --curriculum-steps --curriculum-families --encoder-lr-scale --readout-weight; do
+    --curriculum-steps --curriculum-families --encoder-lr-scale --readout-weight --neighbour-cells; do
     grep -q -- "$opt" train_help.txt || fail "train --help lacks $opt"
   done
   "$bin" >/dev/null 2>&1 && fail "no subcommand must fail"

@@ -140,6 +140,30 @@ TEST_SUITE("etrm encoder") {
     e.readout_weight = 0.7;
     check_encoder_gradients<demo_encoder_policy<>>(e);
   }
+  TEST_CASE("whole model gradcheck: with neighbour cells and the readout loss") {
+    encoder_config e = tiny_encoder();
+    e.neighbour_cells = true;
+    e.readout_weight = 0.5;
+    check_encoder_gradients<demo_encoder_policy<>>(e);
+  }
+  TEST_CASE("neighbour_tokens: the 8 neighbours of every cell, PAD beyond the grid") {
+    // two 3×3 grids holding 1..9 and 11..19
+    std::vector<std::int32_t> grids(18), out(8 * 18);
+    for (int i = 0; i < 18; ++i) grids[std::size_t(i)] = (i / 9) * 10 + i % 9 + 1;
+    workspace<R> ws;
+    neighbour_tokens<R>(ctx, 2, 3, grids.data(), out.data(), ws);
+    const int dr[8] = {-1, -1, -1, 0, 0, 1, 1, 1}, dc[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
+    for (int d = 0; d < 8; ++d)
+      for (int n = 0; n < 2; ++n)
+        for (int r = 0; r < 3; ++r)
+          for (int c = 0; c < 3; ++c) {
+            const int rr = r + dr[d], cc = c + dc[d];
+            const std::int32_t want = rr < 0 || rr > 2 || cc < 0 || cc > 2 ? 0 : grids[std::size_t(n * 9 + rr * 3 + cc)];
+            INFO("direction " << d << " grid " << n << " cell " << r << "," << c);
+            CHECK(out[std::size_t(d * 18 + n * 9 + r * 3 + c)] == want);
+          }
+    CHECK(out[4 * 18 + 9 + 4] == 16);  // grid 2, centre (15): its right neighbour
+  }
   TEST_CASE("the readout head exists only with a positive weight and needs query attention") {
     const auto params = [](const encoder_config& e) {
       trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type> m(ctx, etrm_config(), e);
@@ -213,8 +237,14 @@ TEST_SUITE("etrm encoder") {
   TEST_CASE("CPU matches the reference backend on ETRM training steps") {
     trm_config c = etrm_config();
     c.H_cycles = 2;
-    tiny::check_cpu_matches_reference<tiny::attention, demo_encoder_policy<>::type>(
-        c, [](std::uint64_t s) { return episodes(4, s); }, tiny_encoder());
+    encoder_config with_extras = tiny_encoder();
+    with_extras.neighbour_cells = true;
+    with_extras.readout_weight = 1;
+    for (const encoder_config& e : {tiny_encoder(), with_extras}) {
+      INFO("neighbour cells " << e.neighbour_cells << ", readout weight " << e.readout_weight);
+      tiny::check_cpu_matches_reference<tiny::attention, demo_encoder_policy<>::type>(
+          c, [](std::uint64_t s) { return episodes(4, s); }, e);
+    }
   }
 }
 

@@ -9,6 +9,9 @@
 //      embeddings (learned 2-D positions) + (aligned_cells) an embedding of the token at the
 //      same (row, column) of the pair's other grid, then `encoder_layers` transformer blocks
 //      per pair. The aligned cell makes "colour a became colour b here" a feature of one token
+//      (neighbour_cells) + one embedding per direction of each of the 8 neighbouring tokens of
+//      the same grid (PAD beyond the canvas), for the query's cells too, so that the lookup in
+//      4. can match a cell by its local pattern, not only by its colour and position
 //      instead of a relation the blocks must first learn to find by attention;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
@@ -34,6 +37,7 @@
 #include <etrm/layers/cross_attention.hpp>
 #include <etrm/model/config.hpp>
 
+#include <algorithm>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -44,6 +48,7 @@ struct encoder_config {
   index_t encoder_layers = 2;
   index_t latent_layers = 1;
   bool aligned_cells = true;    // each token also embeds the same cell of the other grid of its pair
+  bool neighbour_cells = false;  // each token (and query cell) also embeds its 8 neighbours
   bool query_attention = true;  // the query cells read the demo tokens by cross-attention
   // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
   // demo token table as a copy of the model's, so from the first step a query cell attends most
@@ -60,7 +65,7 @@ struct encoder_config {
 
 inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
-       {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells},
+       {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells}, {"neighbour_cells", e.neighbour_cells},
        {"query_attention", e.query_attention}, {"matching_init", e.matching_init},
        {"readout_weight", e.readout_weight}};
 }
@@ -70,6 +75,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.encoder_layers = j.value("encoder_layers", e.encoder_layers);
   e.latent_layers = j.value("latent_layers", e.latent_layers);
   e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
+  e.neighbour_cells = j.value("neighbour_cells", e.neighbour_cells);
   e.query_attention = j.value("query_attention", e.query_attention);
   e.matching_init = j.value("matching_init", e.matching_init);
   e.readout_weight = j.value("readout_weight", e.readout_weight);
@@ -99,6 +105,29 @@ struct mean_weight_fn {  // weight of a pair in the mean: present / count
   }
 };
 
+// The 8 neighbours of every cell of N stacked G×G grids, PAD (0) beyond the grid, in the order
+// (−1,−1) (−1,0) (−1,1) (0,−1) (0,1) (1,−1) (1,0) (1,1):
+// out[d, n, r, c] = grids[n, r + dr_d, c + dc_d]   grids: [N, G, G]; out: [8, N, G, G]
+template <class D>
+void neighbour_tokens(context_t<D>& ctx, index_t N, index_t G, const std::int32_t* grids, std::int32_t* out,
+                      workspace<D>& ws) {
+  using K = kernels<D>;
+  static constexpr index_t dr[8] = {-1, -1, -1, 0, 0, 1, 1, 1}, dc[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
+  const index_t GG = G * G, n = N * GG;
+  const std::size_t mark = ws.mark();
+  std::int32_t* rows = ws.template take<std::int32_t>(n);  // grids shifted by dr only
+  for (index_t d = 0; d < 8; ++d) {
+    std::int32_t* o = out + d * n;
+    const index_t up = std::max<index_t>(dr[d], 0), down = std::max<index_t>(-dr[d], 0),
+                  left = std::max<index_t>(dc[d], 0), right = std::max<index_t>(-dc[d], 0);
+    K::fill(ctx, n, std::int32_t(0), rows);
+    K::copy_2d(ctx, N, (G - up - down) * G, grids + up * G, GG, rows + down * G, GG, std::int32_t(1));
+    K::fill(ctx, n, std::int32_t(0), o);
+    K::copy_2d(ctx, N * G, G - left - right, rows + left, G, o + right, G, std::int32_t(1));
+  }
+  ws.rewind(mark);
+}
+
 template <class Aggregation = cross_attention_aggregation, class Injection = prefix_injection>
 struct demo_encoder_policy {
   template <class D, class T>
@@ -125,6 +154,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     col_ = l.add(pre + "embed_col.weight", {G, Dm}, emb);
     seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
     if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
+    if (e.neighbour_cells) neighbours_ = l.add(pre + "embed_neighbours.weight", {8, c.vocab_size, Dm}, emb);
     for (index_t i = 0; i < e.encoder_layers; ++i)
       pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
     queries_ = l.add(pre + "latent_queries", {K_, Dm}, init_spec::trunc_normal(1.0));
@@ -166,6 +196,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   struct saved {
     std::int32_t* tokens = nullptr;    // the rows' demo tokens packed: [B, M·Lp]
     std::int32_t* aligned = nullptr;   // the same with each pair's two grids swapped: [B, M·Lp]
+    std::int32_t* neighbours = nullptr;  // (neighbour_cells) each token's 8 neighbours: [8, B·M·Lp]
+    std::int32_t* query_neighbours = nullptr;  // and each query cell's: [8, B·L]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
     T* pos = nullptr;                  // [Lp, D]
     T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
@@ -191,6 +223,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, rows = per_pair ? B * M : B;
     s.tokens = ws.template take<std::int32_t>(B * M * Lp);
     if (cfg_.aligned_cells) s.aligned = ws.template take<std::int32_t>(B * M * Lp);
+    if (cfg_.neighbour_cells) {
+      s.neighbours = ws.template take<std::int32_t>(8 * B * M * Lp);
+      s.query_neighbours = ws.template take<std::int32_t>(8 * B * cells());
+    }
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
     s.x0 = ws.template take<T>(B * M * Lp * Dm);
@@ -229,8 +265,9 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   // (prefix_injection), or zeros there plus a projection of their mean added to every token
   // row (additive_injection; x's token rows must already hold the token embeddings). The
   // encoder output is RMS-normalised, so `scale` (TRM's √D for table embeddings) is not applied.
-  void forward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, T* x, index_t x_stride, T,
-               saved* s, workspace<D>& ws) const {
+  // inputs: the query's tokens [B, L] (may be null when only the prefix rows are wanted).
+  void forward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs, const std::int32_t* context, T* x,
+               index_t x_stride, T, saved* s, workspace<D>& ws) const {
     const std::size_t mark = ws.mark();
     saved tmp;
     if (!s) {
@@ -244,15 +281,15 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       kernels<D>::map(ctx, B * K_ * Dm_, ops::add_fn<T>{}, shifted, ctx_tokens, offset_);
       ctx_tokens = shifted;
     }
-    if (cfg_.query_attention) read_demos(ctx, p, B, *s, x, x_stride, ws);
+    if (cfg_.query_attention && inputs) read_demos(ctx, p, B, inputs, *s, x, x_stride, ws);
     inject(ctx, p, B, ctx_tokens, *s, x, x_stride, ws);
     if (s == &tmp) ws.rewind(mark);
   }
 
   // With query_attention, dx's token rows are rewritten: on return they hold the gradient with
   // respect to the token embeddings the cells had before they read the demos.
-  void backward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, const saved& s, T* dx,
-                index_t x_stride, T, T* g, workspace<D>& ws) const {
+  void backward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t*, const std::int32_t* context,
+                const saved& s, T* dx, index_t x_stride, T, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, KD = K_ * Dm;
@@ -294,6 +331,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     const T scale = embed_scale();
     K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.tokens, dkv, 0, scale, g + tok_.offset);
     if (cfg_.aligned_cells) K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.aligned, dkv, 0, scale, g + aligned_.offset);
+    if (cfg_.neighbour_cells) {
+      neighbours_backward(ctx, B * M * Lp, s.neighbours, dkv, g);
+      if (dquery && query_has_positions()) neighbours_backward(ctx, B * cells(), s.query_neighbours, dquery, g);
+    }
     T* dpos = ws.template take<T>(Lp * Dm);
     T* ones = ws.template take<T>(B * M);
     K::fill(ctx, B * M, T(1), ones);
@@ -347,8 +388,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
   // x's token rows [B, L, D] ← rms_norm(q + o_proj(attn(q, demo tokens))), q = the rows
   // (+ scale · input-grid positions). PAD demo tokens are masked as in the aggregation.
-  void read_demos(context_t<D>& ctx, const T* p, index_t B, saved& s, T* x, index_t x_stride,
-                  workspace<D>& ws) const {
+  void read_demos(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs, saved& s, T* x,
+                  index_t x_stride, workspace<D>& ws) const {
     using K = kernels<D>;
     const index_t LD = cells() * Dm_;
     K::copy_2d(ctx, B, LD, x + P_total_, x_stride, s.query_in, LD, T(1));
@@ -359,6 +400,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       // query_in[B, L·D] += ones[B, 1] · (scale · pos)[1, L·D]   (pos: the input grid's rows)
       K::gemm(ctx, false, false, B, LD, 1, embed_scale(), ones, 1, 0, s.pos, LD, 0, T(1), s.query_in, LD, 0, 1);
       ws.rewind(mark);
+      if (cfg_.neighbour_cells) {
+        neighbour_tokens<D>(ctx, B, cfg_.grid_side, inputs, s.query_neighbours, ws);
+        add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
+      }
     }
     const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
     query_cross_.forward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.key_bias, s.query_out, &s.query_cross, ws);
@@ -383,6 +428,23 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     K::copy_2d(ctx, B, LD, dquery, LD, dx + P_total_, x_stride, T(1));
     ws.rewind(mark);
     return dquery;
+  }
+
+  // x[i] += scale · Σ_d E_d[ids[d, i]]   ids: [8, n]; x: [n, D]
+  void add_neighbours(context_t<D>& ctx, const T* p, index_t n, const std::int32_t* ids, T* x,
+                      workspace<D>& ws) const {
+    using K = kernels<D>;
+    const std::size_t mark = ws.mark();
+    T* e = ws.template take<T>(n * Dm_);
+    for (index_t d = 0; d < 8; ++d) {
+      K::gather_rows(ctx, 1, n, Dm_, ids + d * n, p + neighbours_.offset + d * V_ * Dm_, embed_scale(), e, 0);
+      K::map(ctx, n * Dm_, ops::add_fn<T>{}, x, x, e);
+    }
+    ws.rewind(mark);
+  }
+  void neighbours_backward(context_t<D>& ctx, index_t n, const std::int32_t* ids, const T* dx, T* g) const {
+    for (index_t d = 0; d < 8; ++d)
+      kernels<D>::scatter_add_rows(ctx, 1, n, Dm_, ids + d * n, dx, 0, embed_scale(), g + neighbours_.offset + d * V_ * Dm_);
   }
 
   layer_dims pair_dims(index_t B) const {
@@ -422,6 +484,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       K::gather_rows(ctx, 1, B * M * Lp, Dm, s.aligned, p + aligned_.offset, scale, other, 0);
       K::map(ctx, B * M * Lp * Dm, ops::add_fn<T>{}, s.x0, s.x0, other);
       ws.rewind(mark);
+    }
+    if (cfg_.neighbour_cells) {  // every grid of every pair: [B·M·2, G, G]
+      neighbour_tokens<D>(ctx, B * M * 2, cfg_.grid_side, s.tokens, s.neighbours, ws);
+      add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
     T* ones = ws.template take<T>(B * M);
     K::fill(ctx, B * M, T(1), ones);
@@ -501,7 +567,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   double eps_;
   index_t P_total_, S_;
   double expansion_;
-  param_ref tok_, row_, col_, seg_, aligned_, queries_, inject_, readout_;
+  param_ref tok_, row_, col_, seg_, aligned_, neighbours_, queries_, inject_, readout_;
   std::vector<block_t> pair_blocks_, latent_blocks_;
   cross_attention<D> cross_, query_cross_;
   swiglu_mlp<D> cross_mlp_;

@@ -6,7 +6,10 @@
 //
 // Prefix-source contract (the ETRM demonstration encoder implements the same):
 //   context_width()            int32 values of per-row context (here: the puzzle id)
-//   forward(...)               writes x[b, 0:P·D] = scale · prefix_b for every row
+//   forward(...)               writes x[b, 0:P·D] = scale · prefix_b for every row; it also
+//                              gets the query's tokens [B, seq_len] (null: only the prefix rows
+//                              are wanted) and x's token rows, which it may rewrite
+//   readout_loss(...)          (optional) a loss of the source's own on a taped forward
 //   backward(...)              consumes dx[b, 0:P·D]; parameter gradients accumulate
 //   sparse_update(...)         updates non-parameter state after backward (here: SignSGD)
 #pragma once
@@ -43,14 +46,14 @@ class puzzle_id_prefix {
   void take(saved& s, workspace<D>& ws, index_t B) const { s.local_grad = ws.template take<T>(B * ndim_); }
 
   // ids: [B, 1]; x: row b at b·x_stride.
-  void forward(context_t<D>& ctx, const T*, index_t B, const std::int32_t* ids, T* x, index_t x_stride, T scale,
-               saved*, workspace<D>&) const {
+  void forward(context_t<D>& ctx, const T*, index_t B, const std::int32_t*, const std::int32_t* ids, T* x,
+               index_t x_stride, T scale, saved*, workspace<D>&) const {
     kernels<D>::copy_2d(ctx, B, prefix_, x, x_stride, x, x_stride, T(0));  // zero the prefix rows
     if (ndim_ > 0) kernels<D>::gather_rows(ctx, B, 1, ndim_, ids, table_.data(), scale, x, x_stride);
   }
 
-  void backward(context_t<D>& ctx, const T*, index_t B, const std::int32_t*, const saved& s, const T* dx,
-                index_t x_stride, T scale, T*, workspace<D>&) const {
+  void backward(context_t<D>& ctx, const T*, index_t B, const std::int32_t*, const std::int32_t*, const saved& s,
+                const T* dx, index_t x_stride, T scale, T*, workspace<D>&) const {
     if (ndim_ > 0) kernels<D>::copy_2d(ctx, B, ndim_, dx, x_stride, s.local_grad, ndim_, scale);
   }
 

@@ -138,7 +138,7 @@ class trm_model {
     const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
     const std::size_t mark = ws.mark();
     T* x = ws.template take<T>(B * S * Dm);
-    prefix_.forward(ctx, p, B, context, x, S * Dm, embed_scale(), nullptr, ws);
+    prefix_.forward(ctx, p, B, nullptr, context, x, S * Dm, embed_scale(), nullptr, ws);
     kernels<D>::copy_2d(ctx, B, P * Dm, x, S * Dm, out, P * Dm, T(1));
     ws.rewind(mark);
   }
@@ -206,7 +206,7 @@ class trm_model {
     const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
     // Tokens first: an additive prefix source adds to the token rows.
     kernels<D>::gather_rows(ctx, B, cfg_.seq_len, Dm, inputs, p + tok_emb_.offset, embed_scale(), x + P * Dm, S * Dm);
-    prefix_.forward(ctx, p, B, context, x, S * Dm, embed_scale(), ps, ws);
+    prefix_.forward(ctx, p, B, inputs, context, x, S * Dm, embed_scale(), ps, ws);
     if (pos_emb_.size) {
       const std::size_t mark = ws.mark();
       T* ones = ws.template take<T>(B);
@@ -232,7 +232,7 @@ class trm_model {
                        g + pos_emb_.offset, S * Dm, 0, 1);
       ws.rewind(mark);
     }
-    prefix_.backward(ctx, p, B, context, ps, dx, S * Dm, embed_scale(), g, ws);
+    prefix_.backward(ctx, p, B, inputs, context, ps, dx, S * Dm, embed_scale(), g, ws);
     kernels<D>::scatter_add_rows(ctx, B, cfg_.seq_len, Dm, inputs, dx + P * Dm, S * Dm, embed_scale(), g + tok_emb_.offset);
   }
 

@@ -2611,6 +2611,9 @@ ETRM_END_NAMESPACE
 //      embeddings (learned 2-D positions) + (aligned_cells) an embedding of the token at the
 //      same (row, column) of the pair's other grid, then `encoder_layers` transformer blocks
 //      per pair. The aligned cell makes "colour a became colour b here" a feature of one token
+//      (neighbour_cells) + one embedding per direction of each of the 8 neighbouring tokens of
+//      the same grid (PAD beyond the canvas), for the query's cells too, so that the lookup in
+//      4. can match a cell by its local pattern, not only by its colour and position
 //      instead of a relation the blocks must first learn to find by attention;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
@@ -2621,7 +2624,10 @@ ETRM_END_NAMESPACE
 //      puzzle embedding goes; additive_injection adds a projection of their mean to every token;
 //   4. (query_attention) the query's own cells cross-attend to every demo token and the result
 //      replaces their embeddings, so a cell can look up what cells like it became in the demos
-//      (a colour map, say) instead of decoding it from K task-wide tokens. The K tokens stay.
+//      (a colour map, say) instead of decoding it from K task-wide tokens. The K tokens stay;
+//   5. (readout_weight > 0, training only) a linear head reads each query cell's answer from
+//      what the cell read in the demos, and its cross-entropy joins the loss: a one-layer path
+//      from the labels to the demo lookup, which otherwise learns only through the recursion.
 // Nothing is cached across supervision steps: the trainer calls forward in every step, so
 // gradients reach the encoder at every step.
 //
@@ -2629,6 +2635,7 @@ ETRM_END_NAMESPACE
 // (1/0), then [max_demos] copies of the number of present demos.
 
 
+#include <algorithm>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -2639,21 +2646,26 @@ struct encoder_config {
   index_t encoder_layers = 2;
   index_t latent_layers = 1;
   bool aligned_cells = true;    // each token also embeds the same cell of the other grid of its pair
+  bool neighbour_cells = false;  // each token (and query cell) also embeds its 8 neighbours
   bool query_attention = true;  // the query cells read the demo tokens by cross-attention
   // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
   // demo token table as a copy of the model's, so from the first step a query cell attends most
   // to demo cells of its own colour and position, which carry their pair's other grid. Off by
   // default: it showed no effect on the training plateau (docs/RESULTS.md).
   bool matching_init = false;
+  // With query_attention: weight of the readout loss (see 5. above; 0: no readout head).
+  double readout_weight = 0;
 
+  bool reads_out() const { return query_attention && readout_weight > 0; }
   index_t pair_len() const { return 2 * grid_side * grid_side; }
   index_t context_width() const { return max_demos * (pair_len() + 2); }
 };
 
 inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
-       {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells},
-       {"query_attention", e.query_attention}, {"matching_init", e.matching_init}};
+       {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells}, {"neighbour_cells", e.neighbour_cells},
+       {"query_attention", e.query_attention}, {"matching_init", e.matching_init},
+       {"readout_weight", e.readout_weight}};
 }
 inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.grid_side = j.value("grid_side", e.grid_side);
@@ -2661,8 +2673,10 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.encoder_layers = j.value("encoder_layers", e.encoder_layers);
   e.latent_layers = j.value("latent_layers", e.latent_layers);
   e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
+  e.neighbour_cells = j.value("neighbour_cells", e.neighbour_cells);
   e.query_attention = j.value("query_attention", e.query_attention);
   e.matching_init = j.value("matching_init", e.matching_init);
+  e.readout_weight = j.value("readout_weight", e.readout_weight);
 }
 
 struct cross_attention_aggregation {
@@ -2689,6 +2703,29 @@ struct mean_weight_fn {  // weight of a pair in the mean: present / count
   }
 };
 
+// The 8 neighbours of every cell of N stacked G×G grids, PAD (0) beyond the grid, in the order
+// (−1,−1) (−1,0) (−1,1) (0,−1) (0,1) (1,−1) (1,0) (1,1):
+// out[d, n, r, c] = grids[n, r + dr_d, c + dc_d]   grids: [N, G, G]; out: [8, N, G, G]
+template <class D>
+void neighbour_tokens(context_t<D>& ctx, index_t N, index_t G, const std::int32_t* grids, std::int32_t* out,
+                      workspace<D>& ws) {
+  using K = kernels<D>;
+  static constexpr index_t dr[8] = {-1, -1, -1, 0, 0, 1, 1, 1}, dc[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
+  const index_t GG = G * G, n = N * GG;
+  const std::size_t mark = ws.mark();
+  std::int32_t* rows = ws.template take<std::int32_t>(n);  // grids shifted by dr only
+  for (index_t d = 0; d < 8; ++d) {
+    std::int32_t* o = out + d * n;
+    const index_t up = std::max<index_t>(dr[d], 0), down = std::max<index_t>(-dr[d], 0),
+                  left = std::max<index_t>(dc[d], 0), right = std::max<index_t>(-dc[d], 0);
+    K::fill(ctx, n, std::int32_t(0), rows);
+    K::copy_2d(ctx, N, (G - up - down) * G, grids + up * G, GG, rows + down * G, GG, std::int32_t(1));
+    K::fill(ctx, n, std::int32_t(0), o);
+    K::copy_2d(ctx, N * G, G - left - right, rows + left, G, o + right, G, std::int32_t(1));
+  }
+  ws.rewind(mark);
+}
+
 template <class Aggregation = cross_attention_aggregation, class Injection = prefix_injection>
 struct demo_encoder_policy {
   template <class D, class T>
@@ -2704,7 +2741,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
  public:
   type(context_t<D>& ctx, param_layout& l, const trm_config& c, const encoder_config& e = {})
-      : cfg_(e), K_(c.prefix_len()), Dm_(c.hidden_size), H_(c.num_heads), eps_(c.rms_norm_eps),
+      : cfg_(e), K_(c.prefix_len()), Dm_(c.hidden_size), H_(c.num_heads), V_(c.vocab_size), eps_(c.rms_norm_eps),
         P_total_(c.prefix_len() * c.hidden_size), S_(c.full_len()), expansion_(c.expansion) {
     const std::string pre = "model.inner.encoder.";
     const index_t G = e.grid_side, Dm = Dm_;
@@ -2715,6 +2752,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     col_ = l.add(pre + "embed_col.weight", {G, Dm}, emb);
     seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
     if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
+    if (e.neighbour_cells) neighbours_ = l.add(pre + "embed_neighbours.weight", {8, c.vocab_size, Dm}, emb);
     for (index_t i = 0; i < e.encoder_layers; ++i)
       pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
     queries_ = l.add(pre + "latent_queries", {K_, Dm}, init_spec::trunc_normal(1.0));
@@ -2724,6 +2762,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       latent_blocks_.push_back(block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, K_, c.expansion));
     if (additive) inject_ = l.add(pre + "inject_proj.weight", {Dm, Dm}, emb);
     if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm, matching);
+    if (e.readout_weight < 0) throw std::invalid_argument("etrm encoder: readout_weight must not be negative");
+    if (e.readout_weight > 0 && !e.query_attention)
+      throw std::invalid_argument("etrm encoder: readout_weight needs query_attention");
+    if (e.reads_out()) readout_ = l.add(pre + "readout_head.weight", {c.vocab_size, Dm}, emb);
     // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
     std::vector<std::int32_t> r, cc, s;
     for (index_t seg = 0; seg < 2; ++seg)
@@ -2752,6 +2794,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   struct saved {
     std::int32_t* tokens = nullptr;    // the rows' demo tokens packed: [B, M·Lp]
     std::int32_t* aligned = nullptr;   // the same with each pair's two grids swapped: [B, M·Lp]
+    std::int32_t* neighbours = nullptr;  // (neighbour_cells) each token's 8 neighbours: [8, B·M·Lp]
+    std::int32_t* query_neighbours = nullptr;  // and each query cell's: [8, B·L]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
     T* pos = nullptr;                  // [Lp, D]
     T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
@@ -2771,11 +2815,16 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     T* query_in = nullptr;             // query attention: the cells (+ positions) [B, L, D]
     T* query_out = nullptr;            // and what replaces them [B, L, D]
     typename cross_attention<D>::template saved<T> query_cross;
+    T* readout_grad = nullptr;         // ∂(readout loss)/∂query_out [B, L, D], set by readout_loss
   };
   void take(saved& s, workspace<D>& ws, index_t B) const {
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, rows = per_pair ? B * M : B;
     s.tokens = ws.template take<std::int32_t>(B * M * Lp);
     if (cfg_.aligned_cells) s.aligned = ws.template take<std::int32_t>(B * M * Lp);
+    if (cfg_.neighbour_cells) {
+      s.neighbours = ws.template take<std::int32_t>(8 * B * M * Lp);
+      s.query_neighbours = ws.template take<std::int32_t>(8 * B * cells());
+    }
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
     s.x0 = ws.template take<T>(B * M * Lp * Dm);
@@ -2807,14 +2856,16 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       s.query_out = ws.template take<T>(B * cells() * Dm);
       s.query_cross = query_cross_.template take<T>(ws, query_dims(B));
     }
+    s.readout_grad = nullptr;
   }
 
   // Writes the context into x (row b at b·x_stride): the K tokens into the prefix rows
   // (prefix_injection), or zeros there plus a projection of their mean added to every token
   // row (additive_injection; x's token rows must already hold the token embeddings). The
   // encoder output is RMS-normalised, so `scale` (TRM's √D for table embeddings) is not applied.
-  void forward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, T* x, index_t x_stride, T,
-               saved* s, workspace<D>& ws) const {
+  // inputs: the query's tokens [B, L] (may be null when only the prefix rows are wanted).
+  void forward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs, const std::int32_t* context, T* x,
+               index_t x_stride, T, saved* s, workspace<D>& ws) const {
     const std::size_t mark = ws.mark();
     saved tmp;
     if (!s) {
@@ -2828,15 +2879,15 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       kernels<D>::map(ctx, B * K_ * Dm_, ops::add_fn<T>{}, shifted, ctx_tokens, offset_);
       ctx_tokens = shifted;
     }
-    if (cfg_.query_attention) read_demos(ctx, p, B, *s, x, x_stride, ws);
+    if (cfg_.query_attention && inputs) read_demos(ctx, p, B, inputs, *s, x, x_stride, ws);
     inject(ctx, p, B, ctx_tokens, *s, x, x_stride, ws);
     if (s == &tmp) ws.rewind(mark);
   }
 
   // With query_attention, dx's token rows are rewritten: on return they hold the gradient with
   // respect to the token embeddings the cells had before they read the demos.
-  void backward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, const saved& s, T* dx,
-                index_t x_stride, T, T* g, workspace<D>& ws) const {
+  void backward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t*, const std::int32_t* context,
+                const saved& s, T* dx, index_t x_stride, T, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, KD = K_ * Dm;
@@ -2878,6 +2929,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     const T scale = embed_scale();
     K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.tokens, dkv, 0, scale, g + tok_.offset);
     if (cfg_.aligned_cells) K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.aligned, dkv, 0, scale, g + aligned_.offset);
+    if (cfg_.neighbour_cells) {
+      neighbours_backward(ctx, B * M * Lp, s.neighbours, dkv, g);
+      if (dquery && query_has_positions()) neighbours_backward(ctx, B * cells(), s.query_neighbours, dquery, g);
+    }
     T* dpos = ws.template take<T>(Lp * Dm);
     T* ones = ws.template take<T>(B * M);
     K::fill(ctx, B * M, T(1), ones);
@@ -2888,6 +2943,33 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     K::scatter_add_rows(ctx, 1, Lp, Dm, col_ids_.data(), dpos, 0, T(1), g + col_.offset);
     K::scatter_add_rows(ctx, 1, Lp, Dm, seg_ids_.data(), dpos, 0, T(1), g + seg_.offset);
     ws.rewind(mark);
+  }
+
+  // The readout loss of a taped forward (reads_out() only; else 0): cross-entropy of
+  // query_out · W_readoutᵀ against labels [B, L] (−100 ignored), mean over each row's cells,
+  // times grad_scale · readout_weight. Accumulates ∂/∂W_readout into g and keeps
+  // ∂/∂query_out in s for backward. Returns the loss summed over rows, unweighted.
+  double readout_loss(context_t<D>& ctx, const T* p, index_t B, saved& s, const std::int32_t* labels,
+                      ops::loss_kind kind, T grad_scale, T* g, workspace<D>& ws) const {
+    if (!cfg_.reads_out()) return 0;
+    using K = kernels<D>;
+    const index_t L = cells(), V = V_, N = B * L;
+    const linear<D> head{Dm_, V};
+    s.readout_grad = ws.template take<T>(N * Dm_);
+    const std::size_t mark = ws.mark();
+    T* logits = ws.template take<T>(N * V);
+    T* dlogits = ws.template take<T>(N * V);
+    T* loss = ws.template take<T>(B);
+    std::int32_t* count = ws.template take<std::int32_t>(B);
+    std::int32_t* correct = ws.template take<std::int32_t>(B);
+    head.forward(ctx, p + readout_.offset, N, s.query_out, logits);
+    K::cross_entropy(ctx, B, L, V, L * V, kind, logits, labels, T(double(grad_scale) * cfg_.readout_weight), loss,
+                     count, correct, dlogits, nullptr);
+    head.backward(ctx, p + readout_.offset, N, s.query_out, dlogits, s.readout_grad, g + readout_.offset);
+    double total = 0;
+    for (const T v : to_host<D>(ctx, loss, B)) total += double(v);
+    ws.rewind(mark);
+    return total;
   }
 
   void sparse_update(context_t<D>&, index_t, const std::int32_t*, const saved&, T, T) {}
@@ -2904,8 +2986,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
   // x's token rows [B, L, D] ← rms_norm(q + o_proj(attn(q, demo tokens))), q = the rows
   // (+ scale · input-grid positions). PAD demo tokens are masked as in the aggregation.
-  void read_demos(context_t<D>& ctx, const T* p, index_t B, saved& s, T* x, index_t x_stride,
-                  workspace<D>& ws) const {
+  void read_demos(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs, saved& s, T* x,
+                  index_t x_stride, workspace<D>& ws) const {
     using K = kernels<D>;
     const index_t LD = cells() * Dm_;
     K::copy_2d(ctx, B, LD, x + P_total_, x_stride, s.query_in, LD, T(1));
@@ -2916,6 +2998,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       // query_in[B, L·D] += ones[B, 1] · (scale · pos)[1, L·D]   (pos: the input grid's rows)
       K::gemm(ctx, false, false, B, LD, 1, embed_scale(), ones, 1, 0, s.pos, LD, 0, T(1), s.query_in, LD, 0, 1);
       ws.rewind(mark);
+      if (cfg_.neighbour_cells) {
+        neighbour_tokens<D>(ctx, B, cfg_.grid_side, inputs, s.query_neighbours, ws);
+        add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
+      }
     }
     const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
     query_cross_.forward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.key_bias, s.query_out, &s.query_cross, ws);
@@ -2933,12 +3019,30 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     T* dout = ws.template take<T>(B * LD);
     T* dkv_query = ws.template take<T>(nkv);
     K::copy_2d(ctx, B, LD, dx + P_total_, x_stride, dout, LD, T(1));
+    if (s.readout_grad) K::map(ctx, B * LD, ops::add_fn<T>{}, dout, dout, s.readout_grad);
     query_cross_.backward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.query_out, s.query_cross, dout, dquery,
                           dkv_query, g, ws);
     K::map(ctx, nkv, ops::add_fn<T>{}, dkv, dkv, dkv_query);
     K::copy_2d(ctx, B, LD, dquery, LD, dx + P_total_, x_stride, T(1));
     ws.rewind(mark);
     return dquery;
+  }
+
+  // x[i] += scale · Σ_d E_d[ids[d, i]]   ids: [8, n]; x: [n, D]
+  void add_neighbours(context_t<D>& ctx, const T* p, index_t n, const std::int32_t* ids, T* x,
+                      workspace<D>& ws) const {
+    using K = kernels<D>;
+    const std::size_t mark = ws.mark();
+    T* e = ws.template take<T>(n * Dm_);
+    for (index_t d = 0; d < 8; ++d) {
+      K::gather_rows(ctx, 1, n, Dm_, ids + d * n, p + neighbours_.offset + d * V_ * Dm_, embed_scale(), e, 0);
+      K::map(ctx, n * Dm_, ops::add_fn<T>{}, x, x, e);
+    }
+    ws.rewind(mark);
+  }
+  void neighbours_backward(context_t<D>& ctx, index_t n, const std::int32_t* ids, const T* dx, T* g) const {
+    for (index_t d = 0; d < 8; ++d)
+      kernels<D>::scatter_add_rows(ctx, 1, n, Dm_, ids + d * n, dx, 0, embed_scale(), g + neighbours_.offset + d * V_ * Dm_);
   }
 
   layer_dims pair_dims(index_t B) const {
@@ -2978,6 +3082,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       K::gather_rows(ctx, 1, B * M * Lp, Dm, s.aligned, p + aligned_.offset, scale, other, 0);
       K::map(ctx, B * M * Lp * Dm, ops::add_fn<T>{}, s.x0, s.x0, other);
       ws.rewind(mark);
+    }
+    if (cfg_.neighbour_cells) {  // every grid of every pair: [B·M·2, G, G]
+      neighbour_tokens<D>(ctx, B * M * 2, cfg_.grid_side, s.tokens, s.neighbours, ws);
+      add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
     T* ones = ws.template take<T>(B * M);
     K::fill(ctx, B * M, T(1), ones);
@@ -3053,11 +3161,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   }
 
   encoder_config cfg_;
-  index_t K_, Dm_, H_;
+  index_t K_, Dm_, H_, V_;
   double eps_;
   index_t P_total_, S_;
   double expansion_;
-  param_ref tok_, row_, col_, seg_, aligned_, queries_, inject_;
+  param_ref tok_, row_, col_, seg_, aligned_, neighbours_, queries_, inject_, readout_;
   std::vector<block_t> pair_blocks_, latent_blocks_;
   cross_attention<D> cross_, query_cross_;
   swiglu_mlp<D> cross_mlp_;
@@ -3149,7 +3257,10 @@ ETRM_END_NAMESPACE
 //
 // Prefix-source contract (the ETRM demonstration encoder implements the same):
 //   context_width()            int32 values of per-row context (here: the puzzle id)
-//   forward(...)               writes x[b, 0:P·D] = scale · prefix_b for every row
+//   forward(...)               writes x[b, 0:P·D] = scale · prefix_b for every row; it also
+//                              gets the query's tokens [B, seq_len] (null: only the prefix rows
+//                              are wanted) and x's token rows, which it may rewrite
+//   readout_loss(...)          (optional) a loss of the source's own on a taped forward
 //   backward(...)              consumes dx[b, 0:P·D]; parameter gradients accumulate
 //   sparse_update(...)         updates non-parameter state after backward (here: SignSGD)
 
@@ -3182,14 +3293,14 @@ class puzzle_id_prefix {
   void take(saved& s, workspace<D>& ws, index_t B) const { s.local_grad = ws.template take<T>(B * ndim_); }
 
   // ids: [B, 1]; x: row b at b·x_stride.
-  void forward(context_t<D>& ctx, const T*, index_t B, const std::int32_t* ids, T* x, index_t x_stride, T scale,
-               saved*, workspace<D>&) const {
+  void forward(context_t<D>& ctx, const T*, index_t B, const std::int32_t*, const std::int32_t* ids, T* x,
+               index_t x_stride, T scale, saved*, workspace<D>&) const {
     kernels<D>::copy_2d(ctx, B, prefix_, x, x_stride, x, x_stride, T(0));  // zero the prefix rows
     if (ndim_ > 0) kernels<D>::gather_rows(ctx, B, 1, ndim_, ids, table_.data(), scale, x, x_stride);
   }
 
-  void backward(context_t<D>& ctx, const T*, index_t B, const std::int32_t*, const saved& s, const T* dx,
-                index_t x_stride, T scale, T*, workspace<D>&) const {
+  void backward(context_t<D>& ctx, const T*, index_t B, const std::int32_t*, const std::int32_t*, const saved& s,
+                const T* dx, index_t x_stride, T scale, T*, workspace<D>&) const {
     if (ndim_ > 0) kernels<D>::copy_2d(ctx, B, ndim_, dx, x_stride, s.local_grad, ndim_, scale);
   }
 
@@ -3474,7 +3585,7 @@ class trm_model {
     const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
     const std::size_t mark = ws.mark();
     T* x = ws.template take<T>(B * S * Dm);
-    prefix_.forward(ctx, p, B, context, x, S * Dm, embed_scale(), nullptr, ws);
+    prefix_.forward(ctx, p, B, nullptr, context, x, S * Dm, embed_scale(), nullptr, ws);
     kernels<D>::copy_2d(ctx, B, P * Dm, x, S * Dm, out, P * Dm, T(1));
     ws.rewind(mark);
   }
@@ -3542,7 +3653,7 @@ class trm_model {
     const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
     // Tokens first: an additive prefix source adds to the token rows.
     kernels<D>::gather_rows(ctx, B, cfg_.seq_len, Dm, inputs, p + tok_emb_.offset, embed_scale(), x + P * Dm, S * Dm);
-    prefix_.forward(ctx, p, B, context, x, S * Dm, embed_scale(), ps, ws);
+    prefix_.forward(ctx, p, B, inputs, context, x, S * Dm, embed_scale(), ps, ws);
     if (pos_emb_.size) {
       const std::size_t mark = ws.mark();
       T* ones = ws.template take<T>(B);
@@ -3568,7 +3679,7 @@ class trm_model {
                        g + pos_emb_.offset, S * Dm, 0, 1);
       ws.rewind(mark);
     }
-    prefix_.backward(ctx, p, B, context, ps, dx, S * Dm, embed_scale(), g, ws);
+    prefix_.backward(ctx, p, B, inputs, context, ps, dx, S * Dm, embed_scale(), g, ws);
     kernels<D>::scatter_add_rows(ctx, B, cfg_.seq_len, Dm, inputs, dx + P * Dm, S * Dm, embed_scale(), g + tok_emb_.offset);
   }
 
@@ -3624,7 +3735,6 @@ ETRM_END_NAMESPACE
 
 ETRM_BEGIN_NAMESPACE
 
-
 // Metrics of one step (trm-spec §3): losses are divided by the batch size; the accuracies
 // count rows that halted this step and have at least one valid label.
 struct step_metrics {
@@ -3632,6 +3742,9 @@ struct step_metrics {
   double accuracy = 0, exact_accuracy = 0, q_halt_accuracy = 0, steps = 0;
   index_t count = 0;  // rows the accuracies are over
   double lr = 0;
+  // The ETRM encoder's readout loss (encoder_config::readout_weight), unweighted, divided by
+  // the batch size; not part of `loss`, so runs with and without it compare. 0 when off.
+  double readout_loss = 0;
 };
 
 ETRM_END_NAMESPACE
@@ -4632,6 +4745,7 @@ class trainer {
     model_.forward(ctx_, params_.data(), carry_, inputs_.data(), context_.data(), logits, q, &tape, ws_);
     losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
     if (!c.no_ACT_continue) continue_loss(l, q, dq, T(1.0 / double(B_)));
+    const double readout = readout_loss(params_.data(), tape);
     model_.backward(ctx_, params_.data(), tape, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
 
     ++step_;
@@ -4644,6 +4758,7 @@ class trainer {
                   philox_key{opt_.seed, 0xAC7}, std::uint64_t(step_), q, steps_.data(), halted_.data());
     step_metrics m = metrics(l, q, /*only_halted=*/true);
     m.lr = lr;
+    m.readout_loss = readout / double(B_);
     (void)P;
     return m;
   }
@@ -4670,8 +4785,9 @@ class trainer {
   }
 
   // Deep-supervision gradients of a labelled batch without an optimizer step: a fresh carry,
-  // `steps` supervision steps, each forward (taped), loss and backward, so gradients() holds
-  // ∂/∂weights of the summed per-step losses (and a prefix source's hooks see every step).
+  // `steps` supervision steps, each forward (taped), loss (the prefix source's readout loss
+  // included) and backward, so gradients() holds ∂/∂weights of the summed per-step losses (and
+  // a prefix source's hooks see every step).
   // No ACT halting. Returns that summed loss (each step's loss as step_metrics::loss).
   double supervised_gradients(const token_batch& b, index_t steps, const T* weights = nullptr) {
     const auto& c = model_.config();
@@ -4689,6 +4805,7 @@ class trainer {
       const std::size_t mark = ws_.mark();
       model_.forward(ctx_, w, carry_, inputs_.data(), context_.data(), logits, q, &tape_, ws_);
       const losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
+      readout_loss(w, tape_);
       model_.backward(ctx_, w, tape_, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
       total += metrics(l, q, /*only_halted=*/false).loss;
       ws_.rewind(mark);
@@ -4765,6 +4882,15 @@ class trainer {
     K::map(ctx_, B_, soft_bce_fn<T>{}, l.cont, x, target);
     K::map(ctx_, B_, soft_bce_grad_fn<T>{T(0.5) * grad_scale}, g, x, target);
     K::copy_2d(ctx_, B_, 1, g, 1, dq + 1, 2, T(1));
+  }
+
+  // A prefix source's own loss on the taped forward (the ETRM encoder's readout; 0 when it has
+  // none), its gradients into grads_ and the tape. Returns it summed over rows, unweighted.
+  double readout_loss(const T* weights, typename Model::tape& tape) {
+    if constexpr (requires { &Model::prefix_type::readout_loss; })
+      return model_.prefix().readout_loss(ctx_, weights, B_, tape.prefix, labels_.data(), opt_.loss,
+                                          T(1.0 / double(B_)), grads_.data(), ws_);
+    return 0;
   }
 
   // Stablemax/softmax CE over the token rows (prefix rows skipped) plus ½·BCE halting loss,

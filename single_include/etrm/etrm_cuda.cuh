@@ -2611,10 +2611,10 @@ ETRM_END_NAMESPACE
 //      embeddings (learned 2-D positions) + (aligned_cells) an embedding of the token at the
 //      same (row, column) of the pair's other grid, then `encoder_layers` transformer blocks
 //      per pair. The aligned cell makes "colour a became colour b here" a feature of one token
-//      (neighbour_cells) + one embedding per direction of each of the 8 neighbouring tokens of
-//      the same grid (PAD beyond the canvas), for the query's cells too, so that the lookup in
-//      4. can match a cell by its local pattern, not only by its colour and position
-//      instead of a relation the blocks must first learn to find by attention;
+//      instead of a relation the blocks must first learn to find by attention. (neighbour_cells)
+//      Every token, and every query cell in 4., also embeds each of its 8 neighbours in the same
+//      grid (one table per direction, PAD beyond the canvas), so that the lookup can match a
+//      cell by its local pattern, not only by its colour and position;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;

@@ -176,10 +176,7 @@ void add_train_options(CLI::App* app, overrides& o) {
               [](R& r, const bool& v) { r.enc.neighbour_cells = v; });
   o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true; false also "
               "switches the readout loss off)",
-              [](R& r, const bool& v) {
-                r.enc.query_attention = v;
-                if (!v) r.enc.readout_weight = 0;
-              });
+              [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"query_attention", v}}}}); });
   o.add<bool>(app, "--matching-init",
               "The query cross-attention starts matching query cells to demo cells of the same colour and position "
               "(default false)",

@@ -2885,7 +2885,7 @@ class trainer {
     model_.forward(ctx_, params_.data(), carry_, inputs_.data(), context_.data(), logits, q, &tape, ws_);
     losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
     if (!c.no_ACT_continue) continue_loss(l, q, dq, T(1.0 / double(B_)));
-    const double readout = readout_loss(params_.data(), tape);
+    const T* readout = readout_loss(params_.data(), tape);
     model_.backward(ctx_, params_.data(), tape, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
 
     ++step_;
@@ -2898,7 +2898,8 @@ class trainer {
                   philox_key{opt_.seed, 0xAC7}, std::uint64_t(step_), q, steps_.data(), halted_.data());
     step_metrics m = metrics(l, q, /*only_halted=*/true);
     m.lr = lr;
-    m.readout_loss = readout / double(B_);
+    if (readout)
+      for (const T v : to_host<D>(ctx_, readout, B_)) m.readout_loss += double(v) / double(B_);
     (void)P;
     return m;
   }
@@ -3024,13 +3025,13 @@ class trainer {
     K::copy_2d(ctx_, B_, 1, g, 1, dq + 1, 2, T(1));
   }
 
-  // A prefix source's own loss on the taped forward (the ETRM encoder's readout; 0 when it has
-  // none), its gradients into grads_ and the tape. Returns it summed over rows, unweighted.
-  double readout_loss(const T* weights, typename Model::tape& tape) {
+  // A prefix source's own loss on the taped forward (the ETRM encoder's readout; null when it
+  // has none), its gradients into grads_ and the tape. Returns each row's loss ([B], device).
+  const T* readout_loss(const T* weights, typename Model::tape& tape) {
     if constexpr (requires { &Model::prefix_type::readout_loss; })
       return model_.prefix().readout_loss(ctx_, weights, B_, tape.prefix, labels_.data(), opt_.loss,
                                           T(1.0 / double(B_)), grads_.data(), ws_);
-    return 0;
+    return nullptr;
   }
 
   // Stablemax/softmax CE over the token rows (prefix rows skipped) plus ½·BCE halting loss,
@@ -3713,31 +3714,29 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     ws.rewind(mark);
   }
 
-  // The readout loss of a taped forward (reads_out() only; else 0): cross-entropy of
+  // The readout loss of a taped forward (reads_out() only; else null): cross-entropy of
   // query_out · W_readoutᵀ against labels [B, L] (−100 ignored), mean over each row's cells,
-  // times grad_scale · readout_weight. Accumulates ∂/∂W_readout into g and keeps
-  // ∂/∂query_out in s for backward. Returns the loss summed over rows, unweighted.
-  double readout_loss(context_t<D>& ctx, const T* p, index_t B, saved& s, const std::int32_t* labels,
-                      ops::loss_kind kind, T grad_scale, T* g, workspace<D>& ws) const {
-    if (!cfg_.reads_out()) return 0;
+  // its gradient scaled by grad_scale · readout_weight. Accumulates ∂/∂W_readout into g and
+  // keeps ∂/∂query_out in s for backward. Returns each row's loss, unweighted ([B], arena).
+  const T* readout_loss(context_t<D>& ctx, const T* p, index_t B, saved& s, const std::int32_t* labels,
+                        ops::loss_kind kind, T grad_scale, T* g, workspace<D>& ws) const {
+    if (!cfg_.reads_out()) return nullptr;
     using K = kernels<D>;
     const index_t L = cells(), V = V_, N = B * L;
     const linear<D> head{Dm_, V};
     s.readout_grad = ws.template take<T>(N * Dm_);
+    T* loss = ws.template take<T>(B);
     const std::size_t mark = ws.mark();
     T* logits = ws.template take<T>(N * V);
     T* dlogits = ws.template take<T>(N * V);
-    T* loss = ws.template take<T>(B);
     std::int32_t* count = ws.template take<std::int32_t>(B);
     std::int32_t* correct = ws.template take<std::int32_t>(B);
     head.forward(ctx, p + readout_.offset, N, s.query_out, logits);
     K::cross_entropy(ctx, B, L, V, L * V, kind, logits, labels, T(double(grad_scale) * cfg_.readout_weight), loss,
                      count, correct, dlogits, nullptr);
     head.backward(ctx, p + readout_.offset, N, s.query_out, dlogits, s.readout_grad, g + readout_.offset);
-    double total = 0;
-    for (const T v : to_host<D>(ctx, loss, B)) total += double(v);
     ws.rewind(mark);
-    return total;
+    return loss;
   }
 
   void sparse_update(context_t<D>&, index_t, const std::int32_t*, const saved&, T, T) {}

@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <numeric>
+
 using namespace etrm;
 using R = reference_device;
 
@@ -54,8 +56,9 @@ double loss_and_grad(Model& m, const std::vector<double>& p, const token_batch& 
   kernels<R>::halt_loss(ctx, B, q.data(), target.data(), 0.5 / B, halt.data(), dq.data());
   // The encoder's readout loss (0 unless encoder_config::readout_weight > 0), as the trainer adds it.
   std::vector<double> unused(g ? 0 : p.size());
-  const double readout = m.prefix().readout_loss(ctx, p.data(), B, t.prefix, b.labels.data(), ops::loss_kind::softmax,
-                                                 1.0 / B, g ? g->data() : unused.data(), ws);
+  const double* row_readout = m.prefix().readout_loss(ctx, p.data(), B, t.prefix, b.labels.data(),
+                                                      ops::loss_kind::softmax, 1.0 / B, g ? g->data() : unused.data(), ws);
+  const double readout = row_readout ? std::accumulate(row_readout, row_readout + B, 0.0) : 0.0;
   if (g) m.backward(ctx, p.data(), t, b.inputs.data(), b.context.data(), dlogits.data(), dq.data(), g->data(), ws);
   double s = m.prefix().encoder().readout_weight * readout / B;
   for (index_t i = 0; i < B; ++i) s += (loss[i] + 0.5 * halt[i]) / B;

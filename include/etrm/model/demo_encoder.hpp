@@ -347,31 +347,29 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     ws.rewind(mark);
   }
 
-  // The readout loss of a taped forward (reads_out() only; else 0): cross-entropy of
+  // The readout loss of a taped forward (reads_out() only; else null): cross-entropy of
   // query_out · W_readoutᵀ against labels [B, L] (−100 ignored), mean over each row's cells,
-  // times grad_scale · readout_weight. Accumulates ∂/∂W_readout into g and keeps
-  // ∂/∂query_out in s for backward. Returns the loss summed over rows, unweighted.
-  double readout_loss(context_t<D>& ctx, const T* p, index_t B, saved& s, const std::int32_t* labels,
-                      ops::loss_kind kind, T grad_scale, T* g, workspace<D>& ws) const {
-    if (!cfg_.reads_out()) return 0;
+  // its gradient scaled by grad_scale · readout_weight. Accumulates ∂/∂W_readout into g and
+  // keeps ∂/∂query_out in s for backward. Returns each row's loss, unweighted ([B], arena).
+  const T* readout_loss(context_t<D>& ctx, const T* p, index_t B, saved& s, const std::int32_t* labels,
+                        ops::loss_kind kind, T grad_scale, T* g, workspace<D>& ws) const {
+    if (!cfg_.reads_out()) return nullptr;
     using K = kernels<D>;
     const index_t L = cells(), V = V_, N = B * L;
     const linear<D> head{Dm_, V};
     s.readout_grad = ws.template take<T>(N * Dm_);
+    T* loss = ws.template take<T>(B);
     const std::size_t mark = ws.mark();
     T* logits = ws.template take<T>(N * V);
     T* dlogits = ws.template take<T>(N * V);
-    T* loss = ws.template take<T>(B);
     std::int32_t* count = ws.template take<std::int32_t>(B);
     std::int32_t* correct = ws.template take<std::int32_t>(B);
     head.forward(ctx, p + readout_.offset, N, s.query_out, logits);
     K::cross_entropy(ctx, B, L, V, L * V, kind, logits, labels, T(double(grad_scale) * cfg_.readout_weight), loss,
                      count, correct, dlogits, nullptr);
     head.backward(ctx, p + readout_.offset, N, s.query_out, dlogits, s.readout_grad, g + readout_.offset);
-    double total = 0;
-    for (const T v : to_host<D>(ctx, loss, B)) total += double(v);
     ws.rewind(mark);
-    return total;
+    return loss;
   }
 
   void sparse_update(context_t<D>&, index_t, const std::int32_t*, const saved&, T, T) {}

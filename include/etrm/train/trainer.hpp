@@ -146,7 +146,7 @@ class trainer {
     model_.forward(ctx_, params_.data(), carry_, inputs_.data(), context_.data(), logits, q, &tape, ws_);
     losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
     if (!c.no_ACT_continue) continue_loss(l, q, dq, T(1.0 / double(B_)));
-    const double readout = readout_loss(params_.data(), tape);
+    const T* readout = readout_loss(params_.data(), tape);
     model_.backward(ctx_, params_.data(), tape, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
 
     ++step_;
@@ -159,7 +159,8 @@ class trainer {
                   philox_key{opt_.seed, 0xAC7}, std::uint64_t(step_), q, steps_.data(), halted_.data());
     step_metrics m = metrics(l, q, /*only_halted=*/true);
     m.lr = lr;
-    m.readout_loss = readout / double(B_);
+    if (readout)
+      for (const T v : to_host<D>(ctx_, readout, B_)) m.readout_loss += double(v) / double(B_);
     (void)P;
     return m;
   }
@@ -285,13 +286,13 @@ class trainer {
     K::copy_2d(ctx_, B_, 1, g, 1, dq + 1, 2, T(1));
   }
 
-  // A prefix source's own loss on the taped forward (the ETRM encoder's readout; 0 when it has
-  // none), its gradients into grads_ and the tape. Returns it summed over rows, unweighted.
-  double readout_loss(const T* weights, typename Model::tape& tape) {
+  // A prefix source's own loss on the taped forward (the ETRM encoder's readout; null when it
+  // has none), its gradients into grads_ and the tape. Returns each row's loss ([B], device).
+  const T* readout_loss(const T* weights, typename Model::tape& tape) {
     if constexpr (requires { &Model::prefix_type::readout_loss; })
       return model_.prefix().readout_loss(ctx_, weights, B_, tape.prefix, labels_.data(), opt_.loss,
                                           T(1.0 / double(B_)), grads_.data(), ws_);
-    return 0;
+    return nullptr;
   }
 
   // Stablemax/softmax CE over the token rows (prefix rows skipped) plus ½·BCE halting loss,

@@ -86,11 +86,15 @@ lines += ["", "Splits: `train_rules` = a held-back query of each pool task (TRM 
           "generator never produces for training (held-out families, parameter values, compositions).",
           "`/no_demos` and `/wrong_demos` are the ETRM controls (demonstrations removed, or taken from",
           "another task); they must score lower than the real demonstrations.", ""]
+def listed(rows, key):
+    return ", ".join(f"{r[key]:.3f}" for r in rows)
 for model in ("etrm", "etrm_gen"):
-    spread = [r.get("context_spread") for r in loaded[model][0].values() if r.get("context_spread") is not None]
-    if spread:
-        lines.append(f"Encoder-collapse metric of {MODELS[model]} (spread of the context tokens across tasks, relative to "
-                     f"their RMS; near 0 means collapsed): {', '.join(f'{s:.3f}' for s in spread)}.")
+    plain = [r for r in loaded[model][0].values() if r.get("context_spread") is not None]
+    if plain:
+        lines.append(f"Encoder-collapse monitor of {MODELS[model]}, per split (near 0 means collapsed): spread of the K "
+                     f"context tokens across tasks {listed(plain, 'context_spread')}; demo dependence (relative change "
+                     f"of the decoder's input when each query reads another task's demos) "
+                     f"{listed(plain, 'demo_dependence')}.")
 # Per family: the unseen-task columns of every model (ETRM (generator)'s train_rules are fresh tasks).
 columns = [("train_rules", "trm"), ("train_rules", "etrm"), ("new_tasks", "trm"), ("new_tasks", "etrm"),
            ("train_rules", "etrm_gen"), ("held_out", "trm"), ("held_out", "etrm"), ("held_out", "etrm_gen")]

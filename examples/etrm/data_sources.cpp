@@ -587,15 +587,6 @@ void strip_demos(token_batch& b, const etrm::encoder_config& e) {
   for (index_t r = 0; r < b.batch; ++r) std::fill_n(b.context.begin() + std::ptrdiff_t(std::size_t(r) * W), W, 0);
 }
 
-void shift_demos(token_batch& b, index_t valid) {
-  if (valid < 2) return;
-  const std::size_t W = b.context.size() / std::size_t(b.batch);
-  std::vector<std::int32_t> first(b.context.begin(), b.context.begin() + std::ptrdiff_t(W));
-  for (index_t r = 0; r + 1 < valid; ++r)
-    std::copy_n(b.context.begin() + std::ptrdiff_t(std::size_t(r + 1) * W), W, b.context.begin() + std::ptrdiff_t(std::size_t(r) * W));
-  std::copy(first.begin(), first.end(), b.context.begin() + std::ptrdiff_t(std::size_t(valid - 1) * W));
-}
-
 std::vector<eval_rows> task_rows(const data::task& t, const etrm::encoder_config& e, int augmentations,
                                  std::uint64_t seed, index_t B, const std::string& source) {
   const data::episode_shape shape{int(e.grid_side), int(e.max_demos)};

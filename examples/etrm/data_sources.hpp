@@ -56,10 +56,9 @@ void finalize_spec(run_spec& r);
 // r.cfg.num_puzzle_identifiers for TRM.
 std::unique_ptr<data_provider> make_provider(run_spec& r);
 
-// ETRM controls on a batch of episodes: every demonstration removed (tokens PAD, flags and counts
-// 0), or each row given the demonstrations of the next row (another task).
+// ETRM's no-demos control on a batch of episodes: every demonstration removed (tokens PAD,
+// flags and counts 0). The wrong-demos control is etrm::rotate_contexts.
 void strip_demos(etrm::token_batch& b, const etrm::encoder_config& e);
-void shift_demos(etrm::token_batch& b, index_t valid);
 
 // One ARC task as ETRM rows: each test pair under `augmentations` augmentations (the first is the
 // identity), demos = the task's train pairs (at most e.max_demos), canvases of side e.grid_side.

@@ -89,13 +89,16 @@ struct split_result {
   std::string name;
   index_t rows = 0;
   double loss = 0, accuracy = 0, exact = 0, q_halt_accuracy = 0;
-  double context_spread = -1;  // ETRM: spread of the context tokens across tasks (collapse monitor)
+  std::optional<etrm::collapse_metrics> collapse;  // ETRM: the encoder-collapse monitor
   std::vector<json> per_task;
   json arc;  // pass@k when the split votes
   json summary() const {
     json j{{"split", name}, {"rows", rows}, {"loss", loss}, {"accuracy", accuracy}, {"exact_accuracy", exact},
            {"q_halt_accuracy", q_halt_accuracy}};
-    if (context_spread >= 0) j["context_spread"] = context_spread;
+    if (collapse) {
+      j["context_spread"] = collapse->context_spread;
+      j["demo_dependence"] = collapse->demo_dependence;
+    }
     if (!arc.is_null()) j["arc"] = arc;
     return j;
   }
@@ -285,20 +288,12 @@ class runner {
       eval_rows e = sp.get(i);
       if constexpr (is_etrm) {
         if (ctl == control::no_demos) strip_demos(e.b, s_.spec.enc);
-        if (ctl == control::wrong_demos) shift_demos(e.b, e.valid);
+        if (ctl == control::wrong_demos) etrm::rotate_contexts(e.b, e.valid);
       }
       const etrm::step_metrics m = ctl == control::adapted ? adapted_evaluate(e, weights, pred, qh)
                                                            : tr.evaluate(e.b, &pred, &qh, weights);
-      if constexpr (is_etrm) {
-        if (ctl == control::none && i == 0) {
-          const index_t B = e.b.batch, width = s_.spec.cfg.prefix_len() * s_.spec.cfg.hidden_size;
-          tr.arena().reset();
-          T* tokens = tr.arena().template take<T>(B * width);
-          tr.upload(e.b);
-          tr.model().prefix_rows(ctx_, weights, B, tr.context_buffer(), tokens, tr.arena());
-          res.context_spread = etrm::context_spread(etrm::to_host<C>(ctx_, tokens, B * width), B, width);
-        }
-      }
+      if constexpr (is_etrm)
+        if (ctl == control::none && i == 0) res.collapse = etrm::measure_collapse(tr, e.b, e.valid, weights);
       loss_sum += m.lm_loss;
       qacc_sum += m.q_halt_accuracy * double(m.count);
       counted += m.count;
@@ -434,7 +429,9 @@ class runner {
         if (!print)
           fmt::print("  eval {:<24} step {:>6}: exact {:6.2f}%  accuracy {:6.2f}%  ({} rows){}\n", res.name, step,
                      100 * res.exact, 100 * res.accuracy, res.rows,
-                     res.context_spread >= 0 ? fmt::format("  context spread {:.3f}", res.context_spread) : "");
+                     res.collapse ? fmt::format("  context spread {:.3f}  demo dependence {:.3f}",
+                                                res.collapse->context_spread, res.collapse->demo_dependence)
+                                  : "");
         all.push_back(std::move(res));
       }
     }
@@ -449,8 +446,9 @@ class runner {
     for (const auto& r : all) {
       fmt::print("{:<26} {:>7} {:>9.4f} {:>9.2f}% {:>9.2f}% {:>8.2f}%\n", r.name, r.rows, r.loss, 100 * r.accuracy,
                  100 * r.exact, 100 * r.q_halt_accuracy);
-      if (r.context_spread >= 0)
-        fmt::print("{:<26} context spread across tasks {:.3f} (collapse: near 0)\n", "", r.context_spread);
+      if (r.collapse)
+        fmt::print("{:<26} context spread across tasks {:.3f}, demo dependence {:.3f} (collapse: near 0)\n", "",
+                   r.collapse->context_spread, r.collapse->demo_dependence);
       if (!r.arc.is_null())
         fmt::print("{:<26} pass@1 {:.2f}%  pass@2 {:.2f}%  ({} tasks)\n", "", 100 * r.arc.value("ARC/pass@1", 0.0),
                    100 * r.arc.value("ARC/pass@2", 0.0), r.arc.value("tasks", 0));

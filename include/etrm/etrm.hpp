@@ -44,6 +44,7 @@
 #include <etrm/data/episode.hpp>
 #include <etrm/data/token_batch.hpp>
 #include <etrm/train/checkpoint.hpp>
+#include <etrm/train/collapse_monitor.hpp>
 #include <etrm/train/context_adaptation.hpp>
 #include <etrm/train/weight_adaptation.hpp>
 #include <etrm/model/presets.hpp>

@@ -2527,16 +2527,12 @@ class trm_model {
     if (!t) ws.rewind(mark);
   }
 
-  // The prefix rows the prefix source writes for a batch (ETRM: the K context tokens), as
-  // [B, P·D] on the device; used by the encoder-collapse monitor.   context: [B, width]
-  void prefix_rows(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, T* out,
-                   workspace<D>& ws) const {
-    const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
-    const std::size_t mark = ws.mark();
-    T* x = ws.template take<T>(B * S * Dm);
-    prefix_.forward(ctx, p, B, nullptr, context, x, S * Dm, embed_scale(), nullptr, ws);
-    kernels<D>::copy_2d(ctx, B, P * Dm, x, S * Dm, out, P * Dm, T(1));
-    ws.rewind(mark);
+  // The decoder's input embedding of a batch without a tape: the prefix rows (ETRM: the K
+  // context tokens) and the token rows (ETRM with query attention: the cells after reading the
+  // demos). Used by the encoder-collapse monitor.   inputs: [B, L]; context: [B, width]; out: [B, S, D]
+  void input_embedding(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs,
+                       const std::int32_t* context, T* out, workspace<D>& ws) const {
+    embed(ctx, p, B, inputs, context, out, nullptr, ws);
   }
 
   // Backward through the heads and the taped cycle into embeddings and the prefix source.
@@ -2664,6 +2660,7 @@ ETRM_END_NAMESPACE
 // puzzle id for TRM, encoded demonstration pairs for ETRM). Plain vectors, no tensors.
 
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -2675,6 +2672,15 @@ struct token_batch {
   std::vector<std::int32_t> labels;   // [B, seq_len]
   std::vector<std::int32_t> context;  // [B, context_width]
 };
+
+// Each of the first `rows` rows takes the next row's context, the last takes the first's:
+// ETRM's queries then read another task's demos (the wrong-demos control, the collapse
+// monitor). Rows from `rows` on are left alone. Fewer than 2 rows: unchanged.
+inline void rotate_contexts(token_batch& b, index_t rows) {
+  if (rows < 2 || b.batch <= 0) return;
+  const auto W = std::ptrdiff_t(b.context.size() / std::size_t(b.batch));
+  std::rotate(b.context.begin(), b.context.begin() + W, b.context.begin() + rows * W);
+}
 
 ETRM_END_NAMESPACE
 // ---- end etrm/data/token_batch.hpp
@@ -2969,7 +2975,8 @@ class trainer {
     device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
   }
 
-  // The device copy of the last uploaded context [B, width].
+  // The device copies of the last uploaded inputs [B, L] and context [B, width].
+  const std::int32_t* inputs_buffer() const { return inputs_.data(); }
   const std::int32_t* context_buffer() const { return context_.data(); }
 
   // Uploads inputs and context for run_steps without a label pass.
@@ -3943,30 +3950,6 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
 template <class D, class T>
 using demo_encoder = typename demo_encoder_policy<>::template type<D, T>;
-
-// Encoder-collapse monitor (etrm-lessons §1.1): the spread of the context tokens across the
-// tasks of a batch, the per-feature standard deviation over rows averaged over features,
-// relative to the tokens' RMS. Near 0: every task gets the same context and the decoder can
-// only ignore it.   tokens: [rows, width] on the host
-template <class T>
-double context_spread(const std::vector<T>& tokens, index_t rows, index_t width) {
-  if (rows < 2 || width <= 0) return 0.0;
-  double spread = 0, energy = 0;
-  for (index_t f = 0; f < width; ++f) {
-    double mean = 0;
-    for (index_t r = 0; r < rows; ++r) mean += double(tokens[std::size_t(r * width + f)]);
-    mean /= double(rows);
-    double var = 0;
-    for (index_t r = 0; r < rows; ++r) {
-      const double v = double(tokens[std::size_t(r * width + f)]);
-      var += (v - mean) * (v - mean);
-      energy += v * v;
-    }
-    spread += std::sqrt(var / double(rows - 1));
-  }
-  const double rms = std::sqrt(energy / double(rows * width));
-  return rms > 0 ? spread / double(width) / rms : 0.0;
-}
 
 ETRM_END_NAMESPACE
 // ---- end etrm/model/demo_encoder.hpp
@@ -6758,6 +6741,93 @@ nlohmann::json load_training_checkpoint(const std::filesystem::path& path, train
 
 ETRM_END_NAMESPACE
 // ---- end etrm/train/checkpoint.hpp
+// ---- begin etrm/train/collapse_monitor.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Encoder-collapse monitor (etrm-lessons §1.1): does the decoder's input still depend on the
+// demonstrations? Two measures on one batch of rows from distinct tasks:
+//  - context_spread: the spread of the K prefix tokens across the rows' tasks;
+//  - demo_dependence: how much the whole input embedding (prefix and token rows) changes when
+//    each row reads another row's demos. With query attention the task can reach the decoder
+//    through the query cells' lookup while the K tokens collapse; this measure sees both routes.
+
+
+#include <cmath>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+// The per-feature standard deviation over rows, averaged over features, relative to the rows'
+// RMS. Near 0: every row gets the same vector.   rows_data: [rows, width] on the host
+template <class T>
+double context_spread(const std::vector<T>& rows_data, index_t rows, index_t width) {
+  if (rows < 2 || width <= 0) return 0.0;
+  double spread = 0, energy = 0;
+  for (index_t f = 0; f < width; ++f) {
+    double mean = 0;
+    for (index_t r = 0; r < rows; ++r) mean += double(rows_data[std::size_t(r * width + f)]);
+    mean /= double(rows);
+    double var = 0;
+    for (index_t r = 0; r < rows; ++r) {
+      const double v = double(rows_data[std::size_t(r * width + f)]);
+      var += (v - mean) * (v - mean);
+      energy += v * v;
+    }
+    spread += std::sqrt(var / double(rows - 1));
+  }
+  const double rms = std::sqrt(energy / double(rows * width));
+  return rms > 0 ? spread / double(width) / rms : 0.0;
+}
+
+// RMS(a − b) / RMS(a) over the first n values; 0 when a is all zeros.
+template <class T>
+double relative_change(const std::vector<T>& a, const std::vector<T>& b, std::size_t n) {
+  double diff = 0, energy = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d = double(a[i]) - double(b[i]);
+    diff += d * d;
+    energy += double(a[i]) * double(a[i]);
+  }
+  return energy > 0 ? std::sqrt(diff / energy) : 0.0;
+}
+
+struct collapse_metrics {
+  double context_spread = 0;   // of the K prefix tokens across the rows
+  double demo_dependence = 0;  // relative change of the input embedding [rows, S, D] under rotated demos
+};
+
+// Measures both on the first `rows` rows of b (rows ≥ 2, each from a different task; fewer: zeros)
+// under `weights` (the device parameters, e.g. trainer::eval_parameters()). Resets the arena.
+template <class Model>
+collapse_metrics measure_collapse(trainer<Model>& tr, const token_batch& b, index_t rows,
+                                  const typename Model::scalar_type* weights) {
+  using T = typename Model::scalar_type;
+  using D = typename Model::device_type;
+  collapse_metrics out;
+  if (rows < 2) return out;
+  const auto& c = tr.model().config();
+  const index_t B = b.batch, S = c.full_len(), Dm = c.hidden_size, width = c.prefix_len() * Dm;
+  const auto embedding = [&](const token_batch& batch) {
+    tr.arena().reset();
+    T* x = tr.arena().template take<T>(B * S * Dm);
+    tr.upload(batch);
+    tr.model().input_embedding(tr.context(), weights, B, tr.inputs_buffer(), tr.context_buffer(), x, tr.arena());
+    return to_host<D>(tr.context(), x, B * S * Dm);
+  };
+  const std::vector<T> own = embedding(b);
+  token_batch rotated = b;
+  rotate_contexts(rotated, rows);
+  const std::vector<T> other = embedding(rotated);
+  tr.arena().reset();
+  std::vector<T> prefix(std::size_t(rows * width));
+  for (index_t r = 0; r < rows; ++r)
+    std::copy_n(own.begin() + std::ptrdiff_t(r * S * Dm), width, prefix.begin() + std::ptrdiff_t(r * width));
+  out.context_spread = context_spread(prefix, rows, width);
+  out.demo_dependence = relative_change(own, other, std::size_t(rows * S * Dm));
+  return out;
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/train/collapse_monitor.hpp
 // ---- begin etrm/train/context_adaptation.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Test-time adaptation for ETRM: a gradient search over the K context tokens on the task's own

@@ -3175,30 +3175,6 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 template <class D, class T>
 using demo_encoder = typename demo_encoder_policy<>::template type<D, T>;
 
-// Encoder-collapse monitor (etrm-lessons §1.1): the spread of the context tokens across the
-// tasks of a batch, the per-feature standard deviation over rows averaged over features,
-// relative to the tokens' RMS. Near 0: every task gets the same context and the decoder can
-// only ignore it.   tokens: [rows, width] on the host
-template <class T>
-double context_spread(const std::vector<T>& tokens, index_t rows, index_t width) {
-  if (rows < 2 || width <= 0) return 0.0;
-  double spread = 0, energy = 0;
-  for (index_t f = 0; f < width; ++f) {
-    double mean = 0;
-    for (index_t r = 0; r < rows; ++r) mean += double(tokens[std::size_t(r * width + f)]);
-    mean /= double(rows);
-    double var = 0;
-    for (index_t r = 0; r < rows; ++r) {
-      const double v = double(tokens[std::size_t(r * width + f)]);
-      var += (v - mean) * (v - mean);
-      energy += v * v;
-    }
-    spread += std::sqrt(var / double(rows - 1));
-  }
-  const double rms = std::sqrt(energy / double(rows * width));
-  return rms > 0 ? spread / double(width) / rms : 0.0;
-}
-
 ETRM_END_NAMESPACE
 // ---- end etrm/model/demo_encoder.hpp
 // ---- begin etrm/model/presets.hpp
@@ -3576,16 +3552,12 @@ class trm_model {
     if (!t) ws.rewind(mark);
   }
 
-  // The prefix rows the prefix source writes for a batch (ETRM: the K context tokens), as
-  // [B, P·D] on the device; used by the encoder-collapse monitor.   context: [B, width]
-  void prefix_rows(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, T* out,
-                   workspace<D>& ws) const {
-    const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
-    const std::size_t mark = ws.mark();
-    T* x = ws.template take<T>(B * S * Dm);
-    prefix_.forward(ctx, p, B, nullptr, context, x, S * Dm, embed_scale(), nullptr, ws);
-    kernels<D>::copy_2d(ctx, B, P * Dm, x, S * Dm, out, P * Dm, T(1));
-    ws.rewind(mark);
+  // The decoder's input embedding of a batch without a tape: the prefix rows (ETRM: the K
+  // context tokens) and the token rows (ETRM with query attention: the cells after reading the
+  // demos). Used by the encoder-collapse monitor.   inputs: [B, L]; context: [B, width]; out: [B, S, D]
+  void input_embedding(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs,
+                       const std::int32_t* context, T* out, workspace<D>& ws) const {
+    embed(ctx, p, B, inputs, context, out, nullptr, ws);
   }
 
   // Backward through the heads and the taped cycle into embeddings and the prefix source.
@@ -3713,6 +3685,7 @@ ETRM_END_NAMESPACE
 // puzzle id for TRM, encoded demonstration pairs for ETRM). Plain vectors, no tensors.
 
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -3724,6 +3697,15 @@ struct token_batch {
   std::vector<std::int32_t> labels;   // [B, seq_len]
   std::vector<std::int32_t> context;  // [B, context_width]
 };
+
+// Each of the first `rows` rows takes the next row's context, the last takes the first's:
+// ETRM's queries then read another task's demos (the wrong-demos control, the collapse
+// monitor). Rows from `rows` on are left alone. Fewer than 2 rows: unchanged.
+inline void rotate_contexts(token_batch& b, index_t rows) {
+  if (rows < 2 || b.batch <= 0) return;
+  const auto W = std::ptrdiff_t(b.context.size() / std::size_t(b.batch));
+  std::rotate(b.context.begin(), b.context.begin() + W, b.context.begin() + rows * W);
+}
 
 ETRM_END_NAMESPACE
 // ---- end etrm/data/token_batch.hpp
@@ -4827,7 +4809,8 @@ class trainer {
     device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
   }
 
-  // The device copy of the last uploaded context [B, width].
+  // The device copies of the last uploaded inputs [B, L] and context [B, width].
+  const std::int32_t* inputs_buffer() const { return inputs_.data(); }
   const std::int32_t* context_buffer() const { return context_.data(); }
 
   // Uploads inputs and context for run_steps without a label pass.

@@ -154,6 +154,12 @@ eval)
     grep -q "^$s " table.txt || fail "table lacks $s"
   done
   [ -f run/eval.json ] && [ -f run/eval_held_out.jsonl ] || fail "result files"
+  # The collapse monitor: both measures, on the plain split only (not on the controls).
+  "$py" -c 'import json, sys
+rows = {r["split"]: r for r in json.load(open(sys.argv[1]))}
+for name in ("train_rules", "held_out"):
+    assert rows[name]["demo_dependence"] > 0 and rows[name]["context_spread"] >= 0, rows[name]
+assert "demo_dependence" not in rows["held_out/wrong_demos"]' run/eval.json || fail "collapse monitor in eval.json"
   grep -q "<svg" run/pred.svg || fail "no SVG"
   [ -f run/pred.json ] || fail "no prediction data next to the SVG"
   "$bin" eval --checkpoint run/checkpoint.safetensors --split held_out --no-controls --eval-batches 1 --threads 2 \

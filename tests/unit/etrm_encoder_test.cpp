@@ -312,4 +312,43 @@ TEST_CASE("the collapse monitor: identical contexts have zero spread, different 
   CHECK(context_spread(same, 3, 3) == 0.0);
   const std::vector<float> varied = {1, 2, 3, -1, 0, 5, 2, -2, 1};
   CHECK(context_spread(varied, 3, 3) > 0.3);
+  const std::vector<float> a = {3, 4, 9}, b = {0, 0, 9};
+  CHECK(relative_change(a, a, 3) == 0.0);
+  CHECK(relative_change(a, b, 2) == doctest::Approx(1.0));  // only the first n values count
+  CHECK(relative_change(b, a, 2) == 0.0);                   // a zero reference: 0, not a division by 0
+}
+
+TEST_CASE("rotate_contexts: each row takes the next row's context, rows past `rows` stay") {
+  token_batch b;
+  b.batch = 4;
+  b.context = {0, 0, 1, 1, 2, 2, 3, 3};
+  rotate_contexts(b, 3);
+  CHECK(b.context == std::vector<std::int32_t>{1, 1, 2, 2, 0, 0, 3, 3});
+  rotate_contexts(b, 1);
+  CHECK(b.context == std::vector<std::int32_t>{1, 1, 2, 2, 0, 0, 3, 3});
+}
+
+TEST_CASE("measure_collapse: the decoder's input depends on the demos; one task's demos everywhere give 0") {
+  using C = cpu_device;
+  using model_t = trm_model<C, float, attention_mixer<C>, dynamic_recursion, demo_encoder_policy<>::type>;
+  context_t<C> cpu(2);
+  for (const bool query_attention : {true, false}) {
+    encoder_config e = tiny_encoder();
+    e.query_attention = query_attention;
+    model_t m(cpu, etrm_config(), e);
+    trainer<model_t> tr(cpu, m, 4, {});
+    INFO("query_attention " << query_attention);
+    const token_batch b = episodes(4, 0);
+    const collapse_metrics distinct = measure_collapse(tr, b, 4, tr.eval_parameters());
+    CHECK(distinct.context_spread > 0.01);
+    CHECK(distinct.demo_dependence > 0.01);
+    token_batch one_task = b;
+    const std::size_t W = one_task.context.size() / 4;
+    for (std::size_t r = 1; r < 4; ++r)
+      std::copy_n(one_task.context.begin(), W, one_task.context.begin() + std::ptrdiff_t(r * W));
+    const collapse_metrics same = measure_collapse(tr, one_task, 4, tr.eval_parameters());
+    CHECK(same.context_spread == 0.0);
+    CHECK(same.demo_dependence == 0.0);
+    CHECK(measure_collapse(tr, b, 1, tr.eval_parameters()).demo_dependence == 0.0);
+  }
 }

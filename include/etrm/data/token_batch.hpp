@@ -6,6 +6,7 @@
 
 #include <etrm/core/config.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -17,5 +18,14 @@ struct token_batch {
   std::vector<std::int32_t> labels;   // [B, seq_len]
   std::vector<std::int32_t> context;  // [B, context_width]
 };
+
+// Each of the first `rows` rows takes the next row's context, the last takes the first's:
+// ETRM's queries then read another task's demos (the wrong-demos control, the collapse
+// monitor). Rows from `rows` on are left alone. Fewer than 2 rows: unchanged.
+inline void rotate_contexts(token_batch& b, index_t rows) {
+  if (rows < 2 || b.batch <= 0) return;
+  const auto W = std::ptrdiff_t(b.context.size() / std::size_t(b.batch));
+  std::rotate(b.context.begin(), b.context.begin() + W, b.context.begin() + rows * W);
+}
 
 ETRM_END_NAMESPACE

@@ -577,28 +577,4 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 template <class D, class T>
 using demo_encoder = typename demo_encoder_policy<>::template type<D, T>;
 
-// Encoder-collapse monitor (etrm-lessons §1.1): the spread of the context tokens across the
-// tasks of a batch, the per-feature standard deviation over rows averaged over features,
-// relative to the tokens' RMS. Near 0: every task gets the same context and the decoder can
-// only ignore it.   tokens: [rows, width] on the host
-template <class T>
-double context_spread(const std::vector<T>& tokens, index_t rows, index_t width) {
-  if (rows < 2 || width <= 0) return 0.0;
-  double spread = 0, energy = 0;
-  for (index_t f = 0; f < width; ++f) {
-    double mean = 0;
-    for (index_t r = 0; r < rows; ++r) mean += double(tokens[std::size_t(r * width + f)]);
-    mean /= double(rows);
-    double var = 0;
-    for (index_t r = 0; r < rows; ++r) {
-      const double v = double(tokens[std::size_t(r * width + f)]);
-      var += (v - mean) * (v - mean);
-      energy += v * v;
-    }
-    spread += std::sqrt(var / double(rows - 1));
-  }
-  const double rms = std::sqrt(energy / double(rows * width));
-  return rms > 0 ? spread / double(width) / rms : 0.0;
-}
-
 ETRM_END_NAMESPACE

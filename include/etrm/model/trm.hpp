@@ -131,16 +131,12 @@ class trm_model {
     if (!t) ws.rewind(mark);
   }
 
-  // The prefix rows the prefix source writes for a batch (ETRM: the K context tokens), as
-  // [B, P·D] on the device; used by the encoder-collapse monitor.   context: [B, width]
-  void prefix_rows(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, T* out,
-                   workspace<D>& ws) const {
-    const index_t S = cfg_.full_len(), Dm = cfg_.hidden_size, P = cfg_.prefix_len();
-    const std::size_t mark = ws.mark();
-    T* x = ws.template take<T>(B * S * Dm);
-    prefix_.forward(ctx, p, B, nullptr, context, x, S * Dm, embed_scale(), nullptr, ws);
-    kernels<D>::copy_2d(ctx, B, P * Dm, x, S * Dm, out, P * Dm, T(1));
-    ws.rewind(mark);
+  // The decoder's input embedding of a batch without a tape: the prefix rows (ETRM: the K
+  // context tokens) and the token rows (ETRM with query attention: the cells after reading the
+  // demos). Used by the encoder-collapse monitor.   inputs: [B, L]; context: [B, width]; out: [B, S, D]
+  void input_embedding(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs,
+                       const std::int32_t* context, T* out, workspace<D>& ws) const {
+    embed(ctx, p, B, inputs, context, out, nullptr, ws);
   }
 
   // Backward through the heads and the taped cycle into embeddings and the prefix source.

@@ -230,7 +230,8 @@ class trainer {
     device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
   }
 
-  // The device copy of the last uploaded context [B, width].
+  // The device copies of the last uploaded inputs [B, L] and context [B, width].
+  const std::int32_t* inputs_buffer() const { return inputs_.data(); }
   const std::int32_t* context_buffer() const { return context_.data(); }
 
   // Uploads inputs and context for run_steps without a label pass.

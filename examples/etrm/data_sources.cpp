@@ -447,15 +447,21 @@ class arc_etrm_provider final : public data_provider {
   explicit arc_etrm_provider(run_spec& r) : r_(r), shape_{int(r.enc.grid_side), int(r.enc.max_demos)} {
     arc_files f = load_arc(r);
     const auto leak = data::find_leakage(f.training, f.evaluation);
+    // Training episodes use the pairs that fit the canvas (all of them at 30x30).
+    const auto add_to_pool = [&](std::vector<data::grid_pair> pairs) {
+      std::erase_if(pairs, [&](const data::grid_pair& p) { return !shape_.fits(p); });
+      if (pairs.size() >= 2) pool_.push_back(std::move(pairs));
+    };
     for (auto& t : data::exclude_leaked(std::move(f.training), leak)) {
       std::vector<data::grid_pair> pairs = t.train;
       pairs.insert(pairs.end(), t.test.begin(), t.test.end());
-      if (pairs.size() >= 2) pool_.push_back(std::move(pairs));
+      add_to_pool(std::move(pairs));
     }
-    for (const auto& t : f.evaluation)  // their demonstrations only: test outputs are never seen
-      if (t.train.size() >= 2) pool_.push_back(t.train);
+    for (const auto& t : f.evaluation) add_to_pool(t.train);  // their demonstrations only: test outputs are never seen
     eval_ = std::move(f.evaluation);
-    if (pool_.empty()) throw data::data_error(r.data_dir + ": no ARC task with two or more pairs to train on");
+    if (pool_.empty())
+      throw data::data_error(r.data_dir + ": no ARC task with two or more pairs that fit the " +
+                             std::to_string(shape_.side) + "x" + std::to_string(shape_.side) + " canvas to train on");
   }
   index_t seq_len() const override { return shape_.seq_len(); }
   index_t vocab_size() const override { return data::arc_vocab_size; }
@@ -487,8 +493,16 @@ class arc_etrm_provider final : public data_provider {
   eval_split split(const std::string& name, index_t B, index_t max_batches, int augmentations) override {
     if (name != "arc-eval") throw std::invalid_argument("arc has no split '" + name + "' (arc-eval)");
     rows_.clear();
-    for (const auto& t : eval_)
-      for (auto& e : task_rows(t, r_.enc, augmentations, r_.seed, B, t.id)) rows_.push_back(std::move(e));
+    // Every task is scored (vote_tasks). Demos that do not fit the canvas are left out; a task
+    // with no demo left or a test input that does not fit gets no rows, so no answer: unsolved.
+    for (const auto& t : eval_) {
+      data::task fitting{t.id, t.train, t.test};
+      std::erase_if(fitting.train, [&](const data::grid_pair& p) { return !shape_.fits(p); });
+      const bool inputs_fit =
+          std::all_of(t.test.begin(), t.test.end(), [&](const data::grid_pair& p) { return shape_.fits(p.input); });
+      if (fitting.train.empty() || !inputs_fit) continue;
+      for (auto& e : task_rows(fitting, r_.enc, augmentations, r_.seed, B, t.id)) rows_.push_back(std::move(e));
+    }
     // Merge the per-task batches' rows into full batches.
     std::vector<eval_rows> merged;
     const index_t L = seq_len(), W = shape_.context_width();
@@ -503,6 +517,7 @@ class arc_etrm_provider final : public data_provider {
         std::copy_n(e.b.context.begin() + r * W, W, m.b.context.begin() + m.valid * W);
         m.ids.push_back(e.ids[std::size_t(r)]);
         m.augs.push_back(e.augs[std::size_t(r)]);
+        m.tasks.push_back(e.tasks[std::size_t(r)]);
         ++m.valid;
       }
     rows_ = std::move(merged);
@@ -550,8 +565,12 @@ void finalize_spec(run_spec& r) {
     if (!etrm && r.task_pool <= 0) r.task_pool = 512;
   } else if (r.task == "arc") {
     if (r.arc_version != 1 && r.arc_version != 2) throw std::invalid_argument("--arc-version must be 1 or 2");
-    if (etrm) r.enc.grid_side = data::arc_canvas_side;
-    c.seq_len = index_t(data::arc_seq_len);
+    if (r.arc_canvas_side < 3 || r.arc_canvas_side > data::arc_canvas_side)
+      throw std::invalid_argument("--arc-canvas-side must be 3..30");
+    if (!etrm && r.arc_canvas_side != data::arc_canvas_side)
+      throw std::invalid_argument("--arc-canvas-side needs --model etrm (TRM on ARC uses the 30x30 canvas)");
+    if (etrm) r.enc.grid_side = r.arc_canvas_side;
+    c.seq_len = etrm ? r.enc.grid_side * r.enc.grid_side : index_t(data::arc_seq_len);
     c.vocab_size = data::arc_vocab_size;
   } else if (r.task == "sudoku") {
     c.seq_len = 81;

@@ -95,7 +95,8 @@ void add_adaptation_options(CLI::App* app, session& s) {
       ->check(CLI::PositiveNumber);
   app->add_option("--adapt-votes", s.adapt_votes,
                   "ETRM with --adapt weights: the fitted copy answers the query under N augmentations (the first "
-                  "unchanged) and the answers vote (default 1: no vote)")
+                  "unchanged) and the answers vote (default 1: no vote); on ARC these are the votes of pass@k, "
+                  "in place of --augmentations")
       ->check(CLI::PositiveNumber);
 }
 
@@ -214,6 +215,10 @@ void add_train_options(CLI::App* app, overrides& o) {
   o.add<int>(app, "--maze-size", "Generated mazes: side", [](R& r, const int& v) { r.maze_size = v; });
   o.add<int>(app, "--arc-augmentations", "TRM on ARC: augmented copies (puzzle ids) per task",
              [](R& r, const int& v) { r.arc_augmentations = v; });
+  o.add<int>(app, "--arc-canvas-side",
+             "ETRM on ARC: canvas side (default 30). Smaller: only pairs that fit train; evaluation tasks "
+             "whose demos or test inputs do not fit count as unsolved",
+             [](R& r, const int& v) { r.arc_canvas_side = v; });
   o.add<int>(app, "--arc-version", "ARC: 1 (arc-agi-1/training → arc-agi-1/evaluation) or 2 (arc-agi-2/...)",
              [](R& r, const int& v) { r.arc_version = v; });
   o.add<std::size_t>(app, "--data-limit", "Most rows read from a data file", [](R& r, const std::size_t& v) { r.data_limit = v; });
@@ -347,7 +352,7 @@ int run(int argc, char** argv) {
 
   session s;
   std::vector<std::string> config_files;
-  std::string task, model, preset, data_dir, out;
+  std::string task, model, preset, data_dir, out, init_from;
   bool no_progress = false;
 
   // train
@@ -364,6 +369,9 @@ int run(int argc, char** argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   train->add_option("--data-dir", data_dir, "ARC / Sudoku data (default: $ETRM_DATA_DIR)");
   train->add_option("--out", out, "Output directory")->required();
+  train->add_option("--init-from", init_from,
+                    "Start from the weights of this checkpoint (same architecture and encoder), e.g. to fine-tune a "
+                    "model trained on generated tasks on ARC; the optimizer starts afresh at step 0");
   add_compute_options(train, s);
   train->add_flag("--no-progress", no_progress, "Plain log lines even on a terminal");
   add_train_options(train, train_o);
@@ -465,6 +473,7 @@ int run(int argc, char** argv) {
     train_o.apply(r);
     if (!data_dir.empty()) r.data_dir = data_dir;
     if (r.data_dir.empty()) r.data_dir = env_data;
+    if (!init_from.empty()) r.init_from = init_from;
     finalize_spec(r);
     s.spec = r;
     s.out = out;

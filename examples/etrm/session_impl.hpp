@@ -162,6 +162,9 @@ class runner {
       const json state = etrm::load_training_checkpoint(s_.checkpoint, tr);
       prior_elapsed = state.value("elapsed_s", 0.0);
       truncate_metrics(s_.out / "metrics.jsonl", tr.step());
+    } else if (!r.init_from.empty()) {
+      etrm::load_model_checkpoint(r.init_from, ctx_, *model_, tr.parameters().data());
+      tr.reset_ema();
     }
     if (r.steps <= 0 && r.minutes <= 0) throw std::invalid_argument("no budget: give --steps and/or --minutes");
     if (r.steps > 0 && tr.step() >= r.steps) {
@@ -290,7 +293,7 @@ class runner {
         if (ctl == control::no_demos) strip_demos(e.b, s_.spec.enc);
         if (ctl == control::wrong_demos) etrm::rotate_contexts(e.b, e.valid);
       }
-      const etrm::step_metrics m = ctl == control::adapted ? adapted_evaluate(e, weights, pred, qh)
+      const etrm::step_metrics m = ctl == control::adapted ? adapted_evaluate(e, weights, pred, qh, ev.get())
                                                            : tr.evaluate(e.b, &pred, &qh, weights);
       if constexpr (is_etrm)
         if (ctl == control::none && i == 0) res.collapse = etrm::measure_collapse(tr, e.b, e.valid, weights);
@@ -321,7 +324,7 @@ class runner {
             r < index_t(e.tasks.size()) && side > 0)
           pictures->emplace_back(e.tasks[std::size_t(r)], decode_canvas(pred, std::size_t(r), side));
       }
-      if (ev)
+      if (ev && !(ctl == control::adapted && s_.adapt == "weights"))  // that one adds its own votes
         for (index_t r = 0; r < e.valid; ++r) {
           const auto in = etrm::data::encode_grid(decode_canvas(e.b.inputs, std::size_t(r), side));
           const auto out = etrm::data::encode_grid(decode_canvas(pred, std::size_t(r), side));
@@ -347,10 +350,10 @@ class runner {
   // ETRM: fits each row's context offset (or a copy of the weights) on its task's leave-one-out
   // rows, then evaluates.
   etrm::step_metrics adapted_evaluate(const eval_rows& e, const T* weights, std::vector<std::int32_t>& pred,
-                                      std::vector<T>& qh) {
+                                      std::vector<T>& qh, etrm::data::arc_evaluator* ev) {
     if constexpr (is_etrm) {
       if (index_t(e.tasks.size()) < e.valid) throw std::logic_error("adapted evaluation needs the rows' tasks");
-      if (s_.adapt == "weights") return weight_adapted_evaluate(e, weights, pred, qh);
+      if (s_.adapt == "weights") return weight_adapted_evaluate(e, weights, pred, qh, ev);
       etrm::context_adapter<Model> tta(*tr_, {s_.adapt_steps, s_.adapt_lr > 0 ? s_.adapt_lr : 1e-2, s_.adapt_supervision});
       const auto delta = tta.fit(std::span(e.tasks).first(std::size_t(e.valid)), weights);
       std::vector<std::int32_t> slot(std::size_t(e.b.batch), -1);
@@ -363,9 +366,10 @@ class runner {
 
   // Row r is answered by a copy of the weights fitted to task r alone, which answers the query
   // under --adapt-votes augmentations (one batch each: task_rows); the answers vote as on ARC
-  // and the winner is row r's prediction. The returned metrics are the mean over the valid rows.
+  // and the winner is row r's prediction. An ARC split's evaluator (`ev`) gets every one of those
+  // answers, so its pass@2 has the runner-up too. The metrics are the mean over the valid rows.
   etrm::step_metrics weight_adapted_evaluate(const eval_rows& e, const T* weights, std::vector<std::int32_t>& pred,
-                                             std::vector<T>& qh) {
+                                             std::vector<T>& qh, etrm::data::arc_evaluator* ev) {
     const index_t B = e.b.batch, L = s_.spec.cfg.seq_len;
     const int side = int(s_.spec.enc.grid_side);
     etrm::weight_adapter<Model> ttt(*tr_, {.steps = s_.adapt_steps,
@@ -388,8 +392,10 @@ class runner {
         const eval_rows& one = batches[i];
         const etrm::step_metrics m = tr_->evaluate(one.b, &row_pred, &row_qh, fitted);
         for (index_t k = 0; k < one.valid; ++k)
-          votes.add(t.id, one.augs[std::size_t(k)], etrm::data::encode_grid(decode_canvas(one.b.inputs, std::size_t(k), side)),
-                    etrm::data::encode_grid(decode_canvas(row_pred, std::size_t(k), side)), sigmoid(row_qh[std::size_t(k)]));
+          for (auto* v : {&votes, ev})
+            if (v)
+              v->add(t.id, one.augs[std::size_t(k)], etrm::data::encode_grid(decode_canvas(one.b.inputs, std::size_t(k), side)),
+                     etrm::data::encode_grid(decode_canvas(row_pred, std::size_t(k), side)), sigmoid(row_qh[std::size_t(k)]));
         if (i > 0) continue;  // reported: the first batch's loss (its rows' mean) and the unchanged query's halting
         qh[std::size_t(r)] = row_qh[0];
         mean.lm_loss += m.lm_loss * double(B) / double(one.valid * e.valid);  // the batch mean counts padding rows
@@ -418,7 +424,9 @@ class runner {
       if (is_etrm && with_controls && s_.adapt_steps > 0) ctls.push_back(control::adapted);
       for (control c : ctls) {
         const auto t0 = std::chrono::steady_clock::now();
-        split_result res = run_split(p, p.split(name, s_.spec.batch_size, s_.spec.eval_batches, s_.augmentations), c,
+        // Test-time training answers each query under --adapt-votes augmentations of its own.
+        const int augmentations = c == control::adapted && s_.adapt == "weights" ? 1 : s_.augmentations;
+        split_result res = run_split(p, p.split(name, s_.spec.batch_size, s_.spec.eval_batches, augmentations), c,
                                      weights, print, print && !s_.svg.empty() && name == names.back() ? &pictures_ : nullptr);
         json j = res.summary();
         j["type"] = "eval";
@@ -450,8 +458,9 @@ class runner {
         fmt::print("{:<26} context spread across tasks {:.3f}, demo dependence {:.3f} (collapse: near 0)\n", "",
                    r.collapse->context_spread, r.collapse->demo_dependence);
       if (!r.arc.is_null())
-        fmt::print("{:<26} pass@1 {:.2f}%  pass@2 {:.2f}%  ({} tasks)\n", "", 100 * r.arc.value("ARC/pass@1", 0.0),
-                   100 * r.arc.value("ARC/pass@2", 0.0), r.arc.value("tasks", 0));
+        fmt::print("{:<26} pass@1 {:.2f}%  pass@2 {:.2f}%  ({} tasks, {} answered)\n", "",
+                   100 * r.arc.value("ARC/pass@1", 0.0), 100 * r.arc.value("ARC/pass@2", 0.0), r.arc.value("tasks", 0),
+                   r.arc.value("answered_tasks", 0));
     }
     fmt::print("\n");
   }

@@ -25,6 +25,7 @@ struct run_spec {
   std::string task = "fewshot";  // fewshot | sudoku | maze | arc
   std::string model = "etrm";    // etrm | trm
   std::string preset;            // named configuration applied before --config and the flags
+  std::string init_from;         // checkpoint whose weights a new run starts from (fine-tuning)
   etrm::trm_config cfg;
   etrm::encoder_config enc;
   etrm::optimizer_config opt;
@@ -49,6 +50,9 @@ struct run_spec {
   int maze_size = 11;
   int arc_augmentations = 8;    // TRM on ARC: augmented copies (puzzle ids) per task
   int arc_version = 1;          // ARC-AGI-1 or ARC-AGI-2: the training and evaluation folders
+  // ETRM on ARC: canvas side. Below 30, only pairs that fit train, only evaluation tasks whose
+  // demos and test inputs fit are answered, and the others count as unsolved.
+  int arc_canvas_side = 30;
   std::size_t data_limit = 100000;  // rows read from data files
   // budget and logging
   index_t steps = 0;
@@ -88,6 +92,7 @@ inline json to_json(const run_spec& r) {
   return json{{"task", r.task},
               {"model", r.model},
               {"preset", r.preset},
+              {"init_from", r.init_from},
               {"config", json(r.cfg)},
               {"encoder", json(r.enc)},
               {"optimizer",
@@ -126,6 +131,7 @@ inline json to_json(const run_spec& r) {
                 {"maze_size", r.maze_size},
                 {"arc_augmentations", r.arc_augmentations},
                 {"arc_version", r.arc_version},
+                {"arc_canvas_side", r.arc_canvas_side},
                 {"data_limit", r.data_limit}}},
               {"budget",
                {{"steps", r.steps},
@@ -159,6 +165,7 @@ inline void merge_json(run_spec& r, const json& j) {
   get(j, "task", r.task);
   get(j, "model", r.model);
   get(j, "preset", r.preset);
+  get(j, "init_from", r.init_from);
   for (const json* s : {&j, j.contains("arch") ? &j.at("arch") : nullptr, j.contains("config") ? &j.at("config") : nullptr}) {
     if (!s || !s->is_object()) continue;
     etrm::from_json(*s, r.cfg);
@@ -212,6 +219,7 @@ inline void merge_json(run_spec& r, const json& j) {
     get(*s, "maze_size", r.maze_size);
     get(*s, "arc_augmentations", r.arc_augmentations);
     get(*s, "arc_version", r.arc_version);
+    get(*s, "arc_canvas_side", r.arc_canvas_side);
     get(*s, "data_limit", r.data_limit);
   }
   for (const json* s : {&j, j.contains("budget") ? &j.at("budget") : nullptr}) {

@@ -87,6 +87,20 @@ for l in open(sys.argv[1]):
 assert all(math.isfinite(float(l.split()[1])) for l in sys.stdin)' || fail "bf16: non-finite loss"
   "$bin" train --precision tf32 --steps 1 --out tf32 "${tiny[@]}" >/dev/null 2>err.txt && fail "--precision tf32 accepted"
   grep -q -- "--precision" err.txt || fail "--precision tf32: the usage error does not name the option"
+  # --init-from: a new run starts from trained weights (its first loss is that of the trained
+  # model, below a fresh start's), remembers where it started, and refuses another architecture.
+  "$bin" train --steps 30 --out pre "${tiny[@]}" --lr 3e-3 >/dev/null || fail "pretraining for --init-from"
+  "$bin" train --steps 1 --log-every 1 --out fresh "${tiny[@]}" >/dev/null || fail "fresh run"
+  "$bin" train --steps 1 --log-every 1 --init-from pre/checkpoint.safetensors --out tuned "${tiny[@]}" >/dev/null ||
+    fail "--init-from"
+  "$py" -c 'import sys
+first = lambda f: float(open(f).readline().split()[1])
+fresh, tuned = first(sys.argv[1]), first(sys.argv[2])
+assert tuned < fresh - 0.2, (fresh, tuned)' <(losses fresh/metrics.jsonl) <(losses tuned/metrics.jsonl) ||
+    fail "--init-from: the first loss is not that of the trained weights"
+  grep -q '"init_from": "pre/checkpoint.safetensors"' tuned/run.json || fail "run.json lacks init_from"
+  expect_error pre/checkpoint.safetensors "$bin" train --steps 1 --init-from pre/checkpoint.safetensors --out bad \
+    "${tiny[@]}" --hidden-size 16
   ;;
 tasks)  # every task x model kind trains (TRM on fewshot with a task pool, sudoku, maze with mlp_t, ARC both ways)
   "$bin" train --model trm --task-pool 16 --steps 2 --out trm "${tiny[@]}" || fail "trm fewshot"
@@ -119,15 +133,30 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
   [ -f arc_trm/submission.json ] || fail "arc trm: no submission.json"
   ETRM_DATA_DIR=arc "$bin" train --task arc --model etrm --steps 1 --out arc_etrm "${tiny[@]}" --batch-size 4 || fail "arc etrm"
   "$bin" eval --checkpoint arc_etrm/checkpoint.safetensors --augmentations 2 --threads 2 || fail "arc etrm eval"
+  # Test-time training on ARC: the fitted copy's answers under --adapt-votes augmentations vote for pass@k.
+  "$bin" eval --checkpoint arc_etrm/checkpoint.safetensors --no-controls --adapt weights --adapt-steps 1 \
+    --adapt-supervision-steps 1 --adapt-votes 2 --threads 2 --out arc_ttt >arc_ttt.txt || fail "arc etrm eval --adapt weights"
+  grep -A2 "^arc-eval/ttt " arc_ttt.txt | grep -q "(2 tasks, 2 answered)" || fail "arc ttt: no pass@k over the 2 tasks"
+  # A smaller canvas: only what fits trains; evaluation tasks that do not fit are scored, unanswered.
+  "$bin" generate --kind fewshot --count 8 --out small/arc-agi-1/training --seed 5 --max-side 4 >/dev/null
+  "$bin" generate --kind fewshot --count 2 --split held_out --out small/arc-agi-1/evaluation --seed 6 --min-side 6 \
+    --max-side 6 >/dev/null
+  rm small/arc-agi-1/*/rules.json
+  "$bin" train --task arc --model etrm --arc-canvas-side 5 --data-dir small --steps 1 --out arc_small "${tiny[@]}" \
+    --batch-size 4 >small.txt || fail "arc etrm --arc-canvas-side 5"
+  grep -q "(2 tasks, 0 answered)" small.txt || fail "--arc-canvas-side 5: the 6x6 evaluation tasks were answered"
+  grep -q '"seq_len": 25' arc_small/run.json || fail "--arc-canvas-side 5: seq_len is not 25"
+  expect_error arc-canvas-side "$bin" train --task arc --model trm --arc-canvas-side 5 --data-dir small --steps 1 \
+    --out arc_small_trm "${tiny[@]}"
   # ARC-AGI-2 folders: a run reads arc-agi-2/{training,evaluation} and the checkpoint remembers it
   "$bin" generate --kind fewshot --count 4 --out arc/arc-agi-2/training --seed 7 --max-side 6 >/dev/null
   "$bin" generate --kind fewshot --count 3 --split held_out --out arc/arc-agi-2/evaluation --seed 8 --max-side 6 >/dev/null
   rm arc/arc-agi-2/*/rules.json
   "$bin" train --task arc --model etrm --arc-version 2 --data-dir arc --steps 1 --out arc2 "${tiny[@]}" --batch-size 4 \
     >arc2.txt || fail "arc-agi-2 etrm"
-  grep -q "(3 tasks)" arc2.txt || fail "arc-agi-2: expected the 3 evaluation tasks of arc-agi-2"
+  grep -q "(3 tasks, " arc2.txt || fail "arc-agi-2: expected the 3 evaluation tasks of arc-agi-2"
   "$bin" eval --checkpoint arc2/checkpoint.safetensors --augmentations 1 --threads 2 >arc2_eval.txt || fail "arc2 eval"
-  grep -q "(3 tasks)" arc2_eval.txt || fail "arc-agi-2 eval: expected the 3 evaluation tasks"
+  grep -q "(3 tasks, 3 answered)" arc2_eval.txt || fail "arc-agi-2 eval: expected the 3 evaluation tasks"
   expect_error arc-version "$bin" train --task arc --model etrm --arc-version 3 --data-dir arc --steps 1 --out arc3 "${tiny[@]}"
   ;;
 resume)  # 6 steps straight == 3 steps + resume to 6

@@ -79,6 +79,14 @@ TEST_CASE("votes: augmented duplicates count together, ties go to the more confi
   CHECK(r.pass_per_task == std::vector<double>{0.0, 0.5, 0.5});
   CHECK(r.pass_per_pair == std::vector<double>{0.0, 0.5, 0.5});
 
+  const task silent{"s", sample.train, sample.test};  // never voted on: scored, not answered
+  arc_evaluator two(std::vector<task>{sample, silent}, {.pass_ks = {2}});
+  vote(two, sample, 0, aug(0, 0), right, 0.6);
+  const auto summary = two.result().summary_json();
+  CHECK(summary.at("tasks") == 2);
+  CHECK(summary.at("answered_tasks") == 1);
+  CHECK(summary.at("ARC/pass@2") == doctest::Approx(0.25));  // 1 of 2 pairs of 1 of 2 tasks
+
   vote(ev, sample, 0, aug(7, 4), right, 0.01);  // a third vote outweighs any confidence
   p = ev.result().tasks[0].pairs[0];
   CHECK(p.correct_rank == 1);

@@ -69,7 +69,11 @@ struct evaluation_result {
   std::size_t unmatched = 0;  // predictions whose de-augmented input is no test input of their task
 
   nlohmann::json summary_json() const {
-    nlohmann::json j = {{"tasks", tasks.size()}, {"unmatched_predictions", unmatched}};
+    // answered_tasks: tasks with a candidate for at least one test pair (the others were not attempted).
+    const auto answered = std::count_if(tasks.begin(), tasks.end(), [](const task_result& t) {
+      return std::any_of(t.pairs.begin(), t.pairs.end(), [](const test_pair_result& p) { return !p.ranked.empty(); });
+    });
+    nlohmann::json j = {{"tasks", tasks.size()}, {"answered_tasks", answered}, {"unmatched_predictions", unmatched}};
     for (std::size_t i = 0; i < pass_ks.size(); ++i) {
       j["ARC/pass@" + std::to_string(pass_ks[i])] = pass_per_task[i];
       j["ARC/pair_pass@" + std::to_string(pass_ks[i])] = pass_per_pair[i];

@@ -412,6 +412,14 @@ int run(int argc, char** argv) {
   solve->add_option("--svg", svg, "Picture of demos, prediction and truth");
   solve->add_option("--augmentations", s.augmentations, "Augmentations voting per test input");
   solve->add_option("--out", out, "Write submission.json here");
+  solve->add_option("--adapt-steps", s.adapt_steps,
+                    "Test-time training: N Adam steps of a copy of the weights on the task's leave-one-out demos "
+                    "before answering (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  solve->add_option("--adapt-lr", s.adapt_lr, "Test-time training learning rate (default 3e-3)")->check(CLI::PositiveNumber);
+  solve->add_option("--adapt-supervision-steps", s.adapt_supervision,
+                    "Test-time training: supervision steps per pass (default: halt_max_steps)")
+      ->check(CLI::PositiveNumber);
   add_compute_options(solve, s);
 
   // generate

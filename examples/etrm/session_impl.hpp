@@ -372,34 +372,23 @@ class runner {
                                              std::vector<T>& qh, etrm::data::arc_evaluator* ev) {
     const index_t B = e.b.batch, L = s_.spec.cfg.seq_len;
     const int side = int(s_.spec.enc.grid_side);
-    etrm::weight_adapter<Model> ttt(*tr_, {.steps = s_.adapt_steps,
-                                           .lr = s_.adapt_lr > 0 ? s_.adapt_lr : 3e-3,
-                                           .supervision_steps = s_.adapt_supervision,
-                                           .seed = s_.spec.seed});
+    etrm::weight_adapter<Model> ttt(*tr_, weight_adaptation());
     pred.assign(std::size_t(B * L), 0);
     qh.assign(std::size_t(B), T(0));
     etrm::step_metrics mean;
-    std::vector<std::int32_t> row_pred;
     std::vector<T> row_qh;
     etrm::data::evaluator_options vote_options;
     vote_options.pass_ks = {1};
     for (index_t r = 0; r < e.valid; ++r) {
       const etrm::data::task& t = e.tasks[std::size_t(r)];
       const T* fitted = ttt.fit(t, weights);
-      const auto batches = task_rows(t, s_.spec.enc, s_.adapt_votes, s_.spec.seed, B, t.id);
       etrm::data::arc_evaluator votes(std::span(&t, 1), vote_options);
-      for (std::size_t i = 0; i < batches.size(); ++i) {
-        const eval_rows& one = batches[i];
-        const etrm::step_metrics m = tr_->evaluate(one.b, &row_pred, &row_qh, fitted);
-        for (index_t k = 0; k < one.valid; ++k)
-          for (auto* v : {&votes, ev})
-            if (v)
-              v->add(t.id, one.augs[std::size_t(k)], etrm::data::encode_grid(decode_canvas(one.b.inputs, std::size_t(k), side)),
-                     etrm::data::encode_grid(decode_canvas(row_pred, std::size_t(k), side)), sigmoid(row_qh[std::size_t(k)]));
-        if (i > 0) continue;  // reported: the first batch's loss (its rows' mean) and the unchanged query's halting
-        qh[std::size_t(r)] = row_qh[0];
-        mean.lm_loss += m.lm_loss * double(B) / double(one.valid * e.valid);  // the batch mean counts padding rows
-        if (m.count == 0) continue;
+      // reported: the first batch's loss and the unchanged query's halting
+      const etrm::step_metrics m =
+          answer_and_vote(task_rows(t, s_.spec.enc, s_.adapt_votes, s_.spec.seed, B, t.id), fitted, t.id, {&votes, ev}, row_qh);
+      qh[std::size_t(r)] = row_qh[0];
+      mean.lm_loss += m.lm_loss / double(e.valid);
+      if (m.count > 0) {
         mean.q_halt_accuracy += m.q_halt_accuracy;
         ++mean.count;
       }
@@ -410,6 +399,39 @@ class runner {
     }
     if (mean.count) mean.q_halt_accuracy /= double(mean.count);
     return mean;
+  }
+
+  etrm::weight_adaptation_options weight_adaptation() const {
+    return {.steps = s_.adapt_steps,
+            .lr = s_.adapt_lr > 0 ? s_.adapt_lr : 3e-3,
+            .supervision_steps = s_.adapt_supervision,
+            .seed = s_.spec.seed};
+  }
+
+  // Answers one task's query rows (task_rows) with `w`; every answer goes to each evaluator (null
+  // ones skipped), which votes. Returns the first batch's metrics, lm_loss as the mean over its
+  // valid rows; first_qh gets that batch's q_halt logits.
+  etrm::step_metrics answer_and_vote(const std::vector<eval_rows>& batches, const T* w, const std::string& id,
+                                     std::initializer_list<etrm::data::arc_evaluator*> evs, std::vector<T>& first_qh) {
+    const int side = int(s_.spec.enc.grid_side);
+    etrm::step_metrics first;
+    std::vector<std::int32_t> pred;
+    std::vector<T> qh;
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      const eval_rows& one = batches[i];
+      const etrm::step_metrics m = tr_->evaluate(one.b, &pred, &qh, w);
+      for (index_t k = 0; k < one.valid; ++k) {
+        const auto in = etrm::data::encode_grid(decode_canvas(one.b.inputs, std::size_t(k), side));
+        const auto out = etrm::data::encode_grid(decode_canvas(pred, std::size_t(k), side));
+        for (auto* ev : evs)
+          if (ev) ev->add(id, one.augs[std::size_t(k)], in, out, sigmoid(qh[std::size_t(k)]));
+      }
+      if (i > 0) continue;
+      first = m;
+      first.lm_loss = m.lm_loss * double(one.b.batch) / double(one.valid);  // the batch mean counts padding rows
+      first_qh = qh;
+    }
+    return first;
   }
 
   std::vector<split_result> evaluate_all(data_provider& p, jsonl_log& log, index_t step, double elapsed,
@@ -521,20 +543,23 @@ class runner {
       auto batches = task_rows(t, s_.spec.enc, s_.augmentations, s_.spec.seed, B, s_.task_file.string());
       build(B);
       load_weights();
-      const int side = int(s_.spec.enc.grid_side);
+      const T* weights = tr_->parameters().data();
+      std::optional<etrm::weight_adapter<Model>> ttt;
+      if (s_.adapt_steps > 0) {
+        ttt.emplace(*tr_, weight_adaptation());
+        std::vector<double> losses;
+        weights = ttt->fit(t, weights, &losses);
+        if (losses.empty())
+          fmt::print("test-time training: skipped, the task has fewer than two demos to hold one out\n");
+        else
+          fmt::print("test-time training: {} steps on the demos, leave-one-out loss {:.4f} -> {:.4f}\n",
+                     s_.adapt_steps, losses.front(), losses.back());
+      }
       etrm::data::evaluator_options o;
       o.pass_ks = {1, 2};
       etrm::data::arc_evaluator ev(std::span<const etrm::data::task>(&t, 1), o);
-      std::vector<std::int32_t> pred;
       std::vector<T> qh;
-      for (auto& e : batches) {
-        tr_->evaluate(e.b, &pred, &qh, tr_->parameters().data());
-        for (index_t r = 0; r < e.valid; ++r) {
-          const auto in = etrm::data::encode_grid(decode_canvas(e.b.inputs, std::size_t(r), side));
-          const auto out = etrm::data::encode_grid(decode_canvas(pred, std::size_t(r), side));
-          ev.add(t.id, e.augs[std::size_t(r)], in, out, sigmoid(qh[std::size_t(r)]));
-        }
-      }
+      answer_and_vote(batches, weights, t.id, {&ev}, qh);
       const auto result = ev.result();
       const auto& tres = result.tasks.at(0);
       std::vector<std::optional<etrm::data::grid>> best;

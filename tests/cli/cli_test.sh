@@ -222,6 +222,14 @@ solve)
   grep -q "<svg" solve.svg || fail "no SVG"
   "$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); (k,v),=s.items(); assert "attempt_2" in v[0]' sol/submission.json ||
     fail "submission.json"
+  # Test-time training before answering: the fit lowers the task's leave-one-out loss.
+  "$bin" solve --checkpoint run/checkpoint.safetensors --task tasks/held_out_0_00000.json --augmentations 2 \
+    --adapt-steps 5 --adapt-lr 1e-2 --adapt-supervision-steps 1 --threads 2 >solve_ttt.txt || fail "solve --adapt-steps"
+  cat solve_ttt.txt
+  "$py" -c 'import re,sys
+m = re.search(r"test-time training: 5 steps on the demos, leave-one-out loss ([0-9.]+) -> ([0-9.]+)", open(sys.argv[1]).read())
+assert m and float(m.group(2)) < float(m.group(1)), m and m.groups()' solve_ttt.txt || fail "solve --adapt-steps: no fit"
+  grep -q "attempt_2" solve_ttt.txt || fail "solve --adapt-steps: no attempts"
   ;;
 infer)
   for f in parity_att parity_mlp; do

@@ -340,7 +340,11 @@ class runner {
     if (ev) {
       const auto result = ev->result();
       res.arc = result.summary_json();
-      ev->write(result, s_.out);
+      // The plain split's files go to the output directory, a control's or an adapted split's to
+      // a folder of its own (arc-eval.ttt/ ...), so neither overwrites the other.
+      std::string folder = res.name;
+      std::replace(folder.begin(), folder.end(), '/', '.');
+      ev->write(result, ctl == control::none ? s_.out : s_.out / folder);
       for (const auto& t : result.tasks)
         res.per_task.push_back({{"task_id", t.task_id}, {"pass@1", t.score(1)}, {"pass@2", t.score(2)}});
     }

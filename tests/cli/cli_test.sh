@@ -137,6 +137,8 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
   "$bin" eval --checkpoint arc_etrm/checkpoint.safetensors --no-controls --adapt weights --adapt-steps 1 \
     --adapt-supervision-steps 1 --adapt-votes 2 --threads 2 --out arc_ttt >arc_ttt.txt || fail "arc etrm eval --adapt weights"
   grep -A2 "^arc-eval/ttt " arc_ttt.txt | grep -q "(2 tasks, 2 answered)" || fail "arc ttt: no pass@k over the 2 tasks"
+  [ -f arc_ttt/submission.json ] && [ -f arc_ttt/arc-eval.ttt/submission.json ] ||
+    fail "arc ttt: the plain and the adapted split need a submission.json each"
   # A smaller canvas: only what fits trains; evaluation tasks that do not fit are scored, unanswered.
   "$bin" generate --kind fewshot --count 8 --out small/arc-agi-1/training --seed 5 --max-side 4 >/dev/null
   "$bin" generate --kind fewshot --count 2 --split held_out --out small/arc-agi-1/evaluation --seed 6 --min-side 6 \

@@ -2979,11 +2979,13 @@ class trainer {
   const std::int32_t* inputs_buffer() const { return inputs_.data(); }
   const std::int32_t* context_buffer() const { return context_.data(); }
 
-  // Uploads inputs and context for run_steps without a label pass.
+  // Uploads inputs and context for run_steps without a label pass. They replace the training
+  // rows' own, so every training row starts afresh at the next step.
   void upload(const token_batch& b) {
     check_batch(b, model_.config().seq_len, model_.prefix().context_width());
     from_host<D>(ctx_, inputs_.data(), b.inputs);
     from_host<D>(ctx_, context_.data(), b.context);
+    device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
   }
 
  private:
@@ -6796,7 +6798,8 @@ struct collapse_metrics {
 };
 
 // Measures both on the first `rows` rows of b (rows ≥ 2, each from a different task; fewer: zeros)
-// under `weights` (the device parameters, e.g. trainer::eval_parameters()). Resets the arena.
+// under `weights` (the device parameters, e.g. trainer::eval_parameters()). Resets the arena; like
+// an evaluation, it replaces the uploaded batch, so training rows start afresh at the next step.
 template <class Model>
 collapse_metrics measure_collapse(trainer<Model>& tr, const token_batch& b, index_t rows,
                                   const typename Model::scalar_type* weights) {

@@ -352,3 +352,16 @@ TEST_CASE("measure_collapse: the decoder's input depends on the demos; one task'
     CHECK(measure_collapse(tr, b, 1, tr.eval_parameters()).demo_dependence == 0.0);
   }
 }
+
+TEST_CASE("measure_collapse mid-training: like an evaluation, the next step's rows start afresh") {
+  using C = cpu_device;
+  using model_t = trm_model<C, float, attention_mixer<C>, dynamic_recursion, demo_encoder_policy<>::type>;
+  context_t<C> cpu(2);
+  model_t m(cpu, etrm_config(), tiny_encoder());
+  trainer<model_t> measured(cpu, m, 4, {}), evaluated(cpu, m, 4, {});
+  for (auto* tr : {&measured, &evaluated}) tr->train_step(episodes(4, 0));
+  measure_collapse(measured, episodes(4, 7), 4, measured.eval_parameters());
+  evaluated.evaluate(episodes(4, 7), nullptr, nullptr, evaluated.eval_parameters());
+  const double a = measured.train_step(episodes(4, 1)).loss, b = evaluated.train_step(episodes(4, 1)).loss;
+  CHECK(a == doctest::Approx(b).epsilon(1e-6));
+}

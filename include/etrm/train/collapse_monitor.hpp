@@ -55,7 +55,8 @@ struct collapse_metrics {
 };
 
 // Measures both on the first `rows` rows of b (rows ≥ 2, each from a different task; fewer: zeros)
-// under `weights` (the device parameters, e.g. trainer::eval_parameters()). Resets the arena.
+// under `weights` (the device parameters, e.g. trainer::eval_parameters()). Resets the arena; like
+// an evaluation, it replaces the uploaded batch, so training rows start afresh at the next step.
 template <class Model>
 collapse_metrics measure_collapse(trainer<Model>& tr, const token_batch& b, index_t rows,
                                   const typename Model::scalar_type* weights) {

@@ -234,11 +234,13 @@ class trainer {
   const std::int32_t* inputs_buffer() const { return inputs_.data(); }
   const std::int32_t* context_buffer() const { return context_.data(); }
 
-  // Uploads inputs and context for run_steps without a label pass.
+  // Uploads inputs and context for run_steps without a label pass. They replace the training
+  // rows' own, so every training row starts afresh at the next step.
   void upload(const token_batch& b) {
     check_batch(b, model_.config().seq_len, model_.prefix().context_width());
     from_host<D>(ctx_, inputs_.data(), b.inputs);
     from_host<D>(ctx_, context_.data(), b.context);
+    device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
   }
 
  private:

@@ -324,7 +324,7 @@ class runner {
             r < index_t(e.tasks.size()) && side > 0)
           pictures->emplace_back(e.tasks[std::size_t(r)], decode_canvas(pred, std::size_t(r), side));
       }
-      if (ev && !(ctl == control::adapted && s_.adapt == "weights"))  // that one adds its own votes
+      if (ev && !votes_itself(ctl))
         for (index_t r = 0; r < e.valid; ++r) {
           const auto in = etrm::data::encode_grid(decode_canvas(e.b.inputs, std::size_t(r), side));
           const auto out = etrm::data::encode_grid(decode_canvas(pred, std::size_t(r), side));
@@ -405,6 +405,11 @@ class runner {
     return mean;
   }
 
+  // Test-time training of the weights answers each query under --adapt-votes augmentations of
+  // its own and adds those answers to the split's evaluator itself, so its split has one row per
+  // query and the rows' answers are not added again.
+  bool votes_itself(control c) const { return c == control::adapted && s_.adapt == "weights"; }
+
   etrm::weight_adaptation_options weight_adaptation() const {
     return {.steps = s_.adapt_steps,
             .lr = s_.adapt_lr > 0 ? s_.adapt_lr : 3e-3,
@@ -450,8 +455,7 @@ class runner {
       if (is_etrm && with_controls && s_.adapt_steps > 0) ctls.push_back(control::adapted);
       for (control c : ctls) {
         const auto t0 = std::chrono::steady_clock::now();
-        // Test-time training answers each query under --adapt-votes augmentations of its own.
-        const int augmentations = c == control::adapted && s_.adapt == "weights" ? 1 : s_.augmentations;
+        const int augmentations = votes_itself(c) ? 1 : s_.augmentations;
         split_result res = run_split(p, p.split(name, s_.spec.batch_size, s_.spec.eval_batches, augmentations), c,
                                      weights, print, print && !s_.svg.empty() && name == names.back() ? &pictures_ : nullptr);
         json j = res.summary();

@@ -6,6 +6,7 @@
 #include <etrm/data/batching.hpp>
 #include <etrm/data/generator.hpp>
 #include <etrm/data/maze.hpp>
+#include <etrm/data/query_batches.hpp>
 #include <etrm/data/sudoku.hpp>
 
 #include <tbb/parallel_for.h>
@@ -608,42 +609,16 @@ void strip_demos(token_batch& b, const etrm::encoder_config& e) {
 
 std::vector<eval_rows> task_rows(const data::task& t, const etrm::encoder_config& e, int augmentations,
                                  std::uint64_t seed, index_t B, const std::string& source) {
-  const data::episode_shape shape{int(e.grid_side), int(e.max_demos)};
-  const auto check = [&](const data::grid& g, const std::string& where) {
-    if (!shape.fits(g))
-      throw data::data_error(source + ": " + where + " is " + std::to_string(g.rows) + "x" + std::to_string(g.cols) +
-                             ", larger than the model's canvas side " + std::to_string(shape.side));
-  };
-  for (std::size_t i = 0; i < t.train.size() && i < std::size_t(shape.max_demos); ++i) {
-    check(t.train[i].input, "train[" + std::to_string(i) + "].input");
-    check(t.train[i].output, "train[" + std::to_string(i) + "].output");
-  }
-  for (std::size_t i = 0; i < t.test.size(); ++i) check(t.test[i].input, "test[" + std::to_string(i) + "].input");
-  const index_t L = shape.seq_len(), W = shape.context_width();
+  auto q = etrm::make_query_batches(t, {int(e.grid_side), int(e.max_demos)}, augmentations, seed, B, source);
   std::vector<eval_rows> out;
-  const int A = std::max(1, augmentations);
-  for (std::size_t q = 0; q < t.test.size(); ++q)
-    for (int a = 0; a < A; ++a) {
-      if (out.empty() || out.back().valid == B) out.push_back({empty_batch(B, L, W), 0, {}, {}, {}});
-      eval_rows& er = out.back();
-      const data::augmentation aug =
-          a == 0 ? data::augmentation{} : data::augmentation_draw({seed, data::stream_id({0x501E})}, std::uint64_t(a));
-      data::task at = data::apply(aug, t);
-      // Outputs that do not fit (unknown answers of another size) are simply not scored.
-      if (at.test[q].output.rows > 0 && !shape.fits(at.test[q].output)) at.test[q].output = {};
-      std::vector<std::size_t> demos(std::min<std::size_t>(at.train.size(), std::size_t(shape.max_demos)));
-      std::iota(demos.begin(), demos.end(), std::size_t(0));
-      auto rs = row_of(er.b, er.valid, L, W);
-      data::encode_episode(data::task{at.id, at.train, {at.test[q]}}, demos, 0, shape, rs.in, {}, rs.ctx);
-      if (at.test[q].output.rows > 0) {
-        data::encode_grid(at.test[q].output, {}, rs.lab, shape.side);
-        for (auto& v : rs.lab) v = v == data::arc_pad_token ? ignore : v;
-      }
-      er.ids.push_back(t.id);
-      er.augs.push_back(aug);
-      er.tasks.push_back(data::task{at.id, at.train, {at.test[q]}});
-      ++er.valid;
-    }
+  auto task = q.tasks.begin();
+  for (std::size_t i = 0; i < q.batches.size(); ++i) {
+    const auto n = std::size_t(q.valid[i]);
+    out.push_back({std::move(q.batches[i]), q.valid[i], std::vector<std::string>(n, t.id),
+                   std::vector<data::task>(std::make_move_iterator(task), std::make_move_iterator(task + std::ptrdiff_t(n))),
+                   std::move(q.augs[i])});
+    task += std::ptrdiff_t(n);
+  }
   return out;
 }
 

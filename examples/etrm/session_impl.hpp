@@ -369,35 +369,27 @@ class runner {
   }
 
   // Row r is answered by a copy of the weights fitted to task r alone, which answers the query
-  // under --adapt-votes augmentations (one batch each: task_rows); the answers vote as on ARC
-  // and the winner is row r's prediction. An ARC split's evaluator (`ev`) gets every one of those
+  // under --adapt-votes augmentations (etrm::task_solver); the answers vote as on ARC and the
+  // winner is row r's prediction. An ARC split's evaluator (`ev`) gets every one of those
   // answers, so its pass@2 has the runner-up too. The metrics are the mean over the valid rows.
   etrm::step_metrics weight_adapted_evaluate(const eval_rows& e, const T* weights, std::vector<std::int32_t>& pred,
                                              std::vector<T>& qh, etrm::data::arc_evaluator* ev) {
     const index_t B = e.b.batch, L = s_.spec.cfg.seq_len;
     const int side = int(s_.spec.enc.grid_side);
-    etrm::weight_adapter<Model> ttt(*tr_, weight_adaptation());
+    etrm::task_solver<Model> solver(*tr_, solving(s_.adapt_votes));
     pred.assign(std::size_t(B * L), 0);
     qh.assign(std::size_t(B), T(0));
     etrm::step_metrics mean;
-    std::vector<T> row_qh;
-    etrm::data::evaluator_options vote_options;
-    vote_options.pass_ks = {1};
     for (index_t r = 0; r < e.valid; ++r) {
-      const etrm::data::task& t = e.tasks[std::size_t(r)];
-      const T* fitted = ttt.fit(t, weights);
-      etrm::data::arc_evaluator votes(std::span(&t, 1), vote_options);
-      // reported: the first batch's loss and the unchanged query's halting
-      const etrm::step_metrics m =
-          answer_and_vote(task_rows(t, s_.spec.enc, s_.adapt_votes, s_.spec.seed, B, t.id), fitted, t.id, {&votes, ev}, row_qh);
-      qh[std::size_t(r)] = row_qh[0];
-      mean.lm_loss += m.lm_loss / double(e.valid);
-      if (m.count > 0) {
-        mean.q_halt_accuracy += m.q_halt_accuracy;
+      const auto s = solver.solve(e.tasks[std::size_t(r)], weights, ev);
+      // reported: the unaugmented query's loss and halting
+      qh[std::size_t(r)] = s.identity_q_halt.at(0);
+      mean.lm_loss += s.first_batch.lm_loss / double(e.valid);
+      if (s.first_batch.count > 0) {
+        mean.q_halt_accuracy += s.first_batch.q_halt_accuracy;
         ++mean.count;
       }
-      const auto voted = votes.result();
-      const auto& ranked = voted.tasks.at(0).pairs.at(0).ranked;
+      const auto& ranked = s.result.pairs.at(0).ranked;
       if (!ranked.empty())
         etrm::data::encode_grid(ranked[0].prediction, {}, std::span(pred).subspan(std::size_t(r * L), std::size_t(L)), side);
     }
@@ -410,37 +402,15 @@ class runner {
   // query and the rows' answers are not added again.
   bool votes_itself(control c) const { return c == control::adapted && s_.adapt == "weights"; }
 
-  etrm::weight_adaptation_options weight_adaptation() const {
-    return {.steps = s_.adapt_steps,
-            .lr = s_.adapt_lr > 0 ? s_.adapt_lr : 3e-3,
-            .supervision_steps = s_.adapt_supervision,
-            .seed = s_.spec.seed};
-  }
-
-  // Answers one task's query rows (task_rows) with `w`; every answer goes to each evaluator (null
-  // ones skipped), which votes. Returns the first batch's metrics, lm_loss as the mean over its
-  // valid rows; first_qh gets that batch's q_halt logits.
-  etrm::step_metrics answer_and_vote(const std::vector<eval_rows>& batches, const T* w, const std::string& id,
-                                     std::initializer_list<etrm::data::arc_evaluator*> evs, std::vector<T>& first_qh) {
-    const int side = int(s_.spec.enc.grid_side);
-    etrm::step_metrics first;
-    std::vector<std::int32_t> pred;
-    std::vector<T> qh;
-    for (std::size_t i = 0; i < batches.size(); ++i) {
-      const eval_rows& one = batches[i];
-      const etrm::step_metrics m = tr_->evaluate(one.b, &pred, &qh, w);
-      for (index_t k = 0; k < one.valid; ++k) {
-        const auto in = etrm::data::encode_grid(decode_canvas(one.b.inputs, std::size_t(k), side));
-        const auto out = etrm::data::encode_grid(decode_canvas(pred, std::size_t(k), side));
-        for (auto* ev : evs)
-          if (ev) ev->add(id, one.augs[std::size_t(k)], in, out, sigmoid(qh[std::size_t(k)]));
-      }
-      if (i > 0) continue;
-      first = m;
-      first.lm_loss = m.lm_loss * double(one.b.batch) / double(one.valid);  // the batch mean counts padding rows
-      first_qh = qh;
-    }
-    return first;
+  // Answering one task: `votes` augmentations per test input, after --adapt-steps of test-time
+  // training of the weights (if any).
+  etrm::solve_options solving(int votes) const {
+    return {.votes = std::max(1, votes),
+            .seed = s_.spec.seed,
+            .adapt = {.steps = s_.adapt_steps,
+                      .lr = s_.adapt_lr > 0 ? s_.adapt_lr : 3e-3,
+                      .supervision_steps = s_.adapt_supervision,
+                      .seed = s_.spec.seed}};
   }
 
   std::vector<split_result> evaluate_all(data_provider& p, jsonl_log& log, index_t step, double elapsed,
@@ -547,29 +517,20 @@ class runner {
     } else {
       if (!s_.out.empty()) ensure_output_dir(s_.out);
       const etrm::data::task t = etrm::data::load_arc_task(s_.task_file);
-      const index_t B = s_.spec.batch_size;
-      auto batches = task_rows(t, s_.spec.enc, s_.augmentations, s_.spec.seed, B, s_.task_file.string());
-      build(B);
+      build(s_.spec.batch_size);
       load_weights();
-      const T* weights = tr_->parameters().data();
-      std::optional<etrm::weight_adapter<Model>> ttt;
+      etrm::solve_options o = solving(s_.augmentations);
+      o.adapt_losses = true;
+      etrm::task_solver<Model> solver(*tr_, o);
+      const auto solved = solver.solve(t, tr_->parameters().data(), nullptr, s_.task_file.string());
       if (s_.adapt_steps > 0) {
-        ttt.emplace(*tr_, weight_adaptation());
-        std::vector<double> losses;
-        weights = ttt->fit(t, weights, &losses);
-        if (losses.empty())
+        if (solved.adapt_losses.empty())
           fmt::print("test-time training: skipped, the task has fewer than two demos to hold one out\n");
         else
           fmt::print("test-time training: {} steps on the demos, leave-one-out loss {:.4f} -> {:.4f}\n",
-                     s_.adapt_steps, losses.front(), losses.back());
+                     s_.adapt_steps, solved.adapt_losses.front(), solved.adapt_losses.back());
       }
-      etrm::data::evaluator_options o;
-      o.pass_ks = {1, 2};
-      etrm::data::arc_evaluator ev(std::span<const etrm::data::task>(&t, 1), o);
-      std::vector<T> qh;
-      answer_and_vote(batches, weights, t.id, {&ev}, qh);
-      const auto result = ev.result();
-      const auto& tres = result.tasks.at(0);
+      const auto& tres = solved.result;
       std::vector<std::optional<etrm::data::grid>> best;
       json attempts = json::array();
       for (std::size_t q = 0; q < tres.pairs.size(); ++q) {

@@ -47,5 +47,6 @@
 #include <etrm/train/collapse_monitor.hpp>
 #include <etrm/train/context_adaptation.hpp>
 #include <etrm/train/weight_adaptation.hpp>
+#include <etrm/train/task_solver.hpp>
 #include <etrm/model/presets.hpp>
 #include <etrm/data/render.hpp>

@@ -7103,6 +7103,836 @@ class weight_adapter {
 
 ETRM_END_NAMESPACE
 // ---- end etrm/train/weight_adaptation.hpp
+// ---- begin etrm/train/task_solver.hpp
+// SPDX-License-Identifier: Apache-2.0
+// One task answered end to end, the call an embedder makes with an ETRM model: every test input
+// is encoded with the task's demonstrations under `votes` augmentations (the first the identity),
+// optionally after test-time training of a copy of the weights on the demos (weight_adapter),
+// answered, mapped back through the inverse augmentation and voted by data::arc_evaluator (vote
+// count, then mean halting confidence). The trained weights are never changed.
+//
+//   task_solver<model_t> solver(trainer, {.votes = 8, .adapt = {.steps = 16}});
+//   const auto s = solver.solve(task, trainer.eval_parameters());
+//   s.result.pairs[q].ranked[0].prediction   // the best answer to test input q
+
+// ---- begin etrm/data/evaluator.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The ARC evaluator (trm-spec §6.2): every prediction is cropped from its canvas, mapped back
+// through the inverse of its augmentation and filed under the test pair whose input it answers
+// (found by the de-augmented input's hash), so augmented duplicates vote together. Candidates
+// rank by vote count, then by mean halting confidence; pass@k holds when the answer is among
+// the top k. Writes one result file per task and an ARC Prize `submission.json`.
+
+// ---- begin etrm/data/arc_dataset.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The TRM-style ARC dataset (trm-spec §5.5). Training split: every pair of the training-source
+// tasks plus the demonstration pairs of the evaluation tasks; test split: the evaluation tasks'
+// test pairs. Each task is a group of puzzles, the original and up to `num_aug` distinct
+// augmentations, and each puzzle has its own identifier (0 is blank), shared by both splits.
+// Augmented grids are produced when a batch asks for them: per task only the numbers of the kept
+// random draws are stored. A leakage check finds evaluation tasks hidden in the training sources.
+
+// ---- begin etrm/data/batching.hpp
+// SPDX-License-Identifier: Apache-2.0
+// TRM's batch samplers (trm-spec §5.2) over any grouped dataset: a group is an original puzzle
+// with its augmentations (the "puzzles"), each holding a few examples. Training visits groups
+// in a seeded random order, takes one puzzle per group and all of its examples, and cuts batches
+// of exactly B examples; evaluation walks every example in order and pads the last batch. Only
+// the current batch is materialised, encoded in parallel with oneTBB.
+
+
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <concepts>
+#include <cstdint>
+#include <numeric>
+#include <span>
+#include <stdexcept>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+// Label of a token the loss skips (PAD cells); the loss head tests for it.
+inline constexpr std::int32_t ignore_label = -100;
+
+// encode(group, puzzle, example, inputs, labels) writes one example: inputs [seq_len] tokens and
+// labels [seq_len] with ignore_label where nothing is scored. Every puzzle of a group may have
+// its own example count; identifiers are >= 1 (0 is the blank id of padding rows).
+template <class D>
+concept grouped_dataset =
+    requires(const D& d, std::size_t i, std::span<std::int32_t> row) {
+      { d.seq_len() } -> std::convertible_to<std::size_t>;
+      { d.num_groups() } -> std::convertible_to<std::size_t>;
+      { d.num_puzzles(i) } -> std::convertible_to<std::size_t>;
+      { d.num_examples(i, i) } -> std::convertible_to<std::size_t>;
+      { d.puzzle_identifier(i, i) } -> std::convertible_to<std::int32_t>;
+      d.encode(i, i, i, row, row);
+    };
+
+// Plain host arrays, row-major. Rows at or past num_valid are padding: PAD (0) inputs,
+// ignore_label labels, identifier 0.
+struct batch {
+  std::size_t size = 0;
+  std::size_t seq_len = 0;
+  std::size_t num_valid = 0;
+  std::vector<std::int32_t> inputs;              // [size, seq_len]
+  std::vector<std::int32_t> labels;              // [size, seq_len]
+  std::vector<std::int32_t> puzzle_identifiers;  // [size]
+};
+
+struct example_ref {
+  std::size_t group = 0;
+  std::size_t puzzle = 0;
+  std::size_t example = 0;
+};
+
+namespace detail {
+template <grouped_dataset D>
+void fill_batch(const D& data, std::span<const example_ref> rows, std::size_t batch_size, batch& out) {
+  const std::size_t L = data.seq_len();
+  out.size = batch_size;
+  out.seq_len = L;
+  out.num_valid = rows.size();
+  out.inputs.resize(batch_size * L);
+  out.labels.resize(batch_size * L);
+  out.puzzle_identifiers.resize(batch_size);
+  tbb::parallel_for(std::size_t(0), batch_size, [&](std::size_t i) {
+    const std::span<std::int32_t> in(out.inputs.data() + i * L, L), lab(out.labels.data() + i * L, L);
+    if (i < rows.size()) {
+      const example_ref& r = rows[i];
+      data.encode(r.group, r.puzzle, r.example, in, lab);
+      out.puzzle_identifiers[i] = data.puzzle_identifier(r.group, r.puzzle);
+    } else {
+      std::fill(in.begin(), in.end(), 0);
+      std::fill(lab.begin(), lab.end(), ignore_label);
+      out.puzzle_identifiers[i] = 0;
+    }
+  });
+}
+}  // namespace detail
+
+// TRM `_iter_train`. An iteration walks `epochs_per_iter` concatenated random permutations of
+// the groups; each visited group contributes one uniformly chosen puzzle and its examples in
+// random order, the last puzzle of a batch truncated so the batch holds exactly batch_size
+// examples; an incomplete final batch is dropped. Everything is a function of (seed, iteration).
+template <grouped_dataset D>
+class train_sampler {
+ public:
+  train_sampler(const D& data, std::size_t batch_size, std::uint64_t seed, std::size_t epochs_per_iter = 1)
+      : data_(&data), batch_size_(batch_size), seed_(seed), epochs_per_iter_(epochs_per_iter) {
+    if (batch_size == 0) throw std::invalid_argument("train_sampler: batch_size must be positive");
+    begin_iteration(0);
+  }
+  // The sampler keeps a pointer: a temporary (say `ds.split(...)`) would dangle.
+  train_sampler(const D&&, std::size_t, std::uint64_t, std::size_t = 1) = delete;
+
+  void begin_iteration(std::uint64_t iteration) {
+    iteration_ = iteration;
+    key_ = {seed_, iteration};
+    draws_ = 0;
+    const std::size_t n = data_->num_groups();
+    group_order_.resize(n * epochs_per_iter_);
+    for (std::size_t e = 0; e < epochs_per_iter_; ++e) {
+      const auto first = group_order_.begin() + std::ptrdiff_t(e * n);
+      std::iota(first, first + std::ptrdiff_t(n), std::size_t(0));
+      for (std::size_t i = n; i > 1; --i) std::swap(first[std::ptrdiff_t(i - 1)], first[std::ptrdiff_t(below(i))]);
+    }
+    cursor_ = 0;
+  }
+
+  std::uint64_t iteration() const { return iteration_; }
+
+  // False, leaving `out` untouched, once the iteration cannot fill another batch.
+  bool next(batch& out) {
+    plan_.clear();
+    while (cursor_ < group_order_.size() && plan_.size() < batch_size_) {
+      const std::size_t g = group_order_[cursor_++];
+      const std::size_t p = below(data_->num_puzzles(g));
+      const std::size_t n = data_->num_examples(g, p);
+      const std::size_t take = std::min(n, batch_size_ - plan_.size());
+      order_.resize(n);
+      std::iota(order_.begin(), order_.end(), std::size_t(0));
+      for (std::size_t i = 0; i < take; ++i) {  // partial Fisher-Yates: `take` distinct examples
+        std::swap(order_[i], order_[i + below(n - i)]);
+        plan_.push_back({g, p, order_[i]});
+      }
+    }
+    if (plan_.size() < batch_size_) return false;
+    detail::fill_batch(*data_, plan_, batch_size_, out);
+    return true;
+  }
+
+ private:
+  std::uint64_t below(std::uint64_t n) { return uniform_index(key_, draws_++, n); }
+
+  const D* data_;
+  std::size_t batch_size_;
+  std::uint64_t seed_;
+  std::size_t epochs_per_iter_;
+  std::uint64_t iteration_ = 0;
+  philox_key key_{};
+  std::uint64_t draws_ = 0;
+  std::vector<std::size_t> group_order_;
+  std::size_t cursor_ = 0;
+  std::vector<example_ref> plan_;
+  std::vector<std::size_t> order_;
+};
+
+// TRM `_iter_test`: every example of every puzzle of every group, in order, batch_size at a
+// time; the last batch is padded (num_valid tells how many rows are real).
+template <grouped_dataset D>
+class sequential_batches {
+ public:
+  sequential_batches(const D& data, std::size_t batch_size) : data_(&data), batch_size_(batch_size) {
+    if (batch_size == 0) throw std::invalid_argument("sequential_batches: batch_size must be positive");
+    reset();
+  }
+  sequential_batches(const D&&, std::size_t) = delete;
+
+  void reset() {
+    at_ = {};
+    skip_empty();
+  }
+
+  bool next(batch& out) {
+    if (at_.group >= data_->num_groups()) return false;
+    plan_.clear();
+    while (plan_.size() < batch_size_ && at_.group < data_->num_groups()) {
+      plan_.push_back(at_);
+      ++at_.example;
+      skip_empty();
+    }
+    detail::fill_batch(*data_, plan_, batch_size_, out);
+    return true;
+  }
+
+ private:
+  // Moves the cursor past finished puzzles and groups.
+  void skip_empty() {
+    while (at_.group < data_->num_groups()) {
+      if (at_.puzzle < data_->num_puzzles(at_.group)) {
+        if (at_.example < data_->num_examples(at_.group, at_.puzzle)) return;
+        ++at_.puzzle;
+      } else {
+        ++at_.group;
+        at_.puzzle = 0;
+      }
+      at_.example = 0;
+    }
+  }
+
+  const D* data_;
+  std::size_t batch_size_;
+  example_ref at_;
+  std::vector<example_ref> plan_;
+};
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/batching.hpp
+
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+// ---- leakage ------------------------------------------------------------------------------------
+
+// Training-source tasks that are evaluation tasks, found by id and, independently, by content
+// (the order-insensitive set of pairs, which catches copies whose pairs were reordered or moved
+// between train and test).
+struct leakage_report {
+  std::vector<std::string> same_id;     // training ids that are evaluation ids
+  std::vector<std::string> same_pairs;  // training ids whose pair set equals an evaluation task's
+
+  bool leaked(std::string_view training_id) const {
+    const auto has = [&](const std::vector<std::string>& v) { return std::find(v.begin(), v.end(), training_id) != v.end(); };
+    return has(same_id) || has(same_pairs);
+  }
+};
+
+inline leakage_report find_leakage(const std::vector<task>& training, const std::vector<task>& evaluation) {
+  std::unordered_set<std::string> eval_ids;
+  std::unordered_set<std::uint64_t> eval_hashes;
+  for (const auto& t : evaluation) {
+    eval_ids.insert(t.id);
+    eval_hashes.insert(pair_set_hash(t));
+  }
+  leakage_report r;
+  for (const auto& t : training) {
+    if (eval_ids.contains(t.id)) r.same_id.push_back(t.id);
+    if (eval_hashes.contains(pair_set_hash(t))) r.same_pairs.push_back(t.id);
+  }
+  return r;
+}
+
+inline std::vector<task> exclude_leaked(std::vector<task> training, const leakage_report& r) {
+  std::erase_if(training, [&](const task& t) { return r.leaked(t.id); });
+  return training;
+}
+
+// ---- dataset ------------------------------------------------------------------------------------
+
+struct arc_dataset_config {
+  std::size_t num_aug = 1000;  // augmentations per task besides the original
+  std::uint64_t seed = 42;
+  std::size_t retries_factor = 5;  // at most retries_factor * num_aug draws per task
+  bool translate = true;           // random canvas offsets, training split only
+  bool exclude_leaked = true;      // drop training sources that are evaluation tasks
+};
+
+enum class arc_split { train, test };
+
+// Which task and augmentation a puzzle identifier stands for.
+struct arc_puzzle {
+  const task* source = nullptr;
+  augmentation aug;
+};
+
+class arc_dataset {
+ public:
+  arc_dataset(std::vector<task> training_sources, std::vector<task> evaluation, arc_dataset_config cfg = {})
+      : cfg_(cfg), leakage_(find_leakage(training_sources, evaluation)) {
+    tasks_ = cfg.exclude_leaked ? exclude_leaked(std::move(training_sources), leakage_) : std::move(training_sources);
+    num_training_ = tasks_.size();
+    for (auto& t : evaluation) tasks_.push_back(std::move(t));
+
+    groups_.resize(tasks_.size());
+    tbb::parallel_for(std::size_t(0), tasks_.size(), [&](std::size_t i) {
+      groups_[i].key = {cfg_.seed, stream_id({task_key(tasks_[i].id)})};
+      groups_[i].draws = distinct_augmentation_draws(tasks_[i], cfg_.num_aug, groups_[i].key, cfg_.retries_factor);
+    });
+    std::int32_t next_id = 1;
+    for (auto& g : groups_) {
+      g.first_identifier = next_id;
+      next_id += std::int32_t(g.draws.size() + 1);
+    }
+    num_identifiers_ = next_id;
+  }
+
+  const arc_dataset_config& config() const { return cfg_; }
+  const leakage_report& leakage() const { return leakage_; }
+  std::span<const task> training_tasks() const { return {tasks_.data(), num_training_}; }
+  std::span<const task> evaluation_tasks() const { return {tasks_.data() + num_training_, tasks_.size() - num_training_}; }
+
+  // Including the blank identifier 0: the row count of a puzzle-embedding table.
+  std::int32_t num_puzzle_identifiers() const { return num_identifiers_; }
+
+  // Translation is left out: it only moves grids inside the canvas.
+  std::optional<arc_puzzle> identify(std::int32_t identifier) const {
+    if (identifier <= 0 || identifier >= num_identifiers_) return std::nullopt;
+    const auto it = std::upper_bound(groups_.begin(), groups_.end(), identifier,
+                                     [](std::int32_t id, const group& g) { return id < g.first_identifier; });
+    const auto gi = std::size_t(std::distance(groups_.begin(), it)) - 1;
+    return arc_puzzle{&tasks_[gi], augmentation_of(gi, std::size_t(identifier - groups_[gi].first_identifier))};
+  }
+
+  // One split as a `grouped_dataset` for the samplers; it refers to this dataset.
+  class split_view {
+   public:
+    std::size_t seq_len() const { return arc_seq_len; }
+    std::size_t num_groups() const { return end_ - begin_; }
+    std::size_t num_puzzles(std::size_t g) const { return ds_->groups_[begin_ + g].draws.size() + 1; }
+    std::size_t num_examples(std::size_t g, std::size_t) const { return count(begin_ + g); }
+    std::int32_t puzzle_identifier(std::size_t g, std::size_t p) const {
+      return ds_->groups_[begin_ + g].first_identifier + std::int32_t(p);
+    }
+
+    // Labels are the output tokens with PAD replaced by ignore_label: EOS cells are scored.
+    void encode(std::size_t g, std::size_t p, std::size_t e, std::span<std::int32_t> inputs,
+                std::span<std::int32_t> labels) const {
+      const auto gi = begin_ + g;
+      augmentation a = ds_->augmentation_of(gi, p);
+      if (split_ == arc_split::train && ds_->cfg_.translate) a.translation = stream_id({ds_->cfg_.seed, task_key(ds_->tasks_[gi].id), p});
+      const grid_pair pair = apply(a, example(gi, e));
+      const canvas_offset at = translation_offset(a, e, count(gi), std::max(pair.input.rows, pair.output.rows),
+                                                  std::max(pair.input.cols, pair.output.cols));
+      encode_grid(pair.input, at, inputs);
+      encode_grid(pair.output, at, labels);
+      std::replace(labels.begin(), labels.end(), arc_pad_token, ignore_label);
+    }
+
+    std::size_t total_puzzles() const {
+      std::size_t n = 0;
+      for (std::size_t g = 0; g < num_groups(); ++g) n += num_puzzles(g);
+      return n;
+    }
+    std::size_t total_examples() const {
+      std::size_t n = 0;
+      for (std::size_t g = 0; g < num_groups(); ++g) n += num_puzzles(g) * num_examples(g, 0);
+      return n;
+    }
+
+   private:
+    friend class arc_dataset;
+    split_view(const arc_dataset* ds, arc_split s, std::size_t begin, std::size_t end)
+        : ds_(ds), split_(s), begin_(begin), end_(end) {}
+
+    // Training sources contribute all pairs (demonstrations, then tests), evaluation tasks their
+    // demonstrations to the training split and their tests to the test split.
+    std::size_t count(std::size_t gi) const {
+      const task& t = ds_->tasks_[gi];
+      if (split_ == arc_split::test) return t.test.size();
+      return t.train.size() + (gi < ds_->num_training_ ? t.test.size() : 0);
+    }
+    const grid_pair& example(std::size_t gi, std::size_t e) const {
+      const task& t = ds_->tasks_[gi];
+      if (split_ == arc_split::test) return t.test[e];
+      return e < t.train.size() ? t.train[e] : t.test[e - t.train.size()];
+    }
+
+    const arc_dataset* ds_;
+    arc_split split_;
+    std::size_t begin_, end_;
+  };
+
+  split_view split(arc_split s) const {
+    return s == arc_split::train ? split_view(this, s, 0, tasks_.size()) : split_view(this, s, num_training_, tasks_.size());
+  }
+
+ private:
+  struct group {
+    philox_key key{};
+    std::vector<std::uint32_t> draws;  // puzzle p >= 1 is augmentation_draw(key, draws[p - 1])
+    std::int32_t first_identifier = 0;
+  };
+
+  // Keyed by task id, so a task keeps its augmentations when other tasks are added or excluded.
+  static std::uint64_t task_key(std::string_view id) {
+    std::uint64_t h = 0xCBF29CE484222325ull;  // FNV-1a
+    for (unsigned char ch : id) h = (h ^ ch) * 0x100000001B3ull;
+    return h;
+  }
+
+  augmentation augmentation_of(std::size_t gi, std::size_t p) const {
+    return p == 0 ? augmentation{} : augmentation_draw(groups_[gi].key, groups_[gi].draws[p - 1]);
+  }
+
+  arc_dataset_config cfg_;
+  leakage_report leakage_;
+  std::vector<task> tasks_;  // training sources, then evaluation tasks
+  std::size_t num_training_ = 0;
+  std::vector<group> groups_;  // one per task, same order
+  std::int32_t num_identifiers_ = 1;
+};
+
+static_assert(grouped_dataset<arc_dataset::split_view>);
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/arc_dataset.hpp
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+struct evaluator_options {
+  std::vector<std::size_t> pass_ks = {1, 2, 5, 10, 100, 1000};
+  std::size_t submission_k = 2;
+  // TRM's `aggregated_voting`: votes persist across evaluation rounds until `clear()`.
+  bool aggregate_across_rounds = true;
+  std::size_t saved_candidates = 10;  // per test pair in the per-task result files
+};
+
+struct candidate {
+  grid prediction;
+  std::size_t count = 0;
+  double mean_confidence = 0;  // mean sigmoid(q_halt) of its votes
+};
+
+struct test_pair_result {
+  std::vector<candidate> ranked;  // distinct predictions, best first
+  std::size_t correct_rank = 0;   // 1-based rank of the right answer; 0: not among the candidates
+  bool pass(std::size_t k) const { return correct_rank != 0 && correct_rank <= k; }
+};
+
+struct task_result {
+  std::string task_id;
+  std::vector<test_pair_result> pairs;  // in the order of the task's test list
+  double score(std::size_t k) const {
+    std::size_t ok = 0;
+    for (const auto& p : pairs) ok += p.pass(k);
+    return double(ok) / double(pairs.size());
+  }
+};
+
+struct evaluation_result {
+  std::vector<std::size_t> pass_ks;
+  std::vector<double> pass_per_task;  // TRM's ARC/pass@k: mean over tasks of the fraction of test pairs solved
+  std::vector<double> pass_per_pair;  // fraction of all test pairs solved
+  std::vector<task_result> tasks;
+  std::size_t unmatched = 0;  // predictions whose de-augmented input is no test input of their task
+
+  nlohmann::json summary_json() const {
+    // answered_tasks: tasks with a candidate for at least one test pair (the others were not attempted).
+    const auto answered = std::count_if(tasks.begin(), tasks.end(), [](const task_result& t) {
+      return std::any_of(t.pairs.begin(), t.pairs.end(), [](const test_pair_result& p) { return !p.ranked.empty(); });
+    });
+    nlohmann::json j = {{"tasks", tasks.size()}, {"answered_tasks", answered}, {"unmatched_predictions", unmatched}};
+    for (std::size_t i = 0; i < pass_ks.size(); ++i) {
+      j["ARC/pass@" + std::to_string(pass_ks[i])] = pass_per_task[i];
+      j["ARC/pair_pass@" + std::to_string(pass_ks[i])] = pass_per_pair[i];
+    }
+    return j;
+  }
+
+  // ARC Prize format: {task_id: [{"attempt_1": grid, ..., "attempt_k": grid} per test pair]}. Short
+  // candidate lists repeat their best entry; a pair without any prediction gets [[0]].
+  nlohmann::json submission_json(std::size_t k) const {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& t : tasks) {
+      auto attempts = nlohmann::json::array();
+      for (const auto& p : t.pairs) {
+        nlohmann::json a = nlohmann::json::object();
+        for (std::size_t i = 0; i < k; ++i) {
+          const grid g = p.ranked.empty() ? grid(1, 1) : p.ranked[i < p.ranked.size() ? i : 0].prediction;
+          a["attempt_" + std::to_string(i + 1)] = arc_json(g);
+        }
+        attempts.push_back(std::move(a));
+      }
+      j[t.task_id] = std::move(attempts);
+    }
+    return j;
+  }
+};
+
+class arc_evaluator {
+ public:
+  // `tasks`: the evaluation tasks with their test outputs (the ground truth).
+  explicit arc_evaluator(std::span<const task> tasks, evaluator_options opt = {})
+      : opt_(std::move(opt)), tasks_(tasks.begin(), tasks.end()), votes_(tasks_.size()) {
+    if (opt_.submission_k == 0) throw std::invalid_argument("arc_evaluator: submission_k must be positive");
+    for (std::size_t i = 0; i < tasks_.size(); ++i) index_.emplace(tasks_[i].id, i);
+  }
+
+  const evaluator_options& options() const { return opt_; }
+
+  // Call at the start of every evaluation round.
+  void begin_round() {
+    if (!opt_.aggregate_across_rounds) clear();
+  }
+
+  void clear() {
+    for (auto& v : votes_) v.clear();
+    grids_.clear();
+    unmatched_ = 0;
+  }
+
+  // One prediction for a puzzle of task `task_id` under `aug`: both canvases are [900] tokens with
+  // the grid at (0, 0), as in the test split; confidence is sigmoid(q_halt).
+  void add(std::string_view task_id, const augmentation& aug, std::span<const std::int32_t> input_canvas,
+           std::span<const std::int32_t> prediction_canvas, double confidence) {
+    const auto it = index_.find(std::string(task_id));
+    if (it == index_.end()) throw std::invalid_argument("arc_evaluator: unknown task id " + std::string(task_id));
+    const grid input = invert(aug, crop_canvas(input_canvas));
+    const task& t = tasks_[it->second];
+    const std::uint64_t input_hash = grid_hash(input);
+    if (std::none_of(t.test.begin(), t.test.end(), [&](const grid_pair& p) { return grid_hash(p.input) == input_hash; })) {
+      ++unmatched_;
+      return;
+    }
+    grid prediction = invert(aug, crop_canvas(prediction_canvas));
+    const std::uint64_t h = grid_hash(prediction);
+    vote& v = votes_[it->second][input_hash][h];
+    ++v.count;
+    v.confidence_sum += confidence;
+    grids_.try_emplace(h, std::move(prediction));
+  }
+
+  // A test-split batch and the model's answers: predictions [B, 900] (argmax tokens) and
+  // q_halt_logits [B]. Padding rows (identifier 0) are skipped.
+  void add_batch(const arc_dataset& ds, const batch& b, std::span<const std::int32_t> predictions,
+                 std::span<const float> q_halt_logits) {
+    if (b.seq_len != arc_seq_len || predictions.size() != b.size * b.seq_len || q_halt_logits.size() != b.size)
+      throw std::invalid_argument("arc_evaluator::add_batch: predictions must be [B, 900] and q_halt_logits [B]");
+    for (std::size_t i = 0; i < b.num_valid; ++i) {
+      const auto puzzle = ds.identify(b.puzzle_identifiers[i]);
+      if (!puzzle) continue;
+      const double q = 1.0 / (1.0 + std::exp(-double(q_halt_logits[i])));
+      add(puzzle->source->id, puzzle->aug, std::span(b.inputs).subspan(i * arc_seq_len, arc_seq_len),
+          predictions.subspan(i * arc_seq_len, arc_seq_len), q);
+    }
+  }
+
+  evaluation_result result() const {
+    evaluation_result r;
+    r.pass_ks = opt_.pass_ks;
+    r.unmatched = unmatched_;
+    r.pass_per_task.assign(opt_.pass_ks.size(), 0.0);
+    r.pass_per_pair.assign(opt_.pass_ks.size(), 0.0);
+    std::size_t num_pairs = 0;
+    for (std::size_t ti = 0; ti < tasks_.size(); ++ti) {
+      const task& t = tasks_[ti];
+      task_result tr{t.id, {}};
+      for (const auto& pair : t.test) {
+        test_pair_result pr;
+        std::vector<std::pair<std::uint64_t, vote>> ranked;
+        if (const auto it = votes_[ti].find(grid_hash(pair.input)); it != votes_[ti].end())
+          ranked.assign(it->second.begin(), it->second.end());
+        // Ties in count go to the more confident answer; the hash only makes the order total.
+        std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+          const double qa = a.second.mean(), qb = b.second.mean();
+          if (a.second.count != b.second.count) return a.second.count > b.second.count;
+          if (qa != qb) return qa > qb;
+          return a.first < b.first;
+        });
+        const bool known = pair.output.rows > 0;
+        const std::uint64_t answer = grid_hash(pair.output);
+        for (std::size_t i = 0; i < ranked.size(); ++i) {
+          const auto& [h, v] = ranked[i];
+          if (known && pr.correct_rank == 0 && h == answer) pr.correct_rank = i + 1;
+          pr.ranked.push_back({grids_.at(h), v.count, v.mean()});
+        }
+        tr.pairs.push_back(std::move(pr));
+      }
+      for (std::size_t k = 0; k < opt_.pass_ks.size(); ++k) {
+        r.pass_per_task[k] += tr.score(opt_.pass_ks[k]);
+        for (const auto& p : tr.pairs) r.pass_per_pair[k] += p.pass(opt_.pass_ks[k]);
+      }
+      num_pairs += tr.pairs.size();
+      r.tasks.push_back(std::move(tr));
+    }
+    for (std::size_t k = 0; k < opt_.pass_ks.size(); ++k) {
+      if (!tasks_.empty()) r.pass_per_task[k] /= double(tasks_.size());
+      if (num_pairs > 0) r.pass_per_pair[k] /= double(num_pairs);
+    }
+    return r;
+  }
+
+  // dir/submission.json, dir/summary.json and dir/tasks/<task id>.json.
+  void write(const evaluation_result& r, const std::filesystem::path& dir) const {
+    std::filesystem::create_directories(dir / "tasks");
+    const auto save = [](const std::filesystem::path& file, const nlohmann::json& j) {
+      std::ofstream out(file, std::ios::binary);
+      out << j.dump() << '\n';
+      if (!out) throw data_error(file.string() + ": cannot write file");
+    };
+    save(dir / "submission.json", r.submission_json(opt_.submission_k));
+    save(dir / "summary.json", r.summary_json());
+    for (std::size_t i = 0; i < r.tasks.size(); ++i)
+      save(dir / "tasks" / (r.tasks[i].task_id + ".json"), task_json(r, i));
+  }
+
+ private:
+  nlohmann::json task_json(const evaluation_result& r, std::size_t task_index) const {
+    const task_result& t = r.tasks[task_index];
+    const task& truth = tasks_[task_index];
+    nlohmann::json pairs = nlohmann::json::array();
+    for (std::size_t i = 0; i < t.pairs.size(); ++i) {
+      const auto& p = t.pairs[i];
+      nlohmann::json cands = nlohmann::json::array();
+      for (std::size_t c = 0; c < std::min(opt_.saved_candidates, p.ranked.size()); ++c)
+        cands.push_back({{"grid", arc_json(p.ranked[c].prediction)},
+                         {"count", p.ranked[c].count},
+                         {"mean_confidence", p.ranked[c].mean_confidence}});
+      nlohmann::json pj = {{"index", i}, {"distinct_predictions", p.ranked.size()}, {"candidates", std::move(cands)}};
+      pj["correct_rank"] = p.correct_rank == 0 ? nlohmann::json(nullptr) : nlohmann::json(p.correct_rank);
+      if (truth.test[i].output.rows > 0) pj["ground_truth"] = arc_json(truth.test[i].output);
+      pairs.push_back(std::move(pj));
+    }
+    nlohmann::json j = {{"task_id", t.task_id}, {"test", std::move(pairs)}};
+    for (auto k : r.pass_ks) j["pass@" + std::to_string(k)] = t.score(k);
+    return j;
+  }
+
+  struct vote {
+    std::size_t count = 0;
+    double confidence_sum = 0;
+    double mean() const { return confidence_sum / double(count); }
+  };
+
+  evaluator_options opt_;
+  std::vector<task> tasks_;
+  std::unordered_map<std::string, std::size_t> index_;
+  // votes_[task][de-augmented input hash][prediction hash]
+  std::vector<std::unordered_map<std::uint64_t, std::unordered_map<std::uint64_t, vote>>> votes_;
+  std::unordered_map<std::uint64_t, grid> grids_;  // one copy of every distinct prediction
+  std::size_t unmatched_ = 0;
+};
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/evaluator.hpp
+// ---- begin etrm/data/query_batches.hpp
+// SPDX-License-Identifier: Apache-2.0
+// A task's test inputs as ETRM rows, each under a list of augmentations whose answers vote
+// (train/task_solver.hpp, the ARC evaluation of the etrm tool).
+
+
+#include <algorithm>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+// A task's test inputs as ETRM rows: test input q under augmentation a is row q·A + a of the
+// concatenated batches (A = max(1, augmentations); the first augmentation is the identity), the
+// demos are the task's first max_demos train pairs under the same augmentation. Labels are the
+// known test outputs (ignored where unknown or too large for the canvas). Padding rows have no
+// demos and ignored labels.
+struct query_batches {
+  std::vector<token_batch> batches;              // [B, side²] inputs and labels, [B, context_width] demos
+  std::vector<index_t> valid;                    // per batch: rows [0, valid) are real
+  std::vector<std::vector<data::augmentation>> augs;  // per batch: each real row's augmentation
+  std::vector<data::task> tasks;                 // per real row: the augmented demos + its query as test[0]
+};
+
+// Throws data::data_error naming `source` when a demo used or a test input does not fit the
+// canvas.   seed: of the augmentations (stream 0x501E, draw a for augmentation a)
+inline query_batches make_query_batches(const data::task& t, const data::episode_shape& shape, int augmentations,
+                                        std::uint64_t seed, index_t B, const std::string& source) {
+  const auto check = [&](const data::grid& g, const std::string& where) {
+    if (!shape.fits(g))
+      throw data::data_error(source + ": " + where + " is " + std::to_string(g.rows) + "x" + std::to_string(g.cols) +
+                             ", larger than the model's canvas side " + std::to_string(shape.side));
+  };
+  if (B < 1) throw std::invalid_argument("make_query_batches: the batch needs at least one row");
+  for (std::size_t i = 0; i < t.train.size() && i < std::size_t(shape.max_demos); ++i) {
+    check(t.train[i].input, "train[" + std::to_string(i) + "].input");
+    check(t.train[i].output, "train[" + std::to_string(i) + "].output");
+  }
+  for (std::size_t i = 0; i < t.test.size(); ++i) check(t.test[i].input, "test[" + std::to_string(i) + "].input");
+  const std::size_t n = std::size_t(shape.seq_len()), w = std::size_t(shape.context_width());
+  std::vector<std::size_t> demos(std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos)));
+  std::iota(demos.begin(), demos.end(), std::size_t(0));
+  query_batches out;
+  const int A = std::max(1, augmentations);
+  for (std::size_t q = 0; q < t.test.size(); ++q)
+    for (int a = 0; a < A; ++a) {
+      if (out.batches.empty() || out.valid.back() == B) {
+        out.batches.push_back({B, std::vector<std::int32_t>(std::size_t(B) * n, data::arc_pad_token),
+                               std::vector<std::int32_t>(std::size_t(B) * n, -100), std::vector<std::int32_t>(std::size_t(B) * w, 0)});
+        out.valid.push_back(0);
+        out.augs.emplace_back();
+      }
+      token_batch& b = out.batches.back();
+      const std::size_t r = std::size_t(out.valid.back()++);
+      const data::augmentation aug =
+          a == 0 ? data::augmentation{} : data::augmentation_draw({seed, data::stream_id({0x501E})}, std::uint64_t(a));
+      const data::task at = data::apply(aug, t);
+      data::task row{at.id, at.train, {at.test[q]}};
+      // An output that does not fit (an unknown answer of another size) is simply not scored.
+      if (row.test[0].output.rows > 0 && !shape.fits(row.test[0].output)) row.test[0].output = {};
+      const auto lab = std::span(b.labels).subspan(r * n, n);
+      data::encode_episode(row, demos, 0, shape, std::span(b.inputs).subspan(r * n, n), {},
+                           std::span(b.context).subspan(r * w, w));
+      if (row.test[0].output.rows > 0) {
+        data::encode_grid(row.test[0].output, {}, lab, shape.side);
+        std::replace(lab.begin(), lab.end(), std::int32_t(data::arc_pad_token), std::int32_t(-100));
+      }
+      out.augs.back().push_back(aug);
+      out.tasks.push_back(std::move(row));
+    }
+  return out;
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/data/query_batches.hpp
+
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+struct solve_options {
+  int votes = 1;                                // augmentations each test input is answered under
+  std::uint64_t seed = 0;                       // of the votes' augmentations
+  weight_adaptation_options adapt{.steps = 0};  // test-time training first (0 steps: none)
+  bool adapt_losses = false;                    // record its leave-one-out losses (one more pass)
+};
+
+template <class T>
+struct solved_task {
+  data::task_result result;          // per test input: distinct answers, best first (correct_rank if known)
+  std::vector<double> adapt_losses;  // leave-one-out loss before each adaptation step and after the
+                                     // last (solve_options::adapt_losses; empty: no demo to hold out)
+  step_metrics first_batch;          // of the batch with test input 0 unaugmented; lm_loss over its real rows
+  std::vector<T> identity_q_halt;    // per test input: q_halt logit of its unaugmented answer
+};
+
+template <class Model>
+class task_solver {
+  using T = typename Model::scalar_type;
+
+ public:
+  task_solver(trainer<Model>& tr, solve_options o) : tr_(tr), o_(o) {
+    if (o_.votes < 1) throw std::invalid_argument("task_solver: votes must be at least 1");
+    if (o_.adapt.steps > 0) ttt_.emplace(tr_, o_.adapt);
+  }
+
+  // `also` (optional) gets every answer too, e.g. a split-wide evaluator whose pass@k should see
+  // the runner-up. `source` names the task in errors (a file path; default its id).
+  solved_task<T> solve(const data::task& t, const T* weights, data::arc_evaluator* also = nullptr,
+                       const std::string& source = {}) {
+    const auto& e = tr_.model().prefix().encoder();
+    const data::episode_shape shape{int(e.grid_side), int(e.max_demos)};
+    const query_batches rows = make_query_batches(t, shape, o_.votes, o_.seed, tr_.batch(), source.empty() ? t.id : source);
+    solved_task<T> s;
+    const T* w = ttt_ ? ttt_->fit(t, weights, o_.adapt_losses ? &s.adapt_losses : nullptr) : weights;
+    data::evaluator_options vo;
+    vo.pass_ks = {1};
+    data::arc_evaluator votes(std::span(&t, 1), vo);
+    s.identity_q_halt.resize(t.test.size());
+    std::vector<std::int32_t> pred;
+    std::vector<T> qh;
+    std::size_t row = 0;  // over all batches: test input row / A, augmentation row % A
+    for (std::size_t i = 0; i < rows.batches.size(); ++i) {
+      const token_batch& b = rows.batches[i];
+      const step_metrics m = tr_.evaluate(b, &pred, &qh, w);
+      if (i == 0) {
+        s.first_batch = m;
+        s.first_batch.lm_loss = m.lm_loss * double(b.batch) / double(rows.valid[0]);  // the batch mean counts padding
+      }
+      const std::size_t n = std::size_t(shape.seq_len());
+      for (index_t k = 0; k < rows.valid[i]; ++k, ++row) {
+        const std::size_t r = std::size_t(k);
+        const auto in = data::encode_grid(data::crop_canvas(std::span(b.inputs).subspan(r * n, n), {}, shape.side));
+        const auto out = data::encode_grid(data::crop_canvas(std::span(pred).subspan(r * n, n), {}, shape.side));
+        const double confidence = 1.0 / (1.0 + std::exp(-double(qh[r])));
+        for (auto* ev : {&votes, also})
+          if (ev) ev->add(t.id, rows.augs[i][r], in, out, confidence);
+        if (row % std::size_t(o_.votes) == 0) s.identity_q_halt[row / std::size_t(o_.votes)] = qh[r];
+      }
+    }
+    s.result = votes.result().tasks.at(0);
+    return s;
+  }
+
+ private:
+  trainer<Model>& tr_;
+  solve_options o_;
+  std::optional<weight_adapter<Model>> ttt_;
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/train/task_solver.hpp
 // ---- begin etrm/model/presets.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Named configurations of the paper (trm-spec §4.4) plus `small_att`, a CPU-sized model.

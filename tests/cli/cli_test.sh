@@ -249,6 +249,10 @@ bad_task_json)
   expect_error ragged.json "$bin" solve --checkpoint run/checkpoint.safetensors --task ragged.json
   expect_error broken.json "$bin" solve --checkpoint run/checkpoint.safetensors --task broken.json
   expect_error missing_task.json "$bin" solve --checkpoint run/checkpoint.safetensors --task missing_task.json
+  # A test input larger than the model's 8x8 canvas
+  "$py" -c 'import json; g=[[1]*9]*9; print(json.dumps({"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": g}]}))' >big.json
+  expect_error "big.json: test\[0\].input is 9x9, larger than the model's canvas side 8" \
+    "$bin" solve --checkpoint run/checkpoint.safetensors --task big.json
   ;;
 bad_checkpoint)
   "$bin" train --steps 1 --out run "${tiny[@]}" >/dev/null || fail "train"

@@ -2,7 +2,8 @@
 // ETRM test-time adaptation (train/context_adaptation.hpp): the gradient the encoder's offset
 // hook collects is the derivative of the deep-supervision loss (finite differences, reference
 // backend, double), leave-one-out batches hold each demo once, a zero offset is the plain
-// model, and fitting the offsets lowers the leave-one-out loss of unseen tasks.
+// model, and fitting the offsets lowers the leave-one-out loss of unseen tasks. Test-time training
+// of the weights, and the task solver that answers a task's test inputs under voting augmentations.
 #include "../common/tiny_models.hpp"
 
 #include <doctest/doctest.h>
@@ -193,4 +194,91 @@ TEST_CASE("test-time training of the weights: zero steps is the plain model, fit
   data::task one_demo = tasks[0];
   one_demo.train.resize(1);
   CHECK(ttt.fit(one_demo, tr.parameters().data()) == tr.parameters().data());  // no leave-one-out rows
+}
+
+TEST_CASE("query batches: each test input under the identity first, then its augmentations; labels, "
+          "padding and errors") {
+  const data::episode_shape shape = tiny_shape();
+  data::task t = held_out_tasks(2)[0];
+  t.test.push_back(held_out_tasks(2)[1].test[0]);  // two test inputs
+  t.test[1].output = {};                            // the second's answer unknown
+  const auto q = make_query_batches(t, shape, 3, 7, 4, "task.json");
+  REQUIRE(q.batches.size() == 2);
+  CHECK(q.valid == std::vector<index_t>{4, 2});
+  REQUIRE(q.tasks.size() == 6);
+  const std::size_t n = std::size_t(shape.seq_len()), w = std::size_t(shape.context_width());
+
+  std::vector<std::int32_t> in(n), lab(n), ctx(w);
+  std::vector<std::size_t> demos(std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos)));
+  std::iota(demos.begin(), demos.end(), std::size_t(0));
+  data::encode_episode(t, demos, 0, shape, in, lab, ctx);
+  const auto& b0 = q.batches[0];
+  CHECK(std::vector<std::int32_t>(b0.inputs.begin(), b0.inputs.begin() + std::ptrdiff_t(n)) == in);
+  CHECK(std::vector<std::int32_t>(b0.context.begin(), b0.context.begin() + std::ptrdiff_t(w)) == ctx);
+  CHECK(q.augs[0][0] == data::augmentation{});   // row 0: test 0 unchanged
+  CHECK(!(q.augs[0][1] == data::augmentation{}));
+  CHECK(q.augs[1][0] == q.augs[0][1]);           // row 4 (test 1, draw 1) has row 1's augmentation
+  CHECK(q.tasks[3].test[0].input == t.test[1].input);
+  // Labels: test 0's output where it has cells, ignored elsewhere; test 1's all ignored.
+  std::vector<std::int32_t> truth(n);
+  data::encode_grid(t.test[0].output, {}, truth, shape.side);
+  for (auto& v : truth) v = v == data::arc_pad_token ? -100 : v;
+  CHECK(std::vector<std::int32_t>(b0.labels.begin(), b0.labels.begin() + std::ptrdiff_t(n)) == truth);
+  CHECK(std::all_of(b0.labels.begin() + std::ptrdiff_t(3 * n), b0.labels.end(), [](auto v) { return v == -100; }));
+  const auto& b1 = q.batches[1];
+  CHECK(std::all_of(b1.context.begin() + std::ptrdiff_t(2 * w), b1.context.end(), [](auto v) { return v == 0; }));
+
+  data::task big = t;
+  big.test[0].input = data::grid(shape.side + 1, 1);
+  try {
+    make_query_batches(big, shape, 1, 7, 4, "task.json");
+    FAIL("a test input larger than the canvas was accepted");
+  } catch (const data::data_error& e) {
+    CHECK(std::string(e.what()).find("task.json: test[0].input is 5x1") != std::string::npos);
+  }
+}
+
+TEST_CASE("task solver: one vote is the plain answer; votes add up per test input; test-time training "
+          "leaves the trained weights alone") {
+  using C = cpu_device;
+  using M = etrm_model<C, float>;
+  context_t<C> ctx(2);
+  M m(ctx, etrm_config(), tiny_encoder());
+  trainer<M> tr(ctx, m, 4, {});
+  const data::task t = held_out_tasks(1)[0];
+  const float* w = tr.parameters().data();
+  const auto before = to_host<C>(ctx, w, tr.parameters().size());
+
+  task_solver<M> plain(tr, {.votes = 1});
+  const auto one = plain.solve(t, w);
+  REQUIRE(one.result.pairs.size() == 1);
+  REQUIRE(one.result.pairs[0].ranked.size() == 1);
+  const auto q = make_query_batches(t, tiny_shape(), 1, 0, 4, t.id);
+  std::vector<std::int32_t> pred;
+  std::vector<float> qh;
+  tr.evaluate(q.batches[0], &pred, &qh, w);
+  const auto n = std::size_t(tiny_shape().seq_len());
+  CHECK(one.result.pairs[0].ranked[0].prediction ==
+        data::crop_canvas(std::span(pred).first(n), {}, tiny_shape().side));
+  CHECK(one.identity_q_halt.at(0) == qh[0]);
+  CHECK(one.adapt_losses.empty());
+
+  data::evaluator_options o;
+  o.pass_ks = {1, 2};
+  data::arc_evaluator split(std::span(&t, 1), o);
+  task_solver<M> voting(tr, {.votes = 6, .seed = 3});
+  const auto six = voting.solve(t, w, &split);
+  std::size_t votes = 0;
+  for (const auto& c : six.result.pairs[0].ranked) votes += c.count;
+  CHECK(votes == 6);  // every augmented answer maps back to the test input and votes
+  const auto split_result = split.result();
+  const auto& also = split_result.tasks.at(0).pairs.at(0).ranked;
+  REQUIRE(also.size() == six.result.pairs[0].ranked.size());
+  for (std::size_t i = 0; i < also.size(); ++i) CHECK(also[i].count == six.result.pairs[0].ranked[i].count);
+
+  task_solver<M> adapted(tr, {.votes = 2, .adapt = {.steps = 3}, .adapt_losses = true});
+  const auto fitted = adapted.solve(t, w);
+  CHECK(fitted.adapt_losses.size() == 4);
+  CHECK(fitted.adapt_losses.back() < fitted.adapt_losses.front());
+  CHECK(to_host<C>(ctx, w, tr.parameters().size()) == before);
 }

@@ -496,14 +496,9 @@ class arc_etrm_provider final : public data_provider {
     rows_.clear();
     // Every task is scored (vote_tasks). Demos that do not fit the canvas are left out; a task
     // with no demo left or a test input that does not fit gets no rows, so no answer: unsolved.
-    for (const auto& t : eval_) {
-      data::task fitting{t.id, t.train, t.test};
-      std::erase_if(fitting.train, [&](const data::grid_pair& p) { return !shape_.fits(p); });
-      const bool inputs_fit =
-          std::all_of(t.test.begin(), t.test.end(), [&](const data::grid_pair& p) { return shape_.fits(p.input); });
-      if (fitting.train.empty() || !inputs_fit) continue;
-      for (auto& e : task_rows(fitting, r_.enc, augmentations, r_.seed, B, t.id)) rows_.push_back(std::move(e));
-    }
+    for (const auto& t : eval_)
+      if (const auto fitting = etrm::answerable_part(t, shape_))
+        for (auto& e : task_rows(*fitting, r_.enc, augmentations, r_.seed, B, t.id)) rows_.push_back(std::move(e));
     // Merge the per-task batches' rows into full batches.
     std::vector<eval_rows> merged;
     const index_t L = seq_len(), W = shape_.context_width();

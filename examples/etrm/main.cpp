@@ -290,14 +290,16 @@ int generate(const generate_options& g) {
     c.min_side = g.min_side;
     c.max_side = g.max_side;
     const auto split = g.split == "held_out" ? data::rule_split::held_out : data::rule_split::train;
-    json index = json::object();
+    // The rule of every task goes to rules.tsv, not a .json file, so that the folder is ARC data
+    // as it is (every .json in it a task: `etrm solve --task`, `--task arc --data-dir`).
+    std::string index = "file\trule\n";
     for (std::size_t i = 0; i < g.count; ++i) {
       data::task t = data::sample_task(split, g.seed, i, c);
       const std::string name = fmt::format("{}_{}_{:05d}", g.split, g.seed, i);
-      index[name] = t.id;
+      index += name + ".json\t" + t.id + "\n";
       data::save_arc_task(t, out / (name + ".json"));
     }
-    etrm::io::write_file_atomic(out / "rules.json", index.dump(1) + "\n");
+    etrm::io::write_file_atomic(out / "rules.tsv", index);
     fmt::print("wrote {} {} tasks to {}\n", g.count, g.split, out.string());
   } else if (g.kind == "sudoku") {
     const fs::path file = out.extension() == ".csv" ? out : out / "sudoku.csv";
@@ -406,10 +408,13 @@ int run(int argc, char** argv) {
 
   // solve
   std::string solve_ckpt, task_file;
-  CLI::App* solve = app.add_subcommand("solve", "Solve one ARC task JSON with an ETRM checkpoint (voting over augmentations)");
+  CLI::App* solve = app.add_subcommand("solve", "Solve ARC tasks (a task JSON or a folder of them) with an ETRM checkpoint (voting over augmentations)");
   solve->add_option("--checkpoint", solve_ckpt, "ETRM checkpoint")->required();
-  solve->add_option("--task", task_file, "ARC task JSON")->required();
+  solve->add_option("--task", task_file,
+                    "ARC task JSON, or a folder: every .json below it, one line per task, one submission.json, "
+                    "pass@k over the tasks whose answers are known")->required();
   solve->add_option("--svg", svg, "Picture of demos, prediction and truth");
+  solve->add_option("--svg-examples", s.svg_examples, "Tasks in the picture (a folder)");
   solve->add_option("--augmentations", s.augmentations, "Augmentations voting per test input");
   solve->add_option("--out", out, "Write submission.json here");
   solve->add_option("--adapt-steps", s.adapt_steps,

@@ -509,59 +509,106 @@ class runner {
     return 0;
   }
 
-  // ---- solve one ARC task -------------------------------------------------------------------
+  // ---- solve ARC tasks: one file, or every .json below a folder ------------------------------
 
   int solve() {
     if constexpr (!is_etrm) {
       throw std::invalid_argument("solve needs an ETRM checkpoint: a TRM has no embedding for an unseen task");
     } else {
       if (!s_.out.empty()) ensure_output_dir(s_.out);
-      const etrm::data::task t = etrm::data::load_arc_task(s_.task_file);
+      // One file: a grid that does not fit the canvas is an error. A folder: such a task keeps
+      // the demos that fit, or gets no answer (attempts [[0]]) when its test inputs do not fit.
+      const bool folder = fs::is_directory(s_.task_file);
+      const auto tasks = folder ? etrm::data::load_arc_tasks(s_.task_file)
+                                : std::vector<etrm::data::task>{etrm::data::load_arc_task(s_.task_file)};
       build(s_.spec.batch_size);
       load_weights();
       etrm::solve_options o = solving(s_.augmentations);
       o.adapt_losses = true;
       etrm::task_solver<Model> solver(*tr_, o);
-      const auto solved = solver.solve(t, tr_->parameters().data(), nullptr, s_.task_file.string());
-      if (s_.adapt_steps > 0) {
-        if (solved.adapt_losses.empty())
-          fmt::print("test-time training: skipped, the task has fewer than two demos to hold one out\n");
-        else
-          fmt::print("test-time training: {} steps on the demos, leave-one-out loss {:.4f} -> {:.4f}\n",
-                     s_.adapt_steps, solved.adapt_losses.front(), solved.adapt_losses.back());
-      }
-      const auto& tres = solved.result;
-      std::vector<std::optional<etrm::data::grid>> best;
-      json attempts = json::array();
-      for (std::size_t q = 0; q < tres.pairs.size(); ++q) {
-        const auto& pr = tres.pairs[q];
-        fmt::print("test {}: {} distinct predictions over {} augmentations\n", q + 1, pr.ranked.size(),
-                   std::max(1, s_.augmentations));
-        json a = json::object();
-        for (std::size_t k = 0; k < 2; ++k) {
-          const etrm::data::grid g = pr.ranked.empty() ? etrm::data::grid(1, 1)
-                                                       : pr.ranked[k < pr.ranked.size() ? k : 0].prediction;
-          a["attempt_" + std::to_string(k + 1)] = etrm::data::arc_json(g);
-          fmt::print("attempt_{} ({} votes):\n{}", k + 1, pr.ranked.empty() ? 0 : pr.ranked[k < pr.ranked.size() ? k : 0].count,
-                     etrm::data::grid_text(g));
+      const etrm::data::episode_shape shape{int(s_.spec.enc.grid_side), int(s_.spec.enc.max_demos)};
+      etrm::data::evaluation_result all;
+      etrm::data::svg_figure fig("etrm solve: " + (folder ? s_.task_file.string() : tasks.at(0).id));
+      std::size_t pictured = 0, scored = 0;
+      double pass1 = 0, pass2 = 0;
+      for (const auto& t : tasks) {
+        const auto part = folder ? etrm::answerable_part(t, shape) : std::optional(t);
+        etrm::data::task_result tres{t.id, std::vector<etrm::data::test_pair_result>(t.test.size())};
+        std::string fit;
+        if (part) {
+          const auto solved = solver.solve(*part, tr_->parameters().data(), nullptr, folder ? t.id : s_.task_file.string());
+          tres = solved.result;
+          if (s_.adapt_steps > 0)
+            fit = solved.adapt_losses.empty()
+                      ? "test-time training: skipped, the task has fewer than two demos to hold one out"
+                      : fmt::format("test-time training: {} steps on the demos, leave-one-out loss {:.4f} -> {:.4f}",
+                                    s_.adapt_steps, solved.adapt_losses.front(), solved.adapt_losses.back());
         }
-        if (t.test[q].output.rows > 0)
-          fmt::print("truth:\n{}{}\n", etrm::data::grid_text(t.test[q].output),
-                     pr.pass(1) ? "attempt_1 is correct" : pr.pass(2) ? "attempt_2 is correct" : "not solved");
-        attempts.push_back(a);
-        best.push_back(pr.ranked.empty() ? std::nullopt : std::optional(pr.ranked[0].prediction));
+        const bool known = !t.test.empty() && std::all_of(t.test.begin(), t.test.end(), [](const auto& p) { return p.output.rows > 0; });
+        if (known) {  // an unanswered task counts as unsolved
+          ++scored;
+          pass1 += tres.score(1);
+          pass2 += tres.score(2);
+        }
+        if (folder)
+          print_solved_line(t, tres, part.has_value(), known, fit);
+        else
+          print_solved_task(t, tres, fit);
+        if (!s_.svg.empty() && pictured < std::size_t(s_.svg_examples)) {
+          std::vector<std::optional<etrm::data::grid>> best;
+          for (const auto& pr : tres.pairs) best.push_back(pr.ranked.empty() ? std::nullopt : std::optional(pr.ranked[0].prediction));
+          fig.add_task(t, best);
+          ++pictured;
+        }
+        all.tasks.push_back(std::move(tres));
       }
-      if (!s_.out.empty()) {
-        ensure_output_dir(s_.out);
-        etrm::io::write_file_atomic(s_.out / "submission.json", json{{t.id, attempts}}.dump() + "\n");
-      }
+      if (folder)
+        fmt::print("{} tasks, {} answered; with known answers ({}): pass@1 {:.2f}%, pass@2 {:.2f}%\n", tasks.size(),
+                   std::count_if(all.tasks.begin(), all.tasks.end(),
+                                 [](const auto& r) { return std::any_of(r.pairs.begin(), r.pairs.end(), [](const auto& p) { return !p.ranked.empty(); }); }),
+                   scored, scored ? 100 * pass1 / double(scored) : 0.0, scored ? 100 * pass2 / double(scored) : 0.0);
+      if (!s_.out.empty())
+        etrm::io::write_file_atomic(s_.out / "submission.json", all.submission_json(2).dump() + "\n");
       if (!s_.svg.empty()) {
-        etrm::data::svg_figure fig("etrm solve: " + t.id);
-        fig.add_task(t, best);
         etrm::data::save_svg(fig.str(), s_.svg);
         fmt::print("picture: {}\n", s_.svg.string());
       }
       return 0;
+    }
+  }
+
+  // One task of a folder: a line with its best answers' votes and, if known, whether solved.
+  void print_solved_line(const etrm::data::task& t, const etrm::data::task_result& r, bool answered, bool known,
+                         const std::string& fit) const {
+    if (!answered) {
+      fmt::print("{}: not answered (a test input or every demo is larger than the canvas side {})\n", t.id,
+                 s_.spec.enc.grid_side);
+      return;
+    }
+    std::string votes;
+    for (const auto& p : r.pairs) votes += fmt::format("{}{}", votes.empty() ? "" : ", ", p.ranked.empty() ? 0 : p.ranked[0].count);
+    fmt::print("{}: {} test input(s), attempt_1 votes {}{}{}\n", t.id, t.test.size(), votes,
+               known ? fmt::format(", pass@2 {}/{}", std::count_if(r.pairs.begin(), r.pairs.end(), [](const auto& p) { return p.pass(2); }),
+                                   r.pairs.size())
+                     : "",
+               fit.empty() ? "" : "; " + fit);
+  }
+
+  // The one task of a file: both attempts of every test input, and the truth where known.
+  void print_solved_task(const etrm::data::task& t, const etrm::data::task_result& r, const std::string& fit) const {
+    if (!fit.empty()) fmt::print("{}\n", fit);
+    for (std::size_t q = 0; q < r.pairs.size(); ++q) {
+      const auto& pr = r.pairs[q];
+      fmt::print("test {}: {} distinct predictions over {} augmentations\n", q + 1, pr.ranked.size(),
+                 std::max(1, s_.augmentations));
+      for (std::size_t k = 0; k < 2; ++k) {
+        const std::size_t i = k < pr.ranked.size() ? k : 0;
+        fmt::print("attempt_{} ({} votes):\n{}", k + 1, pr.ranked.empty() ? 0 : pr.ranked[i].count,
+                   etrm::data::grid_text(pr.ranked.empty() ? etrm::data::grid(1, 1) : pr.ranked[i].prediction));
+      }
+      if (t.test[q].output.rows > 0)
+        fmt::print("truth:\n{}{}\n", etrm::data::grid_text(t.test[q].output),
+                   pr.pass(1) ? "attempt_1 is correct" : pr.pass(2) ? "attempt_2 is correct" : "not solved");
     }
   }
 

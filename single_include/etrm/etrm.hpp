@@ -7784,6 +7784,7 @@ ETRM_END_NAMESPACE
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -7795,6 +7796,17 @@ ETRM_BEGIN_NAMESPACE
 // demos are the task's first max_demos train pairs under the same augmentation. Labels are the
 // known test outputs (ignored where unknown or too large for the canvas). Padding rows have no
 // demos and ignored labels.
+// What of a task a model with canvas `shape` can answer: the task with the demos that fit (the
+// others dropped); nullopt when no demo fits or a test input does not (the task gets no answer).
+inline std::optional<data::task> answerable_part(const data::task& t, const data::episode_shape& shape) {
+  data::task fitting{t.id, t.train, t.test};
+  std::erase_if(fitting.train, [&](const data::grid_pair& p) { return !shape.fits(p); });
+  const bool inputs_fit =
+      std::all_of(t.test.begin(), t.test.end(), [&](const data::grid_pair& p) { return shape.fits(p.input); });
+  if (fitting.train.empty() || !inputs_fit) return std::nullopt;
+  return fitting;
+}
+
 struct query_batches {
   std::vector<token_batch> batches;              // [B, side²] inputs and labels, [B, context_width] demos
   std::vector<index_t> valid;                    // per batch: rows [0, valid) are real

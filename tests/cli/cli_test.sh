@@ -62,6 +62,7 @@ generate)
   [ "$(ls tasks/held_out_3_*.json | wc -l)" -eq 4 ] || fail "expected 4 task files"
   "$py" -c 'import json,sys; t=json.load(open(sys.argv[1])); assert t["train"] and t["test"] and "output" in t["test"][0]' \
     tasks/held_out_3_00000.json || fail "task JSON"
+  [ "$(sed -n 2p tasks/rules.tsv | cut -f1)" = "held_out_3_00000.json" ] || fail "rules.tsv"
   "$bin" generate --kind sudoku --count 3 --out sudoku.csv --seed 1 || fail "sudoku"
   [ "$(head -1 sudoku.csv)" = "source,question,answer,rating" ] || fail "sudoku header"
   [ "$(wc -l <sudoku.csv)" -eq 4 ] || fail "sudoku rows"
@@ -126,7 +127,6 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
   "$bin" train --task maze --model trm --maze-size 7 --mlp-t --steps 2 --out maze "${tiny[@]}" || fail "maze"
   "$bin" generate --kind fewshot --count 8 --out arc/arc-agi-1/training --seed 5 --max-side 6 >/dev/null
   "$bin" generate --kind fewshot --count 2 --split held_out --out arc/arc-agi-1/evaluation --seed 6 --max-side 6 >/dev/null
-  rm arc/arc-agi-1/*/rules.json
   "$bin" train --task arc --model trm --arc-augmentations 1 --data-dir arc --steps 1 --out arc_trm "${tiny[@]}" \
     --batch-size 4 || fail "arc trm"
   grep -q '"ARC/pass@1"' arc_trm/metrics.jsonl || fail "arc trm: no pass@1"
@@ -143,7 +143,6 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
   "$bin" generate --kind fewshot --count 8 --out small/arc-agi-1/training --seed 5 --max-side 4 >/dev/null
   "$bin" generate --kind fewshot --count 2 --split held_out --out small/arc-agi-1/evaluation --seed 6 --min-side 6 \
     --max-side 6 >/dev/null
-  rm small/arc-agi-1/*/rules.json
   "$bin" train --task arc --model etrm --arc-canvas-side 5 --data-dir small --steps 1 --out arc_small "${tiny[@]}" \
     --batch-size 4 >small.txt || fail "arc etrm --arc-canvas-side 5"
   grep -q "(2 tasks, 0 answered)" small.txt || fail "--arc-canvas-side 5: the 6x6 evaluation tasks were answered"
@@ -153,7 +152,6 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
   # ARC-AGI-2 folders: a run reads arc-agi-2/{training,evaluation} and the checkpoint remembers it
   "$bin" generate --kind fewshot --count 4 --out arc/arc-agi-2/training --seed 7 --max-side 6 >/dev/null
   "$bin" generate --kind fewshot --count 3 --split held_out --out arc/arc-agi-2/evaluation --seed 8 --max-side 6 >/dev/null
-  rm arc/arc-agi-2/*/rules.json
   "$bin" train --task arc --model etrm --arc-version 2 --data-dir arc --steps 1 --out arc2 "${tiny[@]}" --batch-size 4 \
     >arc2.txt || fail "arc-agi-2 etrm"
   grep -q "(3 tasks, " arc2.txt || fail "arc-agi-2: expected the 3 evaluation tasks of arc-agi-2"
@@ -232,6 +230,19 @@ solve)
 m = re.search(r"test-time training: 5 steps on the demos, leave-one-out loss ([0-9.]+) -> ([0-9.]+)", open(sys.argv[1]).read())
 assert m and float(m.group(2)) < float(m.group(1)), m and m.groups()' solve_ttt.txt || fail "solve --adapt-steps: no fit"
   grep -q "attempt_2" solve_ttt.txt || fail "solve --adapt-steps: no attempts"
+  # A folder: one line per task, a task too large for the canvas unanswered, one submission.json.
+  "$bin" generate --kind fewshot --count 3 --split held_out --out folder --max-side 5 >/dev/null || fail "generate"
+  "$py" -c 'import json; print(json.dumps({"train": [{"input": [[1]*9]*9, "output": [[2]]}], "test": [{"input": [[1]], "output": [[2]]}]}))' \
+    >folder/big.json
+  "$bin" solve --checkpoint run/checkpoint.safetensors --task folder --augmentations 2 --out sol_folder --threads 2 \
+    >solve_folder.txt || fail "solve a folder"
+  cat solve_folder.txt
+  grep -q "^big: not answered" solve_folder.txt || fail "solve a folder: the large task"
+  [ "$(grep -c "^held_out_0_0000[0-2]: 1 test input(s), attempt_1 votes [12], pass@2 [01]/1" solve_folder.txt)" -eq 3 ] ||
+    fail "solve a folder: a line per task"
+  grep -q "^4 tasks, 3 answered; with known answers (4): pass@1 " solve_folder.txt || fail "solve a folder: summary"
+  "$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); assert sorted(s) == ["big"] + ["held_out_0_%05d" % i for i in range(3)], s.keys(); assert s["big"] == [{"attempt_1": [[0]], "attempt_2": [[0]]}]' \
+    sol_folder/submission.json || fail "solve a folder: submission.json"
   ;;
 infer)
   for f in parity_att parity_mlp; do

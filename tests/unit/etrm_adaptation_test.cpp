@@ -197,7 +197,7 @@ TEST_CASE("test-time training of the weights: zero steps is the plain model, fit
 }
 
 TEST_CASE("query batches: each test input under the identity first, then its augmentations; labels, "
-          "padding and errors") {
+          "padding, errors and what a canvas can answer") {
   const data::episode_shape shape = tiny_shape();
   data::task t = held_out_tasks(2)[0];
   t.test.push_back(held_out_tasks(2)[1].test[0]);  // two test inputs
@@ -228,8 +228,21 @@ TEST_CASE("query batches: each test input under the identity first, then its aug
   const auto& b1 = q.batches[1];
   CHECK(std::all_of(b1.context.begin() + std::ptrdiff_t(2 * w), b1.context.end(), [](auto v) { return v == 0; }));
 
+  // What of a task the canvas can answer: demos that do not fit are dropped; a test input that
+  // does not fit, or no demo left, leaves nothing.
+  data::task wide = t;
+  wide.train.push_back({data::grid(1, shape.side + 1), data::grid(1, 1)});
+  const auto part = answerable_part(wide, shape);
+  REQUIRE(part.has_value());
+  CHECK(part->train == t.train);
+  CHECK(part->test == t.test);
+  data::task no_demo = t;
+  for (auto& p : no_demo.train) p.output = data::grid(shape.side + 1, 1);
+  CHECK(!answerable_part(no_demo, shape).has_value());
+
   data::task big = t;
   big.test[0].input = data::grid(shape.side + 1, 1);
+  CHECK(!answerable_part(big, shape).has_value());
   try {
     make_query_batches(big, shape, 1, 7, 4, "task.json");
     FAIL("a test input larger than the canvas was accepted");

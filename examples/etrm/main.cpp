@@ -400,6 +400,9 @@ int run(int argc, char** argv) {
   eval->add_option("--out", out, "Output directory (default: the checkpoint's directory)");
   eval->add_option("--svg", svg, "Write pictures of predictions (demos, query, prediction, truth) to this SVG");
   eval->add_option("--svg-examples", s.svg_examples, "Tasks in the picture");
+  eval->add_option("--save-tasks", s.save_tasks,
+                   "Few-shot: write every evaluated row (its demos, its query with the answer) as ARC JSON to "
+                   "DIR/<split>/<row>.json, e.g. for `solve --task DIR/held_out` or another program");
   eval->add_option("--data-dir", data_dir, "ARC / Sudoku data (default: the run's, then $ETRM_DATA_DIR)");
   add_compute_options(eval, s);
   bool no_controls = false;

@@ -31,6 +31,7 @@ struct session {
   int adapt_votes = 1;               // weights: augmentations of the query the fitted copy answers and votes over
   std::filesystem::path svg;        // eval/solve: picture of predictions
   int svg_examples = 6;
+  std::filesystem::path save_tasks;  // eval: each evaluated row of a grid split as ARC JSON here
   // solve
   std::filesystem::path task_file;
   // infer

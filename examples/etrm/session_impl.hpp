@@ -301,6 +301,7 @@ class runner {
       qacc_sum += m.q_halt_accuracy * double(m.count);
       counted += m.count;
       ++batches;
+      if (ctl == control::none && !s_.save_tasks.empty()) save_rows(e, sp.name, res.rows);
       for (index_t r = 0; r < e.valid; ++r) {
         index_t n = 0, ok = 0;
         for (index_t k = 0; k < L; ++k) {
@@ -349,6 +350,15 @@ class runner {
         res.per_task.push_back({{"task_id", t.task_id}, {"pass@1", t.score(1)}, {"pass@2", t.score(2)}});
     }
     return res;
+  }
+
+  // --save-tasks: the batch's rows as DIR/<split>/<row>.json, rows numbered from `first` as in
+  // the per-row results (rows without a task, such as Sudoku's, are not written).
+  void save_rows(const eval_rows& e, const std::string& split, index_t first) const {
+    const fs::path dir = s_.save_tasks / split;
+    ensure_output_dir(dir);
+    for (index_t r = 0; r < e.valid && r < index_t(e.tasks.size()); ++r)
+      etrm::data::save_arc_task(e.tasks[std::size_t(r)], dir / fmt::format("{:05d}.json", first + r));
   }
 
   // ETRM: fits each row's context offset (or a copy of the weights) on its task's leave-one-out

@@ -244,6 +244,24 @@ assert m and float(m.group(2)) < float(m.group(1)), m and m.groups()' solve_ttt.
   "$py" -c 'import json,sys; s=json.load(open(sys.argv[1])); assert sorted(s) == ["big"] + ["held_out_0_%05d" % i for i in range(3)], s.keys(); assert s["big"] == [{"attempt_1": [[0]], "attempt_2": [[0]]}]' \
     sol_folder/submission.json || fail "solve a folder: submission.json"
   ;;
+api_examples)
+  # The evaluated rows as task files (--save-tasks), answered by the API examples.
+  "$bin" train --steps 3 --out run "${tiny[@]}" >/dev/null || fail "train"
+  "$bin" train --steps 3 --out run_nb --neighbour-cells true "${tiny[@]}" >/dev/null || fail "train --neighbour-cells"
+  "$bin" eval --checkpoint run/checkpoint.safetensors --split held_out --no-controls --eval-batches 1 --threads 2 \
+    --save-tasks saved --out ev >/dev/null || fail "eval --save-tasks"
+  [ "$(ls saved/held_out/*.json | wc -l)" -eq 8 ] || fail "--save-tasks: expected the 8 rows of one batch"
+  "$py" -c 'import json,sys; t=json.load(open(sys.argv[1])); assert len(t["train"]) >= 1 and "output" in t["test"][0], t' \
+    saved/held_out/00007.json || fail "--save-tasks: a row is demos + the query with its answer"
+  "${ETRM_EXAMPLES:?}/example_solve_task" run/checkpoint.safetensors saved/held_out/00000.json >solve.txt || fail "example_solve_task"
+  grep -q "^test 1 (.* votes) (\(correct\|wrong\)):" solve.txt || fail "example_solve_task: no answer"
+  "$ETRM_EXAMPLES/example_ensemble_solve" --votes 2 --adapt-steps 1 saved/held_out run/checkpoint.safetensors \
+    run_nb/checkpoint.safetensors >ens.txt || fail "example_ensemble_solve"
+  cat ens.txt
+  grep -q "^8 tasks with known answers, 2 votes per model and test input, 1 steps of test-time training" ens.txt ||
+    fail "example_ensemble_solve: summary"
+  [ "$(grep -c "pass@1 .*pass@2" ens.txt)" -eq 3 ] || fail "example_ensemble_solve: two models and the pooled vote"
+  ;;
 infer)
   for f in parity_att parity_mlp; do
     "$py" "$src/tests/cli/infer_parity.py" "$bin" "$src/tests/fixtures/$f.safetensors" "$f" || fail "$f"

@@ -27,15 +27,6 @@ namespace {
 
 constexpr std::int32_t ignore = data::ignore_label;
 
-token_batch empty_batch(index_t B, index_t L, index_t W) {
-  token_batch b;
-  b.batch = B;
-  b.inputs.assign(std::size_t(B * L), 0);
-  b.labels.assign(std::size_t(B * L), ignore);
-  b.context.assign(std::size_t(B * W), 0);
-  return b;
-}
-
 // Row r of a batch as spans.
 struct row_spans {
   std::span<std::int32_t> in, lab, ctx;
@@ -106,7 +97,7 @@ class fewshot_provider final : public data_provider {
       return data::episode_source(data::rule_split::train, r_.seed, shape_, curriculum ? curriculum_gen_ : gen_, 1,
                                   r_.augment, r_.leave_one_out)
           .batch(B, step);
-    token_batch b = empty_batch(B, seq_len(), width());
+    token_batch b = etrm::padding_batch(B, seq_len(), width());
     tbb::parallel_for(index_t(0), B, [&](index_t r) {
       const std::uint64_t idx = step * std::uint64_t(B) + std::uint64_t(r);
       const etrm::philox_key key{r_.seed, 0x7001};
@@ -180,7 +171,7 @@ class fewshot_provider final : public data_provider {
   template <class F>
   eval_rows rows(index_t B, F&& source, std::uint64_t i) {
     eval_rows e;
-    e.b = empty_batch(B, seq_len(), width());
+    e.b = etrm::padding_batch(B, seq_len(), width());
     e.ids.resize(std::size_t(B));
     e.tasks.resize(std::size_t(B));
     std::vector<char> valid(std::size_t(B), 0);
@@ -257,7 +248,7 @@ class sudoku_provider final : public data_provider {
   index_t vocab_size() const override { return data::sudoku_vocab_size; }
 
   token_batch train_batch(index_t B, std::uint64_t step) override {
-    token_batch b = empty_batch(B, 81, 1);
+    token_batch b = etrm::padding_batch(B, 81, 1);
     tbb::parallel_for(index_t(0), B, [&](index_t r) {
       const std::uint64_t idx = step * std::uint64_t(B) + std::uint64_t(r);
       data::data_rng rng(data::stream_id({r_.seed, 0x5D, idx}));
@@ -274,7 +265,7 @@ class sudoku_provider final : public data_provider {
     if (!test_.empty()) s.batches = std::min<index_t>(s.batches, (index_t(test_.size()) + B - 1) / B);
     s.get = [this, B](index_t i) {
       eval_rows e;
-      e.b = empty_batch(B, 81, 1);
+      e.b = etrm::padding_batch(B, 81, 1);
       e.ids.resize(std::size_t(B));
       tbb::parallel_for(index_t(0), B, [&](index_t r) {
         const std::uint64_t idx = std::uint64_t(i * B + r);
@@ -326,7 +317,7 @@ class maze_provider final : public data_provider {
  private:
   token_batch make(index_t B, std::uint64_t step, std::uint64_t seed, bool augment) const {
     const index_t L = seq_len();
-    token_batch b = empty_batch(B, L, 1);
+    token_batch b = etrm::padding_batch(B, L, 1);
     tbb::parallel_for(index_t(0), B, [&](index_t r) {
       data::data_rng rng(data::stream_id({seed, 0x3A2E, step * std::uint64_t(B) + std::uint64_t(r)}));
       data::maze_example m = data::generate_maze(cfg_, rng);
@@ -469,7 +460,7 @@ class arc_etrm_provider final : public data_provider {
   int canvas_side() const override { return shape_.side; }
 
   token_batch train_batch(index_t B, std::uint64_t step) override {
-    token_batch b = empty_batch(B, seq_len(), shape_.context_width());
+    token_batch b = etrm::padding_batch(B, seq_len(), shape_.context_width());
     tbb::parallel_for(index_t(0), B, [&](index_t r) {
       const std::uint64_t idx = step * std::uint64_t(B) + std::uint64_t(r);
       const etrm::philox_key key{r_.seed, 0xA4C};
@@ -505,7 +496,7 @@ class arc_etrm_provider final : public data_provider {
     for (const auto& e : rows_)
       for (index_t r = 0; r < e.valid; ++r) {
         if (merged.empty() || merged.back().valid == B) {
-          merged.push_back({empty_batch(B, L, W), 0, {}, {}, {}});
+          merged.push_back({etrm::padding_batch(B, L, W), 0, {}, {}, {}});
         }
         auto& m = merged.back();
         std::copy_n(e.b.inputs.begin() + r * L, L, m.b.inputs.begin() + m.valid * L);

@@ -327,9 +327,8 @@ class runner {
       }
       if (ev && !votes_itself(ctl))
         for (index_t r = 0; r < e.valid; ++r) {
-          const auto in = etrm::data::encode_grid(decode_canvas(e.b.inputs, std::size_t(r), side));
-          const auto out = etrm::data::encode_grid(decode_canvas(pred, std::size_t(r), side));
-          ev->add(e.ids[std::size_t(r)], e.augs[std::size_t(r)], in, out, sigmoid(qh[std::size_t(r)]));
+          ev->add(e.ids[std::size_t(r)], e.augs[std::size_t(r)], decode_canvas(e.b.inputs, std::size_t(r), side),
+                  decode_canvas(pred, std::size_t(r), side), sigmoid(qh[std::size_t(r)]));
         }
     }
     if (res.rows) {
@@ -574,9 +573,7 @@ class runner {
       }
       if (folder)
         fmt::print("{} tasks, {} answered; with known answers ({}): pass@1 {:.2f}%, pass@2 {:.2f}%\n", tasks.size(),
-                   std::count_if(all.tasks.begin(), all.tasks.end(),
-                                 [](const auto& r) { return std::any_of(r.pairs.begin(), r.pairs.end(), [](const auto& p) { return !p.ranked.empty(); }); }),
-                   scored, scored ? 100 * pass1 / double(scored) : 0.0, scored ? 100 * pass2 / double(scored) : 0.0);
+                   all.answered_tasks(), scored, scored ? 100 * pass1 / double(scored) : 0.0, scored ? 100 * pass2 / double(scored) : 0.0);
       if (!s_.out.empty())
         etrm::io::write_file_atomic(s_.out / "submission.json", all.submission_json(2).dump() + "\n");
       if (!s_.svg.empty()) {

@@ -2673,6 +2673,13 @@ struct token_batch {
   std::vector<std::int32_t> context;  // [B, context_width]
 };
 
+// B rows of padding, to be filled row by row: PAD (0) inputs, ignored labels, zero context (no
+// demos for ETRM, the blank puzzle id for TRM).   inputs, labels [B, L]; context [B, W]
+inline token_batch padding_batch(index_t B, index_t L, index_t W) {
+  return {B, std::vector<std::int32_t>(std::size_t(B * L), 0), std::vector<std::int32_t>(std::size_t(B * L), -100),
+          std::vector<std::int32_t>(std::size_t(B * W), 0)};
+}
+
 // Each of the first `rows` rows takes the next row's context, the last takes the first's:
 // ETRM's queries then read another task's demos (the wrong-demos control, the collapse
 // monitor). Rows from `rows` on are left alone. Fewer than 2 rows: unchanged.
@@ -6875,13 +6882,8 @@ inline leave_one_out_batches make_leave_one_out_batches(std::span<const data::ta
     for (std::size_t i = 0; i < demos.size(); ++i) demos[i] = i;
     if (demos.size() < 2) continue;
     for (std::size_t held = 0; held < demos.size(); ++held) {
-      if (row == B) {  // a new batch of padding rows: PAD tokens, ignored labels, no demos
-        token_batch b;
-        b.batch = B;
-        b.inputs.assign(std::size_t(B) * n, data::arc_pad_token);
-        b.labels.assign(std::size_t(B) * n, -100);
-        b.context.assign(std::size_t(B) * w, 0);
-        out.batches.push_back(std::move(b));
+      if (row == B) {  // a new batch of padding rows
+        out.batches.push_back(padding_batch(B, index_t(n), index_t(w)));
         out.slot.emplace_back(std::size_t(B), -1);
         row = 0;
       }
@@ -7586,12 +7588,15 @@ struct evaluation_result {
   std::vector<task_result> tasks;
   std::size_t unmatched = 0;  // predictions whose de-augmented input is no test input of their task
 
-  nlohmann::json summary_json() const {
-    // answered_tasks: tasks with a candidate for at least one test pair (the others were not attempted).
-    const auto answered = std::count_if(tasks.begin(), tasks.end(), [](const task_result& t) {
+  // Tasks with a candidate for at least one test pair (the others were not attempted).
+  std::size_t answered_tasks() const {
+    return std::size_t(std::count_if(tasks.begin(), tasks.end(), [](const task_result& t) {
       return std::any_of(t.pairs.begin(), t.pairs.end(), [](const test_pair_result& p) { return !p.ranked.empty(); });
-    });
-    nlohmann::json j = {{"tasks", tasks.size()}, {"answered_tasks", answered}, {"unmatched_predictions", unmatched}};
+    }));
+  }
+
+  nlohmann::json summary_json() const {
+    nlohmann::json j = {{"tasks", tasks.size()}, {"answered_tasks", answered_tasks()}, {"unmatched_predictions", unmatched}};
     for (std::size_t i = 0; i < pass_ks.size(); ++i) {
       j["ARC/pass@" + std::to_string(pass_ks[i])] = pass_per_task[i];
       j["ARC/pair_pass@" + std::to_string(pass_ks[i])] = pass_per_pair[i];
@@ -7645,16 +7650,22 @@ class arc_evaluator {
   // the grid at (0, 0), as in the test split; confidence is sigmoid(q_halt).
   void add(std::string_view task_id, const augmentation& aug, std::span<const std::int32_t> input_canvas,
            std::span<const std::int32_t> prediction_canvas, double confidence) {
+    add(task_id, aug, crop_canvas(input_canvas), crop_canvas(prediction_canvas), confidence);
+  }
+
+  // The same with the grids already cropped from their canvases (of any side), still augmented.
+  void add(std::string_view task_id, const augmentation& aug, const grid& augmented_input,
+           const grid& augmented_prediction, double confidence) {
     const auto it = index_.find(std::string(task_id));
     if (it == index_.end()) throw std::invalid_argument("arc_evaluator: unknown task id " + std::string(task_id));
-    const grid input = invert(aug, crop_canvas(input_canvas));
+    const grid input = invert(aug, augmented_input);
     const task& t = tasks_[it->second];
     const std::uint64_t input_hash = grid_hash(input);
     if (std::none_of(t.test.begin(), t.test.end(), [&](const grid_pair& p) { return grid_hash(p.input) == input_hash; })) {
       ++unmatched_;
       return;
     }
-    grid prediction = invert(aug, crop_canvas(prediction_canvas));
+    grid prediction = invert(aug, augmented_prediction);
     const std::uint64_t h = grid_hash(prediction);
     vote& v = votes_[it->second][input_hash][h];
     ++v.count;
@@ -7837,8 +7848,7 @@ inline query_batches make_query_batches(const data::task& t, const data::episode
   for (std::size_t q = 0; q < t.test.size(); ++q)
     for (int a = 0; a < A; ++a) {
       if (out.batches.empty() || out.valid.back() == B) {
-        out.batches.push_back({B, std::vector<std::int32_t>(std::size_t(B) * n, data::arc_pad_token),
-                               std::vector<std::int32_t>(std::size_t(B) * n, -100), std::vector<std::int32_t>(std::size_t(B) * w, 0)});
+        out.batches.push_back(padding_batch(B, index_t(n), index_t(w)));
         out.valid.push_back(0);
         out.augs.emplace_back();
       }
@@ -7925,8 +7935,8 @@ class task_solver {
       const std::size_t n = std::size_t(shape.seq_len());
       for (index_t k = 0; k < rows.valid[i]; ++k, ++row) {
         const std::size_t r = std::size_t(k);
-        const auto in = data::encode_grid(data::crop_canvas(std::span(b.inputs).subspan(r * n, n), {}, shape.side));
-        const auto out = data::encode_grid(data::crop_canvas(std::span(pred).subspan(r * n, n), {}, shape.side));
+        const auto in = data::crop_canvas(std::span(b.inputs).subspan(r * n, n), {}, shape.side);
+        const auto out = data::crop_canvas(std::span(pred).subspan(r * n, n), {}, shape.side);
         const double confidence = 1.0 / (1.0 + std::exp(-double(qh[r])));
         for (auto* ev : {&votes, also})
           if (ev) ev->add(t.id, rows.augs[i][r], in, out, confidence);

@@ -3698,6 +3698,13 @@ struct token_batch {
   std::vector<std::int32_t> context;  // [B, context_width]
 };
 
+// B rows of padding, to be filled row by row: PAD (0) inputs, ignored labels, zero context (no
+// demos for ETRM, the blank puzzle id for TRM).   inputs, labels [B, L]; context [B, W]
+inline token_batch padding_batch(index_t B, index_t L, index_t W) {
+  return {B, std::vector<std::int32_t>(std::size_t(B * L), 0), std::vector<std::int32_t>(std::size_t(B * L), -100),
+          std::vector<std::int32_t>(std::size_t(B * W), 0)};
+}
+
 // Each of the first `rows` rows takes the next row's context, the last takes the first's:
 // ETRM's queries then read another task's demos (the wrong-demos control, the collapse
 // monitor). Rows from `rows` on are left alone. Fewer than 2 rows: unchanged.

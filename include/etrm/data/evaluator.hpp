@@ -68,12 +68,15 @@ struct evaluation_result {
   std::vector<task_result> tasks;
   std::size_t unmatched = 0;  // predictions whose de-augmented input is no test input of their task
 
-  nlohmann::json summary_json() const {
-    // answered_tasks: tasks with a candidate for at least one test pair (the others were not attempted).
-    const auto answered = std::count_if(tasks.begin(), tasks.end(), [](const task_result& t) {
+  // Tasks with a candidate for at least one test pair (the others were not attempted).
+  std::size_t answered_tasks() const {
+    return std::size_t(std::count_if(tasks.begin(), tasks.end(), [](const task_result& t) {
       return std::any_of(t.pairs.begin(), t.pairs.end(), [](const test_pair_result& p) { return !p.ranked.empty(); });
-    });
-    nlohmann::json j = {{"tasks", tasks.size()}, {"answered_tasks", answered}, {"unmatched_predictions", unmatched}};
+    }));
+  }
+
+  nlohmann::json summary_json() const {
+    nlohmann::json j = {{"tasks", tasks.size()}, {"answered_tasks", answered_tasks()}, {"unmatched_predictions", unmatched}};
     for (std::size_t i = 0; i < pass_ks.size(); ++i) {
       j["ARC/pass@" + std::to_string(pass_ks[i])] = pass_per_task[i];
       j["ARC/pair_pass@" + std::to_string(pass_ks[i])] = pass_per_pair[i];
@@ -127,16 +130,22 @@ class arc_evaluator {
   // the grid at (0, 0), as in the test split; confidence is sigmoid(q_halt).
   void add(std::string_view task_id, const augmentation& aug, std::span<const std::int32_t> input_canvas,
            std::span<const std::int32_t> prediction_canvas, double confidence) {
+    add(task_id, aug, crop_canvas(input_canvas), crop_canvas(prediction_canvas), confidence);
+  }
+
+  // The same with the grids already cropped from their canvases (of any side), still augmented.
+  void add(std::string_view task_id, const augmentation& aug, const grid& augmented_input,
+           const grid& augmented_prediction, double confidence) {
     const auto it = index_.find(std::string(task_id));
     if (it == index_.end()) throw std::invalid_argument("arc_evaluator: unknown task id " + std::string(task_id));
-    const grid input = invert(aug, crop_canvas(input_canvas));
+    const grid input = invert(aug, augmented_input);
     const task& t = tasks_[it->second];
     const std::uint64_t input_hash = grid_hash(input);
     if (std::none_of(t.test.begin(), t.test.end(), [&](const grid_pair& p) { return grid_hash(p.input) == input_hash; })) {
       ++unmatched_;
       return;
     }
-    grid prediction = invert(aug, crop_canvas(prediction_canvas));
+    grid prediction = invert(aug, augmented_prediction);
     const std::uint64_t h = grid_hash(prediction);
     vote& v = votes_[it->second][input_hash][h];
     ++v.count;

@@ -64,8 +64,7 @@ inline query_batches make_query_batches(const data::task& t, const data::episode
   for (std::size_t q = 0; q < t.test.size(); ++q)
     for (int a = 0; a < A; ++a) {
       if (out.batches.empty() || out.valid.back() == B) {
-        out.batches.push_back({B, std::vector<std::int32_t>(std::size_t(B) * n, data::arc_pad_token),
-                               std::vector<std::int32_t>(std::size_t(B) * n, -100), std::vector<std::int32_t>(std::size_t(B) * w, 0)});
+        out.batches.push_back(padding_batch(B, index_t(n), index_t(w)));
         out.valid.push_back(0);
         out.augs.emplace_back();
       }

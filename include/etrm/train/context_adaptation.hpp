@@ -44,13 +44,8 @@ inline leave_one_out_batches make_leave_one_out_batches(std::span<const data::ta
     for (std::size_t i = 0; i < demos.size(); ++i) demos[i] = i;
     if (demos.size() < 2) continue;
     for (std::size_t held = 0; held < demos.size(); ++held) {
-      if (row == B) {  // a new batch of padding rows: PAD tokens, ignored labels, no demos
-        token_batch b;
-        b.batch = B;
-        b.inputs.assign(std::size_t(B) * n, data::arc_pad_token);
-        b.labels.assign(std::size_t(B) * n, -100);
-        b.context.assign(std::size_t(B) * w, 0);
-        out.batches.push_back(std::move(b));
+      if (row == B) {  // a new batch of padding rows
+        out.batches.push_back(padding_batch(B, index_t(n), index_t(w)));
         out.slot.emplace_back(std::size_t(B), -1);
         row = 0;
       }

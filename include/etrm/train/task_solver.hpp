@@ -73,8 +73,8 @@ class task_solver {
       const std::size_t n = std::size_t(shape.seq_len());
       for (index_t k = 0; k < rows.valid[i]; ++k, ++row) {
         const std::size_t r = std::size_t(k);
-        const auto in = data::encode_grid(data::crop_canvas(std::span(b.inputs).subspan(r * n, n), {}, shape.side));
-        const auto out = data::encode_grid(data::crop_canvas(std::span(pred).subspan(r * n, n), {}, shape.side));
+        const auto in = data::crop_canvas(std::span(b.inputs).subspan(r * n, n), {}, shape.side);
+        const auto out = data::crop_canvas(std::span(pred).subspan(r * n, n), {}, shape.side);
         const double confidence = 1.0 / (1.0 + std::exp(-double(qh[r])));
         for (auto* ev : {&votes, also})
           if (ev) ev->add(t.id, rows.augs[i][r], in, out, confidence);

@@ -7,9 +7,10 @@
 # queries of the training tasks, (ii) unseen tasks (new tasks of the training rules, and held-out
 # rules; TRM gets the blank id there), plus the ETRM controls, the encoder-collapse metric and a
 # table per rule family. A third run trains ETRM on its default data, the endless generator
-# (which TRM cannot use: every task would need an id). Both ETRM models are then evaluated on the
+# (which TRM cannot use: every task would need an id). All three models are then evaluated on the
 # first held-out rows with test-time training of the weights on each task's demos (reported
-# apart). Rewrites the part of docs/RESULTS.md between its comparison markers.
+# apart; TRM is fitted on the same demo rows under the blank id, so the table shows what the
+# encoder adds to the fit). Rewrites the part of docs/RESULTS.md between its comparison markers.
 #
 #   tools/run-comparison.sh              # ETRM_COMPARE_MINUTES per model (default 10)
 #   ETRM_BIN=build/release/examples/etrm ETRM_COMPARE_POOL=256 ETRM_COMPARE_OUT=runs/compare
@@ -45,7 +46,7 @@ mkdir -p "$out"
   "$bin" eval --checkpoint "$out/$model/checkpoint.safetensors" --eval-batches 8 --out "$out/$model" \
     | tee "$out/$model.eval.log"
 done
-[ -n "${ETRM_COMPARE_REPORT_ONLY:-}" ] || for model in etrm etrm_gen; do
+[ -n "${ETRM_COMPARE_REPORT_ONLY:-}" ] || for model in trm etrm etrm_gen; do
   echo "== test-time training of $model ($ttt_batches held-out batches, $ttt_steps steps per task, $ttt_votes votes)"
   "$bin" eval --checkpoint "$out/$model/checkpoint.safetensors" --split held_out --eval-batches "$ttt_batches" \
     --no-controls --adapt weights --adapt-steps "$ttt_steps" --adapt-supervision-steps 2 --adapt-votes "$ttt_votes" \
@@ -121,10 +122,11 @@ lines += ["", f"Test-time training (`etrm eval --adapt weights --adapt-steps {tt
           "leave-one-out rows (each demo predicted from the others) under dihedral and colour augmentations, then",
           ("answers the query." if ttt_votes == "1" else
            f"answers the query under {ttt_votes} augmentations (the first unchanged), and the answers vote.")
-          + " Same rows with and without:", "",
+          + " TRM reads no demos, so its rows are each demo's input and output under the blank id: the same",
+          "fit without the encoder. Same rows with and without:", "",
           "| model | rows | exact without | exact with test-time training | held-out families with | parameter values with | compositions with |",
           "|---|---|---|---|---|---|---|"]
-for model in ("etrm", "etrm_gen"):
+for model in MODELS:
     d = out / f"{model}.ttt"
     if not (d / "eval.json").exists():
         continue

@@ -78,23 +78,24 @@ void add_compute_options(CLI::App* app, session& s) {
           {"fp32", etrm::gemm_precision::fp32}, {"bf16", etrm::gemm_precision::bf16}}));
 }
 
-// ETRM test-time adaptation, reported as extra "<split>/tta" (context) or "<split>/ttt" (weights) rows.
+// Test-time adaptation, reported as extra "<split>/tta" (context, ETRM) or "<split>/ttt" (weights) rows.
 void add_adaptation_options(CLI::App* app, session& s) {
   app->add_option("--adapt-steps", s.adapt_steps,
-                  "ETRM: also evaluate each split with N Adam steps of test-time adaptation on each task's "
+                  "Also evaluate each split with N Adam steps of test-time adaptation on each task's "
                   "leave-one-out demos (0: off)")
       ->check(CLI::NonNegativeNumber);
   app->add_option("--adapt", s.adapt,
-                  "ETRM: what test-time adaptation fits: context (an offset of the context tokens, rows <split>/tta) "
-                  "or weights (a copy of the whole network per task, on augmented demos, rows <split>/ttt)")
+                  "What test-time adaptation fits: context (ETRM: an offset of the context tokens, rows <split>/tta) "
+                  "or weights (a copy of the whole network per task, on augmented demos, rows <split>/ttt; a TRM "
+                  "checkpoint is fitted on the demos under the blank id)")
       ->check(CLI::IsMember({"context", "weights"}));
-  app->add_option("--adapt-lr", s.adapt_lr, "ETRM: learning rate of test-time adaptation (default: context 1e-2, weights 3e-3)")
+  app->add_option("--adapt-lr", s.adapt_lr, "Learning rate of test-time adaptation (default: context 1e-2, weights 3e-3)")
       ->check(CLI::PositiveNumber);
   app->add_option("--adapt-supervision-steps", s.adapt_supervision,
-                  "ETRM: supervision steps per test-time adaptation pass (default: halt_max_steps)")
+                  "Supervision steps per test-time adaptation pass (default: halt_max_steps)")
       ->check(CLI::PositiveNumber);
   app->add_option("--adapt-votes", s.adapt_votes,
-                  "ETRM with --adapt weights: the fitted copy answers the query under N augmentations (the first "
+                  "With --adapt weights: the fitted copy answers the query under N augmentations (the first "
                   "unchanged) and the answers vote (default 1: no vote); on ARC these are the votes of pass@k, "
                   "in place of --augmentations")
       ->check(CLI::PositiveNumber);

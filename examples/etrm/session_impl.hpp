@@ -119,6 +119,8 @@ class runner {
                                                                   std::size_t(s.threads > 0 ? s.threads : ctx_.threads())) {}
 
   int run() {
+    if (!is_etrm && s_.adapt_steps > 0 && s_.adapt != "weights")
+      throw std::invalid_argument("--adapt context needs an ETRM checkpoint (a TRM has no context tokens); use --adapt weights");
     if (s_.command == "train" || s_.command == "resume") return train();
     if (s_.command == "eval") return eval();
     if (s_.command == "solve") return solve();
@@ -360,20 +362,22 @@ class runner {
       etrm::data::save_arc_task(e.tasks[std::size_t(r)], dir / fmt::format("{:05d}.json", first + r));
   }
 
-  // ETRM: fits each row's context offset (or a copy of the weights) on its task's leave-one-out
+  // Fits each row's context offset (ETRM) or a copy of the weights on its task's leave-one-out
   // rows, then evaluates.
   etrm::step_metrics adapted_evaluate(const eval_rows& e, const T* weights, std::vector<std::int32_t>& pred,
                                       std::vector<T>& qh, etrm::data::arc_evaluator* ev) {
+    if (index_t(e.tasks.size()) < e.valid)
+      throw std::invalid_argument("test-time adaptation needs each row's task (few-shot tasks, or ARC with ETRM); the " +
+                                  s_.spec.task + " rows of this model have none");
+    if (s_.adapt == "weights") return weight_adapted_evaluate(e, weights, pred, qh, ev);
     if constexpr (is_etrm) {
-      if (index_t(e.tasks.size()) < e.valid) throw std::logic_error("adapted evaluation needs the rows' tasks");
-      if (s_.adapt == "weights") return weight_adapted_evaluate(e, weights, pred, qh, ev);
       etrm::context_adapter<Model> tta(*tr_, {s_.adapt_steps, s_.adapt_lr > 0 ? s_.adapt_lr : 1e-2, s_.adapt_supervision});
       const auto delta = tta.fit(std::span(e.tasks).first(std::size_t(e.valid)), weights);
       std::vector<std::int32_t> slot(std::size_t(e.b.batch), -1);
       for (index_t r = 0; r < e.valid; ++r) slot[std::size_t(r)] = std::int32_t(r);
       return tta.evaluate(e.b, delta, slot, &pred, &qh, weights);
     } else {
-      throw std::logic_error("test-time adaptation needs an ETRM model");
+      throw std::logic_error("context adaptation of a model without context tokens");  // run() refuses it
     }
   }
 
@@ -384,7 +388,7 @@ class runner {
   etrm::step_metrics weight_adapted_evaluate(const eval_rows& e, const T* weights, std::vector<std::int32_t>& pred,
                                              std::vector<T>& qh, etrm::data::arc_evaluator* ev) {
     const index_t B = e.b.batch, L = s_.spec.cfg.seq_len;
-    const int side = int(s_.spec.enc.grid_side);
+    const int side = etrm::task_shape(*model_, 0).side;
     etrm::task_solver<Model> solver(*tr_, solving(s_.adapt_votes));
     pred.assign(std::size_t(B * L), 0);
     qh.assign(std::size_t(B), T(0));
@@ -431,7 +435,7 @@ class runner {
       std::vector<control> ctls{control::none};
       if (is_etrm && with_controls && s_.controls && s_.spec.task == "fewshot")
         ctls.insert(ctls.end(), {control::no_demos, control::wrong_demos});
-      if (is_etrm && with_controls && s_.adapt_steps > 0) ctls.push_back(control::adapted);
+      if (with_controls && s_.adapt_steps > 0) ctls.push_back(control::adapted);
       for (control c : ctls) {
         const auto t0 = std::chrono::steady_clock::now();
         const int augmentations = votes_itself(c) ? 1 : s_.augmentations;

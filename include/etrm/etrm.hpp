@@ -46,6 +46,7 @@
 #include <etrm/train/checkpoint.hpp>
 #include <etrm/train/collapse_monitor.hpp>
 #include <etrm/train/context_adaptation.hpp>
+#include <etrm/train/task_rows.hpp>
 #include <etrm/train/weight_adaptation.hpp>
 #include <etrm/train/task_solver.hpp>
 #include <etrm/model/presets.hpp>

@@ -7013,6 +7013,47 @@ class context_adapter {
 
 ETRM_END_NAMESPACE
 // ---- end etrm/train/context_adaptation.hpp
+// ---- begin etrm/train/task_rows.hpp
+// SPDX-License-Identifier: Apache-2.0
+// How a model's rows carry a task, so test-time training and the task solver serve both model
+// kinds: an ETRM model reads the demonstrations beside each query (its encoder's canvas and demo
+// count); TRM with puzzle ids reads none, and a task it never saw gets the blank id 0. Rows are
+// built in ETRM's form and handed to a model with ids without their demos, so both kinds are
+// fitted on the same demonstration rows and answer the same queries.
+
+
+#include <cmath>
+#include <type_traits>
+
+ETRM_BEGIN_NAMESPACE
+
+// Whether Model reads the task's demonstrations (ETRM) rather than a puzzle id (TRM).
+template <class Model>
+inline constexpr bool reads_demos_v =
+    !std::is_same_v<typename Model::prefix_type, puzzle_id_prefix<typename Model::device_type, typename Model::scalar_type>>;
+
+// The shape of m's rows: ETRM's encoder canvas and demo count; for a model with ids the canvas of
+// its sequence (side² = seq_len) and `demos` demonstrations (they are dropped again by
+// model_rows, so any count that the rows need to hold).
+template <class Model>
+data::episode_shape task_shape(const Model& m, int demos) {
+  if constexpr (reads_demos_v<Model>) {
+    const auto& e = m.prefix().encoder();
+    return {int(e.grid_side), int(e.max_demos)};
+  } else {
+    return {int(std::lround(std::sqrt(double(m.config().seq_len)))), demos};
+  }
+}
+
+// b as Model reads it: unchanged for ETRM; for a model with ids the demos are replaced by the
+// blank id 0 (context [B, 1]).
+template <class Model>
+void to_model_rows(token_batch& b) {
+  if constexpr (!reads_demos_v<Model>) b.context.assign(std::size_t(b.batch), 0);
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/train/task_rows.hpp
 // ---- begin etrm/train/weight_adaptation.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Test-time training of the whole network on one task's demonstrations (etrm-lessons §2.4: every
@@ -7021,7 +7062,9 @@ ETRM_END_NAMESPACE
 // leave-one-out rows (each demo's output predicted from the other demos, every supervision step
 // supervised) under random augmentations of the whole task (dihedral + colour permutation), so
 // one task fills a batch with distinct rows; the query is then answered with the fitted copy.
-// The trained weights are never changed, and zero steps is the plain model.
+// The trained weights are never changed, and zero steps is the plain model. A model with
+// puzzle ids (TRM) is fitted on the same rows without their demos (train/task_rows.hpp): each
+// demo's input to its output under the blank id, the fair baseline for ETRM's fit.
 //
 //   weight_adapter<model_t> ttt(trainer, {.steps = 16});
 //   const T* w = ttt.fit(task, trainer.eval_parameters());   // valid until the next fit
@@ -7072,14 +7115,14 @@ class weight_adapter {
   const T* fit(const data::task& t, const T* weights, std::vector<double>* losses = nullptr) {
     auto& ctx = tr_.context();
     if (losses) losses->clear();
-    const auto& e = tr_.model().prefix().encoder();
-    const data::episode_shape shape{int(e.grid_side), int(e.max_demos)};
+    const data::episode_shape shape = task_shape(tr_.model(), int(t.train.size()));
     const auto loo = std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos));
     if (loo < 2) return weights;
     const std::size_t copies = std::max<std::size_t>(1, std::size_t(tr_.batch()) / loo);
     const data::task demos{t.id, t.train, {}};
-    const auto rows = make_leave_one_out_batches(augmented_copies(demos, copies, o_.seed), shape, tr_.batch());
-    const token_batch& b = rows.batches.front();  // every copy fits the first batch
+    auto rows = make_leave_one_out_batches(augmented_copies(demos, copies, o_.seed), shape, tr_.batch());
+    token_batch& b = rows.batches.front();  // every copy fits the first batch
+    to_model_rows<Model>(b);
     device_traits<D>::copy(ctx, w_.data(), weights, sizeof(T) * std::size_t(n_));
     detail::zero_buffer(ctx, m_);
     detail::zero_buffer(ctx, v_);
@@ -7107,8 +7150,9 @@ ETRM_END_NAMESPACE
 // ---- end etrm/train/weight_adaptation.hpp
 // ---- begin etrm/train/task_solver.hpp
 // SPDX-License-Identifier: Apache-2.0
-// One task answered end to end, the call an embedder makes with an ETRM model: every test input
-// is encoded with the task's demonstrations under `votes` augmentations (the first the identity),
+// One task answered end to end, the call an embedder makes: every test input is encoded with the
+// task's demonstrations (an ETRM model; one with puzzle ids reads the query alone under the blank
+// id, train/task_rows.hpp) under `votes` augmentations (the first the identity),
 // optionally after test-time training of a copy of the weights on the demos (weight_adapter),
 // answered, mapped back through the inverse augmentation and voted by data::arc_evaluator (vote
 // count, then mean halting confidence). The trained weights are never changed.
@@ -7913,9 +7957,9 @@ class task_solver {
   // the runner-up. `source` names the task in errors (a file path; default its id).
   solved_task<T> solve(const data::task& t, const T* weights, data::arc_evaluator* also = nullptr,
                        const std::string& source = {}) {
-    const auto& e = tr_.model().prefix().encoder();
-    const data::episode_shape shape{int(e.grid_side), int(e.max_demos)};
-    const query_batches rows = make_query_batches(t, shape, o_.votes, o_.seed, tr_.batch(), source.empty() ? t.id : source);
+    const data::episode_shape shape = task_shape(tr_.model(), 0);
+    query_batches rows = make_query_batches(t, shape, o_.votes, o_.seed, tr_.batch(), source.empty() ? t.id : source);
+    for (token_batch& b : rows.batches) to_model_rows<Model>(b);
     solved_task<T> s;
     const T* w = ttt_ ? ttt_->fit(t, weights, o_.adapt_losses ? &s.adapt_losses : nullptr) : weights;
     data::evaluator_options vo;

@@ -105,6 +105,11 @@ assert tuned < fresh - 0.2, (fresh, tuned)' <(losses fresh/metrics.jsonl) <(loss
   ;;
 tasks)  # every task x model kind trains (TRM on fewshot with a task pool, sudoku, maze with mlp_t, ARC both ways)
   "$bin" train --model trm --task-pool 16 --steps 2 --out trm "${tiny[@]}" || fail "trm fewshot"
+  # TRM's test-time training: fitted on each held-out task's demos under the blank id.
+  "$bin" eval --checkpoint trm/checkpoint.safetensors --split held_out --eval-batches 1 --threads 2 \
+    --adapt weights --adapt-steps 1 --adapt-supervision-steps 1 --out trm_ttt >trm_ttt.txt || fail "trm eval --adapt weights"
+  grep -q "^held_out/ttt " trm_ttt.txt || fail "trm: table lacks held_out/ttt"
+  expect_error "adapt context" "$bin" eval --checkpoint trm/checkpoint.safetensors --adapt-steps 1 --out trm_bad
   "$bin" train --model trm --task-pool 16 --curriculum-steps 1 --curriculum-families color_map,denoise,dihedral,gravity --steps 2 --out trm_cur "${tiny[@]}" || fail "trm curriculum"
   "$bin" train --model etrm --curriculum-steps 1 --curriculum-families color_map,denoise --steps 2 --out etrm_cur \
     "${tiny[@]}" || fail "etrm curriculum"

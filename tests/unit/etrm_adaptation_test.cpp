@@ -295,3 +295,53 @@ TEST_CASE("task solver: one vote is the plain answer; votes add up per test inpu
   CHECK(fitted.adapt_losses.back() < fitted.adapt_losses.front());
   CHECK(to_host<C>(ctx, w, tr.parameters().size()) == before);
 }
+
+// TRM with puzzle ids reads no demos: test-time training fits it on the same demo rows under the
+// blank id (the comparison's baseline for what the encoder adds), and the solver answers the
+// query alone under that id.
+TEST_CASE("a model with puzzle ids: fitted on each demo's input and output under the blank id, answers the "
+          "query alone") {
+  using C = cpu_device;
+  using M = trm_model<C, float, attention_mixer<C>>;
+  static_assert(!reads_demos_v<M> && reads_demos_v<etrm_model<C, float>>);
+  context_t<C> ctx(2);
+  trm_config c = etrm_config();
+  c.num_puzzle_identifiers = 3;
+  c.puzzle_emb_ndim = c.hidden_size;
+  M m(ctx, c);
+  CHECK(task_shape(m, 5).side == tiny_shape().side);
+  CHECK(task_shape(m, 5).max_demos == 5);
+  trainer<M> tr(ctx, m, 8, {});
+  const data::task t = held_out_tasks(1)[0];
+  const float* w = tr.parameters().data();
+  const auto before = to_host<C>(ctx, w, tr.parameters().size());
+
+  // The plain answer is the query row alone under id 0.
+  task_solver<M> plain(tr, {.votes = 1});
+  const auto one = plain.solve(t, w);
+  REQUIRE(one.result.pairs.at(0).ranked.size() == 1);
+  const auto n = std::size_t(tiny_shape().seq_len());
+  token_batch q = padding_batch(8, index_t(n), 1);
+  data::encode_grid(t.test[0].input, {}, std::span(q.inputs).first(n), tiny_shape().side);
+  std::vector<std::int32_t> pred;
+  std::vector<float> qh;
+  tr.evaluate(q, &pred, &qh, w);
+  CHECK(one.result.pairs[0].ranked[0].prediction == data::crop_canvas(std::span(pred).first(n), {}, tiny_shape().side));
+  CHECK(one.identity_q_halt.at(0) == qh[0]);
+
+  // The fit lowers the loss of the demo rows; the same rows with any demos in ETRM's context
+  // would be refused by the model (context width 1), so reaching here shows they were dropped.
+  task_solver<M> adapted(tr, {.votes = 2, .adapt = {.steps = 10}, .adapt_losses = true});
+  const auto fitted = adapted.solve(t, w);
+  REQUIRE(fitted.adapt_losses.size() == 11);
+  CHECK(fitted.adapt_losses.back() < 0.8 * fitted.adapt_losses.front());
+  CHECK(to_host<C>(ctx, w, tr.parameters().size()) == before);
+
+  // Its rows are the demos themselves: a task whose demos are swapped for others fits differently.
+  weight_adapter<M> ttt(tr, {.steps = 2});
+  const auto a = to_host<C>(ctx, ttt.fit(t, w), tr.parameters().size());
+  data::task other = t;
+  for (auto& p : other.train)
+    for (auto& cell : p.output.cells) cell = std::uint8_t((cell + 1) % 10);
+  CHECK(to_host<C>(ctx, ttt.fit(other, w), tr.parameters().size()) != a);
+}

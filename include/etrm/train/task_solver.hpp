@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// One task answered end to end, the call an embedder makes with an ETRM model: every test input
-// is encoded with the task's demonstrations under `votes` augmentations (the first the identity),
+// One task answered end to end, the call an embedder makes: every test input is encoded with the
+// task's demonstrations (an ETRM model; one with puzzle ids reads the query alone under the blank
+// id, train/task_rows.hpp) under `votes` augmentations (the first the identity),
 // optionally after test-time training of a copy of the weights on the demos (weight_adapter),
 // answered, mapped back through the inverse augmentation and voted by data::arc_evaluator (vote
 // count, then mean halting confidence). The trained weights are never changed.
@@ -51,9 +52,9 @@ class task_solver {
   // the runner-up. `source` names the task in errors (a file path; default its id).
   solved_task<T> solve(const data::task& t, const T* weights, data::arc_evaluator* also = nullptr,
                        const std::string& source = {}) {
-    const auto& e = tr_.model().prefix().encoder();
-    const data::episode_shape shape{int(e.grid_side), int(e.max_demos)};
-    const query_batches rows = make_query_batches(t, shape, o_.votes, o_.seed, tr_.batch(), source.empty() ? t.id : source);
+    const data::episode_shape shape = task_shape(tr_.model(), 0);
+    query_batches rows = make_query_batches(t, shape, o_.votes, o_.seed, tr_.batch(), source.empty() ? t.id : source);
+    for (token_batch& b : rows.batches) to_model_rows<Model>(b);
     solved_task<T> s;
     const T* w = ttt_ ? ttt_->fit(t, weights, o_.adapt_losses ? &s.adapt_losses : nullptr) : weights;
     data::evaluator_options vo;

@@ -5,7 +5,9 @@
 // leave-one-out rows (each demo's output predicted from the other demos, every supervision step
 // supervised) under random augmentations of the whole task (dihedral + colour permutation), so
 // one task fills a batch with distinct rows; the query is then answered with the fitted copy.
-// The trained weights are never changed, and zero steps is the plain model.
+// The trained weights are never changed, and zero steps is the plain model. A model with
+// puzzle ids (TRM) is fitted on the same rows without their demos (train/task_rows.hpp): each
+// demo's input to its output under the blank id, the fair baseline for ETRM's fit.
 //
 //   weight_adapter<model_t> ttt(trainer, {.steps = 16});
 //   const T* w = ttt.fit(task, trainer.eval_parameters());   // valid until the next fit
@@ -14,6 +16,7 @@
 
 #include <etrm/data/augment.hpp>
 #include <etrm/train/context_adaptation.hpp>
+#include <etrm/train/task_rows.hpp>
 
 #include <cmath>
 #include <vector>
@@ -59,14 +62,14 @@ class weight_adapter {
   const T* fit(const data::task& t, const T* weights, std::vector<double>* losses = nullptr) {
     auto& ctx = tr_.context();
     if (losses) losses->clear();
-    const auto& e = tr_.model().prefix().encoder();
-    const data::episode_shape shape{int(e.grid_side), int(e.max_demos)};
+    const data::episode_shape shape = task_shape(tr_.model(), int(t.train.size()));
     const auto loo = std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos));
     if (loo < 2) return weights;
     const std::size_t copies = std::max<std::size_t>(1, std::size_t(tr_.batch()) / loo);
     const data::task demos{t.id, t.train, {}};
-    const auto rows = make_leave_one_out_batches(augmented_copies(demos, copies, o_.seed), shape, tr_.batch());
-    const token_batch& b = rows.batches.front();  // every copy fits the first batch
+    auto rows = make_leave_one_out_batches(augmented_copies(demos, copies, o_.seed), shape, tr_.batch());
+    token_batch& b = rows.batches.front();  // every copy fits the first batch
+    to_model_rows<Model>(b);
     device_traits<D>::copy(ctx, w_.data(), weights, sizeof(T) * std::size_t(n_));
     detail::zero_buffer(ctx, m_);
     detail::zero_buffer(ctx, v_);

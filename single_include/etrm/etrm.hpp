@@ -1074,18 +1074,22 @@ struct host_kernels {
     });
   }
 
-  // dgu from dh (assigns)   gu, dgu: [rows, 2·inter], dh: [rows, inter]
+  // dgu from dh (assigns)   gu, dgu: [rows, 2·inter] (not aliased), dh: [rows, inter]
   template <class T>
   static void swiglu_backward(ctx_t& ctx, index_t rows, index_t inter, const T* gu, const T* dh, T* dgu) {
     Exec::run(ctx, rows, 8, [&](index_t b, index_t e) {
-      for (index_t r = b; r < e; ++r)
+      for (index_t r = b; r < e; ++r) {
+        const T *g = gu + r * 2 * inter, *u = g + inter, *d = dh + r * inter;
+        T *dg = dgu + r * 2 * inter, *du = dg + inter;
+        // exp(−g) a row at a time, through the backend's vectorised exp, in dg until used
+        for (index_t c = 0; c < inter; ++c) dg[c] = -g[c];
+        Exec::exp_inplace(dg, inter);
         for (index_t c = 0; c < inter; ++c) {
-          const T g = gu[r * 2 * inter + c], u = gu[r * 2 * inter + inter + c];
-          const T sig = T(1) / (T(1) + std::exp(-g));
-          const T d = dh[r * inter + c];
-          dgu[r * 2 * inter + c] = d * u * sig * (T(1) + g * (T(1) - sig));
-          dgu[r * 2 * inter + inter + c] = d * g * sig;
+          const T sig = T(1) / (T(1) + dg[c]);
+          dg[c] = d[c] * u[c] * sig * (T(1) + g[c] * (T(1) - sig));
+          du[c] = d[c] * g[c] * sig;
         }
+      }
     });
   }
 

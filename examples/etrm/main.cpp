@@ -412,8 +412,9 @@ int run(int argc, char** argv) {
 
   // solve
   std::string solve_ckpt, task_file;
-  CLI::App* solve = app.add_subcommand("solve", "Solve ARC tasks (a task JSON or a folder of them) with an ETRM checkpoint (voting over augmentations)");
-  solve->add_option("--checkpoint", solve_ckpt, "ETRM checkpoint")->required();
+  CLI::App* solve = app.add_subcommand("solve", "Solve ARC tasks (a task JSON or a folder of them) with an ETRM checkpoint "
+                                                "(voting over augmentations), or a TRM one with --adapt-steps");
+  solve->add_option("--checkpoint", solve_ckpt, "ETRM checkpoint (TRM: needs --adapt-steps, it reads no demos)")->required();
   solve->add_option("--task", task_file,
                     "ARC task JSON, or a folder: every .json below it, one line per task, one submission.json, "
                     "pass@k over the tasks whose answers are known")->required();
@@ -524,6 +525,7 @@ int run(int argc, char** argv) {
   }
   if (solve->parsed()) {
     s.command = "solve";
+    s.adapt = "weights";  // solve's test-time training fits the weights
     s.checkpoint = solve_ckpt;
     s.task_file = task_file;
     s.svg = svg;

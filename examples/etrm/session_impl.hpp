@@ -525,67 +525,66 @@ class runner {
   // ---- solve ARC tasks: one file, or every .json below a folder ------------------------------
 
   int solve() {
-    if constexpr (!is_etrm) {
-      throw std::invalid_argument("solve needs an ETRM checkpoint: a TRM has no embedding for an unseen task");
-    } else {
-      if (!s_.out.empty()) ensure_output_dir(s_.out);
-      // One file: a grid that does not fit the canvas is an error. A folder: such a task keeps
-      // the demos that fit, or gets no answer (attempts [[0]]) when its test inputs do not fit.
-      const bool folder = fs::is_directory(s_.task_file);
-      const auto tasks = folder ? etrm::data::load_arc_tasks(s_.task_file)
-                                : std::vector<etrm::data::task>{etrm::data::load_arc_task(s_.task_file)};
-      build(s_.spec.batch_size);
-      load_weights();
-      etrm::solve_options o = solving(s_.augmentations);
-      o.adapt_losses = true;
-      etrm::task_solver<Model> solver(*tr_, o);
-      const etrm::data::episode_shape shape{int(s_.spec.enc.grid_side), int(s_.spec.enc.max_demos)};
-      etrm::data::evaluation_result all;
-      etrm::data::svg_figure fig("etrm solve: " + (folder ? s_.task_file.string() : tasks.at(0).id));
-      std::size_t pictured = 0, scored = 0;
-      double pass1 = 0, pass2 = 0;
-      for (const auto& t : tasks) {
-        const auto part = folder ? etrm::answerable_part(t, shape) : std::optional(t);
-        etrm::data::task_result tres{t.id, std::vector<etrm::data::test_pair_result>(t.test.size())};
-        std::string fit;
-        if (part) {
-          const auto solved = solver.solve(*part, tr_->parameters().data(), nullptr, folder ? t.id : s_.task_file.string());
-          tres = solved.result;
-          if (s_.adapt_steps > 0)
-            fit = solved.adapt_losses.empty()
-                      ? "test-time training: skipped, the task has fewer than two demos to hold one out"
-                      : fmt::format("test-time training: {} steps on the demos, leave-one-out loss {:.4f} -> {:.4f}",
-                                    s_.adapt_steps, solved.adapt_losses.front(), solved.adapt_losses.back());
-        }
-        const bool known = !t.test.empty() && std::all_of(t.test.begin(), t.test.end(), [](const auto& p) { return p.output.rows > 0; });
-        if (known) {  // an unanswered task counts as unsolved
-          ++scored;
-          pass1 += tres.score(1);
-          pass2 += tres.score(2);
-        }
-        if (folder)
-          print_solved_line(t, tres, part.has_value(), known, fit);
-        else
-          print_solved_task(t, tres, fit);
-        if (!s_.svg.empty() && pictured < std::size_t(s_.svg_examples)) {
-          std::vector<std::optional<etrm::data::grid>> best;
-          for (const auto& pr : tres.pairs) best.push_back(pr.ranked.empty() ? std::nullopt : std::optional(pr.ranked[0].prediction));
-          fig.add_task(t, best);
-          ++pictured;
-        }
-        all.tasks.push_back(std::move(tres));
+    if (!is_etrm && s_.adapt_steps <= 0)
+      throw std::invalid_argument("solve with a TRM checkpoint needs --adapt-steps: a TRM has no embedding for an unseen task, "
+                                  "only test-time training on its demos");
+    if (!s_.out.empty()) ensure_output_dir(s_.out);
+    // One file: a grid that does not fit the canvas is an error. A folder: such a task keeps
+    // the demos that fit, or gets no answer (attempts [[0]]) when its test inputs do not fit.
+    const bool folder = fs::is_directory(s_.task_file);
+    const auto tasks = folder ? etrm::data::load_arc_tasks(s_.task_file)
+                              : std::vector<etrm::data::task>{etrm::data::load_arc_task(s_.task_file)};
+    build(s_.spec.batch_size);
+    load_weights();
+    etrm::solve_options o = solving(s_.augmentations);
+    o.adapt_losses = true;
+    etrm::task_solver<Model> solver(*tr_, o);
+    const etrm::data::episode_shape shape = etrm::task_shape(*model_, 0);
+    etrm::data::evaluation_result all;
+    etrm::data::svg_figure fig("etrm solve: " + (folder ? s_.task_file.string() : tasks.at(0).id));
+    std::size_t pictured = 0, scored = 0;
+    double pass1 = 0, pass2 = 0;
+    for (const auto& t : tasks) {
+      const auto part = folder ? etrm::answerable_part(t, shape) : std::optional(t);
+      etrm::data::task_result tres{t.id, std::vector<etrm::data::test_pair_result>(t.test.size())};
+      std::string fit;
+      if (part) {
+        const auto solved = solver.solve(*part, tr_->parameters().data(), nullptr, folder ? t.id : s_.task_file.string());
+        tres = solved.result;
+        if (s_.adapt_steps > 0)
+          fit = solved.adapt_losses.empty()
+                    ? "test-time training: skipped, the task has fewer than two demos to hold one out"
+                    : fmt::format("test-time training: {} steps on the demos, leave-one-out loss {:.4f} -> {:.4f}",
+                                  s_.adapt_steps, solved.adapt_losses.front(), solved.adapt_losses.back());
+      }
+      const bool known = !t.test.empty() && std::all_of(t.test.begin(), t.test.end(), [](const auto& p) { return p.output.rows > 0; });
+      if (known) {  // an unanswered task counts as unsolved
+        ++scored;
+        pass1 += tres.score(1);
+        pass2 += tres.score(2);
       }
       if (folder)
-        fmt::print("{} tasks, {} answered; with known answers ({}): pass@1 {:.2f}%, pass@2 {:.2f}%\n", tasks.size(),
-                   all.answered_tasks(), scored, scored ? 100 * pass1 / double(scored) : 0.0, scored ? 100 * pass2 / double(scored) : 0.0);
-      if (!s_.out.empty())
-        etrm::io::write_file_atomic(s_.out / "submission.json", all.submission_json(2).dump() + "\n");
-      if (!s_.svg.empty()) {
-        etrm::data::save_svg(fig.str(), s_.svg);
-        fmt::print("picture: {}\n", s_.svg.string());
+        print_solved_line(t, tres, part.has_value(), known, fit);
+      else
+        print_solved_task(t, tres, fit);
+      if (!s_.svg.empty() && pictured < std::size_t(s_.svg_examples)) {
+        std::vector<std::optional<etrm::data::grid>> best;
+        for (const auto& pr : tres.pairs) best.push_back(pr.ranked.empty() ? std::nullopt : std::optional(pr.ranked[0].prediction));
+        fig.add_task(t, best);
+        ++pictured;
       }
-      return 0;
+      all.tasks.push_back(std::move(tres));
     }
+    if (folder)
+      fmt::print("{} tasks, {} answered; with known answers ({}): pass@1 {:.2f}%, pass@2 {:.2f}%\n", tasks.size(),
+                 all.answered_tasks(), scored, scored ? 100 * pass1 / double(scored) : 0.0, scored ? 100 * pass2 / double(scored) : 0.0);
+    if (!s_.out.empty())
+      etrm::io::write_file_atomic(s_.out / "submission.json", all.submission_json(2).dump() + "\n");
+    if (!s_.svg.empty()) {
+      etrm::data::save_svg(fig.str(), s_.svg);
+      fmt::print("picture: {}\n", s_.svg.string());
+    }
+    return 0;
   }
 
   // One task of a folder: a line with its best answers' votes and, if known, whether solved.
@@ -593,7 +592,7 @@ class runner {
                          const std::string& fit) const {
     if (!answered) {
       fmt::print("{}: not answered (a test input or every demo is larger than the canvas side {})\n", t.id,
-                 s_.spec.enc.grid_side);
+                 etrm::task_shape(*model_, 0).side);
       return;
     }
     std::string votes;

@@ -7961,7 +7961,8 @@ class task_solver {
   // the runner-up. `source` names the task in errors (a file path; default its id).
   solved_task<T> solve(const data::task& t, const T* weights, data::arc_evaluator* also = nullptr,
                        const std::string& source = {}) {
-    const data::episode_shape shape = task_shape(tr_.model(), 0);
+    // a model with ids gets its demos checked against the canvas too: its fit reads them
+    const data::episode_shape shape = task_shape(tr_.model(), int(t.train.size()));
     query_batches rows = make_query_batches(t, shape, o_.votes, o_.seed, tr_.batch(), source.empty() ? t.id : source);
     for (token_batch& b : rows.batches) to_model_rows<Model>(b);
     solved_task<T> s;

@@ -235,6 +235,13 @@ solve)
 m = re.search(r"test-time training: 5 steps on the demos, leave-one-out loss ([0-9.]+) -> ([0-9.]+)", open(sys.argv[1]).read())
 assert m and float(m.group(2)) < float(m.group(1)), m and m.groups()' solve_ttt.txt || fail "solve --adapt-steps: no fit"
   grep -q "attempt_2" solve_ttt.txt || fail "solve --adapt-steps: no attempts"
+  # TRM reads no demos: it solves only with test-time training (on the demos, under the blank id).
+  "$bin" train --model trm --task-pool 16 --steps 2 --out trm "${tiny[@]}" >/dev/null || fail "train trm"
+  expect_error adapt-steps "$bin" solve --checkpoint trm/checkpoint.safetensors --task tasks/held_out_0_00000.json
+  "$bin" solve --checkpoint trm/checkpoint.safetensors --task tasks/held_out_0_00000.json --augmentations 2 \
+    --adapt-steps 3 --adapt-supervision-steps 1 --threads 2 >solve_trm.txt || fail "solve trm --adapt-steps"
+  grep -q "test-time training: 3 steps on the demos" solve_trm.txt && grep -q "attempt_2" solve_trm.txt ||
+    fail "solve trm --adapt-steps: no fit or no attempts"
   # A folder: one line per task, a task too large for the canvas unanswered, one submission.json.
   "$bin" generate --kind fewshot --count 3 --split held_out --out folder --max-side 5 >/dev/null || fail "generate"
   "$py" -c 'import json; print(json.dumps({"train": [{"input": [[1]*9]*9, "output": [[2]]}], "test": [{"input": [[1]], "output": [[2]]}]}))' \

@@ -11,6 +11,8 @@
 #include <etrm/data/augment.hpp>
 #include <etrm/data/generator.hpp>
 
+#include <array>
+#include <stdexcept>
 #include <utility>
 
 ETRM_BEGIN_NAMESPACE
@@ -33,14 +35,25 @@ inline std::pair<int, int> dihedral_displacement(int d, int dr, int dc) {
   return {r2 - r1, c2 - c1};
 }
 
-// The transform k seen through d: d ∘ k ∘ d⁻¹ (augment.hpp numbering).
+// The transform k seen through d: d ∘ k ∘ d⁻¹ (augment.hpp numbering), from a table built once
+// by applying the transforms to a grid whose cells are all distinct.
 inline int conjugate_dihedral(int d, int k) {
-  grid g(2, 3);
-  for (std::size_t i = 0; i < g.cells.size(); ++i) g.cells[i] = std::uint8_t(i + 1);
-  const grid target = dihedral(dihedral(dihedral(g, dihedral_inverse[std::size_t(d)]), k), d);
-  for (int j = 0; j < num_dihedral; ++j)
-    if (dihedral(g, j) == target) return j;
-  throw std::logic_error("conjugate_dihedral: the dihedral group is not closed");
+  using table_t = std::array<std::array<int, num_dihedral>, num_dihedral>;
+  static const table_t table = [] {
+    grid g(2, 3);
+    for (std::size_t i = 0; i < g.cells.size(); ++i) g.cells[i] = std::uint8_t(i + 1);
+    table_t t{};
+    for (int dd = 0; dd < num_dihedral; ++dd)
+      for (int kk = 0; kk < num_dihedral; ++kk) {
+        const grid target = dihedral(dihedral(dihedral(g, dihedral_inverse[std::size_t(dd)]), kk), dd);
+        int j = 0;
+        while (dihedral(g, j) != target)
+          if (++j == num_dihedral) throw std::logic_error("conjugate_dihedral: the dihedral group is not closed");
+        t[std::size_t(dd)][std::size_t(kk)] = j;
+      }
+    return t;
+  }();
+  return table.at(std::size_t(d)).at(std::size_t(k));
 }
 
 // The step an augmented task shows, for every parameter the split depends on

@@ -423,7 +423,8 @@ class runner {
             .adapt = {.steps = s_.adapt_steps,
                       .lr = s_.adapt_lr > 0 ? s_.adapt_lr : 3e-3,
                       .supervision_steps = s_.adapt_supervision,
-                      .seed = s_.spec.seed}};
+                      .seed = s_.spec.seed,
+                      .augment = s_.adapt_augment}};
   }
 
   std::vector<split_result> evaluate_all(data_provider& p, jsonl_log& log, index_t step, double elapsed,

@@ -50,7 +50,7 @@ help)
     grep -q -- "--" help.txt || fail "$sub --help lists no options"
   done
   "$bin" train --help >train_help.txt || fail "etrm train --help"
-  for opt in --grid-side --precision --leave-one-out --adapt-steps --adapt --adapt-votes --matching-init \
+  for opt in --grid-side --precision --leave-one-out --adapt-steps --adapt --adapt-votes --adapt-augment --matching-init \
     --curriculum-steps --curriculum-families --encoder-lr-scale --readout-weight --neighbour-cells; do
     grep -q -- "$opt" train_help.txt || fail "train --help lacks $opt"
   done

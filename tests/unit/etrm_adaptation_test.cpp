@@ -194,6 +194,16 @@ TEST_CASE("test-time training of the weights: zero steps is the plain model, fit
   data::task one_demo = tasks[0];
   one_demo.train.resize(1);
   CHECK(ttt.fit(one_demo, tr.parameters().data()) == tr.parameters().data());  // no leave-one-out rows
+
+  // Without augmented copies only the task's own rows are fitted: the augmentations' seed no
+  // longer changes the result, as it does with them.
+  const auto fitted_with = [&](std::uint64_t seed, bool augment) {
+    weight_adapter<etrm_model<C, float>> a(tr, {.steps = 2, .seed = seed, .augment = augment});
+    return to_host<C>(ctx, a.fit(tasks[0], tr.parameters().data()), tr.parameters().size());
+  };
+  CHECK(fitted_with(1, false) == fitted_with(2, false));
+  CHECK(fitted_with(1, true) != fitted_with(2, true));
+  CHECK(fitted_with(1, false) != fitted_with(1, true));
 }
 
 TEST_CASE("query batches: each test input under the identity first, then its augmentations; labels, "

@@ -29,6 +29,7 @@ struct weight_adaptation_options {
   index_t supervision_steps = 0;  // supervision steps per pass; 0: halt_max_steps
   double grad_clip = 1.0;         // global gradient-norm clip (0: off)
   std::uint64_t seed = 0;         // of the augmentations
+  bool augment = true;            // false: the task's own demo rows only, no augmented copies
 };
 
 // The task under `copies` augmentations (the first is the task itself; the others distinct
@@ -65,7 +66,7 @@ class weight_adapter {
     const data::episode_shape shape = task_shape(tr_.model(), int(t.train.size()));
     const auto loo = std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos));
     if (loo < 2) return weights;
-    const std::size_t copies = std::max<std::size_t>(1, std::size_t(tr_.batch()) / loo);
+    const std::size_t copies = o_.augment ? std::max<std::size_t>(1, std::size_t(tr_.batch()) / loo) : 1;
     const data::task demos{t.id, t.train, {}};
     auto rows = make_leave_one_out_batches(augmented_copies(demos, copies, o_.seed), shape, tr_.batch());
     token_batch& b = rows.batches.front();  // every copy fits the first batch

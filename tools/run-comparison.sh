@@ -15,7 +15,7 @@
 #   tools/run-comparison.sh              # ETRM_COMPARE_MINUTES per model (default 10)
 #   ETRM_BIN=build/release/examples/etrm ETRM_COMPARE_POOL=256 ETRM_COMPARE_OUT=runs/compare
 #   ETRM_COMPARE_TRM_HIDDEN=136 ETRM_COMPARE_TTT_BATCHES=2 ETRM_COMPARE_TTT_STEPS=16 ETRM_COMPARE_TTT_VOTES=1
-#   ETRM_COMPARE_TRM_TTT_LR=1e-3          # TRM's fit learning rate (its best of 3e-4..1e-2; ETRM's is 3e-3)
+#   ETRM_COMPARE_TTT_AUGMENT=false ETRM_COMPARE_TRM_TTT_LR=1e-3   # the fit's augmented copies; TRM's lr
 #   ETRM_COMPARE_REPORT_ONLY=1           # rewrite the report from the runs already in ETRM_COMPARE_OUT
 #   ETRM_COMPARE_TTT_ONLY=1              # redo only the test-time training of those runs, then the report
 set -euo pipefail
@@ -29,6 +29,7 @@ out="${ETRM_COMPARE_OUT:-runs/compare}"
 ttt_batches="${ETRM_COMPARE_TTT_BATCHES:-2}"
 ttt_steps="${ETRM_COMPARE_TTT_STEPS:-16}"
 ttt_votes="${ETRM_COMPARE_TTT_VOTES:-1}"
+ttt_augment="${ETRM_COMPARE_TTT_AUGMENT:-false}"
 trm_ttt_lr="${ETRM_COMPARE_TRM_TTT_LR:-1e-3}"
 results="${ETRM_COMPARE_RESULTS:-docs/RESULTS.md}"
 if [ ! -x "$bin" ]; then
@@ -51,16 +52,16 @@ done
 [ -n "${ETRM_COMPARE_REPORT_ONLY:-}" ] || for model in trm etrm etrm_gen; do
   lr=3e-3
   [ "$model" = trm ] && lr="$trm_ttt_lr"
-  echo "== test-time training of $model ($ttt_batches held-out batches, $ttt_steps steps per task, lr $lr, $ttt_votes votes)"
+  echo "== test-time training of $model ($ttt_batches held-out batches, $ttt_steps steps per task, lr $lr, augment $ttt_augment, $ttt_votes votes)"
   "$bin" eval --checkpoint "$out/$model/checkpoint.safetensors" --split held_out --eval-batches "$ttt_batches" \
     --no-controls --adapt weights --adapt-steps "$ttt_steps" --adapt-supervision-steps 2 --adapt-votes "$ttt_votes" \
-    --adapt-lr "$lr" --out "$out/$model.ttt" | tee "$out/$model.ttt.log"
+    --adapt-lr "$lr" --adapt-augment "$ttt_augment" --out "$out/$model.ttt" | tee "$out/$model.ttt.log"
 done
-/usr/bin/python3 - "$out" "$results" "$minutes" "$pool" "$trm_hidden" "$ttt_steps" "$ttt_votes" "$trm_ttt_lr" <<'PY'
+/usr/bin/python3 - "$out" "$results" "$minutes" "$pool" "$trm_hidden" "$ttt_steps" "$ttt_votes" "$ttt_augment" "$trm_ttt_lr" <<'PY'
 import datetime, json, os, pathlib, platform, re, sys
 sys.path.insert(0, "tools")
 from fewshot_families import by_family, by_kind
-out, results, minutes, pool, trm_hidden, ttt_steps, ttt_votes, trm_ttt_lr = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), *sys.argv[3:]
+out, results, minutes, pool, trm_hidden, ttt_steps, ttt_votes, ttt_augment, trm_ttt_lr = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), *sys.argv[3:]
 BEGIN, END = "<!-- comparison:begin -->", "<!-- comparison:end -->"
 MODELS = {"trm": "TRM, pool + ids", "etrm": "ETRM, pool", "etrm_gen": "ETRM, generator"}
 def load(model):
@@ -121,13 +122,15 @@ for model in MODELS:
     if path.exists():
         lines.append(f"* {MODELS[model]}: " + "; ".join(f"{name} {pct(n, k)}" for name, (n, k) in by_kind(path).items()))
 vote_flag = "" if ttt_votes == "1" else f" --adapt-votes {ttt_votes}"
+copies = ("under dihedral and colour augmentations (augmented copies of the whole task)" if ttt_augment == "true"
+          else "as they are (`--adapt-augment false`)")
 lines += ["", f"Test-time training (`etrm eval --adapt weights --adapt-steps {ttt_steps} --adapt-supervision-steps 2{vote_flag}`):",
           "for each held-out task alone, a copy of the whole network takes that many Adam steps on the task's",
-          "leave-one-out rows (each demo predicted from the others) under dihedral and colour augmentations, then",
+          f"leave-one-out rows (each demo predicted from the others) {copies}, then",
           ("answers the query." if ttt_votes == "1" else
            f"answers the query under {ttt_votes} augmentations (the first unchanged), and the answers vote.")
           + " TRM reads no demos, so its rows are each demo's input and output under the blank id: the same",
-          f"fit without the encoder (at `--adapt-lr {trm_ttt_lr}`, TRM's best; ETRM's is the default 3e-3). Same rows with and without:", "",
+          f"fit without the encoder (TRM at `--adapt-lr {trm_ttt_lr}`, its best; ETRM at 3e-3). Same rows with and without:", "",
           "| model | rows | exact without | exact with test-time training | held-out families with | parameter values with | compositions with |",
           "|---|---|---|---|---|---|---|"]
 for model in MODELS:

@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
       if (t.test.empty() || t.test[0].output.rows == 0) continue;  // scored tasks only
       data::arc_evaluator votes(std::span(&t, 1), {});
       for (auto& m : members) {
-        const auto part = answerable_part(t, {int(m->enc.grid_side), int(m->enc.max_demos)});
+        const auto part = answerable_part(t, episode_shape_of(m->enc));
         if (!part) {
           m->alone.push_back({t.id, std::vector<data::test_pair_result>(t.test.size())});
           continue;

@@ -59,7 +59,7 @@ bool task_fits(const data::task& t, const data::episode_shape& s) {
 class fewshot_provider final : public data_provider {
  public:
   explicit fewshot_provider(run_spec& r)
-      : r_(r), etrm_(r.model == "etrm"), shape_{int(r.enc.grid_side), int(r.enc.max_demos)} {
+      : r_(r), etrm_(r.model == "etrm"), shape_(etrm::episode_shape_of(r.enc)) {
     gen_.min_side = r.min_side;
     gen_.max_side = r.max_side;
     gen_.min_demos = r.gen_min_demos;
@@ -436,7 +436,7 @@ class arc_trm_provider final : public data_provider {
 
 class arc_etrm_provider final : public data_provider {
  public:
-  explicit arc_etrm_provider(run_spec& r) : r_(r), shape_{int(r.enc.grid_side), int(r.enc.max_demos)} {
+  explicit arc_etrm_provider(run_spec& r) : r_(r), shape_(etrm::episode_shape_of(r.enc)) {
     arc_files f = load_arc(r);
     const auto leak = data::find_leakage(f.training, f.evaluation);
     // Training episodes use the pairs that fit the canvas (all of them at 30x30).
@@ -595,7 +595,7 @@ void strip_demos(token_batch& b, const etrm::encoder_config& e) {
 
 std::vector<eval_rows> task_rows(const data::task& t, const etrm::encoder_config& e, int augmentations,
                                  std::uint64_t seed, index_t B, const std::string& source) {
-  auto q = etrm::make_query_batches(t, {int(e.grid_side), int(e.max_demos)}, augmentations, seed, B, source);
+  auto q = etrm::make_query_batches(t, etrm::episode_shape_of(e), augmentations, seed, B, source);
   std::vector<eval_rows> out;
   auto task = q.tasks.begin();
   for (std::size_t i = 0; i < q.batches.size(); ++i) {

@@ -6868,6 +6868,49 @@ ETRM_END_NAMESPACE
 //   const auto delta = tta.fit(tasks, trainer.eval_parameters());   // [tasks, K·D]
 //   tta.evaluate(query_batch, delta, slot_of_row, &pred);            // row r uses task slot[r]
 
+// ---- begin etrm/train/task_rows.hpp
+// SPDX-License-Identifier: Apache-2.0
+// How a model's rows carry a task, so test-time training and the task solver serve both model
+// kinds: an ETRM model reads the demonstrations beside each query (its encoder's canvas and demo
+// count); TRM with puzzle ids reads none, and a task it never saw gets the blank id 0. Rows are
+// built in ETRM's form and handed to a model with ids without their demos, so both kinds are
+// fitted on the same demonstration rows and answer the same queries.
+
+
+#include <cmath>
+#include <type_traits>
+
+ETRM_BEGIN_NAMESPACE
+
+// Whether Model reads the task's demonstrations (ETRM) rather than a puzzle id (TRM).
+template <class Model>
+inline constexpr bool reads_demos_v =
+    !std::is_same_v<typename Model::prefix_type, puzzle_id_prefix<typename Model::device_type, typename Model::scalar_type>>;
+
+// The rows an encoder configuration reads: its canvas side and demo count.
+inline data::episode_shape episode_shape_of(const encoder_config& e) { return {int(e.grid_side), int(e.max_demos)}; }
+
+// The shape of m's rows: ETRM's encoder canvas and demo count; for a model with ids the canvas of
+// its sequence (side² = seq_len) and `demos` demonstrations (they are dropped again by
+// to_model_rows, so any count that the rows need to hold).
+template <class Model>
+data::episode_shape task_shape(const Model& m, int demos) {
+  if constexpr (reads_demos_v<Model>) {
+    return episode_shape_of(m.prefix().encoder());
+  } else {
+    return {int(std::lround(std::sqrt(double(m.config().seq_len)))), demos};
+  }
+}
+
+// b as Model reads it: unchanged for ETRM; for a model with ids the demos are replaced by the
+// blank id 0 (context [B, 1]).
+template <class Model>
+void to_model_rows(token_batch& b) {
+  if constexpr (!reads_demos_v<Model>) b.context.assign(std::size_t(b.batch), 0);
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/train/task_rows.hpp
 
 #include <cmath>
 #include <span>
@@ -6952,8 +6995,7 @@ class context_adapter {
   std::vector<T> fit(std::span<const data::task> tasks, const T* weights, std::vector<double>* losses = nullptr) {
     using K = kernels<D>;
     auto& ctx = tr_.context();
-    const auto& e = tr_.model().prefix().encoder();
-    const auto rows = make_leave_one_out_batches(tasks, {int(e.grid_side), int(e.max_demos)}, tr_.batch());
+    const auto rows = make_leave_one_out_batches(tasks, task_shape(tr_.model(), 0), tr_.batch());
     const index_t n = index_t(tasks.size() + 1) * KD_, pad = index_t(tasks.size());
     buffer<T, D> delta(n), g(n), m(n), v(n);
     for (auto* b : {&delta, &m, &v}) zero(*b);
@@ -7030,47 +7072,6 @@ class context_adapter {
 
 ETRM_END_NAMESPACE
 // ---- end etrm/train/context_adaptation.hpp
-// ---- begin etrm/train/task_rows.hpp
-// SPDX-License-Identifier: Apache-2.0
-// How a model's rows carry a task, so test-time training and the task solver serve both model
-// kinds: an ETRM model reads the demonstrations beside each query (its encoder's canvas and demo
-// count); TRM with puzzle ids reads none, and a task it never saw gets the blank id 0. Rows are
-// built in ETRM's form and handed to a model with ids without their demos, so both kinds are
-// fitted on the same demonstration rows and answer the same queries.
-
-
-#include <cmath>
-#include <type_traits>
-
-ETRM_BEGIN_NAMESPACE
-
-// Whether Model reads the task's demonstrations (ETRM) rather than a puzzle id (TRM).
-template <class Model>
-inline constexpr bool reads_demos_v =
-    !std::is_same_v<typename Model::prefix_type, puzzle_id_prefix<typename Model::device_type, typename Model::scalar_type>>;
-
-// The shape of m's rows: ETRM's encoder canvas and demo count; for a model with ids the canvas of
-// its sequence (side² = seq_len) and `demos` demonstrations (they are dropped again by
-// model_rows, so any count that the rows need to hold).
-template <class Model>
-data::episode_shape task_shape(const Model& m, int demos) {
-  if constexpr (reads_demos_v<Model>) {
-    const auto& e = m.prefix().encoder();
-    return {int(e.grid_side), int(e.max_demos)};
-  } else {
-    return {int(std::lround(std::sqrt(double(m.config().seq_len)))), demos};
-  }
-}
-
-// b as Model reads it: unchanged for ETRM; for a model with ids the demos are replaced by the
-// blank id 0 (context [B, 1]).
-template <class Model>
-void to_model_rows(token_batch& b) {
-  if constexpr (!reads_demos_v<Model>) b.context.assign(std::size_t(b.batch), 0);
-}
-
-ETRM_END_NAMESPACE
-// ---- end etrm/train/task_rows.hpp
 // ---- begin etrm/train/weight_adaptation.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Test-time training of the whole network on one task's demonstrations (etrm-lessons §2.4: every

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <etrm/data/episode.hpp>
+#include <etrm/train/task_rows.hpp>
 #include <etrm/train/trainer.hpp>
 
 #include <cmath>
@@ -97,8 +98,7 @@ class context_adapter {
   std::vector<T> fit(std::span<const data::task> tasks, const T* weights, std::vector<double>* losses = nullptr) {
     using K = kernels<D>;
     auto& ctx = tr_.context();
-    const auto& e = tr_.model().prefix().encoder();
-    const auto rows = make_leave_one_out_batches(tasks, {int(e.grid_side), int(e.max_demos)}, tr_.batch());
+    const auto rows = make_leave_one_out_batches(tasks, task_shape(tr_.model(), 0), tr_.batch());
     const index_t n = index_t(tasks.size() + 1) * KD_, pad = index_t(tasks.size());
     buffer<T, D> delta(n), g(n), m(n), v(n);
     for (auto* b : {&delta, &m, &v}) zero(*b);

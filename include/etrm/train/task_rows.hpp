@@ -8,6 +8,7 @@
 
 #include <etrm/data/episode.hpp>
 #include <etrm/data/token_batch.hpp>
+#include <etrm/model/demo_encoder.hpp>
 #include <etrm/model/puzzle_prefix.hpp>
 
 #include <cmath>
@@ -20,14 +21,16 @@ template <class Model>
 inline constexpr bool reads_demos_v =
     !std::is_same_v<typename Model::prefix_type, puzzle_id_prefix<typename Model::device_type, typename Model::scalar_type>>;
 
+// The rows an encoder configuration reads: its canvas side and demo count.
+inline data::episode_shape episode_shape_of(const encoder_config& e) { return {int(e.grid_side), int(e.max_demos)}; }
+
 // The shape of m's rows: ETRM's encoder canvas and demo count; for a model with ids the canvas of
 // its sequence (side² = seq_len) and `demos` demonstrations (they are dropped again by
-// model_rows, so any count that the rows need to hold).
+// to_model_rows, so any count that the rows need to hold).
 template <class Model>
 data::episode_shape task_shape(const Model& m, int demos) {
   if constexpr (reads_demos_v<Model>) {
-    const auto& e = m.prefix().encoder();
-    return {int(e.grid_side), int(e.max_demos)};
+    return episode_shape_of(m.prefix().encoder());
   } else {
     return {int(std::lround(std::sqrt(double(m.config().seq_len)))), demos};
   }

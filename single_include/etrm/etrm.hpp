@@ -4274,6 +4274,7 @@ ETRM_END_NAMESPACE
 #include <optional>
 #include <stdexcept>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -4315,23 +4316,26 @@ inline constexpr std::array<int, num_dihedral> dihedral_inverse = {0, 3, 2, 1, 4
 
 constexpr bool dihedral_swaps_sides(int id) { return id == 1 || id == 3 || id == 6 || id == 7; }
 
+// The cell of an h x w input that lands on cell (i, j) of its transform `id`.
+constexpr std::pair<int, int> dihedral_source(int id, int i, int j, int h, int w) {
+  switch (id) {
+    case 1: return {j, w - 1 - i};
+    case 2: return {h - 1 - i, w - 1 - j};
+    case 3: return {h - 1 - j, i};
+    case 4: return {i, w - 1 - j};
+    case 5: return {h - 1 - i, j};
+    case 6: return {j, i};
+    case 7: return {h - 1 - j, w - 1 - i};
+    default: return {i, j};
+  }
+}
+
 inline grid dihedral(const grid& g, int id) {
   if (id < 0 || id >= num_dihedral) throw std::invalid_argument("dihedral: id must be 0..7");
-  const int h = g.rows, w = g.cols;
-  grid out = dihedral_swaps_sides(id) ? grid(w, h) : grid(h, w);
+  grid out = dihedral_swaps_sides(id) ? grid(g.cols, g.rows) : grid(g.rows, g.cols);
   for (int i = 0; i < out.rows; ++i)
     for (int j = 0; j < out.cols; ++j) {
-      int r = i, c = j;  // source cell of out(i, j)
-      switch (id) {
-        case 1: r = j, c = w - 1 - i; break;
-        case 2: r = h - 1 - i, c = w - 1 - j; break;
-        case 3: r = h - 1 - j, c = i; break;
-        case 4: c = w - 1 - j; break;
-        case 5: r = h - 1 - i; break;
-        case 6: r = j, c = i; break;
-        case 7: r = h - 1 - j, c = w - 1 - i; break;
-        default: break;
-      }
+      const auto [r, c] = dihedral_source(id, i, j, g.rows, g.cols);
       out.at(i, j) = g.at(r, c);
     }
   return out;
@@ -5433,7 +5437,11 @@ inline bool is_held_out(const rule& r) {
 inline bool rule_in_split(const rule& r, rule_split s) { return is_held_out(r) == (s == rule_split::held_out); }
 
 // e.g. "color_map(1>3,2>5)+dihedral(k=4)".
-inline std::string describe(const rule& r) { return describe(r.first) + (r.then ? "+" + describe(*r.then) : ""); }
+inline std::string describe(const rule& r) {
+  std::string s = describe(r.first);
+  if (r.then) s.append("+").append(describe(*r.then));
+  return s;
+}
 
 inline grid apply_rule(const rule& r, const grid& in) {
   grid out = apply_step(r.first, in);
@@ -5582,41 +5590,54 @@ namespace data {
 
 namespace detail {
 
-// Where the dihedral transform d sends the displacement (dr, dc), |dr|, |dc| <= 3.
-inline std::pair<int, int> dihedral_displacement(int d, int dr, int dc) {
-  grid g(7, 7);
-  g.at(3, 3) = 1;
-  g.at(3 + dr, 3 + dc) = 2;
-  const grid h = dihedral(g, d);
+// Where the dihedral transform d sends the displacement (dr, dc), |dr|, |dc| <= 3: the images of
+// cells (3, 3) and (3 + dr, 3 + dc) of a 7 x 7 frame, found on cell coordinates alone.
+constexpr std::pair<int, int> dihedral_displacement(int d, int dr, int dc) {
   int r1 = 0, c1 = 0, r2 = 0, c2 = 0;
-  for (int r = 0; r < h.rows; ++r)
-    for (int c = 0; c < h.cols; ++c) {
-      if (h.at(r, c) == 1) r1 = r, c1 = c;
-      if (h.at(r, c) == 2) r2 = r, c2 = c;
+  for (int i = 0; i < 7; ++i)
+    for (int j = 0; j < 7; ++j) {
+      const auto [r, c] = dihedral_source(d, i, j, 7, 7);
+      if (r == 3 && c == 3) r1 = i, c1 = j;
+      if (r == 3 + dr && c == 3 + dc) r2 = i, c2 = j;
     }
   return {r2 - r1, c2 - c1};
 }
 
-// The transform k seen through d: d ∘ k ∘ d⁻¹ (augment.hpp numbering), from a table built once
-// by applying the transforms to a grid whose cells are all distinct.
-inline int conjugate_dihedral(int d, int k) {
-  using table_t = std::array<std::array<int, num_dihedral>, num_dihedral>;
-  static const table_t table = [] {
-    grid g(2, 3);
-    for (std::size_t i = 0; i < g.cells.size(); ++i) g.cells[i] = std::uint8_t(i + 1);
-    table_t t{};
-    for (int dd = 0; dd < num_dihedral; ++dd)
-      for (int kk = 0; kk < num_dihedral; ++kk) {
-        const grid target = dihedral(dihedral(dihedral(g, dihedral_inverse[std::size_t(dd)]), kk), dd);
-        int j = 0;
-        while (dihedral(g, j) != target)
-          if (++j == num_dihedral) throw std::logic_error("conjugate_dihedral: the dihedral group is not closed");
-        t[std::size_t(dd)][std::size_t(kk)] = j;
-      }
-    return t;
-  }();
-  return table.at(std::size_t(d)).at(std::size_t(k));
+// A 2 x 3 grid of distinct cells, as the ids of its cells in row-major order.
+struct labelled_grid {
+  int rows = 2, cols = 3;
+  std::array<int, 6> ids{0, 1, 2, 3, 4, 5};
+  constexpr bool operator==(const labelled_grid&) const = default;
+};
+
+constexpr labelled_grid transformed(const labelled_grid& g, int d) {
+  labelled_grid out{dihedral_swaps_sides(d) ? g.cols : g.rows, dihedral_swaps_sides(d) ? g.rows : g.cols, {}};
+  for (int i = 0; i < out.rows; ++i)
+    for (int j = 0; j < out.cols; ++j) {
+      const auto [r, c] = dihedral_source(d, i, j, g.rows, g.cols);
+      out.ids[std::size_t(i * out.cols + j)] = g.ids[std::size_t(r * g.cols + c)];
+    }
+  return out;
 }
+
+// conjugation[d][k] = the transform k seen through d: d ∘ k ∘ d⁻¹ (augment.hpp numbering).
+using dihedral_table = std::array<std::array<int, num_dihedral>, num_dihedral>;
+constexpr dihedral_table conjugation_table() {
+  const labelled_grid g;
+  dihedral_table t{};
+  for (int d = 0; d < num_dihedral; ++d)
+    for (int k = 0; k < num_dihedral; ++k) {
+      const labelled_grid target = transformed(transformed(transformed(g, dihedral_inverse[std::size_t(d)]), k), d);
+      int j = 0;
+      while (transformed(g, j) != target)
+        if (++j == num_dihedral) throw std::logic_error("conjugation_table: the dihedral group is not closed");
+      t[std::size_t(d)][std::size_t(k)] = j;
+    }
+  return t;
+}
+inline constexpr dihedral_table conjugation = conjugation_table();
+
+inline int conjugate_dihedral(int d, int k) { return conjugation.at(std::size_t(d)).at(std::size_t(k)); }
 
 // The step an augmented task shows, for every parameter the split depends on
 // (step_params_held_out): colours of color_map and fill_enclosed, the dihedral transform, the

@@ -17,6 +17,7 @@
 #include <optional>
 #include <stdexcept>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -58,23 +59,26 @@ inline constexpr std::array<int, num_dihedral> dihedral_inverse = {0, 3, 2, 1, 4
 
 constexpr bool dihedral_swaps_sides(int id) { return id == 1 || id == 3 || id == 6 || id == 7; }
 
+// The cell of an h x w input that lands on cell (i, j) of its transform `id`.
+constexpr std::pair<int, int> dihedral_source(int id, int i, int j, int h, int w) {
+  switch (id) {
+    case 1: return {j, w - 1 - i};
+    case 2: return {h - 1 - i, w - 1 - j};
+    case 3: return {h - 1 - j, i};
+    case 4: return {i, w - 1 - j};
+    case 5: return {h - 1 - i, j};
+    case 6: return {j, i};
+    case 7: return {h - 1 - j, w - 1 - i};
+    default: return {i, j};
+  }
+}
+
 inline grid dihedral(const grid& g, int id) {
   if (id < 0 || id >= num_dihedral) throw std::invalid_argument("dihedral: id must be 0..7");
-  const int h = g.rows, w = g.cols;
-  grid out = dihedral_swaps_sides(id) ? grid(w, h) : grid(h, w);
+  grid out = dihedral_swaps_sides(id) ? grid(g.cols, g.rows) : grid(g.rows, g.cols);
   for (int i = 0; i < out.rows; ++i)
     for (int j = 0; j < out.cols; ++j) {
-      int r = i, c = j;  // source cell of out(i, j)
-      switch (id) {
-        case 1: r = j, c = w - 1 - i; break;
-        case 2: r = h - 1 - i, c = w - 1 - j; break;
-        case 3: r = h - 1 - j, c = i; break;
-        case 4: c = w - 1 - j; break;
-        case 5: r = h - 1 - i; break;
-        case 6: r = j, c = i; break;
-        case 7: r = h - 1 - j, c = w - 1 - i; break;
-        default: break;
-      }
+      const auto [r, c] = dihedral_source(id, i, j, g.rows, g.cols);
       out.at(i, j) = g.at(r, c);
     }
   return out;

@@ -71,7 +71,11 @@ inline bool is_held_out(const rule& r) {
 inline bool rule_in_split(const rule& r, rule_split s) { return is_held_out(r) == (s == rule_split::held_out); }
 
 // e.g. "color_map(1>3,2>5)+dihedral(k=4)".
-inline std::string describe(const rule& r) { return describe(r.first) + (r.then ? "+" + describe(*r.then) : ""); }
+inline std::string describe(const rule& r) {
+  std::string s = describe(r.first);
+  if (r.then) s.append("+").append(describe(*r.then));
+  return s;
+}
 
 inline grid apply_rule(const rule& r, const grid& in) {
   grid out = apply_step(r.first, in);

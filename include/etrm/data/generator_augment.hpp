@@ -20,41 +20,54 @@ namespace data {
 
 namespace detail {
 
-// Where the dihedral transform d sends the displacement (dr, dc), |dr|, |dc| <= 3.
-inline std::pair<int, int> dihedral_displacement(int d, int dr, int dc) {
-  grid g(7, 7);
-  g.at(3, 3) = 1;
-  g.at(3 + dr, 3 + dc) = 2;
-  const grid h = dihedral(g, d);
+// Where the dihedral transform d sends the displacement (dr, dc), |dr|, |dc| <= 3: the images of
+// cells (3, 3) and (3 + dr, 3 + dc) of a 7 x 7 frame, found on cell coordinates alone.
+constexpr std::pair<int, int> dihedral_displacement(int d, int dr, int dc) {
   int r1 = 0, c1 = 0, r2 = 0, c2 = 0;
-  for (int r = 0; r < h.rows; ++r)
-    for (int c = 0; c < h.cols; ++c) {
-      if (h.at(r, c) == 1) r1 = r, c1 = c;
-      if (h.at(r, c) == 2) r2 = r, c2 = c;
+  for (int i = 0; i < 7; ++i)
+    for (int j = 0; j < 7; ++j) {
+      const auto [r, c] = dihedral_source(d, i, j, 7, 7);
+      if (r == 3 && c == 3) r1 = i, c1 = j;
+      if (r == 3 + dr && c == 3 + dc) r2 = i, c2 = j;
     }
   return {r2 - r1, c2 - c1};
 }
 
-// The transform k seen through d: d ∘ k ∘ d⁻¹ (augment.hpp numbering), from a table built once
-// by applying the transforms to a grid whose cells are all distinct.
-inline int conjugate_dihedral(int d, int k) {
-  using table_t = std::array<std::array<int, num_dihedral>, num_dihedral>;
-  static const table_t table = [] {
-    grid g(2, 3);
-    for (std::size_t i = 0; i < g.cells.size(); ++i) g.cells[i] = std::uint8_t(i + 1);
-    table_t t{};
-    for (int dd = 0; dd < num_dihedral; ++dd)
-      for (int kk = 0; kk < num_dihedral; ++kk) {
-        const grid target = dihedral(dihedral(dihedral(g, dihedral_inverse[std::size_t(dd)]), kk), dd);
-        int j = 0;
-        while (dihedral(g, j) != target)
-          if (++j == num_dihedral) throw std::logic_error("conjugate_dihedral: the dihedral group is not closed");
-        t[std::size_t(dd)][std::size_t(kk)] = j;
-      }
-    return t;
-  }();
-  return table.at(std::size_t(d)).at(std::size_t(k));
+// A 2 x 3 grid of distinct cells, as the ids of its cells in row-major order.
+struct labelled_grid {
+  int rows = 2, cols = 3;
+  std::array<int, 6> ids{0, 1, 2, 3, 4, 5};
+  constexpr bool operator==(const labelled_grid&) const = default;
+};
+
+constexpr labelled_grid transformed(const labelled_grid& g, int d) {
+  labelled_grid out{dihedral_swaps_sides(d) ? g.cols : g.rows, dihedral_swaps_sides(d) ? g.rows : g.cols, {}};
+  for (int i = 0; i < out.rows; ++i)
+    for (int j = 0; j < out.cols; ++j) {
+      const auto [r, c] = dihedral_source(d, i, j, g.rows, g.cols);
+      out.ids[std::size_t(i * out.cols + j)] = g.ids[std::size_t(r * g.cols + c)];
+    }
+  return out;
 }
+
+// conjugation[d][k] = the transform k seen through d: d ∘ k ∘ d⁻¹ (augment.hpp numbering).
+using dihedral_table = std::array<std::array<int, num_dihedral>, num_dihedral>;
+constexpr dihedral_table conjugation_table() {
+  const labelled_grid g;
+  dihedral_table t{};
+  for (int d = 0; d < num_dihedral; ++d)
+    for (int k = 0; k < num_dihedral; ++k) {
+      const labelled_grid target = transformed(transformed(transformed(g, dihedral_inverse[std::size_t(d)]), k), d);
+      int j = 0;
+      while (transformed(g, j) != target)
+        if (++j == num_dihedral) throw std::logic_error("conjugation_table: the dihedral group is not closed");
+      t[std::size_t(d)][std::size_t(k)] = j;
+    }
+  return t;
+}
+inline constexpr dihedral_table conjugation = conjugation_table();
+
+inline int conjugate_dihedral(int d, int k) { return conjugation.at(std::size_t(d)).at(std::size_t(k)); }
 
 // The step an augmented task shows, for every parameter the split depends on
 // (step_params_held_out): colours of color_map and fill_enclosed, the dihedral transform, the

@@ -4,6 +4,9 @@
 // variant: train_step_etrm/fewshot/<batch>/<variant> with variant k_tokens (the K context
 // tokens only), aligned (+ aligned cells) and query_attention (+ the query cells reading the
 // demo tokens; the default). Samples/s as items_per_second: what each encoder feature costs.
+// ttt_fit_etrm/fewshot/{copies,own_rows}: one test-time training fit of the weights (16 Adam steps of 2
+// supervision steps, `etrm eval --adapt weights`) on a held-out task with 3 demos, with augmented
+// copies filling the batch of 32 (copies) or on its 3 leave-one-out rows alone (own_rows).
 #include <benchmark/benchmark.h>
 #include <etrm/etrm.hpp>
 
@@ -31,24 +34,51 @@ etrm::trm_config fewshot_config(const etrm::data::episode_shape& shape) {
   return c;
 }
 
-void etrm_step(benchmark::State& state, etrm::index_t B, bool aligned, bool query_attention) {
+etrm::context_t<C> bench_context() {
   const char* t = std::getenv("ETRM_BENCH_THREADS");
-  etrm::context_t<C> ctx(t ? std::atoi(t) : 0);
-  const etrm::data::episode_shape shape{6, 3};
+  return etrm::context_t<C>(t ? std::atoi(t) : 0);
+}
+
+etrm::encoder_config fewshot_encoder(const etrm::data::episode_shape& shape, bool aligned, bool query_attention) {
   etrm::encoder_config e{shape.side, shape.max_demos, 1, 1};
   e.aligned_cells = aligned;
   e.query_attention = query_attention;
-  model_t m(ctx, fewshot_config(shape), e);
-  etrm::trainer<model_t> tr(ctx, m, B, {});
+  return e;
+}
+
+etrm::data::generator_config fewshot_generator() {
   etrm::data::generator_config g;
   g.min_side = 2;
   g.max_side = 5;
-  const etrm::token_batch b = etrm::data::episode_source(etrm::data::rule_split::train, 1, shape, g).batch(B, 0);
+  return g;
+}
+
+void etrm_step(benchmark::State& state, etrm::index_t B, bool aligned, bool query_attention) {
+  auto ctx = bench_context();
+  const etrm::data::episode_shape shape{6, 3};
+  model_t m(ctx, fewshot_config(shape), fewshot_encoder(shape, aligned, query_attention));
+  etrm::trainer<model_t> tr(ctx, m, B, {});
+  const etrm::token_batch b =
+      etrm::data::episode_source(etrm::data::rule_split::train, 1, shape, fewshot_generator()).batch(B, 0);
   tr.train_step(b);  // sizes the arena
   for (auto _ : state) benchmark::DoNotOptimize(tr.train_step(b).loss);
   state.SetItemsProcessed(int64_t(state.iterations()) * B);
   state.counters["parameters"] = double(m.layout().count());
   state.counters["arena_MiB"] = double(tr.arena().high_water()) / (1 << 20);
+}
+
+void ttt_fit(benchmark::State& state, bool augment) {
+  auto ctx = bench_context();
+  const etrm::data::episode_shape shape{6, 3};
+  model_t m(ctx, fewshot_config(shape), fewshot_encoder(shape, true, true));
+  etrm::trainer<model_t> tr(ctx, m, 32, {});
+  auto g = fewshot_generator();
+  g.min_demos = g.max_demos = 3;
+  const auto task = etrm::data::sample_task(etrm::data::rule_split::held_out, 1, 0, g);
+  etrm::weight_adapter<model_t> ttt(tr, {.steps = 16, .supervision_steps = 2, .augment = augment});
+  ttt.fit(task, tr.parameters().data());  // sizes the arena
+  for (auto _ : state) benchmark::DoNotOptimize(ttt.fit(task, tr.parameters().data()));
+  state.SetItemsProcessed(int64_t(state.iterations()));  // tasks
 }
 
 const int registered = [] {
@@ -57,6 +87,12 @@ const int registered = [] {
   for (const auto& [name, aligned, query] : variants)
     benchmark::RegisterBenchmark((std::string("train_step_etrm/fewshot/32/") + name).c_str(),
                                  [aligned = aligned, query = query](benchmark::State& s) { etrm_step(s, 32, aligned, query); })
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->MinTime(2.0);
+  for (const bool augment : {true, false})
+    benchmark::RegisterBenchmark(augment ? "ttt_fit_etrm/fewshot/copies" : "ttt_fit_etrm/fewshot/own_rows",
+                                 [augment](benchmark::State& s) { ttt_fit(s, augment); })
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime()
         ->MinTime(2.0);

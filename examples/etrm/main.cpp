@@ -100,7 +100,8 @@ void add_adaptation_options(CLI::App* app, session& s) {
   app->add_option("--adapt-votes", s.adapt_votes,
                   "With --adapt weights: the fitted copy answers the query under N augmentations (the first "
                   "unchanged) and the answers vote (default 1: no vote); on ARC these are the votes of pass@k, "
-                  "in place of --augmentations")
+                  "in place of --augmentations. Votes need the fit's augmented copies: a copy fitted with "
+                  "--adapt-augment false answers augmented queries badly")
       ->check(CLI::PositiveNumber);
 }
 

@@ -204,6 +204,13 @@ TEST_CASE("test-time training of the weights: zero steps is the plain model, fit
   CHECK(fitted_with(1, false) == fitted_with(2, false));
   CHECK(fitted_with(1, true) != fitted_with(2, true));
   CHECK(fitted_with(1, false) != fitted_with(1, true));
+
+  // The fit's batch holds the task's rows alone, so the batch of the trainer it was given (whose
+  // padding rows once diluted the loss and trained the halting head) does not change it.
+  trainer<etrm_model<C, float>> wide(ctx, m, 16, {});
+  weight_adapter<etrm_model<C, float>> from_wide(wide, {.steps = 2, .augment = false});
+  CHECK(to_host<C>(ctx, from_wide.fit(tasks[0], tr.parameters().data()), tr.parameters().size()) ==
+        fitted_with(1, false));
 }
 
 TEST_CASE("query batches: each test input under the identity first, then its augmentations; labels, "

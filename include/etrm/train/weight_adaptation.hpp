@@ -19,6 +19,8 @@
 #include <etrm/train/task_rows.hpp>
 
 #include <cmath>
+#include <map>
+#include <memory>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -49,49 +51,66 @@ class weight_adapter {
   using T = typename Model::scalar_type;
 
  public:
-  weight_adapter(trainer<Model>& tr, weight_adaptation_options o)
-      : tr_(tr), o_(o), n_(tr.parameters().size()), w_(n_), m_(n_), v_(n_) {
+  weight_adapter(trainer<Model>& tr, weight_adaptation_options o) : tr_(tr), o_(o) {
     if (o_.steps < 0 || !(o_.lr > 0) || o_.grad_clip < 0)
       throw std::invalid_argument("weight_adapter: need steps >= 0, lr > 0 and grad_clip >= 0");
   }
 
-  // Fits a copy of `weights` to the leave-one-out rows of `t`'s demos (one batch: as many
-  // augmented copies as fill it) and returns it (device, valid until the next fit); t.test is
-  // never read, so a query's answer cannot leak in. A task with fewer than two demos has no
-  // such rows and gets `weights` unchanged. `losses` (optional) gets the summed leave-one-out
-  // loss before each step and after the last (steps + 1 values).
+  // Fits a copy of `weights` to the leave-one-out rows of `t`'s demos (one batch of exactly those
+  // rows: as many augmented copies as fit the trainer's batch, or the task's own rows alone) and
+  // returns it (device, valid until the next fit); t.test is never read, so a query's answer
+  // cannot leak in. A task with fewer than two demos has no such rows and gets `weights`
+  // unchanged. `losses` (optional) gets the mean leave-one-out loss per row, summed over the
+  // supervision steps, before each step and after the last (steps + 1 values).
   const T* fit(const data::task& t, const T* weights, std::vector<double>* losses = nullptr) {
-    auto& ctx = tr_.context();
     if (losses) losses->clear();
     const data::episode_shape shape = task_shape(tr_.model(), int(t.train.size()));
     const auto loo = std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos));
     if (loo < 2) return weights;
     const std::size_t copies = o_.augment ? std::max<std::size_t>(1, std::size_t(tr_.batch()) / loo) : 1;
     const data::task demos{t.id, t.train, {}};
-    auto rows = make_leave_one_out_batches(augmented_copies(demos, copies, o_.seed), shape, tr_.batch());
-    token_batch& b = rows.batches.front();  // every copy fits the first batch
+    const auto copied = augmented_copies(demos, copies, o_.seed);
+    // The fit's batch is its rows alone: no padding rows to compute, and none to dilute the loss.
+    trainer<Model>& fitter = fitter_for(index_t(copied.size() * loo));
+    auto rows = make_leave_one_out_batches(copied, shape, fitter.batch());
+    token_batch& b = rows.batches.front();
     to_model_rows<Model>(b);
-    device_traits<D>::copy(ctx, w_.data(), weights, sizeof(T) * std::size_t(n_));
-    detail::zero_buffer(ctx, m_);
-    detail::zero_buffer(ctx, v_);
+    auto& ctx = fitter.context();
+    const index_t n = fitter.parameters().size();
+    T* w = fitter.parameters().data();
+    device_traits<D>::copy(ctx, w, weights, sizeof(T) * std::size_t(n));
+    detail::zero_buffer(ctx, fitter.moment1());
+    detail::zero_buffer(ctx, fitter.moment2());
     const index_t sup = o_.supervision_steps > 0 ? o_.supervision_steps : tr_.model().config().halt_max_steps;
     for (index_t step = 0; step <= o_.steps; ++step) {
       if (step == o_.steps && !losses) break;  // the last pass only measures the loss
-      const double loss = tr_.supervised_gradients(b, sup, w_.data());
+      const double loss = fitter.supervised_gradients(b, sup, w);
       if (losses) losses->push_back(loss);
       if (step == o_.steps) break;
-      T* g = tr_.gradients().data();
-      if (o_.grad_clip > 0) clip_global_norm(ctx, tr_.arena(), g, n_, o_.grad_clip);
-      detail::adaptation_adam_step<D>(ctx, n_, w_.data(), g, m_.data(), v_.data(), o_.lr, step);
+      T* g = fitter.gradients().data();
+      if (o_.grad_clip > 0) clip_global_norm(ctx, fitter.arena(), g, n, o_.grad_clip);
+      detail::adaptation_adam_step<D>(ctx, n, w, g, fitter.moment1().data(), fitter.moment2().data(), o_.lr, step);
     }
-    return w_.data();
+    return w;
   }
 
  private:
+  // A trainer of the same model and loss whose batch is `rows`, made on first use; its
+  // parameters and moments are the fitted copy and its Adam state. A task's row count is one of
+  // a few (up to max_demos leave-one-out rows, times the copies), so there are few of them.
+  trainer<Model>& fitter_for(index_t rows) {
+    auto& f = fitters_[rows];
+    if (!f) {
+      auto opt = tr_.opts();
+      opt.optimizer.ema_rate = 0;  // the fit keeps no EMA shadow
+      f = std::make_unique<trainer<Model>>(tr_.context(), tr_.model(), rows, opt);
+    }
+    return *f;
+  }
+
   trainer<Model>& tr_;
   weight_adaptation_options o_;
-  index_t n_;
-  buffer<T, D> w_, m_, v_;
+  std::map<index_t, std::unique_ptr<trainer<Model>>> fitters_;
 };
 
 ETRM_END_NAMESPACE

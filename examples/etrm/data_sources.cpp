@@ -69,6 +69,12 @@ class fewshot_provider final : public data_provider {
     gen_.queries = 1;
     curriculum_gen_ = gen_;
     curriculum_gen_.only = families_named(r.curriculum_families);
+    if (!data::split_has_rules(data::rule_split::train, gen_))
+      throw std::invalid_argument("--families: every rule of these families is held out at these grid sizes; "
+                                  "training needs a training rule");
+    if (r.curriculum_steps > 0 && !data::split_has_rules(data::rule_split::train, curriculum_gen_))
+      throw std::invalid_argument("--curriculum-families: every rule of these families is held out");
+    has_held_out_ = data::split_has_rules(data::rule_split::held_out, gen_);
     if (r.task_pool > 0) {
       data::generator_config g = gen_;
       g.queries = std::max(2, r.pool_queries);
@@ -128,9 +134,12 @@ class fewshot_provider final : public data_provider {
 
   // With a task pool, train_rules are the pool tasks' held-back queries and new_tasks fresh
   // tasks of the training rules that are not in the pool (TRM: the blank id).
+  // Families without a held-out rule (e.g. --families gravity) have no held_out split.
   std::vector<std::string> split_names() const override {
-    if (pool_.empty()) return {"train_rules", "held_out"};
-    return {"train_rules", "new_tasks", "held_out"};
+    std::vector<std::string> names{"train_rules"};
+    if (!pool_.empty()) names.push_back("new_tasks");
+    if (has_held_out_) names.push_back("held_out");
+    return names;
   }
 
   eval_split split(const std::string& name, index_t B, index_t max_batches, int) override {
@@ -146,6 +155,8 @@ class fewshot_provider final : public data_provider {
           return std::pair{std::move(t), std::int32_t(idx + 1)};
         }, std::uint64_t(i));
       };
+    } else if (name == "held_out" && !has_held_out_) {
+      throw std::invalid_argument("fewshot split 'held_out': --families has no held-out rule at these grid sizes");
     } else if (name == "train_rules" || name == "held_out" || (name == "new_tasks" && !pool_.empty())) {
       const auto split = name == "held_out" ? data::rule_split::held_out : data::rule_split::train;
       const std::uint64_t seed = r_.seed + (name == "held_out" ? 2000003 : 1000003);
@@ -218,6 +229,7 @@ class fewshot_provider final : public data_provider {
   data::episode_shape shape_;
   data::generator_config gen_;
   data::generator_config curriculum_gen_;  // gen_ restricted to the curriculum families
+  bool has_held_out_ = true;               // some rule of gen_'s families is held out
   std::vector<std::size_t> curriculum_pool_;  // pool tasks whose rule uses only curriculum families
   std::vector<data::task> pool_;
   std::vector<data::rule> pool_rules_;  // the rule of each pool task
@@ -575,7 +587,7 @@ void finalize_spec(run_spec& r) {
   } else if (c.puzzle_emb_ndim == 0 && r.task != "sudoku" && r.task != "maze") {
     c.puzzle_emb_ndim = c.hidden_size;
   }
-  if (c.mlp_t && c.pos_encodings == etrm::pos_encoding::rope) c.pos_encodings = etrm::pos_encoding::none;
+  if (c.mlp_t && c.rotary()) c.pos_encodings = etrm::pos_encoding::none;
   if (r.opt.total_steps == 0 && r.steps > 0) r.opt.total_steps = r.steps;
   c.validate();
 }

@@ -144,7 +144,7 @@ void add_train_options(CLI::App* app, overrides& o) {
                  [](R& r, const index_t& v) { r.cfg.puzzle_emb_len = v; });
   o.add<index_t>(app, "--puzzle-emb-ndim", "TRM puzzle embedding size (default: hidden size)",
                  [](R& r, const index_t& v) { r.cfg.puzzle_emb_ndim = v; });
-  o.add<std::string>(app, "--pos-encodings", "rope | learned | none",
+  o.add<std::string>(app, "--pos-encodings", "rope | rope2d (by row and column) | learned | none",
                      [](R& r, const std::string& v) { r.cfg.pos_encodings = etrm::pos_encoding_from_string(v); });
   o.flag(app, "--mlp-t", "Token-mixing MLP instead of attention (mlp_t)", [](R& r) { r.cfg.mlp_t = true; });
   // optimizer

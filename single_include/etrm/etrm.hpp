@@ -1758,7 +1758,8 @@ ETRM_END_NAMESPACE
 // ---- begin etrm/layers/rope.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Rotary position tables (trm-spec §1.3): inv_freq_i = θ^(−2i/hd), angles pos · inv_freq
-// duplicated as [freqs, freqs] over the head dimension, positions 0..S−1 (prefix included).
+// duplicated as [freqs, freqs] over the head dimension, positions 0..S−1 (prefix included); or
+// 2-D, by row and column of a square canvas (pos_encoding::rope2d).
 
 #include <type_traits>
 
@@ -1778,18 +1779,40 @@ struct rope_table {
   buffer<T, D> cos, sin;
 
   rope_table() = default;
+  // 1-D: position p of 0..S−1 turns frequency pair i by p · θ^(−2i/hd).
   rope_table(context_t<D>& ctx, index_t S, index_t hd, double theta) {
+    fill(ctx, S, hd, [&](index_t p, index_t i) { return double(p) * std::pow(theta, -2.0 * double(i) / double(hd)); });
+  }
+
+  // 2-D over a side × side canvas after `prefix` tokens (which stay unrotated): pairs i < hd/4
+  // turn by row · θ^(−4i/hd), the others by column with the same frequencies.
+  static rope_table grid(context_t<D>& ctx, index_t prefix, index_t side, index_t hd, double theta) {
+    const index_t quarter = hd / 4;
+    rope_table t;
+    t.fill(ctx, prefix + side * side, hd, [&](index_t p, index_t i) {
+      if (p < prefix) return 0.0;
+      const index_t cell = p - prefix, coordinate = i < quarter ? cell / side : cell % side;
+      return double(coordinate) * std::pow(theta, -double(i % quarter) / double(quarter));
+    });
+    return t;
+  }
+
+  rope_view<T> view() const { return {cos.data(), sin.data()}; }
+
+ private:
+  // angle(p, i) for the hd/2 frequency pairs, duplicated as [pairs, pairs] over the head.
+  template <class Angle>
+  void fill(context_t<D>& ctx, index_t S, index_t hd, Angle angle) {
     std::vector<T> c(static_cast<std::size_t>(S * hd)), s(c.size());
     for (index_t p = 0; p < S; ++p)
       for (index_t i = 0; i < hd; ++i) {
-        const double inv_freq = std::pow(theta, -2.0 * double(i % (hd / 2)) / double(hd));
-        c[p * hd + i] = T(std::cos(double(p) * inv_freq));
-        s[p * hd + i] = T(std::sin(double(p) * inv_freq));
+        const double a = angle(p, i % (hd / 2));
+        c[p * hd + i] = T(std::cos(a));
+        s[p * hd + i] = T(std::sin(a));
       }
     cos = make_buffer<T, D>(ctx, c);
     sin = make_buffer<T, D>(ctx, s);
   }
-  rope_view<T> view() const { return {cos.data(), sin.data()}; }
 };
 
 ETRM_END_NAMESPACE
@@ -1896,7 +1919,10 @@ ETRM_BEGIN_NAMESPACE
 // The token embedding table of the recursive model (official PyTorch name).
 inline constexpr const char* token_embedding_name = "model.inner.embed_tokens.embedding_weight";
 
-enum class pos_encoding { rope, learned, none };
+// rope: 1-D rotary positions over the flattened sequence (official TRM); rope2d: rotary positions
+// by row and column of the square canvas (half the frequency pairs each), so a shift by (dr, dc)
+// is the same rotation wherever the cell is and whatever the canvas width.
+enum class pos_encoding { rope, rope2d, learned, none };
 
 struct trm_config {
   index_t hidden_size = 512;
@@ -1923,6 +1949,12 @@ struct trm_config {
   }
   index_t full_len() const { return prefix_len() + seq_len; }  // S
   index_t head_dim() const { return hidden_size / num_heads; }
+  bool rotary() const { return pos_encodings == pos_encoding::rope || pos_encodings == pos_encoding::rope2d; }
+  // The side of the square canvas (seq_len = side²), 0 when seq_len is not a square.
+  index_t canvas_side() const {
+    auto side = index_t(std::lround(std::sqrt(double(seq_len))));
+    return side * side == seq_len ? side : 0;
+  }
   // TRM: ceil_to_multiple(round(expansion · width · 2/3), 256)
   static index_t swiglu_intermediate(index_t width, double expansion) {
     const auto inter = index_t(std::nearbyint(expansion * double(width) * 2.0 / 3.0));
@@ -1935,6 +1967,9 @@ struct trm_config {
     auto fail = [](const std::string& m) { throw std::invalid_argument("etrm config: " + m); };
     if (hidden_size <= 0 || num_heads <= 0 || hidden_size % num_heads) fail("hidden_size must be a positive multiple of num_heads");
     if (pos_encodings == pos_encoding::rope && head_dim() % 2) fail("rope needs an even head dimension");
+    if (pos_encodings == pos_encoding::rope2d && head_dim() % 4) fail("rope2d needs a head dimension divisible by 4");
+    if (pos_encodings == pos_encoding::rope2d && canvas_side() == 0)
+      fail("rope2d needs a square canvas (seq_len a square number)");
     if (L_layers <= 0 || H_cycles <= 0 || L_cycles <= 0) fail("L_layers, H_cycles and L_cycles must be positive");
     if (seq_len <= 0 || vocab_size <= 1) fail("seq_len must be positive and vocab_size at least 2");
     if (puzzle_emb_ndim < 0 || puzzle_emb_ndim > prefix_len() * hidden_size) fail("puzzle_emb_ndim must fit in the prefix");
@@ -1944,13 +1979,23 @@ struct trm_config {
 };
 
 inline std::string to_string(pos_encoding p) {
-  return p == pos_encoding::rope ? "rope" : p == pos_encoding::learned ? "learned" : "none";
+  switch (p) {
+    case pos_encoding::rope:
+      return "rope";
+    case pos_encoding::rope2d:
+      return "rope2d";
+    case pos_encoding::learned:
+      return "learned";
+    default:
+      return "none";
+  }
 }
 inline pos_encoding pos_encoding_from_string(const std::string& s) {
   if (s == "rope") return pos_encoding::rope;
+  if (s == "rope2d") return pos_encoding::rope2d;
   if (s == "learned") return pos_encoding::learned;
   if (s == "none") return pos_encoding::none;
-  throw std::invalid_argument("etrm config: unknown pos_encodings '" + s + "' (rope, learned, none)");
+  throw std::invalid_argument("etrm config: unknown pos_encodings '" + s + "' (rope, rope2d, learned, none)");
 }
 
 inline void to_json(nlohmann::json& j, const trm_config& c) {
@@ -2451,6 +2496,8 @@ class trm_model {
     q_w_ = layout_.add("model.inner.q_head.weight", {2, Dm}, init_spec::zeros());
     q_b_ = layout_.add("model.inner.q_head.bias", {2}, init_spec::constant(-5.0));
     if (cfg_.pos_encodings == pos_encoding::rope) rope_ = rope_table<T, D>(ctx, S, cfg_.head_dim(), cfg_.rope_theta);
+    if (cfg_.pos_encodings == pos_encoding::rope2d)
+      rope_ = rope_table<T, D>::grid(ctx, cfg_.prefix_len(), cfg_.canvas_side(), cfg_.head_dim(), cfg_.rope_theta);
     // H_init / L_init: fixed buffers drawn with std 1 (trm-spec §1.7).
     std::vector<T> hi(static_cast<std::size_t>(Dm)), li(hi.size());
     fill_init<T>(hi, init_spec::trunc_normal(1.0), philox_key{0, 0x51});
@@ -5475,10 +5522,14 @@ inline bool rule_fits(const rule& r, const generator_config& cfg) {
   return lo <= rows_hi && lo <= cols_hi;
 }
 
+namespace detail {
 // Uniform over families, then parameters; compositions put a grid-agnostic step (can_follow)
-// after any other family. Redrawn until the rule belongs to `split` and fits the grid sizes.
-inline rule sample_rule(rule_split split, const generator_config& cfg, data_rng& rng) {
-  detail::check_config(cfg);
+// after any other family. Redrawn until the rule belongs to `split` and fits the grid sizes, at
+// most `max_draws` times: some family sets have no rule of a split (gravity alone has no held-out
+// rule, keep_color alone no training rule).
+inline std::optional<rule> draw_rule(rule_split split, const generator_config& cfg, data_rng& rng,
+                                     std::uint64_t max_draws) {
+  check_config(cfg);
   const auto allowed = [&](family f) {
     return cfg.only.empty() || std::find(cfg.only.begin(), cfg.only.end(), f) != cfg.only.end();
   };
@@ -5489,7 +5540,7 @@ inline rule sample_rule(rule_split split, const generator_config& cfg, data_rng&
     if (f.can_follow) followers.push_back(f.fam);
   }
   if (firsts.empty()) throw std::invalid_argument("generator_config.only names no family");
-  for (;;) {
+  for (std::uint64_t draw = 0; draw < max_draws; ++draw) {
     rule r{sample_step(firsts[rand_below(rng, firsts.size())], rng), std::nullopt};
     if (!followers.empty() && rand_chance(rng, cfg.compose_percent, 100)) {
       const family second = followers[rand_below(rng, followers.size())];
@@ -5498,6 +5549,23 @@ inline rule sample_rule(rule_split split, const generator_config& cfg, data_rng&
     }
     if (rule_fits(r, cfg) && rule_in_split(r, split)) return r;
   }
+  return std::nullopt;
+}
+
+inline std::string split_name(rule_split s) { return s == rule_split::held_out ? "held-out" : "training"; }
+}  // namespace detail
+
+// Whether `split` has a rule among cfg.only at these grid sizes, found within a million draws
+// (a split whose rules are rarer than that is treated as empty).
+inline bool split_has_rules(rule_split split, const generator_config& cfg) {
+  data_rng probe(stream_id({0x5917, std::uint64_t(split)}));
+  return detail::draw_rule(split, cfg, probe, 1'000'000).has_value();
+}
+
+inline rule sample_rule(rule_split split, const generator_config& cfg, data_rng& rng) {
+  if (auto r = detail::draw_rule(split, cfg, rng, 10'000'000)) return *r;
+  throw data_error("generator.hpp: the generator's families have no " + detail::split_name(split) +
+                   " rule that fits the grid sizes");
 }
 
 // One task of `r`, or nothing when some pair cannot be drawn with an output that is a valid ARC

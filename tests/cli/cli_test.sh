@@ -128,6 +128,12 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
     "${tiny[@]}"
   expect_error "rule family 'colour_map'" "$bin" train --curriculum-steps 1 --curriculum-families colour_map \
     --steps 1 --out bad_cur "${tiny[@]}"
+  # Families without a held-out rule have no held_out split; held-out families alone cannot train.
+  "$bin" train --model etrm --families gravity --steps 1 --eval-batches 1 --out etrm_gravity "${tiny[@]}" \
+    >gravity.txt || fail "--families gravity"
+  grep -q "^train_rules " gravity.txt || fail "--families gravity: no train_rules row"
+  ! grep -q "^held_out " gravity.txt || fail "--families gravity: a held_out row without held-out rules"
+  expect_error "--families" "$bin" train --families keep_color --steps 1 --out bad_families "${tiny[@]}"
   "$bin" train --task sudoku --model trm --sudoku-clues 40 --steps 2 --out sudoku "${tiny[@]}" || fail "sudoku"
   "$bin" train --task maze --model trm --maze-size 7 --mlp-t --steps 2 --out maze "${tiny[@]}" || fail "maze"
   "$bin" generate --kind fewshot --count 8 --out arc/arc-agi-1/training --seed 5 --max-side 6 >/dev/null

@@ -119,6 +119,17 @@ TEST_CASE("generator refuses configurations it cannot serve") {
   CHECK_THROWS_AS(d::make_task(too_big, {.min_side = 5}, rng), d::data_error);
 }
 
+TEST_CASE("a split without rules among the chosen families is reported, not sampled forever") {
+  const d::generator_config gravity{.only = {d::family::gravity}}, keep{.only = {d::family::keep_color}};
+  CHECK(d::split_has_rules(d::rule_split::train, gravity));
+  CHECK_FALSE(d::split_has_rules(d::rule_split::held_out, gravity));  // no held-out direction
+  CHECK_FALSE(d::split_has_rules(d::rule_split::train, keep));        // a held-out family
+  CHECK(d::split_has_rules(d::rule_split::held_out, keep));
+  const d::generator_config translate{.only = {d::family::translate}};
+  CHECK(d::split_has_rules(d::rule_split::held_out, translate));  // the reserved shifts
+  CHECK(d::is_held_out(d::sample_rule_and_task(d::rule_split::held_out, 3, 0, translate).first));
+}
+
 TEST_CASE("same seed gives the same tasks") {
   d::task_stream a(d::rule_split::train, 42), b(d::rule_split::train, 42), c(d::rule_split::train, 43);
   int differ = 0;

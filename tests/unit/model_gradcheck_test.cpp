@@ -91,6 +91,7 @@ template <class Mixer>
 void check_recursion(bool mlp_t, pos_encoding pos) {
   trm_config c = tiny::config(mlp_t, /*T=*/1, /*n=*/2);
   c.pos_encodings = pos;
+  if (pos == pos_encoding::rope2d) c.seq_len = 9;  // a 3 x 3 canvas
   trm_model<R, double, Mixer> m(ctx, c);
   const index_t B = 3, n = B * c.full_len() * c.hidden_size;
   std::vector<double> p = m.layout().template initial_values<double>(5);
@@ -140,6 +141,7 @@ TEST_SUITE("gradcheck") {
   TEST_CASE("attention block, no positions") { check_block<attention_mixer<R>>(false); }
   TEST_CASE("mlp_t block") { check_block<token_mlp_mixer<R>>(false); }
   TEST_CASE("taped recursion, attention + rope") { check_recursion<attention_mixer<R>>(false, pos_encoding::rope); }
+  TEST_CASE("taped recursion, attention + rope2d") { check_recursion<attention_mixer<R>>(false, pos_encoding::rope2d); }
   TEST_CASE("taped recursion, attention + learned positions") {
     check_recursion<attention_mixer<R>>(false, pos_encoding::learned);
   }

@@ -109,10 +109,14 @@ inline bool rule_fits(const rule& r, const generator_config& cfg) {
   return lo <= rows_hi && lo <= cols_hi;
 }
 
+namespace detail {
 // Uniform over families, then parameters; compositions put a grid-agnostic step (can_follow)
-// after any other family. Redrawn until the rule belongs to `split` and fits the grid sizes.
-inline rule sample_rule(rule_split split, const generator_config& cfg, data_rng& rng) {
-  detail::check_config(cfg);
+// after any other family. Redrawn until the rule belongs to `split` and fits the grid sizes, at
+// most `max_draws` times: some family sets have no rule of a split (gravity alone has no held-out
+// rule, keep_color alone no training rule).
+inline std::optional<rule> draw_rule(rule_split split, const generator_config& cfg, data_rng& rng,
+                                     std::uint64_t max_draws) {
+  check_config(cfg);
   const auto allowed = [&](family f) {
     return cfg.only.empty() || std::find(cfg.only.begin(), cfg.only.end(), f) != cfg.only.end();
   };
@@ -123,7 +127,7 @@ inline rule sample_rule(rule_split split, const generator_config& cfg, data_rng&
     if (f.can_follow) followers.push_back(f.fam);
   }
   if (firsts.empty()) throw std::invalid_argument("generator_config.only names no family");
-  for (;;) {
+  for (std::uint64_t draw = 0; draw < max_draws; ++draw) {
     rule r{sample_step(firsts[rand_below(rng, firsts.size())], rng), std::nullopt};
     if (!followers.empty() && rand_chance(rng, cfg.compose_percent, 100)) {
       const family second = followers[rand_below(rng, followers.size())];
@@ -132,6 +136,23 @@ inline rule sample_rule(rule_split split, const generator_config& cfg, data_rng&
     }
     if (rule_fits(r, cfg) && rule_in_split(r, split)) return r;
   }
+  return std::nullopt;
+}
+
+inline std::string split_name(rule_split s) { return s == rule_split::held_out ? "held-out" : "training"; }
+}  // namespace detail
+
+// Whether `split` has a rule among cfg.only at these grid sizes, found within a million draws
+// (a split whose rules are rarer than that is treated as empty).
+inline bool split_has_rules(rule_split split, const generator_config& cfg) {
+  data_rng probe(stream_id({0x5917, std::uint64_t(split)}));
+  return detail::draw_rule(split, cfg, probe, 1'000'000).has_value();
+}
+
+inline rule sample_rule(rule_split split, const generator_config& cfg, data_rng& rng) {
+  if (auto r = detail::draw_rule(split, cfg, rng, 10'000'000)) return *r;
+  throw data_error("generator.hpp: the generator's families have no " + detail::split_name(split) +
+                   " rule that fits the grid sizes");
 }
 
 // One task of `r`, or nothing when some pair cannot be drawn with an output that is a valid ARC

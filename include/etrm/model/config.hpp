@@ -17,7 +17,10 @@ ETRM_BEGIN_NAMESPACE
 // The token embedding table of the recursive model (official PyTorch name).
 inline constexpr const char* token_embedding_name = "model.inner.embed_tokens.embedding_weight";
 
-enum class pos_encoding { rope, learned, none };
+// rope: 1-D rotary positions over the flattened sequence (official TRM); rope2d: rotary positions
+// by row and column of the square canvas (half the frequency pairs each), so a shift by (dr, dc)
+// is the same rotation wherever the cell is and whatever the canvas width.
+enum class pos_encoding { rope, rope2d, learned, none };
 
 struct trm_config {
   index_t hidden_size = 512;
@@ -44,6 +47,12 @@ struct trm_config {
   }
   index_t full_len() const { return prefix_len() + seq_len; }  // S
   index_t head_dim() const { return hidden_size / num_heads; }
+  bool rotary() const { return pos_encodings == pos_encoding::rope || pos_encodings == pos_encoding::rope2d; }
+  // The side of the square canvas (seq_len = side²), 0 when seq_len is not a square.
+  index_t canvas_side() const {
+    auto side = index_t(std::lround(std::sqrt(double(seq_len))));
+    return side * side == seq_len ? side : 0;
+  }
   // TRM: ceil_to_multiple(round(expansion · width · 2/3), 256)
   static index_t swiglu_intermediate(index_t width, double expansion) {
     const auto inter = index_t(std::nearbyint(expansion * double(width) * 2.0 / 3.0));
@@ -56,6 +65,9 @@ struct trm_config {
     auto fail = [](const std::string& m) { throw std::invalid_argument("etrm config: " + m); };
     if (hidden_size <= 0 || num_heads <= 0 || hidden_size % num_heads) fail("hidden_size must be a positive multiple of num_heads");
     if (pos_encodings == pos_encoding::rope && head_dim() % 2) fail("rope needs an even head dimension");
+    if (pos_encodings == pos_encoding::rope2d && head_dim() % 4) fail("rope2d needs a head dimension divisible by 4");
+    if (pos_encodings == pos_encoding::rope2d && canvas_side() == 0)
+      fail("rope2d needs a square canvas (seq_len a square number)");
     if (L_layers <= 0 || H_cycles <= 0 || L_cycles <= 0) fail("L_layers, H_cycles and L_cycles must be positive");
     if (seq_len <= 0 || vocab_size <= 1) fail("seq_len must be positive and vocab_size at least 2");
     if (puzzle_emb_ndim < 0 || puzzle_emb_ndim > prefix_len() * hidden_size) fail("puzzle_emb_ndim must fit in the prefix");
@@ -65,13 +77,23 @@ struct trm_config {
 };
 
 inline std::string to_string(pos_encoding p) {
-  return p == pos_encoding::rope ? "rope" : p == pos_encoding::learned ? "learned" : "none";
+  switch (p) {
+    case pos_encoding::rope:
+      return "rope";
+    case pos_encoding::rope2d:
+      return "rope2d";
+    case pos_encoding::learned:
+      return "learned";
+    default:
+      return "none";
+  }
 }
 inline pos_encoding pos_encoding_from_string(const std::string& s) {
   if (s == "rope") return pos_encoding::rope;
+  if (s == "rope2d") return pos_encoding::rope2d;
   if (s == "learned") return pos_encoding::learned;
   if (s == "none") return pos_encoding::none;
-  throw std::invalid_argument("etrm config: unknown pos_encodings '" + s + "' (rope, learned, none)");
+  throw std::invalid_argument("etrm config: unknown pos_encodings '" + s + "' (rope, rope2d, learned, none)");
 }
 
 inline void to_json(nlohmann::json& j, const trm_config& c) {

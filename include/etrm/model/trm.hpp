@@ -51,6 +51,8 @@ class trm_model {
     q_w_ = layout_.add("model.inner.q_head.weight", {2, Dm}, init_spec::zeros());
     q_b_ = layout_.add("model.inner.q_head.bias", {2}, init_spec::constant(-5.0));
     if (cfg_.pos_encodings == pos_encoding::rope) rope_ = rope_table<T, D>(ctx, S, cfg_.head_dim(), cfg_.rope_theta);
+    if (cfg_.pos_encodings == pos_encoding::rope2d)
+      rope_ = rope_table<T, D>::grid(ctx, cfg_.prefix_len(), cfg_.canvas_side(), cfg_.head_dim(), cfg_.rope_theta);
     // H_init / L_init: fixed buffers drawn with std 1 (trm-spec §1.7).
     std::vector<T> hi(static_cast<std::size_t>(Dm)), li(hi.size());
     fill_init<T>(hi, init_spec::trunc_normal(1.0), philox_key{0, 0x51});

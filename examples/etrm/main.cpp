@@ -94,9 +94,11 @@ void add_adaptation_options(CLI::App* app, session& s) {
   app->add_option("--adapt-supervision-steps", s.adapt_supervision,
                   "Supervision steps per test-time adaptation pass (default: halt_max_steps)")
       ->check(CLI::PositiveNumber);
-  app->add_option("--adapt-augment", s.adapt_augment,
-                  "With --adapt weights: fit on dihedral + colour copies of the demos too (default true; false: "
-                  "the demos as they are, e.g. for a TRM, whose rows cannot tell the copies apart)");
+  app->add_option_function<bool>(
+      "--adapt-augment", [&s](const bool& v) { s.adapt_augment = v; },
+      "With --adapt weights: fit on dihedral + colour copies of the demos too (default: true when the fitted "
+      "copy votes over augmentations, which needs the copies; false for one answer: the demos as they are, "
+      "as good and about 8x faster, and a TRM's rows cannot tell the copies apart)");
   app->add_option("--adapt-votes", s.adapt_votes,
                   "With --adapt weights: the fitted copy answers the query under N augmentations (the first "
                   "unchanged) and the answers vote (default 1: no vote); on ARC these are the votes of pass@k, "

@@ -7,6 +7,7 @@
 #include "spec.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,7 @@ struct session {
   std::string adapt = "context";     // what adapts: context (tokens' offsets) | weights (whole network)
   double adapt_lr = 0;               // 0: the default of `adapt` (context 1e-2, weights 3e-3)
   index_t adapt_supervision = 0;     // supervision steps per adaptation pass; 0: halt_max_steps
-  bool adapt_augment = true;         // weights: fit on augmented copies of the demos too
+  std::optional<bool> adapt_augment;  // weights: fit on augmented copies of the demos too (unset: when voting)
   int adapt_votes = 1;               // weights: augmentations of the query the fitted copy answers and votes over
   std::filesystem::path svg;        // eval/solve: picture of predictions
   int svg_examples = 6;

@@ -416,7 +416,8 @@ class runner {
   bool votes_itself(control c) const { return c == control::adapted && s_.adapt == "weights"; }
 
   // Answering one task: `votes` augmentations per test input, after --adapt-steps of test-time
-  // training of the weights (if any).
+  // training of the weights (if any), by default on augmented copies of the demos only when there
+  // is a vote: the copies make the fit ~8x dearer and are only needed to answer augmented queries.
   etrm::solve_options solving(int votes) const {
     return {.votes = std::max(1, votes),
             .seed = s_.spec.seed,
@@ -424,7 +425,7 @@ class runner {
                       .lr = s_.adapt_lr > 0 ? s_.adapt_lr : 3e-3,
                       .supervision_steps = s_.adapt_supervision,
                       .seed = s_.spec.seed,
-                      .augment = s_.adapt_augment}};
+                      .augment = s_.adapt_augment.value_or(votes > 1)}};
   }
 
   std::vector<split_result> evaluate_all(data_provider& p, jsonl_log& log, index_t step, double elapsed,

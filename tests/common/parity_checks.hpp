@@ -54,7 +54,7 @@ void check_parity(context_t<D>& ctx, const std::filesystem::path& path) {
   o.optimizer.puzzle_emb_lr = train.at("puzzle_emb_lr");
   o.optimizer.puzzle_emb_weight_decay = train.at("puzzle_emb_weight_decay");
   o.optimizer.ema_rate = train.at("ema_rate");
-  const index_t B = train.at("global_batch_size"), L = cfg.seq_len, V = cfg.vocab_size, S = cfg.full_len(),
+  const index_t B = train.at("global_batch_size"), V = cfg.vocab_size, S = cfg.full_len(),
                 P = cfg.prefix_len();
   trainer<model_t> tr(ctx, m, B, o);
   read_model_tensors(f, ctx, m, tr.parameters().data());

@@ -182,8 +182,13 @@ void add_train_options(CLI::App* app, overrides& o) {
               "Demo tokens and query cells also embed their 8 neighbours, so the lookup can match local patterns "
               "(default false)",
               [](R& r, const bool& v) { r.enc.neighbour_cells = v; });
+  o.add<bool>(app, "--search-alignment",
+              "Demo output tokens and query cells also embed the input cell that lands on them under the dihedral "
+              "transform and shift that best explain the task's demos (searched per task; needs query attention; "
+              "default: true with the few-shot defaults, false elsewhere)",
+              [](R& r, const bool& v) { r.enc.search_alignment = v; });
   o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true; false also "
-              "switches the readout loss off)",
+              "switches the readout loss and the alignment search off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"query_attention", v}}}}); });
   o.add<bool>(app, "--matching-init",
               "The query cross-attention starts matching query cells to demo cells of the same colour and position "
@@ -255,7 +260,7 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
     json run = state.at("run");
     // Checkpoints written before the encoder had these options were trained without them.
     if (run.contains("encoder") && run.at("encoder").is_object()) {
-      for (const char* key : {"aligned_cells", "query_attention", "matching_init", "neighbour_cells"})
+      for (const char* key : {"aligned_cells", "query_attention", "matching_init", "neighbour_cells", "search_alignment"})
         if (!run.at("encoder").contains(key)) run["encoder"][key] = false;
       if (!run.at("encoder").contains("readout_weight")) run["encoder"]["readout_weight"] = 0.0;
     }

@@ -152,11 +152,13 @@ void get(const json& j, const char* k, T& v) {
 // Merges `j` into `r`. Accepts the layout to_json writes, flat keys (official TRM names:
 // hidden_size, ..., global_batch_size, lr, lr_warmup_steps, weight_decay, ema_rate, ...) and the
 // official `arch` section. Unknown keys are ignored (official configs carry more).
-// The readout head reads what the query attention read: switching that off switches the
-// readout off too, unless the same source sets a readout weight (the encoder refuses the pair).
+// The readout head and the transported cells go through the query attention: switching that off
+// switches them off too, unless the same source sets them (the encoder refuses the pair).
 inline void merge_encoder(const json& j, etrm::encoder_config& e) {
   etrm::from_json(j, e);
-  if (j.contains("query_attention") && !e.query_attention && !j.contains("readout_weight")) e.readout_weight = 0;
+  if (!j.contains("query_attention") || e.query_attention) return;
+  if (!j.contains("readout_weight")) e.readout_weight = 0;
+  if (!j.contains("search_alignment")) e.search_alignment = false;
 }
 
 inline void merge_json(run_spec& r, const json& j) {

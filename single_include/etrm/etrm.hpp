@@ -3450,7 +3450,12 @@ ETRM_END_NAMESPACE
 //      instead of a relation the blocks must first learn to find by attention. (neighbour_cells)
 //      Every token, and every query cell in 4., also embeds each of its 8 neighbours in the same
 //      grid (one table per direction, PAD beyond the canvas), so that the lookup can match a
-//      cell by its local pattern, not only by its colour and position;
+//      cell by its local pattern, not only by its colour and position.
+//      (search_alignment) Every output token, and every query cell in 4., also embeds the
+//      input cell that lands on it under the dihedral transform and shift that best explain the
+//      task's demos (data/cell_alignment.hpp, searched per row on the host): for a rule that
+//      moves cells, "the cell this one comes from" then is a feature, as the aligned cell is for
+//      rules that do not, and a query cell can read its answer off its own transported input;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
@@ -3470,559 +3475,29 @@ ETRM_END_NAMESPACE
 // Context row layout (int32): [max_demos, 2, G, G] tokens, then [max_demos] presence flags
 // (1/0), then [max_demos] copies of the number of present demos.
 
-
-#include <algorithm>
-#include <vector>
-
-ETRM_BEGIN_NAMESPACE
-
-struct encoder_config {
-  index_t grid_side = 11;  // G: canvas side of one demo grid, EOS border included
-  index_t max_demos = 4;
-  index_t encoder_layers = 2;
-  index_t latent_layers = 1;
-  bool aligned_cells = true;    // each token also embeds the same cell of the other grid of its pair
-  bool neighbour_cells = false;  // each token (and query cell) also embeds its 8 neighbours
-  bool query_attention = true;  // the query cells read the demo tokens by cross-attention
-  // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
-  // demo token table as a copy of the model's, so from the first step a query cell attends most
-  // to demo cells of its own colour and position, which carry their pair's other grid. Off by
-  // default: it showed no effect on the training plateau (docs/RESULTS.md).
-  bool matching_init = false;
-  // With query_attention: weight of the readout loss (see 5. above; 0: no readout head).
-  double readout_weight = 0;
-
-  bool reads_out() const { return query_attention && readout_weight > 0; }
-  index_t pair_len() const { return 2 * grid_side * grid_side; }
-  index_t context_width() const { return max_demos * (pair_len() + 2); }
-};
-
-inline void to_json(nlohmann::json& j, const encoder_config& e) {
-  j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
-       {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells}, {"neighbour_cells", e.neighbour_cells},
-       {"query_attention", e.query_attention}, {"matching_init", e.matching_init},
-       {"readout_weight", e.readout_weight}};
-}
-inline void from_json(const nlohmann::json& j, encoder_config& e) {
-  e.grid_side = j.value("grid_side", e.grid_side);
-  e.max_demos = j.value("max_demos", e.max_demos);
-  e.encoder_layers = j.value("encoder_layers", e.encoder_layers);
-  e.latent_layers = j.value("latent_layers", e.latent_layers);
-  e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
-  e.neighbour_cells = j.value("neighbour_cells", e.neighbour_cells);
-  e.query_attention = j.value("query_attention", e.query_attention);
-  e.matching_init = j.value("matching_init", e.matching_init);
-  e.readout_weight = j.value("readout_weight", e.readout_weight);
-}
-
-struct cross_attention_aggregation {
-  static constexpr const char* name = "cross_attention";
-};
-struct per_pair_mean_aggregation {
-  static constexpr const char* name = "per_pair_mean";
-};
-struct prefix_injection {
-  static constexpr const char* name = "prefix";
-};
-struct additive_injection {
-  static constexpr const char* name = "additive";
-};
-
-template <class T>
-struct pad_mask_fn {  // PAD (0) keys are masked out of the aggregation
-  ETRM_HD T operator()(std::int32_t token) const { return token == 0 ? T(-1e9) : T(0); }
-};
-template <class T>
-struct mean_weight_fn {  // weight of a pair in the mean: present / count
-  ETRM_HD T operator()(std::int32_t present, std::int32_t count) const {
-    return present ? T(1) / T(count > 0 ? count : 1) : T(0);
-  }
-};
-
-// The 8 neighbours of every cell of N stacked G×G grids, PAD (0) beyond the grid, in the order
-// (−1,−1) (−1,0) (−1,1) (0,−1) (0,1) (1,−1) (1,0) (1,1):
-// out[d, n, r, c] = grids[n, r + dr_d, c + dc_d]   grids: [N, G, G]; out: [8, N, G, G]
-template <class D>
-void neighbour_tokens(context_t<D>& ctx, index_t N, index_t G, const std::int32_t* grids, std::int32_t* out,
-                      workspace<D>& ws) {
-  using K = kernels<D>;
-  static constexpr index_t dr[8] = {-1, -1, -1, 0, 0, 1, 1, 1}, dc[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
-  const index_t GG = G * G, n = N * GG;
-  const std::size_t mark = ws.mark();
-  std::int32_t* rows = ws.template take<std::int32_t>(n);  // grids shifted by dr only
-  for (index_t d = 0; d < 8; ++d) {
-    std::int32_t* o = out + d * n;
-    const index_t up = std::max<index_t>(dr[d], 0), down = std::max<index_t>(-dr[d], 0),
-                  left = std::max<index_t>(dc[d], 0), right = std::max<index_t>(-dc[d], 0);
-    K::fill(ctx, n, std::int32_t(0), rows);
-    K::copy_2d(ctx, N, (G - up - down) * G, grids + up * G, GG, rows + down * G, GG, std::int32_t(1));
-    K::fill(ctx, n, std::int32_t(0), o);
-    K::copy_2d(ctx, N * G, G - left - right, rows + left, G, o + right, G, std::int32_t(1));
-  }
-  ws.rewind(mark);
-}
-
-template <class Aggregation = cross_attention_aggregation, class Injection = prefix_injection>
-struct demo_encoder_policy {
-  template <class D, class T>
-  class type;
-};
-
-template <class Aggregation, class Injection>
-template <class D, class T>
-class demo_encoder_policy<Aggregation, Injection>::type {
-  static constexpr bool per_pair = std::is_same_v<Aggregation, per_pair_mean_aggregation>;
-  static constexpr bool additive = std::is_same_v<Injection, additive_injection>;
-  using block_t = block<D, attention_mixer<D>>;
-
- public:
-  type(context_t<D>& ctx, param_layout& l, const trm_config& c, const encoder_config& e = {})
-      : cfg_(e), K_(c.prefix_len()), Dm_(c.hidden_size), H_(c.num_heads), V_(c.vocab_size), eps_(c.rms_norm_eps),
-        P_total_(c.prefix_len() * c.hidden_size), S_(c.full_len()), expansion_(c.expansion) {
-    const std::string pre = "model.inner.encoder.";
-    const index_t G = e.grid_side, Dm = Dm_;
-    const init_spec emb = init_spec::trunc_normal(1.0 / std::sqrt(double(Dm)));
-    const bool matching = e.query_attention && e.matching_init;
-    tok_ = l.add(pre + "embed_tokens.weight", {c.vocab_size, Dm}, matching ? init_spec::copy_of(token_embedding_name) : emb);
-    row_ = l.add(pre + "embed_row.weight", {G, Dm}, emb);
-    col_ = l.add(pre + "embed_col.weight", {G, Dm}, emb);
-    seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
-    if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
-    if (e.neighbour_cells) neighbours_ = l.add(pre + "embed_neighbours.weight", {8, c.vocab_size, Dm}, emb);
-    for (index_t i = 0; i < e.encoder_layers; ++i)
-      pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
-    queries_ = l.add(pre + "latent_queries", {K_, Dm}, init_spec::trunc_normal(1.0));
-    cross_ = cross_attention<D>::declare(l, pre + "cross_attn.", Dm);
-    cross_mlp_ = declare_swiglu<D>(l, pre + "cross_mlp.", Dm, trm_config::swiglu_intermediate(Dm, c.expansion));
-    for (index_t i = 0; i < e.latent_layers; ++i)
-      latent_blocks_.push_back(block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, K_, c.expansion));
-    if (additive) inject_ = l.add(pre + "inject_proj.weight", {Dm, Dm}, emb);
-    if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm, matching);
-    if (e.readout_weight < 0) throw std::invalid_argument("etrm encoder: readout_weight must not be negative");
-    if (e.readout_weight > 0 && !e.query_attention)
-      throw std::invalid_argument("etrm encoder: readout_weight needs query_attention");
-    if (e.reads_out()) readout_ = l.add(pre + "readout_head.weight", {c.vocab_size, Dm}, emb);
-    // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
-    std::vector<std::int32_t> r, cc, s;
-    for (index_t seg = 0; seg < 2; ++seg)
-      for (index_t i = 0; i < G; ++i)
-        for (index_t j = 0; j < G; ++j) {
-          r.push_back(std::int32_t(i));
-          cc.push_back(std::int32_t(j));
-          s.push_back(std::int32_t(seg));
-        }
-    row_ids_ = make_buffer<std::int32_t, D>(ctx, r);
-    col_ids_ = make_buffer<std::int32_t, D>(ctx, cc);
-    seg_ids_ = make_buffer<std::int32_t, D>(ctx, s);
-  }
-
-  const encoder_config& encoder() const { return cfg_; }
-  index_t context_width() const { return cfg_.context_width(); }
-
-  // Test-time adaptation hook (train/context_adaptation.hpp). While set, offset[b] ([B, K·D],
-  // device) is added to row b's K context tokens before injection, and backward accumulates
-  // ∂L/∂offset into grad ([B, K·D], device; may be null). Both null: the plain encoder.
-  void set_context_offset(const T* offset, T* grad) {
-    offset_ = offset;
-    offset_grad_ = grad;
-  }
-
-  struct saved {
-    std::int32_t* tokens = nullptr;    // the rows' demo tokens packed: [B, M·Lp]
-    std::int32_t* aligned = nullptr;   // the same with each pair's two grids swapped: [B, M·Lp]
-    std::int32_t* neighbours = nullptr;  // (neighbour_cells) each token's 8 neighbours: [8, B·M·Lp]
-    std::int32_t* query_neighbours = nullptr;  // and each query cell's: [8, B·L]
-    std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
-    T* pos = nullptr;                  // [Lp, D]
-    T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
-    std::vector<T*> pair_out;          // block outputs, one per encoder layer
-    std::vector<typename block_t::template saved<T>> pair_saved;
-    T* key_bias = nullptr;             // [B·M or B, keys]
-    T* lat_in = nullptr;               // broadcast queries [rows, K, D]
-    T* cross_out = nullptr;            // [rows, K, D]
-    typename cross_attention<D>::template saved<T> cross;
-    T* mlp_out = nullptr;              // [rows, K, D]
-    typename swiglu_mlp<D>::template saved<T> mlp;
-    T* weights = nullptr;              // per-pair mean weights [B, M]
-    T* mean = nullptr;                 // [B, K, D]
-    std::vector<T*> latent_out;
-    std::vector<typename block_t::template saved<T>> latent_saved;
-    T* pooled = nullptr;               // additive injection: mean over K [B, D]
-    T* query_in = nullptr;             // query attention: the cells (+ positions) [B, L, D]
-    T* query_out = nullptr;            // and what replaces them [B, L, D]
-    typename cross_attention<D>::template saved<T> query_cross;
-    T* readout_grad = nullptr;         // ∂(readout loss)/∂query_out [B, L, D], set by readout_loss
-  };
-  void take(saved& s, workspace<D>& ws, index_t B) const {
-    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, rows = per_pair ? B * M : B;
-    s.tokens = ws.template take<std::int32_t>(B * M * Lp);
-    if (cfg_.aligned_cells) s.aligned = ws.template take<std::int32_t>(B * M * Lp);
-    if (cfg_.neighbour_cells) {
-      s.neighbours = ws.template take<std::int32_t>(8 * B * M * Lp);
-      s.query_neighbours = ws.template take<std::int32_t>(8 * B * cells());
-    }
-    s.flags = ws.template take<std::int32_t>(2 * B * M);
-    s.pos = ws.template take<T>(Lp * Dm);
-    s.x0 = ws.template take<T>(B * M * Lp * Dm);
-    const layer_dims pd = pair_dims(B);
-    s.pair_out.resize(pair_blocks_.size());
-    s.pair_saved.resize(pair_blocks_.size());
-    for (std::size_t i = 0; i < pair_blocks_.size(); ++i) {
-      s.pair_out[i] = ws.template take<T>(B * M * Lp * Dm);
-      s.pair_saved[i] = pair_blocks_[i].template take<T>(ws, pd);
-    }
-    s.key_bias = ws.template take<T>(B * M * Lp);
-    s.lat_in = ws.template take<T>(rows * K_ * Dm);
-    s.cross_out = ws.template take<T>(rows * K_ * Dm);
-    s.cross = cross_.template take<T>(ws, cross_dims_for(B));
-    s.mlp_out = ws.template take<T>(rows * K_ * Dm);
-    s.mlp = cross_mlp_.template take<T>(ws, rows * K_);
-    s.weights = ws.template take<T>(B * M);
-    s.mean = ws.template take<T>(B * K_ * Dm);
-    const layer_dims ld = latent_dims(B);
-    s.latent_out.resize(latent_blocks_.size());
-    s.latent_saved.resize(latent_blocks_.size());
-    for (std::size_t i = 0; i < latent_blocks_.size(); ++i) {
-      s.latent_out[i] = ws.template take<T>(B * K_ * Dm);
-      s.latent_saved[i] = latent_blocks_[i].template take<T>(ws, ld);
-    }
-    s.pooled = ws.template take<T>(B * Dm);
-    if (cfg_.query_attention) {
-      s.query_in = ws.template take<T>(B * cells() * Dm);
-      s.query_out = ws.template take<T>(B * cells() * Dm);
-      s.query_cross = query_cross_.template take<T>(ws, query_dims(B));
-    }
-    s.readout_grad = nullptr;
-  }
-
-  // Writes the context into x (row b at b·x_stride): the K tokens into the prefix rows
-  // (prefix_injection), or zeros there plus a projection of their mean added to every token
-  // row (additive_injection; x's token rows must already hold the token embeddings). The
-  // encoder output is RMS-normalised, so `scale` (TRM's √D for table embeddings) is not applied.
-  // inputs: the query's tokens [B, L] (may be null when only the prefix rows are wanted).
-  void forward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs, const std::int32_t* context, T* x,
-               index_t x_stride, T, saved* s, workspace<D>& ws) const {
-    const std::size_t mark = ws.mark();
-    saved tmp;
-    if (!s) {
-      take(tmp, ws, B);
-      s = &tmp;
-    }
-    encode(ctx, p, B, context, *s, ws);
-    const T* ctx_tokens = latent_blocks_.empty() ? s->mean : s->latent_out.back();
-    if (offset_) {
-      T* shifted = ws.template take<T>(B * K_ * Dm_);
-      kernels<D>::map(ctx, B * K_ * Dm_, ops::add_fn<T>{}, shifted, ctx_tokens, offset_);
-      ctx_tokens = shifted;
-    }
-    if (cfg_.query_attention && inputs) read_demos(ctx, p, B, inputs, *s, x, x_stride, ws);
-    inject(ctx, p, B, ctx_tokens, *s, x, x_stride, ws);
-    if (s == &tmp) ws.rewind(mark);
-  }
-
-  // With query_attention, dx's token rows are rewritten: on return they hold the gradient with
-  // respect to the token embeddings the cells had before they read the demos.
-  void backward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t*, const std::int32_t* context,
-                const saved& s, T* dx, index_t x_stride, T, T* g, workspace<D>& ws) const {
-    using K = kernels<D>;
-    const std::size_t mark = ws.mark();
-    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, KD = K_ * Dm;
-    const index_t rows = per_pair ? B * M : B;
-    T* dctx = ws.template take<T>(B * KD);
-    inject_backward(ctx, p, B, s, dx, x_stride, dctx, g, ws);
-    if (offset_grad_) K::map(ctx, B * KD, ops::add_fn<T>{}, offset_grad_, offset_grad_, dctx);
-    // Latent self-attention blocks, last to first.
-    T* buf = ws.template take<T>(B * KD);
-    const layer_dims ld = latent_dims(B);
-    for (std::size_t i = latent_blocks_.size(); i-- > 0;) {
-      const T* in = i == 0 ? s.mean : s.latent_out[i - 1];
-      latent_blocks_[i].backward(ctx, p, ld, rope_view<T>{}, in, s.latent_out[i], s.latent_saved[i], dctx, buf, g, ws);
-      std::swap(dctx, buf);
-    }
-    // dctx is now ∂/∂mean. Per-pair mean: spread back to each pair's latents by its weight.
-    T* dmlp = ws.template take<T>(rows * KD);
-    if (per_pair)
-      K::gemm(ctx, true, false, M, KD, 1, T(1), s.weights, M, M, dctx, KD, KD, T(0), dmlp, KD, M * KD, B);
-    else
-      K::map(ctx, B * KD, ops::copy_fn<T>{}, dmlp, dctx);
-    T* dcross = ws.template take<T>(rows * KD);
-    cross_mlp_.backward(ctx, p, rows * K_, s.cross_out, s.mlp_out, s.mlp, dmlp, dcross, g, ws);
-    T* dlat = ws.template take<T>(rows * KD);
-    T* dkv = ws.template take<T>(B * M * Lp * Dm);
-    const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
-    cross_.backward(ctx, p, cross_dims_for(B), s.lat_in, demo_tokens, s.cross_out, s.cross, dcross, dlat, dkv, g, ws);
-    T* dquery = nullptr;  // ∂/∂query_in [B, L, D]
-    if (cfg_.query_attention) dquery = read_demos_backward(ctx, p, B, s, demo_tokens, dx, x_stride, dkv, g, ws);
-    K::column_sum_add(ctx, rows, KD, dlat, g + queries_.offset);  // the queries are shared by every row
-    // Pair blocks, last to first, then the embeddings.
-    T* dbuf = ws.template take<T>(B * M * Lp * Dm);
-    const layer_dims pd = pair_dims(B);
-    for (std::size_t i = pair_blocks_.size(); i-- > 0;) {
-      const T* in = i == 0 ? s.x0 : s.pair_out[i - 1];
-      pair_blocks_[i].backward(ctx, p, pd, rope_view<T>{}, in, s.pair_out[i], s.pair_saved[i], dkv, dbuf, g, ws);
-      std::swap(dkv, dbuf);
-    }
-    const T scale = embed_scale();
-    K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.tokens, dkv, 0, scale, g + tok_.offset);
-    if (cfg_.aligned_cells) K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.aligned, dkv, 0, scale, g + aligned_.offset);
-    if (cfg_.neighbour_cells) {
-      neighbours_backward(ctx, B * M * Lp, s.neighbours, dkv, g);
-      if (dquery && query_has_positions()) neighbours_backward(ctx, B * cells(), s.query_neighbours, dquery, g);
-    }
-    T* dpos = ws.template take<T>(Lp * Dm);
-    T* ones = ws.template take<T>(B * M);
-    K::fill(ctx, B * M, T(1), ones);
-    K::gemm(ctx, true, false, 1, Lp * Dm, B * M, scale, ones, 1, 0, dkv, Lp * Dm, 0, T(0), dpos, Lp * Dm, 0, 1);
-    if (dquery && query_has_positions())  // the query cells wore the input grid's positions
-      K::gemm(ctx, true, false, 1, cells() * Dm, B, scale, ones, 1, 0, dquery, cells() * Dm, 0, T(1), dpos, Lp * Dm, 0, 1);
-    K::scatter_add_rows(ctx, 1, Lp, Dm, row_ids_.data(), dpos, 0, T(1), g + row_.offset);
-    K::scatter_add_rows(ctx, 1, Lp, Dm, col_ids_.data(), dpos, 0, T(1), g + col_.offset);
-    K::scatter_add_rows(ctx, 1, Lp, Dm, seg_ids_.data(), dpos, 0, T(1), g + seg_.offset);
-    ws.rewind(mark);
-  }
-
-  // The readout loss of a taped forward (reads_out() only; else null): cross-entropy of
-  // query_out · W_readoutᵀ against labels [B, L] (−100 ignored), mean over each row's cells,
-  // its gradient scaled by grad_scale · readout_weight. Accumulates ∂/∂W_readout into g and
-  // keeps ∂/∂query_out in s for backward. Returns each row's loss, unweighted ([B], arena).
-  const T* readout_loss(context_t<D>& ctx, const T* p, index_t B, saved& s, const std::int32_t* labels,
-                        ops::loss_kind kind, T grad_scale, T* g, workspace<D>& ws) const {
-    if (!cfg_.reads_out()) return nullptr;
-    using K = kernels<D>;
-    const index_t L = cells(), V = V_, N = B * L;
-    const linear<D> head{Dm_, V};
-    s.readout_grad = ws.template take<T>(N * Dm_);
-    T* loss = ws.template take<T>(B);
-    const std::size_t mark = ws.mark();
-    T* logits = ws.template take<T>(N * V);
-    T* dlogits = ws.template take<T>(N * V);
-    std::int32_t* count = ws.template take<std::int32_t>(B);
-    std::int32_t* correct = ws.template take<std::int32_t>(B);
-    head.forward(ctx, p + readout_.offset, N, s.query_out, logits);
-    K::cross_entropy(ctx, B, L, V, L * V, kind, logits, labels, T(double(grad_scale) * cfg_.readout_weight), loss,
-                     count, correct, dlogits, nullptr);
-    head.backward(ctx, p + readout_.offset, N, s.query_out, dlogits, s.readout_grad, g + readout_.offset);
-    ws.rewind(mark);
-    return loss;
-  }
-
-  void sparse_update(context_t<D>&, index_t, const std::int32_t*, const saved&, T, T) {}
-
- private:
-  T embed_scale() const { return T(std::sqrt(double(Dm_))); }
-
-  index_t cells() const { return S_ - K_; }  // L: token rows of the query
-  // The query canvas is a demo canvas (side G), so its cells take the input grid's positions.
-  bool query_has_positions() const { return cells() == cfg_.grid_side * cfg_.grid_side; }
-  cross_dims query_dims(index_t B) const {
-    return {B, cells(), cfg_.max_demos * cfg_.pair_len(), Dm_, H_, eps_};
-  }
-
-  // x's token rows [B, L, D] ← rms_norm(q + o_proj(attn(q, demo tokens))), q = the rows
-  // (+ scale · input-grid positions). PAD demo tokens are masked as in the aggregation.
-  void read_demos(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs, saved& s, T* x,
-                  index_t x_stride, workspace<D>& ws) const {
-    using K = kernels<D>;
-    const index_t LD = cells() * Dm_;
-    K::copy_2d(ctx, B, LD, x + P_total_, x_stride, s.query_in, LD, T(1));
-    if (query_has_positions()) {
-      const std::size_t mark = ws.mark();
-      T* ones = ws.template take<T>(B);
-      K::fill(ctx, B, T(1), ones);
-      // query_in[B, L·D] += ones[B, 1] · (scale · pos)[1, L·D]   (pos: the input grid's rows)
-      K::gemm(ctx, false, false, B, LD, 1, embed_scale(), ones, 1, 0, s.pos, LD, 0, T(1), s.query_in, LD, 0, 1);
-      ws.rewind(mark);
-      if (cfg_.neighbour_cells) {
-        neighbour_tokens<D>(ctx, B, cfg_.grid_side, inputs, s.query_neighbours, ws);
-        add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
-      }
-    }
-    const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
-    query_cross_.forward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.key_bias, s.query_out, &s.query_cross, ws);
-    K::copy_2d(ctx, B, LD, s.query_out, LD, x + P_total_, x_stride, T(1));
-  }
-
-  // Backward of read_demos: adds ∂/∂demo tokens into dkv, rewrites dx's token rows to
-  // ∂/∂(rows before the read) and returns ∂/∂query_in [B, L, D] (workspace, for the positions).
-  T* read_demos_backward(context_t<D>& ctx, const T* p, index_t B, const saved& s, const T* demo_tokens, T* dx,
-                         index_t x_stride, T* dkv, T* g, workspace<D>& ws) const {
-    using K = kernels<D>;
-    const index_t LD = cells() * Dm_, nkv = B * cfg_.max_demos * cfg_.pair_len() * Dm_;
-    T* dquery = ws.template take<T>(B * LD);
-    const std::size_t mark = ws.mark();
-    T* dout = ws.template take<T>(B * LD);
-    T* dkv_query = ws.template take<T>(nkv);
-    K::copy_2d(ctx, B, LD, dx + P_total_, x_stride, dout, LD, T(1));
-    if (s.readout_grad) K::map(ctx, B * LD, ops::add_fn<T>{}, dout, dout, s.readout_grad);
-    query_cross_.backward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.query_out, s.query_cross, dout, dquery,
-                          dkv_query, g, ws);
-    K::map(ctx, nkv, ops::add_fn<T>{}, dkv, dkv, dkv_query);
-    K::copy_2d(ctx, B, LD, dquery, LD, dx + P_total_, x_stride, T(1));
-    ws.rewind(mark);
-    return dquery;
-  }
-
-  // x[i] += scale · Σ_d E_d[ids[d, i]]   ids: [8, n]; x: [n, D]
-  void add_neighbours(context_t<D>& ctx, const T* p, index_t n, const std::int32_t* ids, T* x,
-                      workspace<D>& ws) const {
-    using K = kernels<D>;
-    const std::size_t mark = ws.mark();
-    T* e = ws.template take<T>(n * Dm_);
-    for (index_t d = 0; d < 8; ++d) {
-      K::gather_rows(ctx, 1, n, Dm_, ids + d * n, p + neighbours_.offset + d * V_ * Dm_, embed_scale(), e, 0);
-      K::map(ctx, n * Dm_, ops::add_fn<T>{}, x, x, e);
-    }
-    ws.rewind(mark);
-  }
-  void neighbours_backward(context_t<D>& ctx, index_t n, const std::int32_t* ids, const T* dx, T* g) const {
-    for (index_t d = 0; d < 8; ++d)
-      kernels<D>::scatter_add_rows(ctx, 1, n, Dm_, ids + d * n, dx, 0, embed_scale(), g + neighbours_.offset + d * V_ * Dm_);
-  }
-
-  layer_dims pair_dims(index_t B) const {
-    return {B * cfg_.max_demos, cfg_.pair_len(), Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_),
-            0, eps_};
-  }
-  layer_dims latent_dims(index_t B) const {
-    return {B, K_, Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_), 0, eps_};
-  }
-  cross_dims cross_dims_for(index_t B) const {
-    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len();
-    return per_pair ? cross_dims{B * M, K_, Lp, Dm_, H_, eps_} : cross_dims{B, K_, M * Lp, Dm_, H_, eps_};
-  }
-
-  void encode(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, saved& s, workspace<D>& ws) const {
-    using K = kernels<D>;
-    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, W = cfg_.context_width(), KD = K_ * Dm;
-    const index_t rows = per_pair ? B * M : B;
-    // Pack the tokens of every row: [B, M·Lp] (flags follow each row's tokens in the context).
-    K::copy_2d(ctx, B, M * Lp, context, W, s.tokens, M * Lp, std::int32_t(1));
-    // Pair embeddings: scale · (token + row + column + segment).
-    K::gather_rows(ctx, 1, Lp, Dm, row_ids_.data(), p + row_.offset, T(1), s.pos, 0);
-    T* tmp = ws.template take<T>(Lp * Dm);
-    K::gather_rows(ctx, 1, Lp, Dm, col_ids_.data(), p + col_.offset, T(1), tmp, 0);
-    K::map(ctx, Lp * Dm, ops::add_fn<T>{}, s.pos, s.pos, tmp);
-    K::gather_rows(ctx, 1, Lp, Dm, seg_ids_.data(), p + seg_.offset, T(1), tmp, 0);
-    K::map(ctx, Lp * Dm, ops::add_fn<T>{}, s.pos, s.pos, tmp);
-    const T scale = embed_scale();
-    K::gather_rows(ctx, 1, B * M * Lp, Dm, s.tokens, p + tok_.offset, scale, s.x0, 0);
-    if (cfg_.aligned_cells) {
-      // [B·M, 2, G²] with the halves swapped: the input cell for an output token and vice versa.
-      const index_t half = Lp / 2;
-      K::copy_2d(ctx, B * M, half, s.tokens + half, Lp, s.aligned, Lp, std::int32_t(1));
-      K::copy_2d(ctx, B * M, half, s.tokens, Lp, s.aligned + half, Lp, std::int32_t(1));
-      const std::size_t mark = ws.mark();
-      T* other = ws.template take<T>(B * M * Lp * Dm);
-      K::gather_rows(ctx, 1, B * M * Lp, Dm, s.aligned, p + aligned_.offset, scale, other, 0);
-      K::map(ctx, B * M * Lp * Dm, ops::add_fn<T>{}, s.x0, s.x0, other);
-      ws.rewind(mark);
-    }
-    if (cfg_.neighbour_cells) {  // every grid of every pair: [B·M·2, G, G]
-      neighbour_tokens<D>(ctx, B * M * 2, cfg_.grid_side, s.tokens, s.neighbours, ws);
-      add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
-    }
-    T* ones = ws.template take<T>(B * M);
-    K::fill(ctx, B * M, T(1), ones);
-    K::gemm(ctx, false, false, B * M, Lp * Dm, 1, scale, ones, 1, 0, s.pos, Lp * Dm, 0, T(1), s.x0, Lp * Dm, 0, 1);
-    // Transformer blocks over each pair.
-    const layer_dims pd = pair_dims(B);
-    const T* cur = s.x0;
-    for (std::size_t i = 0; i < pair_blocks_.size(); ++i) {
-      pair_blocks_[i].forward(ctx, p, pd, rope_view<T>{}, cur, s.pair_out[i], &s.pair_saved[i], ws);
-      cur = s.pair_out[i];
-    }
-    // Aggregation: queries over the non-PAD tokens.
-    K::map(ctx, B * M * Lp, pad_mask_fn<T>{}, s.key_bias, s.tokens);
-    K::copy_2d(ctx, rows, KD, p + queries_.offset, 0, s.lat_in, KD, T(1));
-    cross_.forward(ctx, p, cross_dims_for(B), s.lat_in, cur, s.key_bias, s.cross_out, &s.cross, ws);
-    cross_mlp_.forward(ctx, p, rows * K_, eps_, s.cross_out, s.mlp_out, &s.mlp, ws);
-    if (per_pair) {
-      // mean over present pairs: [1, M] · [M, K·D] per row
-      K::copy_2d(ctx, B, M, context + M * Lp, W, s.flags, M, std::int32_t(1));
-      K::copy_2d(ctx, B, M, context + M * Lp + M, W, s.flags + B * M, M, std::int32_t(1));
-      K::map(ctx, B * M, mean_weight_fn<T>{}, s.weights, s.flags, s.flags + B * M);
-      K::gemm(ctx, false, false, 1, KD, M, T(1), s.weights, M, M, s.mlp_out, KD, M * KD, T(0), s.mean, KD, KD, B);
-    } else {
-      K::map(ctx, B * KD, ops::copy_fn<T>{}, s.mean, s.mlp_out);
-    }
-    const layer_dims ld = latent_dims(B);
-    const T* lat = s.mean;
-    for (std::size_t i = 0; i < latent_blocks_.size(); ++i) {
-      latent_blocks_[i].forward(ctx, p, ld, rope_view<T>{}, lat, s.latent_out[i], &s.latent_saved[i], ws);
-      lat = s.latent_out[i];
-    }
-  }
-
-  void inject(context_t<D>& ctx, const T* p, index_t B, const T* tokens, saved& s, T* x, index_t x_stride,
-              workspace<D>& ws) const {
-    using K = kernels<D>;
-    const index_t KD = K_ * Dm_;
-    if (!additive) {
-      K::copy_2d(ctx, B, KD, tokens, KD, x, x_stride, T(1));
-      return;
-    }
-    K::copy_2d(ctx, B, P_total_, x, x_stride, x, x_stride, T(0));
-    // pooled[B, D] = mean over the K tokens; x[b, P:, :] += pooled_b · W_injᵀ
-    T* ones = ws.template take<T>(K_);
-    K::fill(ctx, K_, T(1.0 / double(K_)), ones);
-    K::gemm(ctx, false, false, 1, Dm_, K_, T(1), ones, K_, 0, tokens, Dm_, KD, T(0), s.pooled, Dm_, Dm_, B);
-    T* proj = ws.template take<T>(B * Dm_);
-    linear<D>{Dm_, Dm_}.forward(ctx, p + inject_.offset, B, s.pooled, proj);
-    const index_t L = S_ - K_;
-    T* ones_l = ws.template take<T>(L);
-    K::fill(ctx, L, T(1), ones_l);
-    K::gemm(ctx, false, false, L, Dm_, 1, T(1), ones_l, 1, 0, proj, Dm_, Dm_, T(1), x + P_total_, Dm_, x_stride, B);
-  }
-
-  void inject_backward(context_t<D>& ctx, const T* p, index_t B, const saved& s, const T* dx, index_t x_stride,
-                       T* dctx, T* g, workspace<D>& ws) const {
-    using K = kernels<D>;
-    const index_t KD = K_ * Dm_;
-    if (!additive) {
-      K::copy_2d(ctx, B, KD, dx, x_stride, dctx, KD, T(1));
-      return;
-    }
-    const index_t L = S_ - K_;
-    T* ones_l = ws.template take<T>(L);
-    K::fill(ctx, L, T(1), ones_l);
-    T* dproj = ws.template take<T>(B * Dm_);
-    K::gemm(ctx, true, false, 1, Dm_, L, T(1), ones_l, 1, 0, dx + P_total_, Dm_, x_stride, T(0), dproj, Dm_, Dm_, B);
-    T* dpooled = ws.template take<T>(B * Dm_);
-    linear<D>{Dm_, Dm_}.backward(ctx, p + inject_.offset, B, s.pooled, dproj, dpooled, g + inject_.offset);
-    T* ones = ws.template take<T>(K_);
-    K::fill(ctx, K_, T(1.0 / double(K_)), ones);
-    K::gemm(ctx, false, false, K_, Dm_, 1, T(1), ones, 1, 0, dpooled, Dm_, Dm_, T(0), dctx, Dm_, KD, B);
-  }
-
-  encoder_config cfg_;
-  index_t K_, Dm_, H_, V_;
-  double eps_;
-  index_t P_total_, S_;
-  double expansion_;
-  param_ref tok_, row_, col_, seg_, aligned_, neighbours_, queries_, inject_, readout_;
-  std::vector<block_t> pair_blocks_, latent_blocks_;
-  cross_attention<D> cross_, query_cross_;
-  swiglu_mlp<D> cross_mlp_;
-  buffer<std::int32_t, D> row_ids_, col_ids_, seg_ids_;
-  const T* offset_ = nullptr;
-  T* offset_grad_ = nullptr;
-};
-
-template <class D, class T>
-using demo_encoder = typename demo_encoder_policy<>::template type<D, T>;
-
-ETRM_END_NAMESPACE
-// ---- end etrm/model/demo_encoder.hpp
-// ---- begin etrm/data/episode.hpp
+// ---- begin etrm/data/cell_alignment.hpp
 // SPDX-License-Identifier: Apache-2.0
-// ETRM episodes as tokens: a task's query (input → output) on a canvas of side G, and up to
-// M demonstration pairs for the demonstration encoder, all under one augmentation. A grid sits
-// at the canvas origin with an EOS border (ARC's encoding with a smaller canvas), so small
-// generated tasks cost G² tokens instead of 900.
+// The geometric alignment of a task's demonstrations: which input cell each output cell comes
+// from. A hypothesis is one of the 8 dihedral transforms (augment.hpp ids) followed by a shift
+// (dr, dc) with |dr|, |dc| <= max_alignment_shift, so 392 in all; the search scores each by how
+// well the transported input explains the outputs of all present demos and keeps the best.
 //
-// Row layout (matches model/demo_encoder.hpp):
-//   inputs [G²], labels [G²] (PAD → −100),
-//   context [M, 2, G, G] demo tokens, then [M] presence flags, then [M] copies of the count.
+// The score is functional consistency, not equality: over every output cell of every demo, with
+// a = the transported input token (or `outside` when the shifted source leaves the input grid)
+// and b = the output token, it counts Σ_a max_b N[a][b], the cells a single colour map a → b
+// would get right. So a recolouring after a flip scores as well as the flip alone, and the
+// identity (tried first, kept on ties) wins for rules that move nothing.
+//
+// Canvases are G × G token grids in ARC's encoding (PAD 0, EOS 1, colours ≥ 2); a grid is the
+// bounding box of its colour tokens, wherever it sits on the canvas.
+
+// ---- begin etrm/data/augment.hpp
+// SPDX-License-Identifier: Apache-2.0
+// ARC augmentations (trm-spec §5.5): the 8 dihedral transforms with TRM's ids, colour
+// permutations that keep black (0) fixed, and an `augmentation` that applies both to a whole task
+// (colours first, then the dihedral) plus an optional seed for per-pair canvas translation. Also
+// the content hashes used to reject duplicate augmentations, to match predictions to test pairs
+// and to find evaluation tasks inside training data.
 
 // ---- begin etrm/data/arc_encoding.hpp
 // SPDX-License-Identifier: Apache-2.0
@@ -4306,14 +3781,6 @@ inline grid crop_canvas(std::span<const std::int32_t> canvas, canvas_offset at =
 }  // namespace data
 ETRM_END_NAMESPACE
 // ---- end etrm/data/arc_encoding.hpp
-// ---- begin etrm/data/augment.hpp
-// SPDX-License-Identifier: Apache-2.0
-// ARC augmentations (trm-spec §5.5): the 8 dihedral transforms with TRM's ids, colour
-// permutations that keep black (0) fixed, and an `augmentation` that applies both to a whole task
-// (colours first, then the dihedral) plus an optional seed for per-pair canvas translation. Also
-// the content hashes used to reject duplicate augmentations, to match predictions to test pairs
-// and to find evaluation tasks inside training data.
-
 
 #include <algorithm>
 #include <array>
@@ -4563,6 +4030,731 @@ inline std::vector<std::uint32_t> distinct_augmentation_draws(const task& t, std
 }  // namespace data
 ETRM_END_NAMESPACE
 // ---- end etrm/data/augment.hpp
+
+#include <array>
+#include <cstdint>
+#include <stdexcept>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+inline constexpr int max_alignment_shift = 3;
+inline constexpr int max_alignment_vocab = 32;  // contingency table bound
+
+struct cell_alignment {
+  int transform = 0;  // dihedral id, augment.hpp numbering
+  int dr = 0, dc = 0;
+  friend bool operator==(const cell_alignment&, const cell_alignment&) = default;
+};
+
+namespace detail {
+
+struct canvas_box {
+  int r0 = 0, c0 = 0, rows = 0, cols = 0;  // rows == 0: no grid on the canvas
+};
+
+// The bounding box of the colour tokens (≥ 2) of a G × G canvas.
+inline canvas_box colour_box(const std::int32_t* canvas, int G) {
+  int r0 = G, c0 = G, r1 = -1, c1 = -1;
+  for (int r = 0; r < G; ++r)
+    for (int c = 0; c < G; ++c)
+      if (canvas[r * G + c] >= 2) r0 = std::min(r0, r), c0 = std::min(c0, c), r1 = std::max(r1, r), c1 = std::max(c1, c);
+  return r1 < 0 ? canvas_box{} : canvas_box{r0, c0, r1 - r0 + 1, c1 - c0 + 1};
+}
+
+// The input token that lands on cell (i, j) of the shifted transform, or -1 outside the input.
+inline std::int32_t transported_token(const std::int32_t* in, int G, const canvas_box& b, const cell_alignment& h,
+                                      int i, int j) {
+  const bool swap = dihedral_swaps_sides(h.transform);
+  const int rows = swap ? b.cols : b.rows, cols = swap ? b.rows : b.cols, si = i - h.dr, sj = j - h.dc;
+  if (si < 0 || sj < 0 || si >= rows || sj >= cols) return -1;
+  const auto [r, c] = dihedral_source(h.transform, si, sj, b.rows, b.cols);
+  return in[(b.r0 + r) * G + b.c0 + c];
+}
+
+}  // namespace detail
+
+// The best hypothesis for demos pairs[m] = [2, G, G] (input then output canvas) with
+// present[m] != 0, m < M. V: vocabulary size (≤ max_alignment_vocab). No present pair with a
+// grid on both canvases: the identity.
+inline cell_alignment search_alignment(const std::int32_t* pairs, const std::int32_t* present, int M, int G, int V) {
+  if (V > max_alignment_vocab) throw std::invalid_argument("search_alignment: vocabulary larger than 32");
+  std::array<detail::canvas_box, 2 * 8> boxes{};  // at most 8 demos are searched
+  const int demos = std::min(M, 8);
+  int cells = 0;
+  for (int m = 0; m < demos; ++m) {
+    if (!present[m]) continue;
+    const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
+    boxes[std::size_t(2 * m)] = detail::colour_box(in, G);
+    boxes[std::size_t(2 * m + 1)] = detail::colour_box(in + G * G, G);
+    if (!boxes[std::size_t(2 * m)].rows) boxes[std::size_t(2 * m + 1)].rows = 0;
+    cells += boxes[std::size_t(2 * m + 1)].rows * boxes[std::size_t(2 * m + 1)].cols;
+  }
+  cell_alignment best{};
+  int best_score = -1;
+  std::array<int, max_alignment_vocab * max_alignment_vocab> counts{};
+  // Shifts by growing |dr| + |dc| so that, on ties, the smallest move is kept.
+  for (int reach = 0; reach <= 2 * max_alignment_shift; ++reach)
+    for (int t = 0; t < num_dihedral; ++t)
+      for (int dr = -max_alignment_shift; dr <= max_alignment_shift; ++dr)
+        for (int dc = -max_alignment_shift; dc <= max_alignment_shift; ++dc) {
+          if (std::abs(dr) + std::abs(dc) != reach) continue;
+          const cell_alignment h{t, dr, dc};
+          std::fill(counts.begin(), counts.begin() + V * V, 0);
+          for (int m = 0; m < demos; ++m) {
+            const detail::canvas_box &bi = boxes[std::size_t(2 * m)], &bo = boxes[std::size_t(2 * m + 1)];
+            if (!present[m] || !bo.rows) continue;
+            const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
+            const std::int32_t* out = in + G * G;
+            for (int i = 0; i < bo.rows; ++i)
+              for (int j = 0; j < bo.cols; ++j) {
+                const std::int32_t a = detail::transported_token(in, G, bi, h, i, j);
+                ++counts[std::size_t((a < 0 ? 0 : a) * V + out[(bo.r0 + i) * G + bo.c0 + j])];
+              }
+          }
+          int score = 0;
+          for (int a = 0; a < V; ++a) score += *std::max_element(counts.begin() + a * V, counts.begin() + (a + 1) * V);
+          if (score > best_score) best_score = score, best = h;
+          if (best_score == cells) return best;  // nothing can do better
+        }
+  return best;
+}
+
+// The query's input under h, on the canvas of its answer: out[i, j] for the cells of the
+// transformed grid's extent (anchored where the input grid is) is the input token that lands
+// there, or `outside` (a token id ≥ V, its own embedding row) where the shift brought in no
+// cell; EOS on the border below and right of that extent, PAD beyond. in, out: [G, G].
+inline void transport_canvas(const std::int32_t* in, int G, const cell_alignment& h, std::int32_t outside,
+                             std::int32_t* out) {
+  std::fill(out, out + G * G, std::int32_t(0));
+  const detail::canvas_box b = detail::colour_box(in, G);
+  if (!b.rows) return;
+  const bool swap = dihedral_swaps_sides(h.transform);
+  const int rows = swap ? b.cols : b.rows, cols = swap ? b.rows : b.cols;
+  for (int i = 0; i <= rows && b.r0 + i < G; ++i)
+    for (int j = 0; j <= cols && b.c0 + j < G; ++j) {
+      std::int32_t& o = out[(b.r0 + i) * G + b.c0 + j];
+      if (i == rows || j == cols) {
+        o = i == rows && j == cols ? 0 : arc_eos_token;  // the corner past both EOS lines stays PAD
+        continue;
+      }
+      const std::int32_t a = detail::transported_token(in, G, b, h, i, j);
+      o = a < 0 ? outside : a;
+    }
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/cell_alignment.hpp
+
+#include <algorithm>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+
+struct encoder_config {
+  index_t grid_side = 11;  // G: canvas side of one demo grid, EOS border included
+  index_t max_demos = 4;
+  index_t encoder_layers = 2;
+  index_t latent_layers = 1;
+  bool aligned_cells = true;    // each token also embeds the same cell of the other grid of its pair
+  bool neighbour_cells = false;  // each token (and query cell) also embeds its 8 neighbours
+  bool query_attention = true;  // the query cells read the demo tokens by cross-attention
+  // With query_attention: output tokens and query cells embed the input cell they come from under
+  // the searched dihedral transform and shift (see 1. above).
+  bool search_alignment = false;
+  // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
+  // demo token table as a copy of the model's, so from the first step a query cell attends most
+  // to demo cells of its own colour and position, which carry their pair's other grid. Off by
+  // default: it showed no effect on the training plateau (docs/RESULTS.md).
+  bool matching_init = false;
+  // With query_attention: weight of the readout loss (see 5. above; 0: no readout head).
+  double readout_weight = 0;
+
+  bool reads_out() const { return query_attention && readout_weight > 0; }
+  index_t pair_len() const { return 2 * grid_side * grid_side; }
+  index_t context_width() const { return max_demos * (pair_len() + 2); }
+};
+
+inline void to_json(nlohmann::json& j, const encoder_config& e) {
+  j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
+       {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells}, {"neighbour_cells", e.neighbour_cells},
+       {"query_attention", e.query_attention}, {"search_alignment", e.search_alignment},
+       {"matching_init", e.matching_init},
+       {"readout_weight", e.readout_weight}};
+}
+inline void from_json(const nlohmann::json& j, encoder_config& e) {
+  e.grid_side = j.value("grid_side", e.grid_side);
+  e.max_demos = j.value("max_demos", e.max_demos);
+  e.encoder_layers = j.value("encoder_layers", e.encoder_layers);
+  e.latent_layers = j.value("latent_layers", e.latent_layers);
+  e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
+  e.neighbour_cells = j.value("neighbour_cells", e.neighbour_cells);
+  e.query_attention = j.value("query_attention", e.query_attention);
+  e.search_alignment = j.value("search_alignment", e.search_alignment);
+  e.matching_init = j.value("matching_init", e.matching_init);
+  e.readout_weight = j.value("readout_weight", e.readout_weight);
+}
+
+struct cross_attention_aggregation {
+  static constexpr const char* name = "cross_attention";
+};
+struct per_pair_mean_aggregation {
+  static constexpr const char* name = "per_pair_mean";
+};
+struct prefix_injection {
+  static constexpr const char* name = "prefix";
+};
+struct additive_injection {
+  static constexpr const char* name = "additive";
+};
+
+template <class T>
+struct pad_mask_fn {  // PAD (0) keys are masked out of the aggregation
+  ETRM_HD T operator()(std::int32_t token) const { return token == 0 ? T(-1e9) : T(0); }
+};
+template <class T>
+struct mean_weight_fn {  // weight of a pair in the mean: present / count
+  ETRM_HD T operator()(std::int32_t present, std::int32_t count) const {
+    return present ? T(1) / T(count > 0 ? count : 1) : T(0);
+  }
+};
+
+// The 8 neighbours of every cell of N stacked G×G grids, PAD (0) beyond the grid, in the order
+// (−1,−1) (−1,0) (−1,1) (0,−1) (0,1) (1,−1) (1,0) (1,1):
+// out[d, n, r, c] = grids[n, r + dr_d, c + dc_d]   grids: [N, G, G]; out: [8, N, G, G]
+template <class D>
+void neighbour_tokens(context_t<D>& ctx, index_t N, index_t G, const std::int32_t* grids, std::int32_t* out,
+                      workspace<D>& ws) {
+  using K = kernels<D>;
+  static constexpr index_t dr[8] = {-1, -1, -1, 0, 0, 1, 1, 1}, dc[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
+  const index_t GG = G * G, n = N * GG;
+  const std::size_t mark = ws.mark();
+  std::int32_t* rows = ws.template take<std::int32_t>(n);  // grids shifted by dr only
+  for (index_t d = 0; d < 8; ++d) {
+    std::int32_t* o = out + d * n;
+    const index_t up = std::max<index_t>(dr[d], 0), down = std::max<index_t>(-dr[d], 0),
+                  left = std::max<index_t>(dc[d], 0), right = std::max<index_t>(-dc[d], 0);
+    K::fill(ctx, n, std::int32_t(0), rows);
+    K::copy_2d(ctx, N, (G - up - down) * G, grids + up * G, GG, rows + down * G, GG, std::int32_t(1));
+    K::fill(ctx, n, std::int32_t(0), o);
+    K::copy_2d(ctx, N * G, G - left - right, rows + left, G, o + right, G, std::int32_t(1));
+  }
+  ws.rewind(mark);
+}
+
+template <class Aggregation = cross_attention_aggregation, class Injection = prefix_injection>
+struct demo_encoder_policy {
+  template <class D, class T>
+  class type;
+};
+
+template <class Aggregation, class Injection>
+template <class D, class T>
+class demo_encoder_policy<Aggregation, Injection>::type {
+  static constexpr bool per_pair = std::is_same_v<Aggregation, per_pair_mean_aggregation>;
+  static constexpr bool additive = std::is_same_v<Injection, additive_injection>;
+  using block_t = block<D, attention_mixer<D>>;
+
+ public:
+  type(context_t<D>& ctx, param_layout& l, const trm_config& c, const encoder_config& e = {})
+      : cfg_(e), K_(c.prefix_len()), Dm_(c.hidden_size), H_(c.num_heads), V_(c.vocab_size), eps_(c.rms_norm_eps),
+        P_total_(c.prefix_len() * c.hidden_size), S_(c.full_len()), expansion_(c.expansion) {
+    const std::string pre = "model.inner.encoder.";
+    const index_t G = e.grid_side, Dm = Dm_;
+    const init_spec emb = init_spec::trunc_normal(1.0 / std::sqrt(double(Dm)));
+    const bool matching = e.query_attention && e.matching_init;
+    tok_ = l.add(pre + "embed_tokens.weight", {c.vocab_size, Dm}, matching ? init_spec::copy_of(token_embedding_name) : emb);
+    row_ = l.add(pre + "embed_row.weight", {G, Dm}, emb);
+    col_ = l.add(pre + "embed_col.weight", {G, Dm}, emb);
+    seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
+    if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
+    if (e.search_alignment) transported_ = l.add(pre + "embed_transported.weight", {c.vocab_size + 1, Dm}, emb);
+    if (e.neighbour_cells) neighbours_ = l.add(pre + "embed_neighbours.weight", {8, c.vocab_size, Dm}, emb);
+    for (index_t i = 0; i < e.encoder_layers; ++i)
+      pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
+    queries_ = l.add(pre + "latent_queries", {K_, Dm}, init_spec::trunc_normal(1.0));
+    cross_ = cross_attention<D>::declare(l, pre + "cross_attn.", Dm);
+    cross_mlp_ = declare_swiglu<D>(l, pre + "cross_mlp.", Dm, trm_config::swiglu_intermediate(Dm, c.expansion));
+    for (index_t i = 0; i < e.latent_layers; ++i)
+      latent_blocks_.push_back(block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, K_, c.expansion));
+    if (additive) inject_ = l.add(pre + "inject_proj.weight", {Dm, Dm}, emb);
+    if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm, matching);
+    if (e.readout_weight < 0) throw std::invalid_argument("etrm encoder: readout_weight must not be negative");
+    if (e.readout_weight > 0 && !e.query_attention)
+      throw std::invalid_argument("etrm encoder: readout_weight needs query_attention");
+    if (e.search_alignment && !e.query_attention)
+      throw std::invalid_argument("etrm encoder: search_alignment needs query_attention");
+    if (e.reads_out()) readout_ = l.add(pre + "readout_head.weight", {c.vocab_size, Dm}, emb);
+    // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
+    std::vector<std::int32_t> r, cc, s;
+    for (index_t seg = 0; seg < 2; ++seg)
+      for (index_t i = 0; i < G; ++i)
+        for (index_t j = 0; j < G; ++j) {
+          r.push_back(std::int32_t(i));
+          cc.push_back(std::int32_t(j));
+          s.push_back(std::int32_t(seg));
+        }
+    row_ids_ = make_buffer<std::int32_t, D>(ctx, r);
+    col_ids_ = make_buffer<std::int32_t, D>(ctx, cc);
+    seg_ids_ = make_buffer<std::int32_t, D>(ctx, s);
+  }
+
+  const encoder_config& encoder() const { return cfg_; }
+  index_t context_width() const { return cfg_.context_width(); }
+
+  // Test-time adaptation hook (train/context_adaptation.hpp). While set, offset[b] ([B, K·D],
+  // device) is added to row b's K context tokens before injection, and backward accumulates
+  // ∂L/∂offset into grad ([B, K·D], device; may be null). Both null: the plain encoder.
+  void set_context_offset(const T* offset, T* grad) {
+    offset_ = offset;
+    offset_grad_ = grad;
+  }
+
+  struct saved {
+    std::int32_t* tokens = nullptr;    // the rows' demo tokens packed: [B, M·Lp]
+    std::int32_t* aligned = nullptr;   // the same with each pair's two grids swapped: [B, M·Lp]
+    std::int32_t* neighbours = nullptr;  // (neighbour_cells) each token's 8 neighbours: [8, B·M·Lp]
+    std::int32_t* query_neighbours = nullptr;  // and each query cell's: [8, B·L]
+    std::int32_t* transported = nullptr;  // (search_alignment) output tokens' source cells, PAD on inputs: [B, M·Lp]
+    std::int32_t* query_transported = nullptr;  // and each query cell's: [B, L]
+    std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
+    T* pos = nullptr;                  // [Lp, D]
+    T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
+    std::vector<T*> pair_out;          // block outputs, one per encoder layer
+    std::vector<typename block_t::template saved<T>> pair_saved;
+    T* key_bias = nullptr;             // [B·M or B, keys]
+    T* lat_in = nullptr;               // broadcast queries [rows, K, D]
+    T* cross_out = nullptr;            // [rows, K, D]
+    typename cross_attention<D>::template saved<T> cross;
+    T* mlp_out = nullptr;              // [rows, K, D]
+    typename swiglu_mlp<D>::template saved<T> mlp;
+    T* weights = nullptr;              // per-pair mean weights [B, M]
+    T* mean = nullptr;                 // [B, K, D]
+    std::vector<T*> latent_out;
+    std::vector<typename block_t::template saved<T>> latent_saved;
+    T* pooled = nullptr;               // additive injection: mean over K [B, D]
+    T* query_in = nullptr;             // query attention: the cells (+ positions) [B, L, D]
+    T* query_out = nullptr;            // and what replaces them [B, L, D]
+    typename cross_attention<D>::template saved<T> query_cross;
+    T* readout_grad = nullptr;         // ∂(readout loss)/∂query_out [B, L, D], set by readout_loss
+  };
+  void take(saved& s, workspace<D>& ws, index_t B) const {
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, rows = per_pair ? B * M : B;
+    s.tokens = ws.template take<std::int32_t>(B * M * Lp);
+    if (cfg_.aligned_cells) s.aligned = ws.template take<std::int32_t>(B * M * Lp);
+    if (cfg_.neighbour_cells) {
+      s.neighbours = ws.template take<std::int32_t>(8 * B * M * Lp);
+      s.query_neighbours = ws.template take<std::int32_t>(8 * B * cells());
+    }
+    if (cfg_.search_alignment) {
+      s.transported = ws.template take<std::int32_t>(B * M * Lp);
+      s.query_transported = ws.template take<std::int32_t>(B * cells());
+    }
+    s.flags = ws.template take<std::int32_t>(2 * B * M);
+    s.pos = ws.template take<T>(Lp * Dm);
+    s.x0 = ws.template take<T>(B * M * Lp * Dm);
+    const layer_dims pd = pair_dims(B);
+    s.pair_out.resize(pair_blocks_.size());
+    s.pair_saved.resize(pair_blocks_.size());
+    for (std::size_t i = 0; i < pair_blocks_.size(); ++i) {
+      s.pair_out[i] = ws.template take<T>(B * M * Lp * Dm);
+      s.pair_saved[i] = pair_blocks_[i].template take<T>(ws, pd);
+    }
+    s.key_bias = ws.template take<T>(B * M * Lp);
+    s.lat_in = ws.template take<T>(rows * K_ * Dm);
+    s.cross_out = ws.template take<T>(rows * K_ * Dm);
+    s.cross = cross_.template take<T>(ws, cross_dims_for(B));
+    s.mlp_out = ws.template take<T>(rows * K_ * Dm);
+    s.mlp = cross_mlp_.template take<T>(ws, rows * K_);
+    s.weights = ws.template take<T>(B * M);
+    s.mean = ws.template take<T>(B * K_ * Dm);
+    const layer_dims ld = latent_dims(B);
+    s.latent_out.resize(latent_blocks_.size());
+    s.latent_saved.resize(latent_blocks_.size());
+    for (std::size_t i = 0; i < latent_blocks_.size(); ++i) {
+      s.latent_out[i] = ws.template take<T>(B * K_ * Dm);
+      s.latent_saved[i] = latent_blocks_[i].template take<T>(ws, ld);
+    }
+    s.pooled = ws.template take<T>(B * Dm);
+    if (cfg_.query_attention) {
+      s.query_in = ws.template take<T>(B * cells() * Dm);
+      s.query_out = ws.template take<T>(B * cells() * Dm);
+      s.query_cross = query_cross_.template take<T>(ws, query_dims(B));
+    }
+    s.readout_grad = nullptr;
+  }
+
+  // Writes the context into x (row b at b·x_stride): the K tokens into the prefix rows
+  // (prefix_injection), or zeros there plus a projection of their mean added to every token
+  // row (additive_injection; x's token rows must already hold the token embeddings). The
+  // encoder output is RMS-normalised, so `scale` (TRM's √D for table embeddings) is not applied.
+  // inputs: the query's tokens [B, L] (may be null when only the prefix rows are wanted).
+  void forward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs, const std::int32_t* context, T* x,
+               index_t x_stride, T, saved* s, workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    saved tmp;
+    if (!s) {
+      take(tmp, ws, B);
+      s = &tmp;
+    }
+    if (cfg_.search_alignment) align_cells(ctx, B, context, inputs, *s);
+    encode(ctx, p, B, context, *s, ws);
+    const T* ctx_tokens = latent_blocks_.empty() ? s->mean : s->latent_out.back();
+    if (offset_) {
+      T* shifted = ws.template take<T>(B * K_ * Dm_);
+      kernels<D>::map(ctx, B * K_ * Dm_, ops::add_fn<T>{}, shifted, ctx_tokens, offset_);
+      ctx_tokens = shifted;
+    }
+    if (cfg_.query_attention && inputs) read_demos(ctx, p, B, inputs, *s, x, x_stride, ws);
+    inject(ctx, p, B, ctx_tokens, *s, x, x_stride, ws);
+    if (s == &tmp) ws.rewind(mark);
+  }
+
+  // With query_attention, dx's token rows are rewritten: on return they hold the gradient with
+  // respect to the token embeddings the cells had before they read the demos.
+  void backward(context_t<D>& ctx, const T* p, index_t B, const std::int32_t*, const std::int32_t* context,
+                const saved& s, T* dx, index_t x_stride, T, T* g, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const std::size_t mark = ws.mark();
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, KD = K_ * Dm;
+    const index_t rows = per_pair ? B * M : B;
+    T* dctx = ws.template take<T>(B * KD);
+    inject_backward(ctx, p, B, s, dx, x_stride, dctx, g, ws);
+    if (offset_grad_) K::map(ctx, B * KD, ops::add_fn<T>{}, offset_grad_, offset_grad_, dctx);
+    // Latent self-attention blocks, last to first.
+    T* buf = ws.template take<T>(B * KD);
+    const layer_dims ld = latent_dims(B);
+    for (std::size_t i = latent_blocks_.size(); i-- > 0;) {
+      const T* in = i == 0 ? s.mean : s.latent_out[i - 1];
+      latent_blocks_[i].backward(ctx, p, ld, rope_view<T>{}, in, s.latent_out[i], s.latent_saved[i], dctx, buf, g, ws);
+      std::swap(dctx, buf);
+    }
+    // dctx is now ∂/∂mean. Per-pair mean: spread back to each pair's latents by its weight.
+    T* dmlp = ws.template take<T>(rows * KD);
+    if (per_pair)
+      K::gemm(ctx, true, false, M, KD, 1, T(1), s.weights, M, M, dctx, KD, KD, T(0), dmlp, KD, M * KD, B);
+    else
+      K::map(ctx, B * KD, ops::copy_fn<T>{}, dmlp, dctx);
+    T* dcross = ws.template take<T>(rows * KD);
+    cross_mlp_.backward(ctx, p, rows * K_, s.cross_out, s.mlp_out, s.mlp, dmlp, dcross, g, ws);
+    T* dlat = ws.template take<T>(rows * KD);
+    T* dkv = ws.template take<T>(B * M * Lp * Dm);
+    const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
+    cross_.backward(ctx, p, cross_dims_for(B), s.lat_in, demo_tokens, s.cross_out, s.cross, dcross, dlat, dkv, g, ws);
+    T* dquery = nullptr;  // ∂/∂query_in [B, L, D]
+    if (cfg_.query_attention) dquery = read_demos_backward(ctx, p, B, s, demo_tokens, dx, x_stride, dkv, g, ws);
+    K::column_sum_add(ctx, rows, KD, dlat, g + queries_.offset);  // the queries are shared by every row
+    // Pair blocks, last to first, then the embeddings.
+    T* dbuf = ws.template take<T>(B * M * Lp * Dm);
+    const layer_dims pd = pair_dims(B);
+    for (std::size_t i = pair_blocks_.size(); i-- > 0;) {
+      const T* in = i == 0 ? s.x0 : s.pair_out[i - 1];
+      pair_blocks_[i].backward(ctx, p, pd, rope_view<T>{}, in, s.pair_out[i], s.pair_saved[i], dkv, dbuf, g, ws);
+      std::swap(dkv, dbuf);
+    }
+    const T scale = embed_scale();
+    K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.tokens, dkv, 0, scale, g + tok_.offset);
+    if (cfg_.aligned_cells) K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.aligned, dkv, 0, scale, g + aligned_.offset);
+    if (cfg_.search_alignment) {
+      K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.transported, dkv, 0, scale, g + transported_.offset);
+      if (dquery && query_has_positions())
+        K::scatter_add_rows(ctx, 1, B * cells(), Dm, s.query_transported, dquery, 0, scale, g + transported_.offset);
+    }
+    if (cfg_.neighbour_cells) {
+      neighbours_backward(ctx, B * M * Lp, s.neighbours, dkv, g);
+      if (dquery && query_has_positions()) neighbours_backward(ctx, B * cells(), s.query_neighbours, dquery, g);
+    }
+    T* dpos = ws.template take<T>(Lp * Dm);
+    T* ones = ws.template take<T>(B * M);
+    K::fill(ctx, B * M, T(1), ones);
+    K::gemm(ctx, true, false, 1, Lp * Dm, B * M, scale, ones, 1, 0, dkv, Lp * Dm, 0, T(0), dpos, Lp * Dm, 0, 1);
+    if (dquery && query_has_positions())  // the query cells wore the input grid's positions
+      K::gemm(ctx, true, false, 1, cells() * Dm, B, scale, ones, 1, 0, dquery, cells() * Dm, 0, T(1), dpos, Lp * Dm, 0, 1);
+    K::scatter_add_rows(ctx, 1, Lp, Dm, row_ids_.data(), dpos, 0, T(1), g + row_.offset);
+    K::scatter_add_rows(ctx, 1, Lp, Dm, col_ids_.data(), dpos, 0, T(1), g + col_.offset);
+    K::scatter_add_rows(ctx, 1, Lp, Dm, seg_ids_.data(), dpos, 0, T(1), g + seg_.offset);
+    ws.rewind(mark);
+  }
+
+  // The readout loss of a taped forward (reads_out() only; else null): cross-entropy of
+  // query_out · W_readoutᵀ against labels [B, L] (−100 ignored), mean over each row's cells,
+  // its gradient scaled by grad_scale · readout_weight. Accumulates ∂/∂W_readout into g and
+  // keeps ∂/∂query_out in s for backward. Returns each row's loss, unweighted ([B], arena).
+  const T* readout_loss(context_t<D>& ctx, const T* p, index_t B, saved& s, const std::int32_t* labels,
+                        ops::loss_kind kind, T grad_scale, T* g, workspace<D>& ws) const {
+    if (!cfg_.reads_out()) return nullptr;
+    using K = kernels<D>;
+    const index_t L = cells(), V = V_, N = B * L;
+    const linear<D> head{Dm_, V};
+    s.readout_grad = ws.template take<T>(N * Dm_);
+    T* loss = ws.template take<T>(B);
+    const std::size_t mark = ws.mark();
+    T* logits = ws.template take<T>(N * V);
+    T* dlogits = ws.template take<T>(N * V);
+    std::int32_t* count = ws.template take<std::int32_t>(B);
+    std::int32_t* correct = ws.template take<std::int32_t>(B);
+    head.forward(ctx, p + readout_.offset, N, s.query_out, logits);
+    K::cross_entropy(ctx, B, L, V, L * V, kind, logits, labels, T(double(grad_scale) * cfg_.readout_weight), loss,
+                     count, correct, dlogits, nullptr);
+    head.backward(ctx, p + readout_.offset, N, s.query_out, dlogits, s.readout_grad, g + readout_.offset);
+    ws.rewind(mark);
+    return loss;
+  }
+
+  void sparse_update(context_t<D>&, index_t, const std::int32_t*, const saved&, T, T) {}
+
+ private:
+  T embed_scale() const { return T(std::sqrt(double(Dm_))); }
+
+  index_t cells() const { return S_ - K_; }  // L: token rows of the query
+  // The query canvas is a demo canvas (side G), so its cells take the input grid's positions.
+  bool query_has_positions() const { return cells() == cfg_.grid_side * cfg_.grid_side; }
+  cross_dims query_dims(index_t B) const {
+    return {B, cells(), cfg_.max_demos * cfg_.pair_len(), Dm_, H_, eps_};
+  }
+
+  // x's token rows [B, L, D] ← rms_norm(q + o_proj(attn(q, demo tokens))), q = the rows
+  // (+ scale · input-grid positions). PAD demo tokens are masked as in the aggregation.
+  void read_demos(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* inputs, saved& s, T* x,
+                  index_t x_stride, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t LD = cells() * Dm_;
+    K::copy_2d(ctx, B, LD, x + P_total_, x_stride, s.query_in, LD, T(1));
+    if (query_has_positions()) {
+      const std::size_t mark = ws.mark();
+      T* ones = ws.template take<T>(B);
+      K::fill(ctx, B, T(1), ones);
+      // query_in[B, L·D] += ones[B, 1] · (scale · pos)[1, L·D]   (pos: the input grid's rows)
+      K::gemm(ctx, false, false, B, LD, 1, embed_scale(), ones, 1, 0, s.pos, LD, 0, T(1), s.query_in, LD, 0, 1);
+      ws.rewind(mark);
+      if (cfg_.neighbour_cells) {
+        neighbour_tokens<D>(ctx, B, cfg_.grid_side, inputs, s.query_neighbours, ws);
+        add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
+      }
+      if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * cells(), s.query_transported, s.query_in, ws);
+    }
+    const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
+    query_cross_.forward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.key_bias, s.query_out, &s.query_cross, ws);
+    K::copy_2d(ctx, B, LD, s.query_out, LD, x + P_total_, x_stride, T(1));
+  }
+
+  // Backward of read_demos: adds ∂/∂demo tokens into dkv, rewrites dx's token rows to
+  // ∂/∂(rows before the read) and returns ∂/∂query_in [B, L, D] (workspace, for the positions).
+  T* read_demos_backward(context_t<D>& ctx, const T* p, index_t B, const saved& s, const T* demo_tokens, T* dx,
+                         index_t x_stride, T* dkv, T* g, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t LD = cells() * Dm_, nkv = B * cfg_.max_demos * cfg_.pair_len() * Dm_;
+    T* dquery = ws.template take<T>(B * LD);
+    const std::size_t mark = ws.mark();
+    T* dout = ws.template take<T>(B * LD);
+    T* dkv_query = ws.template take<T>(nkv);
+    K::copy_2d(ctx, B, LD, dx + P_total_, x_stride, dout, LD, T(1));
+    if (s.readout_grad) K::map(ctx, B * LD, ops::add_fn<T>{}, dout, dout, s.readout_grad);
+    query_cross_.backward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.query_out, s.query_cross, dout, dquery,
+                          dkv_query, g, ws);
+    K::map(ctx, nkv, ops::add_fn<T>{}, dkv, dkv, dkv_query);
+    K::copy_2d(ctx, B, LD, dquery, LD, dx + P_total_, x_stride, T(1));
+    ws.rewind(mark);
+    return dquery;
+  }
+
+  // x[i] += scale · E[ids[i]]   ids: [n]; x: [n, D]
+  void add_embedding(context_t<D>& ctx, const T* table, index_t n, const std::int32_t* ids, T* x,
+                     workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    T* e = ws.template take<T>(n * Dm_);
+    kernels<D>::gather_rows(ctx, 1, n, Dm_, ids, table, embed_scale(), e, 0);
+    kernels<D>::map(ctx, n * Dm_, ops::add_fn<T>{}, x, x, e);
+    ws.rewind(mark);
+  }
+
+  // (search_alignment) For every row, the alignment its present demos support, then the
+  // transported input of each demo (into the output half of s.transported, PAD on the input
+  // half) and of the query (s.query_transported, when `inputs` is given). Integer work on the
+  // host: in place where the host can read the device's memory, else through host copies.
+  void align_cells(context_t<D>& ctx, index_t B, const std::int32_t* context, const std::int32_t* inputs,
+                   saved& s) const {
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), W = cfg_.context_width(), L = cells();
+    const bool query = inputs && query_has_positions();
+    const auto run = [&](const std::int32_t* rows, const std::int32_t* queries, std::int32_t* out, std::int32_t* qout) {
+      const int G = int(cfg_.grid_side);
+      const auto outside = std::int32_t(V_);
+      for (index_t b = 0; b < B; ++b) {
+        const std::int32_t* row = rows + b * W;
+        const data::cell_alignment h = data::search_alignment(row, row + M * Lp, int(M), G, int(V_));
+        for (index_t m = 0; m < M; ++m) {
+          std::int32_t* t = out + (b * M + m) * Lp;
+          std::fill(t, t + Lp, std::int32_t(0));
+          if (row[M * Lp + m]) data::transport_canvas(row + m * Lp, G, h, outside, t + Lp / 2);
+        }
+        if (queries) data::transport_canvas(queries + b * L, G, h, outside, qout + b * L);
+      }
+    };
+    if constexpr (host_accessible<D>) {
+      run(context, query ? inputs : nullptr, s.transported, s.query_transported);
+    } else {
+      std::vector<std::int32_t> rows = to_host<D>(ctx, context, B * W), out(std::size_t(B * M * Lp)), qout;
+      std::vector<std::int32_t> queries;
+      if (query) queries = to_host<D>(ctx, inputs, B * L), qout.resize(std::size_t(B * L));
+      run(rows.data(), query ? queries.data() : nullptr, out.data(), qout.data());
+      device_traits<D>::from_host(ctx, s.transported, out.data(), out.size() * sizeof(std::int32_t));
+      if (query) device_traits<D>::from_host(ctx, s.query_transported, qout.data(), qout.size() * sizeof(std::int32_t));
+    }
+  }
+
+  // x[i] += scale · Σ_d E_d[ids[d, i]]   ids: [8, n]; x: [n, D]
+  void add_neighbours(context_t<D>& ctx, const T* p, index_t n, const std::int32_t* ids, T* x,
+                      workspace<D>& ws) const {
+    for (index_t d = 0; d < 8; ++d) add_embedding(ctx, p + neighbours_.offset + d * V_ * Dm_, n, ids + d * n, x, ws);
+  }
+  void neighbours_backward(context_t<D>& ctx, index_t n, const std::int32_t* ids, const T* dx, T* g) const {
+    for (index_t d = 0; d < 8; ++d)
+      kernels<D>::scatter_add_rows(ctx, 1, n, Dm_, ids + d * n, dx, 0, embed_scale(), g + neighbours_.offset + d * V_ * Dm_);
+  }
+
+  layer_dims pair_dims(index_t B) const {
+    return {B * cfg_.max_demos, cfg_.pair_len(), Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_),
+            0, eps_};
+  }
+  layer_dims latent_dims(index_t B) const {
+    return {B, K_, Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_), 0, eps_};
+  }
+  cross_dims cross_dims_for(index_t B) const {
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len();
+    return per_pair ? cross_dims{B * M, K_, Lp, Dm_, H_, eps_} : cross_dims{B, K_, M * Lp, Dm_, H_, eps_};
+  }
+
+  void encode(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, saved& s, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, W = cfg_.context_width(), KD = K_ * Dm;
+    const index_t rows = per_pair ? B * M : B;
+    // Pack the tokens of every row: [B, M·Lp] (flags follow each row's tokens in the context).
+    K::copy_2d(ctx, B, M * Lp, context, W, s.tokens, M * Lp, std::int32_t(1));
+    // Pair embeddings: scale · (token + row + column + segment).
+    K::gather_rows(ctx, 1, Lp, Dm, row_ids_.data(), p + row_.offset, T(1), s.pos, 0);
+    T* tmp = ws.template take<T>(Lp * Dm);
+    K::gather_rows(ctx, 1, Lp, Dm, col_ids_.data(), p + col_.offset, T(1), tmp, 0);
+    K::map(ctx, Lp * Dm, ops::add_fn<T>{}, s.pos, s.pos, tmp);
+    K::gather_rows(ctx, 1, Lp, Dm, seg_ids_.data(), p + seg_.offset, T(1), tmp, 0);
+    K::map(ctx, Lp * Dm, ops::add_fn<T>{}, s.pos, s.pos, tmp);
+    const T scale = embed_scale();
+    K::gather_rows(ctx, 1, B * M * Lp, Dm, s.tokens, p + tok_.offset, scale, s.x0, 0);
+    if (cfg_.aligned_cells) {
+      // [B·M, 2, G²] with the halves swapped: the input cell for an output token and vice versa.
+      const index_t half = Lp / 2;
+      K::copy_2d(ctx, B * M, half, s.tokens + half, Lp, s.aligned, Lp, std::int32_t(1));
+      K::copy_2d(ctx, B * M, half, s.tokens, Lp, s.aligned + half, Lp, std::int32_t(1));
+      add_embedding(ctx, p + aligned_.offset, B * M * Lp, s.aligned, s.x0, ws);
+    }
+    if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * M * Lp, s.transported, s.x0, ws);
+    if (cfg_.neighbour_cells) {  // every grid of every pair: [B·M·2, G, G]
+      neighbour_tokens<D>(ctx, B * M * 2, cfg_.grid_side, s.tokens, s.neighbours, ws);
+      add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
+    }
+    T* ones = ws.template take<T>(B * M);
+    K::fill(ctx, B * M, T(1), ones);
+    K::gemm(ctx, false, false, B * M, Lp * Dm, 1, scale, ones, 1, 0, s.pos, Lp * Dm, 0, T(1), s.x0, Lp * Dm, 0, 1);
+    // Transformer blocks over each pair.
+    const layer_dims pd = pair_dims(B);
+    const T* cur = s.x0;
+    for (std::size_t i = 0; i < pair_blocks_.size(); ++i) {
+      pair_blocks_[i].forward(ctx, p, pd, rope_view<T>{}, cur, s.pair_out[i], &s.pair_saved[i], ws);
+      cur = s.pair_out[i];
+    }
+    // Aggregation: queries over the non-PAD tokens.
+    K::map(ctx, B * M * Lp, pad_mask_fn<T>{}, s.key_bias, s.tokens);
+    K::copy_2d(ctx, rows, KD, p + queries_.offset, 0, s.lat_in, KD, T(1));
+    cross_.forward(ctx, p, cross_dims_for(B), s.lat_in, cur, s.key_bias, s.cross_out, &s.cross, ws);
+    cross_mlp_.forward(ctx, p, rows * K_, eps_, s.cross_out, s.mlp_out, &s.mlp, ws);
+    if (per_pair) {
+      // mean over present pairs: [1, M] · [M, K·D] per row
+      K::copy_2d(ctx, B, M, context + M * Lp, W, s.flags, M, std::int32_t(1));
+      K::copy_2d(ctx, B, M, context + M * Lp + M, W, s.flags + B * M, M, std::int32_t(1));
+      K::map(ctx, B * M, mean_weight_fn<T>{}, s.weights, s.flags, s.flags + B * M);
+      K::gemm(ctx, false, false, 1, KD, M, T(1), s.weights, M, M, s.mlp_out, KD, M * KD, T(0), s.mean, KD, KD, B);
+    } else {
+      K::map(ctx, B * KD, ops::copy_fn<T>{}, s.mean, s.mlp_out);
+    }
+    const layer_dims ld = latent_dims(B);
+    const T* lat = s.mean;
+    for (std::size_t i = 0; i < latent_blocks_.size(); ++i) {
+      latent_blocks_[i].forward(ctx, p, ld, rope_view<T>{}, lat, s.latent_out[i], &s.latent_saved[i], ws);
+      lat = s.latent_out[i];
+    }
+  }
+
+  void inject(context_t<D>& ctx, const T* p, index_t B, const T* tokens, saved& s, T* x, index_t x_stride,
+              workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t KD = K_ * Dm_;
+    if (!additive) {
+      K::copy_2d(ctx, B, KD, tokens, KD, x, x_stride, T(1));
+      return;
+    }
+    K::copy_2d(ctx, B, P_total_, x, x_stride, x, x_stride, T(0));
+    // pooled[B, D] = mean over the K tokens; x[b, P:, :] += pooled_b · W_injᵀ
+    T* ones = ws.template take<T>(K_);
+    K::fill(ctx, K_, T(1.0 / double(K_)), ones);
+    K::gemm(ctx, false, false, 1, Dm_, K_, T(1), ones, K_, 0, tokens, Dm_, KD, T(0), s.pooled, Dm_, Dm_, B);
+    T* proj = ws.template take<T>(B * Dm_);
+    linear<D>{Dm_, Dm_}.forward(ctx, p + inject_.offset, B, s.pooled, proj);
+    const index_t L = S_ - K_;
+    T* ones_l = ws.template take<T>(L);
+    K::fill(ctx, L, T(1), ones_l);
+    K::gemm(ctx, false, false, L, Dm_, 1, T(1), ones_l, 1, 0, proj, Dm_, Dm_, T(1), x + P_total_, Dm_, x_stride, B);
+  }
+
+  void inject_backward(context_t<D>& ctx, const T* p, index_t B, const saved& s, const T* dx, index_t x_stride,
+                       T* dctx, T* g, workspace<D>& ws) const {
+    using K = kernels<D>;
+    const index_t KD = K_ * Dm_;
+    if (!additive) {
+      K::copy_2d(ctx, B, KD, dx, x_stride, dctx, KD, T(1));
+      return;
+    }
+    const index_t L = S_ - K_;
+    T* ones_l = ws.template take<T>(L);
+    K::fill(ctx, L, T(1), ones_l);
+    T* dproj = ws.template take<T>(B * Dm_);
+    K::gemm(ctx, true, false, 1, Dm_, L, T(1), ones_l, 1, 0, dx + P_total_, Dm_, x_stride, T(0), dproj, Dm_, Dm_, B);
+    T* dpooled = ws.template take<T>(B * Dm_);
+    linear<D>{Dm_, Dm_}.backward(ctx, p + inject_.offset, B, s.pooled, dproj, dpooled, g + inject_.offset);
+    T* ones = ws.template take<T>(K_);
+    K::fill(ctx, K_, T(1.0 / double(K_)), ones);
+    K::gemm(ctx, false, false, K_, Dm_, 1, T(1), ones, 1, 0, dpooled, Dm_, Dm_, T(0), dctx, Dm_, KD, B);
+  }
+
+  encoder_config cfg_;
+  index_t K_, Dm_, H_, V_;
+  double eps_;
+  index_t P_total_, S_;
+  double expansion_;
+  param_ref tok_, row_, col_, seg_, aligned_, transported_, neighbours_, queries_, inject_, readout_;
+  std::vector<block_t> pair_blocks_, latent_blocks_;
+  cross_attention<D> cross_, query_cross_;
+  swiglu_mlp<D> cross_mlp_;
+  buffer<std::int32_t, D> row_ids_, col_ids_, seg_ids_;
+  const T* offset_ = nullptr;
+  T* offset_grad_ = nullptr;
+};
+
+template <class D, class T>
+using demo_encoder = typename demo_encoder_policy<>::template type<D, T>;
+
+ETRM_END_NAMESPACE
+// ---- end etrm/model/demo_encoder.hpp
+// ---- begin etrm/data/episode.hpp
+// SPDX-License-Identifier: Apache-2.0
+// ETRM episodes as tokens: a task's query (input → output) on a canvas of side G, and up to
+// M demonstration pairs for the demonstration encoder, all under one augmentation. A grid sits
+// at the canvas origin with an EOS border (ARC's encoding with a smaller canvas), so small
+// generated tasks cost G² tokens instead of 900.
+//
+// Row layout (matches model/demo_encoder.hpp):
+//   inputs [G²], labels [G²] (PAD → −100),
+//   context [M, 2, G, G] demo tokens, then [M] presence flags, then [M] copies of the count.
+
 // ---- begin etrm/data/generator.hpp
 // SPDX-License-Identifier: Apache-2.0
 // The few-shot task generator: the built-in data everything trains on without downloads. A rule

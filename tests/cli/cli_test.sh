@@ -123,7 +123,13 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
   "$py" -c 'import json,sys; assert json.load(open(sys.argv[1]))["encoder"]["readout_weight"] == 1' etrm_readout/run.json \
     || fail "readout: run.json lacks readout_weight"
   "$bin" train --model etrm --query-attention false --steps 1 --out etrm_no_query "${tiny[@]}" \
-    || fail "--query-attention false must switch the default readout off"
+    || fail "--query-attention false must switch the default readout and alignment search off"
+  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert not e["search_alignment"], e' \
+    etrm_no_query/run.json || fail "--query-attention false left the alignment search on"
+  "$py" -c 'import json,sys; assert json.load(open(sys.argv[1]))["encoder"]["search_alignment"]' etrm_readout/run.json \
+    || fail "the few-shot defaults search the alignment"
+  expect_error "search_alignment needs query_attention" "$bin" train --query-attention false --search-alignment true \
+    --steps 1 --out bad_alignment "${tiny[@]}"
   expect_error readout_weight "$bin" train --query-attention false --readout-weight 1 --steps 1 --out bad_readout \
     "${tiny[@]}"
   expect_error "rule family 'colour_map'" "$bin" train --curriculum-steps 1 --curriculum-families colour_map \

@@ -247,14 +247,15 @@ void check_trainer(bool mlp_t, gemm_precision mode) {
 // ETRM: the demonstration encoder as prefix source, three trainer steps on CUDA against the
 // reference. Demo tokens are random (PAD included, so the key mask matters), the last demo
 // slot is absent.
-void check_etrm_trainer() {
+void check_etrm_trainer(bool search_alignment) {
   auto& ctx = cuda_test::ctx();
   context_t<R> rc;
   trm_config c = tiny_config(false);
   c.vocab_size = 12;
   c.seq_len = 9;
   c.puzzle_emb_ndim = 0;
-  const encoder_config e{3, 3, 1, 1};
+  encoder_config e{3, 3, 1, 1};
+  e.search_alignment = search_alignment;  // integer work on the host, through copies on this device
   using ec = trm_model<CD, float, attention_mixer<CD>, dynamic_recursion, demo_encoder_policy<>::type>;
   using er = trm_model<R, float, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
   ec mc(ctx, c, e);
@@ -324,7 +325,11 @@ TEST_SUITE("model cuda vs reference") {
   }
   TEST_CASE("cuda ETRM trainer 3 steps (demonstration encoder)") {
     CUDA_TEST_REQUIRE_GPU();
-    check_etrm_trainer();
+    check_etrm_trainer(false);
+  }
+  TEST_CASE("cuda ETRM trainer 3 steps with the alignment search") {
+    CUDA_TEST_REQUIRE_GPU();
+    check_etrm_trainer(true);
   }
   TEST_CASE("cuda trainer runs in tf32 and bf16") {
     CUDA_TEST_REQUIRE_GPU();

@@ -22,4 +22,8 @@ TEST_SUITE("pytorch parity on cuda") {
     CUDA_TEST_REQUIRE_GPU();
     parity::check_parity<etrm::cuda_device, etrm::token_mlp_mixer>(cuda_test::ctx(), fixtures / "parity_mlp.safetensors");
   }
+  TEST_CASE("cuda parity, attention variant, rotary positions by row and column") {
+    CUDA_TEST_REQUIRE_GPU();
+    parity::check_parity<etrm::cuda_device, etrm::attention_mixer>(cuda_test::ctx(), fixtures / "parity_rope2d.safetensors");
+  }
 }

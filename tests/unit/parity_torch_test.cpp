@@ -16,4 +16,7 @@ TEST_SUITE("pytorch parity") {
   TEST_CASE("mlp_t variant") {
     parity::check_parity<etrm::cpu_device, etrm::token_mlp_mixer>(ctx, fixtures / "parity_mlp.safetensors");
   }
+  TEST_CASE("attention variant, rotary positions by row and column") {
+    parity::check_parity<etrm::cpu_device, etrm::attention_mixer>(ctx, fixtures / "parity_rope2d.safetensors");
+  }
 }

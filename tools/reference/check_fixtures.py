@@ -82,7 +82,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    files = args.files or [os.path.join(root, "tests", "fixtures", f"parity_{v}.safetensors") for v in ("att", "mlp")]
+    files = args.files or [os.path.join(root, "tests", "fixtures", f"parity_{v}.safetensors") for v in ("att", "mlp", "rope2d")]
     for f in files:
         replay(f, torch.float64 if args.dtype == "fp64" else torch.float32)
 

@@ -1,4 +1,4 @@
-"""Write the committed TRM parity fixtures (tests/fixtures/parity_{att,mlp}.safetensors).
+"""Write the committed TRM parity fixtures (tests/fixtures/parity_{att,mlp,rope2d}.safetensors).
 
 Usage (from the repository root):
     /usr/bin/python3 tools/reference/make_fixtures.py [--out tests/fixtures]
@@ -37,6 +37,7 @@ BASE_CFG = dict(hidden_size=64, num_heads=4, expansion=4, L_layers=2, H_cycles=2
 VARIANTS = {
     "att": dict(pos_encodings="rope", mlp_t=False),
     "mlp": dict(pos_encodings="none", mlp_t=True),
+    "rope2d": dict(pos_encodings="rope2d", mlp_t=False),
 }
 HP = TrainHParams(lr=1e-3, lr_warmup_steps=2, weight_decay=0.1, beta1=0.9, beta2=0.95,
                   puzzle_emb_lr=1e-2, puzzle_emb_weight_decay=0.1, ema_rate=0.999,
@@ -201,7 +202,7 @@ def main():
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
     # The first seed >= SEED whose decision margins are comfortable (deterministic search).
-    for name in args.variant or ["att", "mlp"]:
+    for name in args.variant or list(VARIANTS):
         for seed in range(SEED, SEED + 100):
             try:
                 make_variant(name, args.out, seed)

@@ -49,7 +49,7 @@ class TRMConfig:
     puzzle_emb_ndim: int = 512
     puzzle_emb_len: int = 16
     num_puzzle_identifiers: int = 1
-    pos_encodings: str = "rope"  # rope | learned | none
+    pos_encodings: str = "rope"  # rope | rope2d | learned | none
     mlp_t: bool = False
     rms_norm_eps: float = 1e-5
     rope_theta: float = 10000.0
@@ -200,6 +200,27 @@ class RotaryEmbedding(nn.Module):
         return self.cos_cached, self.sin_cached
 
 
+class GridRotaryEmbedding(nn.Module):
+    """rope2d (not in the official code): the canvas of `side`² cells follows `prefix` unturned
+    tokens; the first quarter of a head's dims (and its copy in the second half) turns by the
+    cell's row, the second quarter by its column, both with frequencies base^(-j/(dim/4))."""
+
+    def __init__(self, dim: int, prefix: int, side: int, base: float):
+        super().__init__()
+        quarter = dim // 4
+        inv_freq = 1.0 / (base ** (torch.arange(quarter, dtype=torch.float64) / quarter))
+        cell = torch.arange(side * side)
+        rows, cols = (cell // side).double(), (cell % side).double()
+        freqs = torch.cat((torch.outer(rows, inv_freq), torch.outer(cols, inv_freq)), dim=-1)
+        freqs = torch.cat((torch.zeros(prefix, 2 * quarter, dtype=torch.float64), freqs), dim=0)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.register_buffer("cos_cached", emb.cos().float(), persistent=False)
+        self.register_buffer("sin_cached", emb.sin().float(), persistent=False)
+
+    def forward(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.cos_cached, self.sin_cached
+
+
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
     h = x.shape[-1] // 2
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
@@ -325,6 +346,11 @@ class TRMInner(nn.Module):
                                                     init_std=0.0)
         if cfg.pos_encodings == "rope":
             self.rotary_emb = RotaryEmbedding(cfg.head_dim, cfg.full_len, cfg.rope_theta)
+        elif cfg.pos_encodings == "rope2d":
+            side = math.isqrt(cfg.seq_len)
+            if side * side != cfg.seq_len or cfg.head_dim % 4:
+                raise ValueError("rope2d needs a square canvas and a head size divisible by 4")
+            self.rotary_emb = GridRotaryEmbedding(cfg.head_dim, self.P, side, cfg.rope_theta)
         elif cfg.pos_encodings == "learned":
             self.embed_pos = CastedEmbedding(cfg.full_len, D, init_std=embed_std)
         elif cfg.pos_encodings != "none":

@@ -12,7 +12,12 @@
 //      instead of a relation the blocks must first learn to find by attention. (neighbour_cells)
 //      Every token, and every query cell in 4., also embeds each of its 8 neighbours in the same
 //      grid (one table per direction, PAD beyond the canvas), so that the lookup can match a
-//      cell by its local pattern, not only by its colour and position;
+//      cell by its local pattern, not only by its colour and position.
+//      (search_alignment) Every output token, and every query cell in 4., also embeds the
+//      input cell that lands on it under the dihedral transform and shift that best explain the
+//      task's demos (data/cell_alignment.hpp, searched per row on the host): for a rule that
+//      moves cells, "the cell this one comes from" then is a feature, as the aligned cell is for
+//      rules that do not, and a query cell can read its answer off its own transported input;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
@@ -33,6 +38,7 @@
 // (1/0), then [max_demos] copies of the number of present demos.
 #pragma once
 
+#include <etrm/data/cell_alignment.hpp>
 #include <etrm/layers/block.hpp>
 #include <etrm/layers/cross_attention.hpp>
 #include <etrm/model/config.hpp>
@@ -50,6 +56,9 @@ struct encoder_config {
   bool aligned_cells = true;    // each token also embeds the same cell of the other grid of its pair
   bool neighbour_cells = false;  // each token (and query cell) also embeds its 8 neighbours
   bool query_attention = true;  // the query cells read the demo tokens by cross-attention
+  // With query_attention: output tokens and query cells embed the input cell they come from under
+  // the searched dihedral transform and shift (see 1. above).
+  bool search_alignment = false;
   // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
   // demo token table as a copy of the model's, so from the first step a query cell attends most
   // to demo cells of its own colour and position, which carry their pair's other grid. Off by
@@ -66,7 +75,8 @@ struct encoder_config {
 inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
        {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells}, {"neighbour_cells", e.neighbour_cells},
-       {"query_attention", e.query_attention}, {"matching_init", e.matching_init},
+       {"query_attention", e.query_attention}, {"search_alignment", e.search_alignment},
+       {"matching_init", e.matching_init},
        {"readout_weight", e.readout_weight}};
 }
 inline void from_json(const nlohmann::json& j, encoder_config& e) {
@@ -77,6 +87,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
   e.neighbour_cells = j.value("neighbour_cells", e.neighbour_cells);
   e.query_attention = j.value("query_attention", e.query_attention);
+  e.search_alignment = j.value("search_alignment", e.search_alignment);
   e.matching_init = j.value("matching_init", e.matching_init);
   e.readout_weight = j.value("readout_weight", e.readout_weight);
 }
@@ -154,6 +165,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     col_ = l.add(pre + "embed_col.weight", {G, Dm}, emb);
     seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
     if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
+    if (e.search_alignment) transported_ = l.add(pre + "embed_transported.weight", {c.vocab_size + 1, Dm}, emb);
     if (e.neighbour_cells) neighbours_ = l.add(pre + "embed_neighbours.weight", {8, c.vocab_size, Dm}, emb);
     for (index_t i = 0; i < e.encoder_layers; ++i)
       pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
@@ -167,6 +179,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (e.readout_weight < 0) throw std::invalid_argument("etrm encoder: readout_weight must not be negative");
     if (e.readout_weight > 0 && !e.query_attention)
       throw std::invalid_argument("etrm encoder: readout_weight needs query_attention");
+    if (e.search_alignment && !e.query_attention)
+      throw std::invalid_argument("etrm encoder: search_alignment needs query_attention");
     if (e.reads_out()) readout_ = l.add(pre + "readout_head.weight", {c.vocab_size, Dm}, emb);
     // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
     std::vector<std::int32_t> r, cc, s;
@@ -198,6 +212,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     std::int32_t* aligned = nullptr;   // the same with each pair's two grids swapped: [B, M·Lp]
     std::int32_t* neighbours = nullptr;  // (neighbour_cells) each token's 8 neighbours: [8, B·M·Lp]
     std::int32_t* query_neighbours = nullptr;  // and each query cell's: [8, B·L]
+    std::int32_t* transported = nullptr;  // (search_alignment) output tokens' source cells, PAD on inputs: [B, M·Lp]
+    std::int32_t* query_transported = nullptr;  // and each query cell's: [B, L]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
     T* pos = nullptr;                  // [Lp, D]
     T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
@@ -226,6 +242,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.neighbour_cells) {
       s.neighbours = ws.template take<std::int32_t>(8 * B * M * Lp);
       s.query_neighbours = ws.template take<std::int32_t>(8 * B * cells());
+    }
+    if (cfg_.search_alignment) {
+      s.transported = ws.template take<std::int32_t>(B * M * Lp);
+      s.query_transported = ws.template take<std::int32_t>(B * cells());
     }
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
@@ -274,6 +294,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       take(tmp, ws, B);
       s = &tmp;
     }
+    if (cfg_.search_alignment) align_cells(ctx, B, context, inputs, *s);
     encode(ctx, p, B, context, *s, ws);
     const T* ctx_tokens = latent_blocks_.empty() ? s->mean : s->latent_out.back();
     if (offset_) {
@@ -331,6 +352,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     const T scale = embed_scale();
     K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.tokens, dkv, 0, scale, g + tok_.offset);
     if (cfg_.aligned_cells) K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.aligned, dkv, 0, scale, g + aligned_.offset);
+    if (cfg_.search_alignment) {
+      K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.transported, dkv, 0, scale, g + transported_.offset);
+      if (dquery && query_has_positions())
+        K::scatter_add_rows(ctx, 1, B * cells(), Dm, s.query_transported, dquery, 0, scale, g + transported_.offset);
+    }
     if (cfg_.neighbour_cells) {
       neighbours_backward(ctx, B * M * Lp, s.neighbours, dkv, g);
       if (dquery && query_has_positions()) neighbours_backward(ctx, B * cells(), s.query_neighbours, dquery, g);
@@ -402,6 +428,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
         neighbour_tokens<D>(ctx, B, cfg_.grid_side, inputs, s.query_neighbours, ws);
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
+      if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * cells(), s.query_transported, s.query_in, ws);
     }
     const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
     query_cross_.forward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.key_bias, s.query_out, &s.query_cross, ws);
@@ -428,17 +455,54 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     return dquery;
   }
 
+  // x[i] += scale · E[ids[i]]   ids: [n]; x: [n, D]
+  void add_embedding(context_t<D>& ctx, const T* table, index_t n, const std::int32_t* ids, T* x,
+                     workspace<D>& ws) const {
+    const std::size_t mark = ws.mark();
+    T* e = ws.template take<T>(n * Dm_);
+    kernels<D>::gather_rows(ctx, 1, n, Dm_, ids, table, embed_scale(), e, 0);
+    kernels<D>::map(ctx, n * Dm_, ops::add_fn<T>{}, x, x, e);
+    ws.rewind(mark);
+  }
+
+  // (search_alignment) For every row, the alignment its present demos support, then the
+  // transported input of each demo (into the output half of s.transported, PAD on the input
+  // half) and of the query (s.query_transported, when `inputs` is given). Integer work on the
+  // host: in place where the host can read the device's memory, else through host copies.
+  void align_cells(context_t<D>& ctx, index_t B, const std::int32_t* context, const std::int32_t* inputs,
+                   saved& s) const {
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), W = cfg_.context_width(), L = cells();
+    const bool query = inputs && query_has_positions();
+    const auto run = [&](const std::int32_t* rows, const std::int32_t* queries, std::int32_t* out, std::int32_t* qout) {
+      const int G = int(cfg_.grid_side);
+      const auto outside = std::int32_t(V_);
+      for (index_t b = 0; b < B; ++b) {
+        const std::int32_t* row = rows + b * W;
+        const data::cell_alignment h = data::search_alignment(row, row + M * Lp, int(M), G, int(V_));
+        for (index_t m = 0; m < M; ++m) {
+          std::int32_t* t = out + (b * M + m) * Lp;
+          std::fill(t, t + Lp, std::int32_t(0));
+          if (row[M * Lp + m]) data::transport_canvas(row + m * Lp, G, h, outside, t + Lp / 2);
+        }
+        if (queries) data::transport_canvas(queries + b * L, G, h, outside, qout + b * L);
+      }
+    };
+    if constexpr (host_accessible<D>) {
+      run(context, query ? inputs : nullptr, s.transported, s.query_transported);
+    } else {
+      std::vector<std::int32_t> rows = to_host<D>(ctx, context, B * W), out(std::size_t(B * M * Lp)), qout;
+      std::vector<std::int32_t> queries;
+      if (query) queries = to_host<D>(ctx, inputs, B * L), qout.resize(std::size_t(B * L));
+      run(rows.data(), query ? queries.data() : nullptr, out.data(), qout.data());
+      device_traits<D>::from_host(ctx, s.transported, out.data(), out.size() * sizeof(std::int32_t));
+      if (query) device_traits<D>::from_host(ctx, s.query_transported, qout.data(), qout.size() * sizeof(std::int32_t));
+    }
+  }
+
   // x[i] += scale · Σ_d E_d[ids[d, i]]   ids: [8, n]; x: [n, D]
   void add_neighbours(context_t<D>& ctx, const T* p, index_t n, const std::int32_t* ids, T* x,
                       workspace<D>& ws) const {
-    using K = kernels<D>;
-    const std::size_t mark = ws.mark();
-    T* e = ws.template take<T>(n * Dm_);
-    for (index_t d = 0; d < 8; ++d) {
-      K::gather_rows(ctx, 1, n, Dm_, ids + d * n, p + neighbours_.offset + d * V_ * Dm_, embed_scale(), e, 0);
-      K::map(ctx, n * Dm_, ops::add_fn<T>{}, x, x, e);
-    }
-    ws.rewind(mark);
+    for (index_t d = 0; d < 8; ++d) add_embedding(ctx, p + neighbours_.offset + d * V_ * Dm_, n, ids + d * n, x, ws);
   }
   void neighbours_backward(context_t<D>& ctx, index_t n, const std::int32_t* ids, const T* dx, T* g) const {
     for (index_t d = 0; d < 8; ++d)
@@ -477,12 +541,9 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       const index_t half = Lp / 2;
       K::copy_2d(ctx, B * M, half, s.tokens + half, Lp, s.aligned, Lp, std::int32_t(1));
       K::copy_2d(ctx, B * M, half, s.tokens, Lp, s.aligned + half, Lp, std::int32_t(1));
-      const std::size_t mark = ws.mark();
-      T* other = ws.template take<T>(B * M * Lp * Dm);
-      K::gather_rows(ctx, 1, B * M * Lp, Dm, s.aligned, p + aligned_.offset, scale, other, 0);
-      K::map(ctx, B * M * Lp * Dm, ops::add_fn<T>{}, s.x0, s.x0, other);
-      ws.rewind(mark);
+      add_embedding(ctx, p + aligned_.offset, B * M * Lp, s.aligned, s.x0, ws);
     }
+    if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * M * Lp, s.transported, s.x0, ws);
     if (cfg_.neighbour_cells) {  // every grid of every pair: [B·M·2, G, G]
       neighbour_tokens<D>(ctx, B * M * 2, cfg_.grid_side, s.tokens, s.neighbours, ws);
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
@@ -565,7 +626,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   double eps_;
   index_t P_total_, S_;
   double expansion_;
-  param_ref tok_, row_, col_, seg_, aligned_, neighbours_, queries_, inject_, readout_;
+  param_ref tok_, row_, col_, seg_, aligned_, transported_, neighbours_, queries_, inject_, readout_;
   std::vector<block_t> pair_blocks_, latent_blocks_;
   cross_attention<D> cross_, query_cross_;
   swiglu_mlp<D> cross_mlp_;

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0
+// The geometric alignment of a task's demonstrations: which input cell each output cell comes
+// from. A hypothesis is one of the 8 dihedral transforms (augment.hpp ids) followed by a shift
+// (dr, dc) with |dr|, |dc| <= max_alignment_shift, so 392 in all; the search scores each by how
+// well the transported input explains the outputs of all present demos and keeps the best.
+//
+// The score is functional consistency, not equality: over every output cell of every demo, with
+// a = the transported input token (or `outside` when the shifted source leaves the input grid)
+// and b = the output token, it counts Σ_a max_b N[a][b], the cells a single colour map a → b
+// would get right. So a recolouring after a flip scores as well as the flip alone, and the
+// identity (tried first, kept on ties) wins for rules that move nothing.
+//
+// Canvases are G × G token grids in ARC's encoding (PAD 0, EOS 1, colours ≥ 2); a grid is the
+// bounding box of its colour tokens, wherever it sits on the canvas.
+#pragma once
+
+#include <etrm/core/config.hpp>
+#include <etrm/data/augment.hpp>
+
+#include <array>
+#include <cstdint>
+#include <stdexcept>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+inline constexpr int max_alignment_shift = 3;
+inline constexpr int max_alignment_vocab = 32;  // contingency table bound
+
+struct cell_alignment {
+  int transform = 0;  // dihedral id, augment.hpp numbering
+  int dr = 0, dc = 0;
+  friend bool operator==(const cell_alignment&, const cell_alignment&) = default;
+};
+
+namespace detail {
+
+struct canvas_box {
+  int r0 = 0, c0 = 0, rows = 0, cols = 0;  // rows == 0: no grid on the canvas
+};
+
+// The bounding box of the colour tokens (≥ 2) of a G × G canvas.
+inline canvas_box colour_box(const std::int32_t* canvas, int G) {
+  int r0 = G, c0 = G, r1 = -1, c1 = -1;
+  for (int r = 0; r < G; ++r)
+    for (int c = 0; c < G; ++c)
+      if (canvas[r * G + c] >= 2) r0 = std::min(r0, r), c0 = std::min(c0, c), r1 = std::max(r1, r), c1 = std::max(c1, c);
+  return r1 < 0 ? canvas_box{} : canvas_box{r0, c0, r1 - r0 + 1, c1 - c0 + 1};
+}
+
+// The input token that lands on cell (i, j) of the shifted transform, or -1 outside the input.
+inline std::int32_t transported_token(const std::int32_t* in, int G, const canvas_box& b, const cell_alignment& h,
+                                      int i, int j) {
+  const bool swap = dihedral_swaps_sides(h.transform);
+  const int rows = swap ? b.cols : b.rows, cols = swap ? b.rows : b.cols, si = i - h.dr, sj = j - h.dc;
+  if (si < 0 || sj < 0 || si >= rows || sj >= cols) return -1;
+  const auto [r, c] = dihedral_source(h.transform, si, sj, b.rows, b.cols);
+  return in[(b.r0 + r) * G + b.c0 + c];
+}
+
+}  // namespace detail
+
+// The best hypothesis for demos pairs[m] = [2, G, G] (input then output canvas) with
+// present[m] != 0, m < M. V: vocabulary size (≤ max_alignment_vocab). No present pair with a
+// grid on both canvases: the identity.
+inline cell_alignment search_alignment(const std::int32_t* pairs, const std::int32_t* present, int M, int G, int V) {
+  if (V > max_alignment_vocab) throw std::invalid_argument("search_alignment: vocabulary larger than 32");
+  std::array<detail::canvas_box, 2 * 8> boxes{};  // at most 8 demos are searched
+  const int demos = std::min(M, 8);
+  int cells = 0;
+  for (int m = 0; m < demos; ++m) {
+    if (!present[m]) continue;
+    const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
+    boxes[std::size_t(2 * m)] = detail::colour_box(in, G);
+    boxes[std::size_t(2 * m + 1)] = detail::colour_box(in + G * G, G);
+    if (!boxes[std::size_t(2 * m)].rows) boxes[std::size_t(2 * m + 1)].rows = 0;
+    cells += boxes[std::size_t(2 * m + 1)].rows * boxes[std::size_t(2 * m + 1)].cols;
+  }
+  cell_alignment best{};
+  int best_score = -1;
+  std::array<int, max_alignment_vocab * max_alignment_vocab> counts{};
+  // Shifts by growing |dr| + |dc| so that, on ties, the smallest move is kept.
+  for (int reach = 0; reach <= 2 * max_alignment_shift; ++reach)
+    for (int t = 0; t < num_dihedral; ++t)
+      for (int dr = -max_alignment_shift; dr <= max_alignment_shift; ++dr)
+        for (int dc = -max_alignment_shift; dc <= max_alignment_shift; ++dc) {
+          if (std::abs(dr) + std::abs(dc) != reach) continue;
+          const cell_alignment h{t, dr, dc};
+          std::fill(counts.begin(), counts.begin() + V * V, 0);
+          for (int m = 0; m < demos; ++m) {
+            const detail::canvas_box &bi = boxes[std::size_t(2 * m)], &bo = boxes[std::size_t(2 * m + 1)];
+            if (!present[m] || !bo.rows) continue;
+            const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
+            const std::int32_t* out = in + G * G;
+            for (int i = 0; i < bo.rows; ++i)
+              for (int j = 0; j < bo.cols; ++j) {
+                const std::int32_t a = detail::transported_token(in, G, bi, h, i, j);
+                ++counts[std::size_t((a < 0 ? 0 : a) * V + out[(bo.r0 + i) * G + bo.c0 + j])];
+              }
+          }
+          int score = 0;
+          for (int a = 0; a < V; ++a) score += *std::max_element(counts.begin() + a * V, counts.begin() + (a + 1) * V);
+          if (score > best_score) best_score = score, best = h;
+          if (best_score == cells) return best;  // nothing can do better
+        }
+  return best;
+}
+
+// The query's input under h, on the canvas of its answer: out[i, j] for the cells of the
+// transformed grid's extent (anchored where the input grid is) is the input token that lands
+// there, or `outside` (a token id ≥ V, its own embedding row) where the shift brought in no
+// cell; EOS on the border below and right of that extent, PAD beyond. in, out: [G, G].
+inline void transport_canvas(const std::int32_t* in, int G, const cell_alignment& h, std::int32_t outside,
+                             std::int32_t* out) {
+  std::fill(out, out + G * G, std::int32_t(0));
+  const detail::canvas_box b = detail::colour_box(in, G);
+  if (!b.rows) return;
+  const bool swap = dihedral_swaps_sides(h.transform);
+  const int rows = swap ? b.cols : b.rows, cols = swap ? b.rows : b.cols;
+  for (int i = 0; i <= rows && b.r0 + i < G; ++i)
+    for (int j = 0; j <= cols && b.c0 + j < G; ++j) {
+      std::int32_t& o = out[(b.r0 + i) * G + b.c0 + j];
+      if (i == rows || j == cols) {
+        o = i == rows && j == cols ? 0 : arc_eos_token;  // the corner past both EOS lines stays PAD
+        continue;
+      }
+      const std::int32_t a = detail::transported_token(in, G, b, h, i, j);
+      o = a < 0 ? outside : a;
+    }
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE

@@ -182,11 +182,6 @@ void add_train_options(CLI::App* app, overrides& o) {
               "Demo tokens and query cells also embed their 8 neighbours, so the lookup can match local patterns "
               "(default false)",
               [](R& r, const bool& v) { r.enc.neighbour_cells = v; });
-  o.add<bool>(app, "--search-alignment",
-              "Demo output tokens and query cells also embed the input cell that lands on them under the dihedral "
-              "transform and shift that best explain the task's demos (searched per task; needs query attention; "
-              "default: true with the few-shot defaults, false elsewhere)",
-              [](R& r, const bool& v) { r.enc.search_alignment = v; });
   o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true; false also "
               "switches the readout loss and the alignment search off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"query_attention", v}}}}); });
@@ -198,6 +193,12 @@ void add_train_options(CLI::App* app, overrides& o) {
                 "Weight of the readout loss: a linear head answers each query cell from what it read in the demos "
                 "(default 1; 0: off)",
                 [](R& r, const double& v) { r.enc.readout_weight = v; });
+  // After --query-attention, whose `false` switches the alignment search off unless set here.
+  o.add<bool>(app, "--search-alignment",
+              "Demo output tokens and query cells also embed the input cell that lands on them under the dihedral "
+              "transform and shift that best explain the task's demos (searched per task; needs query attention; "
+              "default: true with the few-shot defaults, false elsewhere)",
+              [](R& r, const bool& v) { r.enc.search_alignment = v; });
   // data
   o.add<int>(app, "--min-side", "Few-shot generator: smallest input side", [](R& r, const int& v) { r.min_side = v; });
   o.add<int>(app, "--max-side", "Few-shot generator: largest input side", [](R& r, const int& v) { r.max_side = v; });

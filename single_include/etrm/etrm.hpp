@@ -3478,7 +3478,7 @@ ETRM_END_NAMESPACE
 // ---- begin etrm/data/cell_alignment.hpp
 // SPDX-License-Identifier: Apache-2.0
 // The geometric alignment of a task's demonstrations: which input cell each output cell comes
-// from. A hypothesis is one of the 8 dihedral transforms (augment.hpp ids) followed by a shift
+// from. A hypothesis is one of the 8 dihedral transforms (dihedral.hpp ids) followed by a shift
 // (dr, dc) with |dr|, |dc| <= max_alignment_shift, so 392 in all; the search scores each by how
 // well the transported input explains the outputs of all present demos and keeps the best.
 //
@@ -3491,337 +3491,34 @@ ETRM_END_NAMESPACE
 // Canvases are G × G token grids in ARC's encoding (PAD 0, EOS 1, colours ≥ 2); a grid is the
 // bounding box of its colour tokens, wherever it sits on the canvas.
 
-// ---- begin etrm/data/augment.hpp
+// ---- begin etrm/data/arc_tokens.hpp
 // SPDX-License-Identifier: Apache-2.0
-// ARC augmentations (trm-spec §5.5): the 8 dihedral transforms with TRM's ids, colour
-// permutations that keep black (0) fixed, and an `augmentation` that applies both to a whole task
-// (colours first, then the dihedral) plus an optional seed for per-pair canvas translation. Also
-// the content hashes used to reject duplicate augmentations, to match predictions to test pairs
-// and to find evaluation tasks inside training data.
-
-// ---- begin etrm/data/arc_encoding.hpp
-// SPDX-License-Identifier: Apache-2.0
-// ARC grids as token sequences (trm-spec §5.5, §6.2): each grid sits in a 30x30 canvas at an
-// offset, flattened row-major, PAD=0, EOS=1, colour c -> c+2 (vocab 12). An EOS row under the
-// grid and an EOS column right of it tell the model, and the crop, where the grid ends.
-
-// ---- begin etrm/data/arc.hpp
-// SPDX-License-Identifier: Apache-2.0
-// ARC task files: `{"train": [{"input": grid, "output": grid}, ...], "test": [...]}`, one task per
-// file, the file name (without .json) being the task id. Loads a file, a folder (searched
-// recursively, so ConceptARC's `corpus/<Concept>/*.json` works) or a list of those, validating
-// every grid; writes tasks back in the same format. Any defect throws `data_error` naming the
-// file, the pair ("train[2].output") and the problem.
-
-// ---- begin etrm/data/error.hpp
-// SPDX-License-Identifier: Apache-2.0
-// The one exception type of the data modules: a file or record that cannot be used. Its message
-// is a single line naming the file, the place inside it and the problem, so a log line is enough
-// to find and fix the input.
+// The token ids of ARC's canvas encoding (arc_encoding.hpp): PAD, EOS, then colour c as c + 2.
 
 
-#include <stdexcept>
-
-ETRM_BEGIN_NAMESPACE
-namespace data {
-
-struct data_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-}  // namespace data
-ETRM_END_NAMESPACE
-// ---- end etrm/data/error.hpp
-
-#include <nlohmann/json.hpp>
-#include <tbb/parallel_for.h>
-
-#include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <string>
-#include <vector>
-
-ETRM_BEGIN_NAMESPACE
-namespace data {
-
-inline constexpr int arc_max_side = 30;
-inline constexpr int arc_num_colours = 10;
-
-// `where` prefixes the message, e.g. "a.json: train[2].output".
-inline grid parse_arc_grid(const nlohmann::json& j, const std::string& where) {
-  const auto fail = [&](const std::string& problem) { throw data_error(where + ": " + problem); };
-  if (!j.is_array()) fail("grid is not a list of rows");
-  if (j.empty()) fail("grid has no rows");
-  if (j.size() > std::size_t(arc_max_side))
-    fail("grid has " + std::to_string(j.size()) + " rows, more than " + std::to_string(arc_max_side));
-  const auto rows = int(j.size());
-  if (!j[0].is_array()) fail("row 0 is not a list");
-  const auto cols = int(j[0].size());
-  if (cols == 0) fail("row 0 is empty");
-  if (cols > arc_max_side)
-    fail("grid has " + std::to_string(cols) + " columns, more than " + std::to_string(arc_max_side));
-  grid g(rows, cols);
-  for (int r = 0; r < rows; ++r) {
-    const auto& row = j[std::size_t(r)];
-    if (!row.is_array()) fail("row " + std::to_string(r) + " is not a list");
-    if (int(row.size()) != cols)
-      fail("ragged rows: row " + std::to_string(r) + " has " + std::to_string(row.size()) +
-           " cells, row 0 has " + std::to_string(cols));
-    for (int c = 0; c < cols; ++c) {
-      const auto& v = row[std::size_t(c)];
-      const std::string cell = "cell (" + std::to_string(r) + "," + std::to_string(c) + ")";
-      if (!v.is_number_integer()) fail(cell + " is not an integer");
-      const auto value = v.get<long long>();
-      if (value < 0 || value >= arc_num_colours)
-        fail(cell + " = " + std::to_string(value) + " is not a colour 0..9");
-      g.at(r, c) = std::uint8_t(value);
-    }
-  }
-  return g;
-}
-
-// A test pair may lack "output" (hidden ARC Prize test sets); it is then left 0x0 and can never
-// be scored correct. Demonstration pairs always need one. Extra keys (ARC-AGI-1's "name") are
-// ignored.
-inline task parse_arc_task(const nlohmann::json& j, std::string id, const std::string& source) {
-  if (!j.is_object()) throw data_error(source + ": top level is not a JSON object");
-  task t;
-  t.id = std::move(id);
-  for (const char* split : {"train", "test"}) {
-    const std::string name = split;
-    const auto it = j.find(name);
-    if (it == j.end()) throw data_error(source + ": missing \"" + name + "\" list");
-    if (!it->is_array()) throw data_error(source + ": \"" + name + "\" is not a list");
-    if (it->empty()) throw data_error(source + ": \"" + name + "\" list is empty");
-    auto& pairs = name == "train" ? t.train : t.test;
-    for (std::size_t i = 0; i < it->size(); ++i) {
-      const auto& p = (*it)[i];
-      const std::string where = source + ": " + name + "[" + std::to_string(i) + "]";
-      if (!p.is_object()) throw data_error(where + ": pair is not an object");
-      if (!p.contains("input")) throw data_error(where + ": missing \"input\"");
-      grid_pair gp;
-      gp.input = parse_arc_grid(p["input"], where + ".input");
-      if (p.contains("output"))
-        gp.output = parse_arc_grid(p["output"], where + ".output");
-      else if (name == "train")
-        throw data_error(where + ": missing \"output\"");
-      pairs.push_back(std::move(gp));
-    }
-  }
-  return t;
-}
-
-inline task load_arc_task(const std::filesystem::path& file) {
-  const std::string source = file.string();
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw data_error(source + ": cannot open file");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw data_error(source + ": invalid JSON: " + e.what());
-  }
-  return parse_arc_task(j, file.stem().string(), source);
-}
-
-namespace detail {
-// Sorted so that task order, and with it puzzle identifiers, never depend on the file system.
-inline void collect_arc_files(const std::filesystem::path& path, std::vector<std::filesystem::path>& out) {
-  namespace fs = std::filesystem;
-  if (fs::is_regular_file(path)) {
-    out.push_back(path);
-    return;
-  }
-  if (!fs::is_directory(path)) throw data_error(path.string() + ": no such file or folder");
-  std::vector<fs::path> found;
-  for (const auto& e : fs::recursive_directory_iterator(path))
-    if (e.is_regular_file() && e.path().extension() == ".json") found.push_back(e.path());
-  if (found.empty()) throw data_error(path.string() + ": folder holds no .json task files");
-  std::sort(found.begin(), found.end());
-  out.insert(out.end(), found.begin(), found.end());
-}
-}  // namespace detail
-
-// Files and folders in the given order; task ids must be unique across all of them, since the
-// id is what puzzle identifiers, voting and submissions key on.
-inline std::vector<task> load_arc_tasks(const std::vector<std::filesystem::path>& paths) {
-  std::vector<std::filesystem::path> files;
-  for (const auto& p : paths) detail::collect_arc_files(p, files);
-  std::vector<task> tasks(files.size());
-  tbb::parallel_for(std::size_t(0), files.size(), [&](std::size_t i) { tasks[i] = load_arc_task(files[i]); });
-  std::map<std::string, std::size_t> seen;
-  for (std::size_t i = 0; i < tasks.size(); ++i) {
-    const auto [it, fresh] = seen.emplace(tasks[i].id, i);
-    if (!fresh)
-      throw data_error(files[i].string() + ": duplicate task id \"" + tasks[i].id + "\", also in " +
-                       files[it->second].string());
-  }
-  return tasks;
-}
-
-inline std::vector<task> load_arc_tasks(const std::filesystem::path& path) {
-  return load_arc_tasks(std::vector<std::filesystem::path>{path});
-}
-
-inline nlohmann::json arc_json(const grid& g) {
-  auto rows = nlohmann::json::array();
-  for (int r = 0; r < g.rows; ++r) {
-    auto row = nlohmann::json::array();
-    for (int c = 0; c < g.cols; ++c) row.push_back(int(g.at(r, c)));
-    rows.push_back(std::move(row));
-  }
-  return rows;
-}
-
-// A 0x0 test output (unknown answer) is written without "output", as it was read.
-inline nlohmann::json arc_json(const task& t) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const char* split : {"train", "test"}) {
-    const auto& pairs = std::string(split) == "train" ? t.train : t.test;
-    auto list = nlohmann::json::array();
-    for (const auto& p : pairs) {
-      nlohmann::json pj = {{"input", arc_json(p.input)}};
-      if (p.output.rows > 0) pj["output"] = arc_json(p.output);
-      list.push_back(std::move(pj));
-    }
-    j[split] = std::move(list);
-  }
-  return j;
-}
-
-inline void save_arc_task(const task& t, const std::filesystem::path& file) {
-  std::ofstream out(file, std::ios::binary);
-  if (!out) throw data_error(file.string() + ": cannot write file");
-  out << arc_json(t).dump() << '\n';
-  if (!out) throw data_error(file.string() + ": write failed");
-}
-
-}  // namespace data
-ETRM_END_NAMESPACE
-// ---- end etrm/data/arc.hpp
-
-#include <algorithm>
 #include <cstdint>
-#include <span>
-#include <stdexcept>
-#include <vector>
 
 ETRM_BEGIN_NAMESPACE
 namespace data {
 
-inline constexpr int arc_canvas_side = arc_max_side;
-inline constexpr std::size_t arc_seq_len = std::size_t(arc_canvas_side) * arc_canvas_side;
 inline constexpr std::int32_t arc_pad_token = 0;
 inline constexpr std::int32_t arc_eos_token = 1;
 inline constexpr std::int32_t arc_first_colour_token = 2;
-inline constexpr std::int32_t arc_vocab_size = arc_first_colour_token + arc_num_colours;
-
-// Top-left corner of a grid inside the canvas.
-struct canvas_offset {
-  int row = 0;
-  int col = 0;
-  bool operator==(const canvas_offset&) const = default;
-};
-
-// out: [side²] (900 for ARC's 30x30 canvas; ETRM's generated episodes use smaller canvases).
-// Both EOS lines stop at the grid's extent, so the corner cell past both stays PAD.
-inline void encode_grid(const grid& g, canvas_offset at, std::span<std::int32_t> out, int side = arc_canvas_side) {
-  if (out.size() != std::size_t(side) * std::size_t(side))
-    throw std::invalid_argument("encode_grid: output span must hold side² tokens");
-  if (at.row < 0 || at.col < 0 || at.row + g.rows > side || at.col + g.cols > side)
-    throw std::invalid_argument("encode_grid: grid does not fit the canvas at this offset");
-  std::fill(out.begin(), out.end(), arc_pad_token);
-  const auto cell = [&](int r, int c) -> std::int32_t& { return out[std::size_t(r) * side + c]; };
-  for (int r = 0; r < g.rows; ++r)
-    for (int c = 0; c < g.cols; ++c) cell(at.row + r, at.col + c) = arc_first_colour_token + g.at(r, c);
-  const int eos_row = at.row + g.rows, eos_col = at.col + g.cols;
-  if (eos_row < side)
-    for (int c = at.col; c < eos_col; ++c) cell(eos_row, c) = arc_eos_token;
-  if (eos_col < side)
-    for (int r = at.row; r < eos_row; ++r) cell(r, eos_col) = arc_eos_token;
-}
-
-inline std::vector<std::int32_t> encode_grid(const grid& g, canvas_offset at = {}) {
-  std::vector<std::int32_t> out(arc_seq_len);
-  encode_grid(g, at, out);
-  return out;
-}
-
-// The evaluator's crop (spec §6.2), which also decodes a canvas written by `encode_grid`: the
-// largest rectangle of colour tokens anchored at `at`, scanning rows downward and narrowing the
-// width at each row's first non-colour token. A prediction without a colour at `at` decodes to
-// an empty 0x0 grid, a vote that can never be right.
-inline grid crop_canvas(std::span<const std::int32_t> canvas, canvas_offset at = {}, int side = arc_canvas_side) {
-  if (canvas.size() != std::size_t(side) * std::size_t(side))
-    throw std::invalid_argument("crop_canvas: canvas must hold side² tokens");
-  const auto token = [&](int r, int c) { return canvas[std::size_t(r) * side + c]; };
-  const auto is_colour = [](std::int32_t t) { return t >= arc_first_colour_token && t < arc_vocab_size; };
-  int width = side - at.col, best_area = 0, best_rows = 0, best_cols = 0;
-  for (int rows = 1; rows <= side - at.row; ++rows) {
-    for (int c = 0; c < width; ++c)
-      if (!is_colour(token(at.row + rows - 1, at.col + c))) {
-        width = c;
-        break;
-      }
-    if (rows * width > best_area) {
-      best_area = rows * width;
-      best_rows = rows;
-      best_cols = width;
-    }
-  }
-  grid g(best_rows, best_cols);
-  for (int r = 0; r < best_rows; ++r)
-    for (int c = 0; c < best_cols; ++c)
-      g.at(r, c) = std::uint8_t(token(at.row + r, at.col + c) - arc_first_colour_token);
-  return g;
-}
 
 }  // namespace data
 ETRM_END_NAMESPACE
-// ---- end etrm/data/arc_encoding.hpp
+// ---- end etrm/data/arc_tokens.hpp
+// ---- begin etrm/data/dihedral.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The 8 dihedral transforms of a grid as cell maps, with TRM's ids; no grid type needed, so the
+// model's alignment search (cell_alignment.hpp) uses them without the data loaders.
 
-#include <algorithm>
+
 #include <array>
-#include <cstdint>
-#include <optional>
-#include <stdexcept>
-#include <unordered_set>
 #include <utility>
-#include <vector>
 
 ETRM_BEGIN_NAMESPACE
 namespace data {
-
-// ---- random draws ---------------------------------------------------------------------------
-
-// Sequential draws from the counter-based RNG: a key fixes the whole sequence, so an
-// augmentation or an offset can be regenerated at any time instead of being stored.
-struct draw_stream {
-  philox_key key;
-  std::uint64_t index = 0;
-  std::uint64_t below(std::uint64_t n) { return uniform_index(key, index++, n); }
-};
-
-namespace detail {
-// splitmix64 finaliser: cheap, well mixed, constexpr (hash tables below are built at compile time).
-constexpr std::uint64_t mix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-}  // namespace detail
-
-// Folds several counters (group, augmentation, example, ...) into one RNG stream id.
-constexpr std::uint64_t stream_id(std::initializer_list<std::uint64_t> parts) {
-  std::uint64_t h = 0x5EEDull;
-  for (auto p : parts) h = detail::mix64(h ^ p);
-  return h;
-}
-
-// ---- dihedral transforms ----------------------------------------------------------------------
 
 // Ids as TRM's dataset/common.py: 0 identity, 1..3 np.rot90 k times (counter-clockwise),
 // 4 fliplr, 5 flipud, 6 transpose, 7 fliplr(rot90) (anti-transpose).
@@ -3844,195 +3541,14 @@ constexpr std::pair<int, int> dihedral_source(int id, int i, int j, int h, int w
   }
 }
 
-inline grid dihedral(const grid& g, int id) {
-  if (id < 0 || id >= num_dihedral) throw std::invalid_argument("dihedral: id must be 0..7");
-  grid out = dihedral_swaps_sides(id) ? grid(g.cols, g.rows) : grid(g.rows, g.cols);
-  for (int i = 0; i < out.rows; ++i)
-    for (int j = 0; j < out.cols; ++j) {
-      const auto [r, c] = dihedral_source(id, i, j, g.rows, g.cols);
-      out.at(i, j) = g.at(r, c);
-    }
-  return out;
-}
-
-// ---- colour permutations ----------------------------------------------------------------------
-
-// map[c] is the new colour of colour c; map[0] == 0 always.
-using colour_map = std::array<std::uint8_t, arc_num_colours>;
-
-constexpr colour_map identity_colours() {
-  colour_map m{};
-  for (int c = 0; c < arc_num_colours; ++c) m[std::size_t(c)] = std::uint8_t(c);
-  return m;
-}
-
-inline colour_map invert_colours(const colour_map& m) {
-  colour_map inv{};
-  for (int c = 0; c < arc_num_colours; ++c) inv[m[std::size_t(c)]] = std::uint8_t(c);
-  return inv;
-}
-
-inline grid apply_colours(const grid& g, const colour_map& m) {
-  grid out = g;
-  for (auto& v : out.cells) v = m[v];
-  return out;
-}
-
-// Uniform over the 9! permutations of 1..9 (Fisher-Yates).
-inline colour_map random_colour_map(draw_stream& s) {
-  colour_map m = identity_colours();
-  for (std::size_t i = arc_num_colours - 1; i >= 2; --i) std::swap(m[i], m[1 + s.below(i)]);
-  return m;
-}
-
-// ---- content hashes ---------------------------------------------------------------------------
-// A grid hash is linear in per-colour sums of position keys, so the hash of a recoloured grid
-// costs 10 multiplications instead of a pass over the cells: that is what makes rejecting
-// duplicate augmentations (up to 5000 draws per task) cheap.
-
-namespace detail {
-inline constexpr auto position_keys = [] {
-  std::array<std::uint64_t, 32 * 32> k{};
-  for (std::size_t i = 0; i < k.size(); ++i) k[i] = mix64(0xA5A5ull + i);
-  return k;
-}();
-inline constexpr auto colour_keys = [] {
-  std::array<std::uint64_t, arc_num_colours> k{};
-  for (std::size_t i = 0; i < k.size(); ++i) k[i] = mix64(0xC0105ull + i) | 1u;
-  return k;
-}();
-
-struct colour_sums {
-  std::uint64_t shape = 0;
-  std::array<std::uint64_t, arc_num_colours> by_colour{};
-};
-
-inline colour_sums sums_of(const grid& g) {
-  colour_sums s;
-  s.shape = mix64((std::uint64_t(g.rows) << 32) | std::uint64_t(g.cols));
-  for (int r = 0; r < g.rows; ++r)
-    for (int c = 0; c < g.cols; ++c) s.by_colour[g.at(r, c)] += position_keys[std::size_t(r) * 32 + c];
-  return s;
-}
-
-inline std::uint64_t hash_recoloured(const colour_sums& s, const colour_map& m) {
-  std::uint64_t h = s.shape;
-  for (std::size_t c = 0; c < arc_num_colours; ++c) h += colour_keys[m[c]] * s.by_colour[c];
-  return mix64(h);
-}
-
-inline std::uint64_t pair_hash(std::uint64_t input, std::uint64_t output) { return mix64(input ^ mix64(output ^ 0x9A125ull)); }
-
-// Order-insensitive: sorts its argument.
-inline std::uint64_t multiset_hash(std::vector<std::uint64_t>& hashes) {
-  std::sort(hashes.begin(), hashes.end());
-  std::uint64_t h = mix64(hashes.size());
-  for (auto x : hashes) h = mix64(h ^ x);
-  return h;
-}
-}  // namespace detail
-
-inline std::uint64_t grid_hash(const grid& g) { return detail::hash_recoloured(detail::sums_of(g), identity_colours()); }
-
-// The set of a task's input/output pairs, demonstrations and tests together, in any order: equal
-// for two copies of a task even when pairs were reordered or moved between train and test.
-inline std::uint64_t pair_set_hash(const task& t) {
-  std::vector<std::uint64_t> hs;
-  for (const auto* pairs : {&t.train, &t.test})
-    for (const auto& p : *pairs) hs.push_back(detail::pair_hash(grid_hash(p.input), grid_hash(p.output)));
-  return detail::multiset_hash(hs);
-}
-
-// ---- augmentation -------------------------------------------------------------------------------
-
-struct augmentation {
-  int dihedral = 0;
-  colour_map colours = identity_colours();
-  // Seed of the per-pair canvas offsets; none: every pair at (0, 0), as for the test split.
-  std::optional<std::uint64_t> translation;
-  bool operator==(const augmentation&) const = default;
-};
-
-inline grid apply(const augmentation& a, const grid& g) { return dihedral(apply_colours(g, a.colours), a.dihedral); }
-
-inline grid_pair apply(const augmentation& a, const grid_pair& p) { return {apply(a, p.input), apply(a, p.output)}; }
-
-inline task apply(const augmentation& a, const task& t) {
-  task out{t.id, {}, {}};
-  for (const auto& p : t.train) out.train.push_back(apply(a, p));
-  for (const auto& p : t.test) out.test.push_back(apply(a, p));
-  return out;
-}
-
-// Back to the original frame: inverse dihedral first, then inverse colours.
-inline grid invert(const augmentation& a, const grid& g) {
-  return apply_colours(dihedral(g, dihedral_inverse[std::size_t(a.dihedral)]), invert_colours(a.colours));
-}
-
-// Offset of example `example` of `num_examples` whose (augmented) input and output span at most
-// rows x cols: uniform so that both fit, input and output sharing it; one example chosen by the
-// seed stays at (0, 0) so the model also sees the test placement (spec §5.5).
-inline canvas_offset translation_offset(const augmentation& a, std::size_t example, std::size_t num_examples,
-                                        int rows, int cols) {
-  if (!a.translation) return {};
-  const std::uint64_t seed = *a.translation;
-  if (example == uniform_index({seed, ~0ull}, 0, num_examples)) return {};
-  const philox_key key{seed, example};
-  return {int(uniform_index(key, 0, std::uint64_t(arc_canvas_side - rows + 1))),
-          int(uniform_index(key, 1, std::uint64_t(arc_canvas_side - cols + 1)))};
-}
-
-// The draw-th random augmentation of a key: a dihedral id and a colour map, each uniform. Draws
-// are random-access, so a dataset stores only the numbers of the draws it keeps.
-inline augmentation augmentation_draw(philox_key key, std::uint64_t draw) {
-  constexpr std::uint64_t draws_per_augmentation = 1 + (arc_num_colours - 2);  // dihedral + Fisher-Yates swaps
-  draw_stream s{key, draw * draws_per_augmentation};
-  augmentation a;
-  a.dihedral = int(s.below(num_dihedral));
-  a.colours = random_colour_map(s);
-  return a;
-}
-
-// Numbers of the draws of `key` whose augmented tasks differ from each other and from the
-// original, up to `count` of them within retries_factor * count draws (TRM's rejection by
-// content hash over all of the task's pairs). Fewer come back for tasks with few colours or
-// symmetric grids.
-inline std::vector<std::uint32_t> distinct_augmentation_draws(const task& t, std::size_t count, philox_key key,
-                                                              std::size_t retries_factor = 5) {
-  struct pair_sums {
-    std::array<detail::colour_sums, num_dihedral> input, output;
-  };
-  std::vector<pair_sums> sums;
-  for (const auto* pairs : {&t.train, &t.test})
-    for (const auto& p : *pairs) {
-      pair_sums& s = sums.emplace_back();
-      for (int d = 0; d < num_dihedral; ++d) {
-        s.input[std::size_t(d)] = detail::sums_of(dihedral(p.input, d));
-        s.output[std::size_t(d)] = detail::sums_of(dihedral(p.output, d));
-      }
-    }
-  std::vector<std::uint64_t> scratch(sums.size());
-  const auto content_hash = [&](const augmentation& a) {
-    const auto d = std::size_t(a.dihedral);
-    for (std::size_t i = 0; i < sums.size(); ++i)
-      scratch[i] = detail::pair_hash(detail::hash_recoloured(sums[i].input[d], a.colours),
-                                     detail::hash_recoloured(sums[i].output[d], a.colours));
-    return detail::multiset_hash(scratch);
-  };
-
-  std::vector<std::uint32_t> kept;
-  std::unordered_set<std::uint64_t> seen{content_hash(augmentation{})};
-  for (std::uint32_t draw = 0; draw < retries_factor * count && kept.size() < count; ++draw)
-    if (seen.insert(content_hash(augmentation_draw(key, draw))).second) kept.push_back(draw);
-  return kept;
-}
-
 }  // namespace data
 ETRM_END_NAMESPACE
-// ---- end etrm/data/augment.hpp
+// ---- end etrm/data/dihedral.hpp
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 
 ETRM_BEGIN_NAMESPACE
@@ -4042,7 +3558,7 @@ inline constexpr int max_alignment_shift = 3;
 inline constexpr int max_alignment_vocab = 32;  // contingency table bound
 
 struct cell_alignment {
-  int transform = 0;  // dihedral id, augment.hpp numbering
+  int transform = 0;  // dihedral id, dihedral.hpp numbering
   int dr = 0, dc = 0;
   friend bool operator==(const cell_alignment&, const cell_alignment&) = default;
 };
@@ -4755,6 +4271,521 @@ ETRM_END_NAMESPACE
 //   inputs [G²], labels [G²] (PAD → −100),
 //   context [M, 2, G, G] demo tokens, then [M] presence flags, then [M] copies of the count.
 
+// ---- begin etrm/data/arc_encoding.hpp
+// SPDX-License-Identifier: Apache-2.0
+// ARC grids as token sequences (trm-spec §5.5, §6.2): each grid sits in a 30x30 canvas at an
+// offset, flattened row-major, PAD=0, EOS=1, colour c -> c+2 (vocab 12). An EOS row under the
+// grid and an EOS column right of it tell the model, and the crop, where the grid ends.
+
+// ---- begin etrm/data/arc.hpp
+// SPDX-License-Identifier: Apache-2.0
+// ARC task files: `{"train": [{"input": grid, "output": grid}, ...], "test": [...]}`, one task per
+// file, the file name (without .json) being the task id. Loads a file, a folder (searched
+// recursively, so ConceptARC's `corpus/<Concept>/*.json` works) or a list of those, validating
+// every grid; writes tasks back in the same format. Any defect throws `data_error` naming the
+// file, the pair ("train[2].output") and the problem.
+
+// ---- begin etrm/data/error.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The one exception type of the data modules: a file or record that cannot be used. Its message
+// is a single line naming the file, the place inside it and the problem, so a log line is enough
+// to find and fix the input.
+
+
+#include <stdexcept>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+struct data_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/error.hpp
+
+#include <nlohmann/json.hpp>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+inline constexpr int arc_max_side = 30;
+inline constexpr int arc_num_colours = 10;
+
+// `where` prefixes the message, e.g. "a.json: train[2].output".
+inline grid parse_arc_grid(const nlohmann::json& j, const std::string& where) {
+  const auto fail = [&](const std::string& problem) { throw data_error(where + ": " + problem); };
+  if (!j.is_array()) fail("grid is not a list of rows");
+  if (j.empty()) fail("grid has no rows");
+  if (j.size() > std::size_t(arc_max_side))
+    fail("grid has " + std::to_string(j.size()) + " rows, more than " + std::to_string(arc_max_side));
+  const auto rows = int(j.size());
+  if (!j[0].is_array()) fail("row 0 is not a list");
+  const auto cols = int(j[0].size());
+  if (cols == 0) fail("row 0 is empty");
+  if (cols > arc_max_side)
+    fail("grid has " + std::to_string(cols) + " columns, more than " + std::to_string(arc_max_side));
+  grid g(rows, cols);
+  for (int r = 0; r < rows; ++r) {
+    const auto& row = j[std::size_t(r)];
+    if (!row.is_array()) fail("row " + std::to_string(r) + " is not a list");
+    if (int(row.size()) != cols)
+      fail("ragged rows: row " + std::to_string(r) + " has " + std::to_string(row.size()) +
+           " cells, row 0 has " + std::to_string(cols));
+    for (int c = 0; c < cols; ++c) {
+      const auto& v = row[std::size_t(c)];
+      const std::string cell = "cell (" + std::to_string(r) + "," + std::to_string(c) + ")";
+      if (!v.is_number_integer()) fail(cell + " is not an integer");
+      const auto value = v.get<long long>();
+      if (value < 0 || value >= arc_num_colours)
+        fail(cell + " = " + std::to_string(value) + " is not a colour 0..9");
+      g.at(r, c) = std::uint8_t(value);
+    }
+  }
+  return g;
+}
+
+// A test pair may lack "output" (hidden ARC Prize test sets); it is then left 0x0 and can never
+// be scored correct. Demonstration pairs always need one. Extra keys (ARC-AGI-1's "name") are
+// ignored.
+inline task parse_arc_task(const nlohmann::json& j, std::string id, const std::string& source) {
+  if (!j.is_object()) throw data_error(source + ": top level is not a JSON object");
+  task t;
+  t.id = std::move(id);
+  for (const char* split : {"train", "test"}) {
+    const std::string name = split;
+    const auto it = j.find(name);
+    if (it == j.end()) throw data_error(source + ": missing \"" + name + "\" list");
+    if (!it->is_array()) throw data_error(source + ": \"" + name + "\" is not a list");
+    if (it->empty()) throw data_error(source + ": \"" + name + "\" list is empty");
+    auto& pairs = name == "train" ? t.train : t.test;
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const auto& p = (*it)[i];
+      const std::string where = source + ": " + name + "[" + std::to_string(i) + "]";
+      if (!p.is_object()) throw data_error(where + ": pair is not an object");
+      if (!p.contains("input")) throw data_error(where + ": missing \"input\"");
+      grid_pair gp;
+      gp.input = parse_arc_grid(p["input"], where + ".input");
+      if (p.contains("output"))
+        gp.output = parse_arc_grid(p["output"], where + ".output");
+      else if (name == "train")
+        throw data_error(where + ": missing \"output\"");
+      pairs.push_back(std::move(gp));
+    }
+  }
+  return t;
+}
+
+inline task load_arc_task(const std::filesystem::path& file) {
+  const std::string source = file.string();
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw data_error(source + ": cannot open file");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw data_error(source + ": invalid JSON: " + e.what());
+  }
+  return parse_arc_task(j, file.stem().string(), source);
+}
+
+namespace detail {
+// Sorted so that task order, and with it puzzle identifiers, never depend on the file system.
+inline void collect_arc_files(const std::filesystem::path& path, std::vector<std::filesystem::path>& out) {
+  namespace fs = std::filesystem;
+  if (fs::is_regular_file(path)) {
+    out.push_back(path);
+    return;
+  }
+  if (!fs::is_directory(path)) throw data_error(path.string() + ": no such file or folder");
+  std::vector<fs::path> found;
+  for (const auto& e : fs::recursive_directory_iterator(path))
+    if (e.is_regular_file() && e.path().extension() == ".json") found.push_back(e.path());
+  if (found.empty()) throw data_error(path.string() + ": folder holds no .json task files");
+  std::sort(found.begin(), found.end());
+  out.insert(out.end(), found.begin(), found.end());
+}
+}  // namespace detail
+
+// Files and folders in the given order; task ids must be unique across all of them, since the
+// id is what puzzle identifiers, voting and submissions key on.
+inline std::vector<task> load_arc_tasks(const std::vector<std::filesystem::path>& paths) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& p : paths) detail::collect_arc_files(p, files);
+  std::vector<task> tasks(files.size());
+  tbb::parallel_for(std::size_t(0), files.size(), [&](std::size_t i) { tasks[i] = load_arc_task(files[i]); });
+  std::map<std::string, std::size_t> seen;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    const auto [it, fresh] = seen.emplace(tasks[i].id, i);
+    if (!fresh)
+      throw data_error(files[i].string() + ": duplicate task id \"" + tasks[i].id + "\", also in " +
+                       files[it->second].string());
+  }
+  return tasks;
+}
+
+inline std::vector<task> load_arc_tasks(const std::filesystem::path& path) {
+  return load_arc_tasks(std::vector<std::filesystem::path>{path});
+}
+
+inline nlohmann::json arc_json(const grid& g) {
+  auto rows = nlohmann::json::array();
+  for (int r = 0; r < g.rows; ++r) {
+    auto row = nlohmann::json::array();
+    for (int c = 0; c < g.cols; ++c) row.push_back(int(g.at(r, c)));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// A 0x0 test output (unknown answer) is written without "output", as it was read.
+inline nlohmann::json arc_json(const task& t) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const char* split : {"train", "test"}) {
+    const auto& pairs = std::string(split) == "train" ? t.train : t.test;
+    auto list = nlohmann::json::array();
+    for (const auto& p : pairs) {
+      nlohmann::json pj = {{"input", arc_json(p.input)}};
+      if (p.output.rows > 0) pj["output"] = arc_json(p.output);
+      list.push_back(std::move(pj));
+    }
+    j[split] = std::move(list);
+  }
+  return j;
+}
+
+inline void save_arc_task(const task& t, const std::filesystem::path& file) {
+  std::ofstream out(file, std::ios::binary);
+  if (!out) throw data_error(file.string() + ": cannot write file");
+  out << arc_json(t).dump() << '\n';
+  if (!out) throw data_error(file.string() + ": write failed");
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/arc.hpp
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+inline constexpr int arc_canvas_side = arc_max_side;
+inline constexpr std::size_t arc_seq_len = std::size_t(arc_canvas_side) * arc_canvas_side;
+inline constexpr std::int32_t arc_vocab_size = arc_first_colour_token + arc_num_colours;
+
+// Top-left corner of a grid inside the canvas.
+struct canvas_offset {
+  int row = 0;
+  int col = 0;
+  bool operator==(const canvas_offset&) const = default;
+};
+
+// out: [side²] (900 for ARC's 30x30 canvas; ETRM's generated episodes use smaller canvases).
+// Both EOS lines stop at the grid's extent, so the corner cell past both stays PAD.
+inline void encode_grid(const grid& g, canvas_offset at, std::span<std::int32_t> out, int side = arc_canvas_side) {
+  if (out.size() != std::size_t(side) * std::size_t(side))
+    throw std::invalid_argument("encode_grid: output span must hold side² tokens");
+  if (at.row < 0 || at.col < 0 || at.row + g.rows > side || at.col + g.cols > side)
+    throw std::invalid_argument("encode_grid: grid does not fit the canvas at this offset");
+  std::fill(out.begin(), out.end(), arc_pad_token);
+  const auto cell = [&](int r, int c) -> std::int32_t& { return out[std::size_t(r) * side + c]; };
+  for (int r = 0; r < g.rows; ++r)
+    for (int c = 0; c < g.cols; ++c) cell(at.row + r, at.col + c) = arc_first_colour_token + g.at(r, c);
+  const int eos_row = at.row + g.rows, eos_col = at.col + g.cols;
+  if (eos_row < side)
+    for (int c = at.col; c < eos_col; ++c) cell(eos_row, c) = arc_eos_token;
+  if (eos_col < side)
+    for (int r = at.row; r < eos_row; ++r) cell(r, eos_col) = arc_eos_token;
+}
+
+inline std::vector<std::int32_t> encode_grid(const grid& g, canvas_offset at = {}) {
+  std::vector<std::int32_t> out(arc_seq_len);
+  encode_grid(g, at, out);
+  return out;
+}
+
+// The evaluator's crop (spec §6.2), which also decodes a canvas written by `encode_grid`: the
+// largest rectangle of colour tokens anchored at `at`, scanning rows downward and narrowing the
+// width at each row's first non-colour token. A prediction without a colour at `at` decodes to
+// an empty 0x0 grid, a vote that can never be right.
+inline grid crop_canvas(std::span<const std::int32_t> canvas, canvas_offset at = {}, int side = arc_canvas_side) {
+  if (canvas.size() != std::size_t(side) * std::size_t(side))
+    throw std::invalid_argument("crop_canvas: canvas must hold side² tokens");
+  const auto token = [&](int r, int c) { return canvas[std::size_t(r) * side + c]; };
+  const auto is_colour = [](std::int32_t t) { return t >= arc_first_colour_token && t < arc_vocab_size; };
+  int width = side - at.col, best_area = 0, best_rows = 0, best_cols = 0;
+  for (int rows = 1; rows <= side - at.row; ++rows) {
+    for (int c = 0; c < width; ++c)
+      if (!is_colour(token(at.row + rows - 1, at.col + c))) {
+        width = c;
+        break;
+      }
+    if (rows * width > best_area) {
+      best_area = rows * width;
+      best_rows = rows;
+      best_cols = width;
+    }
+  }
+  grid g(best_rows, best_cols);
+  for (int r = 0; r < best_rows; ++r)
+    for (int c = 0; c < best_cols; ++c)
+      g.at(r, c) = std::uint8_t(token(at.row + r, at.col + c) - arc_first_colour_token);
+  return g;
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/arc_encoding.hpp
+// ---- begin etrm/data/augment.hpp
+// SPDX-License-Identifier: Apache-2.0
+// ARC augmentations (trm-spec §5.5): the 8 dihedral transforms with TRM's ids, colour
+// permutations that keep black (0) fixed, and an `augmentation` that applies both to a whole task
+// (colours first, then the dihedral) plus an optional seed for per-pair canvas translation. Also
+// the content hashes used to reject duplicate augmentations, to match predictions to test pairs
+// and to find evaluation tasks inside training data.
+
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+// ---- random draws ---------------------------------------------------------------------------
+
+// Sequential draws from the counter-based RNG: a key fixes the whole sequence, so an
+// augmentation or an offset can be regenerated at any time instead of being stored.
+struct draw_stream {
+  philox_key key;
+  std::uint64_t index = 0;
+  std::uint64_t below(std::uint64_t n) { return uniform_index(key, index++, n); }
+};
+
+namespace detail {
+// splitmix64 finaliser: cheap, well mixed, constexpr (hash tables below are built at compile time).
+constexpr std::uint64_t mix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace detail
+
+// Folds several counters (group, augmentation, example, ...) into one RNG stream id.
+constexpr std::uint64_t stream_id(std::initializer_list<std::uint64_t> parts) {
+  std::uint64_t h = 0x5EEDull;
+  for (auto p : parts) h = detail::mix64(h ^ p);
+  return h;
+}
+
+// ---- dihedral transforms (ids and cell maps in dihedral.hpp) -------------------------------------
+
+inline grid dihedral(const grid& g, int id) {
+  if (id < 0 || id >= num_dihedral) throw std::invalid_argument("dihedral: id must be 0..7");
+  grid out = dihedral_swaps_sides(id) ? grid(g.cols, g.rows) : grid(g.rows, g.cols);
+  for (int i = 0; i < out.rows; ++i)
+    for (int j = 0; j < out.cols; ++j) {
+      const auto [r, c] = dihedral_source(id, i, j, g.rows, g.cols);
+      out.at(i, j) = g.at(r, c);
+    }
+  return out;
+}
+
+// ---- colour permutations ----------------------------------------------------------------------
+
+// map[c] is the new colour of colour c; map[0] == 0 always.
+using colour_map = std::array<std::uint8_t, arc_num_colours>;
+
+constexpr colour_map identity_colours() {
+  colour_map m{};
+  for (int c = 0; c < arc_num_colours; ++c) m[std::size_t(c)] = std::uint8_t(c);
+  return m;
+}
+
+inline colour_map invert_colours(const colour_map& m) {
+  colour_map inv{};
+  for (int c = 0; c < arc_num_colours; ++c) inv[m[std::size_t(c)]] = std::uint8_t(c);
+  return inv;
+}
+
+inline grid apply_colours(const grid& g, const colour_map& m) {
+  grid out = g;
+  for (auto& v : out.cells) v = m[v];
+  return out;
+}
+
+// Uniform over the 9! permutations of 1..9 (Fisher-Yates).
+inline colour_map random_colour_map(draw_stream& s) {
+  colour_map m = identity_colours();
+  for (std::size_t i = arc_num_colours - 1; i >= 2; --i) std::swap(m[i], m[1 + s.below(i)]);
+  return m;
+}
+
+// ---- content hashes ---------------------------------------------------------------------------
+// A grid hash is linear in per-colour sums of position keys, so the hash of a recoloured grid
+// costs 10 multiplications instead of a pass over the cells: that is what makes rejecting
+// duplicate augmentations (up to 5000 draws per task) cheap.
+
+namespace detail {
+inline constexpr auto position_keys = [] {
+  std::array<std::uint64_t, 32 * 32> k{};
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = mix64(0xA5A5ull + i);
+  return k;
+}();
+inline constexpr auto colour_keys = [] {
+  std::array<std::uint64_t, arc_num_colours> k{};
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = mix64(0xC0105ull + i) | 1u;
+  return k;
+}();
+
+struct colour_sums {
+  std::uint64_t shape = 0;
+  std::array<std::uint64_t, arc_num_colours> by_colour{};
+};
+
+inline colour_sums sums_of(const grid& g) {
+  colour_sums s;
+  s.shape = mix64((std::uint64_t(g.rows) << 32) | std::uint64_t(g.cols));
+  for (int r = 0; r < g.rows; ++r)
+    for (int c = 0; c < g.cols; ++c) s.by_colour[g.at(r, c)] += position_keys[std::size_t(r) * 32 + c];
+  return s;
+}
+
+inline std::uint64_t hash_recoloured(const colour_sums& s, const colour_map& m) {
+  std::uint64_t h = s.shape;
+  for (std::size_t c = 0; c < arc_num_colours; ++c) h += colour_keys[m[c]] * s.by_colour[c];
+  return mix64(h);
+}
+
+inline std::uint64_t pair_hash(std::uint64_t input, std::uint64_t output) { return mix64(input ^ mix64(output ^ 0x9A125ull)); }
+
+// Order-insensitive: sorts its argument.
+inline std::uint64_t multiset_hash(std::vector<std::uint64_t>& hashes) {
+  std::sort(hashes.begin(), hashes.end());
+  std::uint64_t h = mix64(hashes.size());
+  for (auto x : hashes) h = mix64(h ^ x);
+  return h;
+}
+}  // namespace detail
+
+inline std::uint64_t grid_hash(const grid& g) { return detail::hash_recoloured(detail::sums_of(g), identity_colours()); }
+
+// The set of a task's input/output pairs, demonstrations and tests together, in any order: equal
+// for two copies of a task even when pairs were reordered or moved between train and test.
+inline std::uint64_t pair_set_hash(const task& t) {
+  std::vector<std::uint64_t> hs;
+  for (const auto* pairs : {&t.train, &t.test})
+    for (const auto& p : *pairs) hs.push_back(detail::pair_hash(grid_hash(p.input), grid_hash(p.output)));
+  return detail::multiset_hash(hs);
+}
+
+// ---- augmentation -------------------------------------------------------------------------------
+
+struct augmentation {
+  int dihedral = 0;
+  colour_map colours = identity_colours();
+  // Seed of the per-pair canvas offsets; none: every pair at (0, 0), as for the test split.
+  std::optional<std::uint64_t> translation;
+  bool operator==(const augmentation&) const = default;
+};
+
+inline grid apply(const augmentation& a, const grid& g) { return dihedral(apply_colours(g, a.colours), a.dihedral); }
+
+inline grid_pair apply(const augmentation& a, const grid_pair& p) { return {apply(a, p.input), apply(a, p.output)}; }
+
+inline task apply(const augmentation& a, const task& t) {
+  task out{t.id, {}, {}};
+  for (const auto& p : t.train) out.train.push_back(apply(a, p));
+  for (const auto& p : t.test) out.test.push_back(apply(a, p));
+  return out;
+}
+
+// Back to the original frame: inverse dihedral first, then inverse colours.
+inline grid invert(const augmentation& a, const grid& g) {
+  return apply_colours(dihedral(g, dihedral_inverse[std::size_t(a.dihedral)]), invert_colours(a.colours));
+}
+
+// Offset of example `example` of `num_examples` whose (augmented) input and output span at most
+// rows x cols: uniform so that both fit, input and output sharing it; one example chosen by the
+// seed stays at (0, 0) so the model also sees the test placement (spec §5.5).
+inline canvas_offset translation_offset(const augmentation& a, std::size_t example, std::size_t num_examples,
+                                        int rows, int cols) {
+  if (!a.translation) return {};
+  const std::uint64_t seed = *a.translation;
+  if (example == uniform_index({seed, ~0ull}, 0, num_examples)) return {};
+  const philox_key key{seed, example};
+  return {int(uniform_index(key, 0, std::uint64_t(arc_canvas_side - rows + 1))),
+          int(uniform_index(key, 1, std::uint64_t(arc_canvas_side - cols + 1)))};
+}
+
+// The draw-th random augmentation of a key: a dihedral id and a colour map, each uniform. Draws
+// are random-access, so a dataset stores only the numbers of the draws it keeps.
+inline augmentation augmentation_draw(philox_key key, std::uint64_t draw) {
+  constexpr std::uint64_t draws_per_augmentation = 1 + (arc_num_colours - 2);  // dihedral + Fisher-Yates swaps
+  draw_stream s{key, draw * draws_per_augmentation};
+  augmentation a;
+  a.dihedral = int(s.below(num_dihedral));
+  a.colours = random_colour_map(s);
+  return a;
+}
+
+// Numbers of the draws of `key` whose augmented tasks differ from each other and from the
+// original, up to `count` of them within retries_factor * count draws (TRM's rejection by
+// content hash over all of the task's pairs). Fewer come back for tasks with few colours or
+// symmetric grids.
+inline std::vector<std::uint32_t> distinct_augmentation_draws(const task& t, std::size_t count, philox_key key,
+                                                              std::size_t retries_factor = 5) {
+  struct pair_sums {
+    std::array<detail::colour_sums, num_dihedral> input, output;
+  };
+  std::vector<pair_sums> sums;
+  for (const auto* pairs : {&t.train, &t.test})
+    for (const auto& p : *pairs) {
+      pair_sums& s = sums.emplace_back();
+      for (int d = 0; d < num_dihedral; ++d) {
+        s.input[std::size_t(d)] = detail::sums_of(dihedral(p.input, d));
+        s.output[std::size_t(d)] = detail::sums_of(dihedral(p.output, d));
+      }
+    }
+  std::vector<std::uint64_t> scratch(sums.size());
+  const auto content_hash = [&](const augmentation& a) {
+    const auto d = std::size_t(a.dihedral);
+    for (std::size_t i = 0; i < sums.size(); ++i)
+      scratch[i] = detail::pair_hash(detail::hash_recoloured(sums[i].input[d], a.colours),
+                                     detail::hash_recoloured(sums[i].output[d], a.colours));
+    return detail::multiset_hash(scratch);
+  };
+
+  std::vector<std::uint32_t> kept;
+  std::unordered_set<std::uint64_t> seen{content_hash(augmentation{})};
+  for (std::uint32_t draw = 0; draw < retries_factor * count && kept.size() < count; ++draw)
+    if (seen.insert(content_hash(augmentation_draw(key, draw))).second) kept.push_back(draw);
+  return kept;
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/augment.hpp
 // ---- begin etrm/data/generator.hpp
 // SPDX-License-Identifier: Apache-2.0
 // The few-shot task generator: the built-in data everything trains on without downloads. A rule

@@ -6,6 +6,7 @@
 
 #include <etrm/core/config.hpp>
 #include <etrm/data/arc.hpp>
+#include <etrm/data/arc_tokens.hpp>
 #include <etrm/data/grid.hpp>
 
 #include <algorithm>
@@ -19,9 +20,6 @@ namespace data {
 
 inline constexpr int arc_canvas_side = arc_max_side;
 inline constexpr std::size_t arc_seq_len = std::size_t(arc_canvas_side) * arc_canvas_side;
-inline constexpr std::int32_t arc_pad_token = 0;
-inline constexpr std::int32_t arc_eos_token = 1;
-inline constexpr std::int32_t arc_first_colour_token = 2;
 inline constexpr std::int32_t arc_vocab_size = arc_first_colour_token + arc_num_colours;
 
 // Top-left corner of a grid inside the canvas.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The geometric alignment of a task's demonstrations: which input cell each output cell comes
-// from. A hypothesis is one of the 8 dihedral transforms (augment.hpp ids) followed by a shift
+// from. A hypothesis is one of the 8 dihedral transforms (dihedral.hpp ids) followed by a shift
 // (dr, dc) with |dr|, |dc| <= max_alignment_shift, so 392 in all; the search scores each by how
 // well the transported input explains the outputs of all present demos and keeps the best.
 //
@@ -15,10 +15,13 @@
 #pragma once
 
 #include <etrm/core/config.hpp>
-#include <etrm/data/augment.hpp>
+#include <etrm/data/arc_tokens.hpp>
+#include <etrm/data/dihedral.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 
 ETRM_BEGIN_NAMESPACE
@@ -28,7 +31,7 @@ inline constexpr int max_alignment_shift = 3;
 inline constexpr int max_alignment_vocab = 32;  // contingency table bound
 
 struct cell_alignment {
-  int transform = 0;  // dihedral id, augment.hpp numbering
+  int transform = 0;  // dihedral id, dihedral.hpp numbering
   int dr = 0, dc = 0;
   friend bool operator==(const cell_alignment&, const cell_alignment&) = default;
 };

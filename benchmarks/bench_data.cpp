@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // Data throughput: the Sudoku solver with its uniqueness proof (puzzles/s; the sudoku-exchange
 // bank when ETRM_DATA_DIR is set, generated 24-clue puzzles otherwise), the few-shot task
-// generator (tasks/s) and the maze generator (mazes/s).
+// generator (tasks/s), the maze generator (mazes/s) and ETRM's alignment search (rows/s, per
+// canvas side: 6 with 3 demos as the few-shot defaults, 30 with 4 as ARC; generated tasks of
+// the training rules with input sides up to 5 and 10 whose grids fit the canvas).
+#include <etrm/data/cell_alignment.hpp>
+#include <etrm/data/episode.hpp>
 #include <etrm/data/generator.hpp>
 #include <etrm/data/maze.hpp>
 #include <etrm/data/sudoku.hpp>
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
@@ -65,3 +70,34 @@ void bm_maze_generate_hard(benchmark::State& state) {
 BENCHMARK(bm_maze_generate_hard);
 
 }  // namespace
+
+void bm_search_alignment(benchmark::State& state) {
+  const d::episode_shape shape{int(state.range(0)), int(state.range(1))};
+  d::generator_config g;
+  g.max_side = shape.side == 6 ? 5 : 10;
+  const int n = int(shape.seq_len()), rows = 64;
+  std::vector<std::int32_t> context(std::size_t(rows) * std::size_t(shape.context_width())), scratch(std::size_t(2 * n));
+  std::uint64_t index = 0;
+  const auto fits = [&](const d::task& t) {
+    return std::all_of(t.train.begin(), t.train.end(), [&](const d::grid_pair& p) { return shape.fits(p); }) &&
+           shape.fits(t.test.front());
+  };
+  for (int r = 0; r < rows; ++r) {
+    d::task t = d::sample_task(d::rule_split::train, 5, index++, g);
+    while (!fits(t)) t = d::sample_task(d::rule_split::train, 5, index++, g);
+    std::vector<std::size_t> demos;
+    for (std::size_t i = 0; i < t.train.size() && i < std::size_t(shape.max_demos); ++i) demos.push_back(i);
+    d::encode_episode(t, demos, 0, shape, std::span(scratch).first(std::size_t(n)), std::span(scratch).last(std::size_t(n)),
+                      std::span(context).subspan(std::size_t(r) * std::size_t(shape.context_width()),
+                                                 std::size_t(shape.context_width())));
+  }
+  int r = 0;
+  for (auto _ : state) {
+    const std::int32_t* row = context.data() + std::size_t(r) * std::size_t(shape.context_width());
+    benchmark::DoNotOptimize(d::search_alignment(row, row + shape.max_demos * shape.pair_len(), shape.max_demos,
+                                                 shape.side, d::arc_vocab_size));
+    r = (r + 1) % rows;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(bm_search_alignment)->Args({6, 3})->Args({30, 4})->ArgNames({"side", "demos"});

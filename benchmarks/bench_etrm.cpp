@@ -2,8 +2,9 @@
 // One ETRM training step on generated few-shot episodes at the widths of
 // examples/configs/fewshot_etrm.json (hidden 64, K = 8, 6×6 canvases, 3 demos), per encoder
 // variant: train_step_etrm/fewshot/<batch>/<variant> with variant k_tokens (the K context
-// tokens only), aligned (+ aligned cells) and query_attention (+ the query cells reading the
-// demo tokens; the default). Samples/s as items_per_second: what each encoder feature costs.
+// tokens only), aligned (+ aligned cells), query_attention (+ the query cells reading the
+// demo tokens) and search_alignment (+ the transported cells; the default). Samples/s as
+// items_per_second: what each encoder feature costs.
 // ttt_fit_etrm/fewshot/{copies,own_rows}: one test-time training fit of the weights (16 Adam steps of 2
 // supervision steps, `etrm eval --adapt weights`) on a held-out task with 3 demos, with augmented
 // copies filling the batch of 32 (copies) or on its 3 leave-one-out rows alone (own_rows).
@@ -39,10 +40,15 @@ etrm::context_t<C> bench_context() {
   return etrm::context_t<C>(t ? std::atoi(t) : 0);
 }
 
-etrm::encoder_config fewshot_encoder(const etrm::data::episode_shape& shape, bool aligned, bool query_attention) {
+struct encoder_features {
+  bool aligned = true, query_attention = true, search_alignment = true;
+};
+
+etrm::encoder_config fewshot_encoder(const etrm::data::episode_shape& shape, encoder_features f) {
   etrm::encoder_config e{shape.side, shape.max_demos, 1, 1};
-  e.aligned_cells = aligned;
-  e.query_attention = query_attention;
+  e.aligned_cells = f.aligned;
+  e.query_attention = f.query_attention;
+  e.search_alignment = f.search_alignment;
   return e;
 }
 
@@ -53,10 +59,10 @@ etrm::data::generator_config fewshot_generator() {
   return g;
 }
 
-void etrm_step(benchmark::State& state, etrm::index_t B, bool aligned, bool query_attention) {
+void etrm_step(benchmark::State& state, etrm::index_t B, encoder_features f) {
   auto ctx = bench_context();
   const etrm::data::episode_shape shape{6, 3};
-  model_t m(ctx, fewshot_config(shape), fewshot_encoder(shape, aligned, query_attention));
+  model_t m(ctx, fewshot_config(shape), fewshot_encoder(shape, f));
   etrm::trainer<model_t> tr(ctx, m, B, {});
   const etrm::token_batch b =
       etrm::data::episode_source(etrm::data::rule_split::train, 1, shape, fewshot_generator()).batch(B, 0);
@@ -70,7 +76,7 @@ void etrm_step(benchmark::State& state, etrm::index_t B, bool aligned, bool quer
 void ttt_fit(benchmark::State& state, bool augment) {
   auto ctx = bench_context();
   const etrm::data::episode_shape shape{6, 3};
-  model_t m(ctx, fewshot_config(shape), fewshot_encoder(shape, true, true));
+  model_t m(ctx, fewshot_config(shape), fewshot_encoder(shape, {}));
   etrm::trainer<model_t> tr(ctx, m, 32, {});
   auto g = fewshot_generator();
   g.min_demos = g.max_demos = 3;
@@ -82,11 +88,13 @@ void ttt_fit(benchmark::State& state, bool augment) {
 }
 
 const int registered = [] {
-  const std::tuple<const char*, bool, bool> variants[] = {
-      {"k_tokens", false, false}, {"aligned", true, false}, {"query_attention", true, true}};
-  for (const auto& [name, aligned, query] : variants)
+  const std::pair<const char*, encoder_features> variants[] = {{"k_tokens", {false, false, false}},
+                                                              {"aligned", {true, false, false}},
+                                                              {"query_attention", {true, true, false}},
+                                                              {"search_alignment", {true, true, true}}};
+  for (const auto& [name, features] : variants)
     benchmark::RegisterBenchmark((std::string("train_step_etrm/fewshot/32/") + name).c_str(),
-                                 [aligned = aligned, query = query](benchmark::State& s) { etrm_step(s, 32, aligned, query); })
+                                 [f = features](benchmark::State& s) { etrm_step(s, 32, f); })
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime()
         ->MinTime(2.0);

@@ -105,6 +105,9 @@ void add_adaptation_options(CLI::App* app, session& s) {
                   "in place of --augmentations. Votes need the fit's augmented copies: a copy fitted with "
                   "--adapt-augment false answers augmented queries badly")
       ->check(CLI::PositiveNumber);
+  app->add_option("--adapt-skip-solved", s.adapt_skip_solved,
+                  "With --adapt weights: leave the weights as they are for a task whose leave-one-out demo rows "
+                  "they already answer exactly (default true; false fits every task)");
 }
 
 // "a,b,,c" -> {a, b, c}

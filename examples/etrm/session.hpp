@@ -31,6 +31,7 @@ struct session {
   index_t adapt_supervision = 0;     // supervision steps per adaptation pass; 0: halt_max_steps
   std::optional<bool> adapt_augment;  // weights: fit on augmented copies of the demos too (unset: when voting)
   int adapt_votes = 1;               // weights: augmentations of the query the fitted copy answers and votes over
+  bool adapt_skip_solved = true;     // weights: no fit for a task whose leave-one-out rows are answered already
   std::filesystem::path svg;        // eval/solve: picture of predictions
   int svg_examples = 6;
   std::filesystem::path save_tasks;  // eval: each evaluated row of a grid split as ARC JSON here

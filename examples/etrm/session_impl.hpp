@@ -425,7 +425,8 @@ class runner {
                       .lr = s_.adapt_lr > 0 ? s_.adapt_lr : 3e-3,
                       .supervision_steps = s_.adapt_supervision,
                       .seed = s_.spec.seed,
-                      .augment = s_.adapt_augment.value_or(votes > 1)}};
+                      .augment = s_.adapt_augment.value_or(votes > 1),
+                      .skip_solved = s_.adapt_skip_solved}};
   }
 
   std::vector<split_result> evaluate_all(data_provider& p, jsonl_log& log, index_t step, double elapsed,

@@ -217,7 +217,8 @@ assert "demo_dependence" not in rows["held_out/wrong_demos"]' run/eval.json || f
   grep -q "^held_out/tta " table3.txt || fail "table lacks held_out/tta"
   grep -q '"split":"held_out/tta"' tta/eval.jsonl || fail "eval.jsonl lacks held_out/tta"
   "$bin" eval --checkpoint run/checkpoint.safetensors --split held_out --no-controls --eval-batches 1 --threads 2 \
-    --adapt weights --adapt-steps 1 --adapt-supervision-steps 1 --out ttt >table4.txt || fail "eval --adapt weights"
+    --adapt weights --adapt-steps 1 --adapt-supervision-steps 1 --adapt-skip-solved false --out ttt >table4.txt \
+    || fail "eval --adapt weights"
   grep -q "^held_out/ttt " table4.txt || fail "table lacks held_out/ttt"
   "$bin" eval --checkpoint run/checkpoint.safetensors --split held_out --no-controls --eval-batches 1 --threads 2 \
     --adapt weights --adapt-steps 1 --adapt-supervision-steps 1 --adapt-votes 4 --out votes >table5.txt \

@@ -205,6 +205,16 @@ TEST_CASE("test-time training of the weights: zero steps is the plain model, fit
   CHECK(fitted_with(1, true) != fitted_with(2, true));
   CHECK(fitted_with(1, false) != fitted_with(1, true));
 
+  // skip_solved: weights that answer the task's leave-one-out rows are returned as they are
+  // (here: a copy fitted hard to them); the plain weights, which do not, are fitted.
+  weight_adapter<etrm_model<C, float>> hard(tr, {.steps = 60, .lr = 3e-3, .augment = false});
+  const std::vector<float> solved = to_host<C>(ctx, hard.fit(tasks[0], tr.parameters().data()), tr.parameters().size());
+  weight_adapter<etrm_model<C, float>> gated(tr, {.steps = 2, .augment = false, .skip_solved = true});
+  std::vector<double> gated_losses;
+  CHECK(gated.fit(tasks[0], solved.data(), &gated_losses) == solved.data());
+  CHECK(gated_losses.empty());
+  CHECK(gated.fit(tasks[0], tr.parameters().data()) != tr.parameters().data());
+
   // The fit's batch holds the task's rows alone, so the batch of the trainer it was given (whose
   // padding rows once diluted the loss and trained the halting head) does not change it.
   trainer<etrm_model<C, float>> wide(ctx, m, 16, {});

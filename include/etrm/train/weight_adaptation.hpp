@@ -21,6 +21,8 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -32,6 +34,10 @@ struct weight_adaptation_options {
   double grad_clip = 1.0;         // global gradient-norm clip (0: off)
   std::uint64_t seed = 0;         // of the augmentations
   bool augment = true;            // false: the task's own demo rows only, no augmented copies
+  // Leave the weights as they are for a task whose leave-one-out rows (the fit's batch) they
+  // already answer exactly: the fit is for tasks the model does not read, and a few steps on
+  // a few rows can undo what it does read (docs/RESULTS.md).
+  bool skip_solved = false;
 };
 
 // The task under `copies` augmentations (the first is the task itself; the others distinct
@@ -60,21 +66,15 @@ class weight_adapter {
   // rows: as many augmented copies as fit the trainer's batch, or the task's own rows alone) and
   // returns it (device, valid until the next fit); t.test is never read, so a query's answer
   // cannot leak in. A task with fewer than two demos has no such rows and gets `weights`
-  // unchanged. `losses` (optional) gets the mean leave-one-out loss per row, summed over the
-  // supervision steps, before each step and after the last (steps + 1 values).
+  // unchanged, and so does one whose rows `weights` answer when skip_solved is set. `losses`
+  // (optional) gets the mean leave-one-out loss per row, summed over the supervision steps,
+  // before each step and after the last (steps + 1 values; none when nothing is fitted).
   const T* fit(const data::task& t, const T* weights, std::vector<double>* losses = nullptr) {
     if (losses) losses->clear();
-    const data::episode_shape shape = task_shape(tr_.model(), int(t.train.size()));
-    const auto loo = std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos));
-    if (loo < 2) return weights;
-    const std::size_t copies = o_.augment ? std::max<std::size_t>(1, std::size_t(tr_.batch()) / loo) : 1;
-    const data::task demos{t.id, t.train, {}};
-    const auto copied = augmented_copies(demos, copies, o_.seed);
-    // The fit's batch is its rows alone: no padding rows to compute, and none to dilute the loss.
-    trainer<Model>& fitter = fitter_for(index_t(copied.size() * loo));
-    auto rows = make_leave_one_out_batches(copied, shape, fitter.batch());
-    token_batch& b = rows.batches.front();
-    to_model_rows<Model>(b);
+    auto rows = fit_rows(t);
+    if (!rows) return weights;
+    auto& [fitter, b] = *rows;
+    if (o_.skip_solved && fitter.evaluate(b, nullptr, nullptr, weights).exact_accuracy == 1.0) return weights;
     auto& ctx = fitter.context();
     const index_t n = fitter.parameters().size();
     T* w = fitter.parameters().data();
@@ -106,6 +106,24 @@ class weight_adapter {
       f = std::make_unique<trainer<Model>>(tr_.context(), tr_.model(), rows, opt);
     }
     return *f;
+  }
+
+  // The fit's batch of `t` with the trainer of its size: each demo predicted from the others (as
+  // many augmented copies of the task as fit the trainer's batch, or its own rows alone); none
+  // for a task with fewer than two demos.
+  std::optional<std::pair<trainer<Model>&, token_batch>> fit_rows(const data::task& t) {
+    const data::episode_shape shape = task_shape(tr_.model(), int(t.train.size()));
+    const auto loo = std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos));
+    if (loo < 2) return std::nullopt;
+    const std::size_t copies = o_.augment ? std::max<std::size_t>(1, std::size_t(tr_.batch()) / loo) : 1;
+    const data::task demos{t.id, t.train, {}};
+    const auto copied = augmented_copies(demos, copies, o_.seed);
+    // The fit's batch is its rows alone: no padding rows to compute, and none to dilute the loss.
+    trainer<Model>& fitter = fitter_for(index_t(copied.size() * loo));
+    auto rows = make_leave_one_out_batches(copied, shape, fitter.batch());
+    token_batch b = std::move(rows.batches.front());
+    to_model_rows<Model>(b);
+    return std::pair<trainer<Model>&, token_batch>{fitter, std::move(b)};
   }
 
   trainer<Model>& tr_;

@@ -130,7 +130,9 @@ lines += ["", f"Test-time training (`etrm eval --adapt weights --adapt-steps {tt
           ("answers the query." if ttt_votes == "1" else
            f"answers the query under {ttt_votes} augmentations (the first unchanged), and the answers vote.")
           + " TRM reads no demos, so its rows are each demo's input and output under the blank id: the same",
-          f"fit without the encoder (TRM at `--adapt-lr {trm_ttt_lr}`, its best; ETRM at 3e-3). Same rows with and without:", "",
+          f"fit without the encoder (TRM at `--adapt-lr {trm_ttt_lr}`, its best; ETRM at 3e-3). A task whose",
+          "leave-one-out rows the model already answers exactly is not fitted (`--adapt-skip-solved`, the default).",
+          "Same rows with and without:", "",
           "| model | rows | exact without | exact with test-time training | held-out families with | parameter values with | compositions with |",
           "|---|---|---|---|---|---|---|"]
 for model in MODELS:

@@ -7404,8 +7404,6 @@ ETRM_END_NAMESPACE
 #include <cmath>
 #include <map>
 #include <memory>
-#include <optional>
-#include <utility>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -7454,9 +7452,17 @@ class weight_adapter {
   // before each step and after the last (steps + 1 values; none when nothing is fitted).
   const T* fit(const data::task& t, const T* weights, std::vector<double>* losses = nullptr) {
     if (losses) losses->clear();
-    auto rows = fit_rows(t);
-    if (!rows) return weights;
-    auto& [fitter, b] = *rows;
+    const data::episode_shape shape = task_shape(tr_.model(), int(t.train.size()));
+    const auto loo = std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos));
+    if (loo < 2) return weights;
+    const std::size_t copies = o_.augment ? std::max<std::size_t>(1, std::size_t(tr_.batch()) / loo) : 1;
+    const data::task demos{t.id, t.train, {}};
+    const auto copied = augmented_copies(demos, copies, o_.seed);
+    // The fit's batch is its rows alone: no padding rows to compute, and none to dilute the loss.
+    trainer<Model>& fitter = fitter_for(index_t(copied.size() * loo));
+    auto rows = make_leave_one_out_batches(copied, shape, fitter.batch());
+    token_batch& b = rows.batches.front();
+    to_model_rows<Model>(b);
     if (o_.skip_solved && fitter.evaluate(b, nullptr, nullptr, weights).exact_accuracy == 1.0) return weights;
     auto& ctx = fitter.context();
     const index_t n = fitter.parameters().size();
@@ -7489,24 +7495,6 @@ class weight_adapter {
       f = std::make_unique<trainer<Model>>(tr_.context(), tr_.model(), rows, opt);
     }
     return *f;
-  }
-
-  // The fit's batch of `t` with the trainer of its size: each demo predicted from the others (as
-  // many augmented copies of the task as fit the trainer's batch, or its own rows alone); none
-  // for a task with fewer than two demos.
-  std::optional<std::pair<trainer<Model>&, token_batch>> fit_rows(const data::task& t) {
-    const data::episode_shape shape = task_shape(tr_.model(), int(t.train.size()));
-    const auto loo = std::min<std::size_t>(t.train.size(), std::size_t(shape.max_demos));
-    if (loo < 2) return std::nullopt;
-    const std::size_t copies = o_.augment ? std::max<std::size_t>(1, std::size_t(tr_.batch()) / loo) : 1;
-    const data::task demos{t.id, t.train, {}};
-    const auto copied = augmented_copies(demos, copies, o_.seed);
-    // The fit's batch is its rows alone: no padding rows to compute, and none to dilute the loss.
-    trainer<Model>& fitter = fitter_for(index_t(copied.size() * loo));
-    auto rows = make_leave_one_out_batches(copied, shape, fitter.batch());
-    token_batch b = std::move(rows.batches.front());
-    to_model_rows<Model>(b);
-    return std::pair<trainer<Model>&, token_batch>{fitter, std::move(b)};
   }
 
   trainer<Model>& tr_;

@@ -186,7 +186,7 @@ void add_train_options(CLI::App* app, overrides& o) {
               "(default false)",
               [](R& r, const bool& v) { r.enc.neighbour_cells = v; });
   o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true; false also "
-              "switches the readout loss and the alignment search off)",
+              "switches the readout loss, the alignment search and the candidate cells off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"query_attention", v}}}}); });
   o.add<bool>(app, "--matching-init",
               "The query cross-attention starts matching query cells to demo cells of the same colour and position "
@@ -200,8 +200,14 @@ void add_train_options(CLI::App* app, overrides& o) {
   o.add<bool>(app, "--search-alignment",
               "Demo output tokens and query cells also embed the input cell that lands on them under the dihedral "
               "transform and shift that best explain the task's demos (searched per task; needs query attention; "
-              "default: true with the few-shot defaults, false elsewhere)",
-              [](R& r, const bool& v) { r.enc.search_alignment = v; });
+              "default: true with the few-shot defaults, false elsewhere; false also switches the candidate cells off)",
+              [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"search_alignment", v}}}}); });
+  // After --search-alignment, whose `false` switches the candidate cells off unless set here.
+  o.add<bool>(app, "--candidate-cells",
+              "Demo output tokens and query cells also embed their transported input cell recoloured by the colour "
+              "map the demos support under the searched alignment: the answer of the best move-then-recolour "
+              "hypothesis (needs the alignment search; default false)",
+              [](R& r, const bool& v) { r.enc.candidate_cells = v; });
   // data
   o.add<int>(app, "--min-side", "Few-shot generator: smallest input side", [](R& r, const int& v) { r.min_side = v; });
   o.add<int>(app, "--max-side", "Few-shot generator: largest input side", [](R& r, const int& v) { r.max_side = v; });
@@ -264,7 +270,8 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
     json run = state.at("run");
     // Checkpoints written before the encoder had these options were trained without them.
     if (run.contains("encoder") && run.at("encoder").is_object()) {
-      for (const char* key : {"aligned_cells", "query_attention", "matching_init", "neighbour_cells", "search_alignment"})
+      for (const char* key : {"aligned_cells", "query_attention", "matching_init", "neighbour_cells", "search_alignment",
+                              "candidate_cells"})
         if (!run.at("encoder").contains(key)) run["encoder"][key] = false;
       if (!run.at("encoder").contains("readout_weight")) run["encoder"]["readout_weight"] = 0.0;
     }

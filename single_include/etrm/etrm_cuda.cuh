@@ -2665,6 +2665,10 @@ ETRM_END_NAMESPACE
 //      task's demos (data/cell_alignment.hpp, searched per row on the host): for a rule that
 //      moves cells, "the cell this one comes from" then is a feature, as the aligned cell is for
 //      rules that do not, and a query cell can read its answer off its own transported input;
+//      (candidate_cells, with search_alignment) they also embed that transported cell recoloured
+//      by the colour map the demos support under the same alignment (one row for a colour the
+//      demos never show): on the query the answer of the best "move, then recolour" hypothesis,
+//      on a demo output whether that hypothesis holds there;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
@@ -2797,24 +2801,54 @@ inline std::int32_t transported_token(const std::int32_t* in, int G, const canva
   return in[(b.r0 + r) * G + b.c0 + c];
 }
 
+// The grids of the present demos (at most the first 8): boxes[2m] input, boxes[2m + 1] output
+// (rows == 0 where the pair is absent or either grid is empty). Returns the output cells.
+inline int demo_boxes(const std::int32_t* pairs, const std::int32_t* present, int M, int G,
+                      std::array<canvas_box, 2 * 8>& boxes) {
+  boxes = {};
+  int cells = 0;
+  for (int m = 0; m < std::min(M, 8); ++m) {
+    if (!present[m]) continue;
+    const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
+    boxes[std::size_t(2 * m)] = colour_box(in, G);
+    boxes[std::size_t(2 * m + 1)] = colour_box(in + G * G, G);
+    if (!boxes[std::size_t(2 * m)].rows) boxes[std::size_t(2 * m + 1)].rows = 0;
+    cells += boxes[std::size_t(2 * m + 1)].rows * boxes[std::size_t(2 * m + 1)].cols;
+  }
+  return cells;
+}
+
+// counts[a · V + b] = the output cells of token b whose transported input under h is token a
+// (a = 0, the PAD row, for cells the shift brings in from outside the input).
+inline void count_transported(const std::int32_t* pairs, const std::array<canvas_box, 2 * 8>& boxes, int G, int V,
+                              const cell_alignment& h, int* counts) {
+  std::fill(counts, counts + V * V, 0);
+  for (int m = 0; m < 8; ++m) {
+    const canvas_box &bi = boxes[std::size_t(2 * m)], &bo = boxes[std::size_t(2 * m + 1)];
+    if (!bo.rows) continue;
+    const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
+    const std::int32_t* out = in + G * G;
+    for (int i = 0; i < bo.rows; ++i)
+      for (int j = 0; j < bo.cols; ++j) {
+        const std::int32_t a = transported_token(in, G, bi, h, i, j);
+        ++counts[std::size_t((a < 0 ? 0 : a) * V + out[(bo.r0 + i) * G + bo.c0 + j])];
+      }
+  }
+}
+
+inline void check_vocab(int V) {
+  if (V > max_alignment_vocab) throw std::invalid_argument("cell alignment: vocabulary larger than 32");
+}
+
 }  // namespace detail
 
 // The best hypothesis for demos pairs[m] = [2, G, G] (input then output canvas) with
 // present[m] != 0, m < M. V: vocabulary size (≤ max_alignment_vocab). No present pair with a
 // grid on both canvases: the identity.
 inline cell_alignment search_alignment(const std::int32_t* pairs, const std::int32_t* present, int M, int G, int V) {
-  if (V > max_alignment_vocab) throw std::invalid_argument("search_alignment: vocabulary larger than 32");
-  std::array<detail::canvas_box, 2 * 8> boxes{};  // at most 8 demos are searched
-  const int demos = std::min(M, 8);
-  int cells = 0;
-  for (int m = 0; m < demos; ++m) {
-    if (!present[m]) continue;
-    const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
-    boxes[std::size_t(2 * m)] = detail::colour_box(in, G);
-    boxes[std::size_t(2 * m + 1)] = detail::colour_box(in + G * G, G);
-    if (!boxes[std::size_t(2 * m)].rows) boxes[std::size_t(2 * m + 1)].rows = 0;
-    cells += boxes[std::size_t(2 * m + 1)].rows * boxes[std::size_t(2 * m + 1)].cols;
-  }
+  detail::check_vocab(V);
+  std::array<detail::canvas_box, 2 * 8> boxes;
+  const int cells = detail::demo_boxes(pairs, present, M, G, boxes);
   cell_alignment best{};
   int best_score = -1;
   std::array<int, max_alignment_vocab * max_alignment_vocab> counts{};
@@ -2825,24 +2859,39 @@ inline cell_alignment search_alignment(const std::int32_t* pairs, const std::int
         for (int dc = -max_alignment_shift; dc <= max_alignment_shift; ++dc) {
           if (std::abs(dr) + std::abs(dc) != reach) continue;
           const cell_alignment h{t, dr, dc};
-          std::fill(counts.begin(), counts.begin() + V * V, 0);
-          for (int m = 0; m < demos; ++m) {
-            const detail::canvas_box &bi = boxes[std::size_t(2 * m)], &bo = boxes[std::size_t(2 * m + 1)];
-            if (!present[m] || !bo.rows) continue;
-            const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
-            const std::int32_t* out = in + G * G;
-            for (int i = 0; i < bo.rows; ++i)
-              for (int j = 0; j < bo.cols; ++j) {
-                const std::int32_t a = detail::transported_token(in, G, bi, h, i, j);
-                ++counts[std::size_t((a < 0 ? 0 : a) * V + out[(bo.r0 + i) * G + bo.c0 + j])];
-              }
-          }
+          detail::count_transported(pairs, boxes, G, V, h, counts.data());
           int score = 0;
           for (int a = 0; a < V; ++a) score += *std::max_element(counts.begin() + a * V, counts.begin() + (a + 1) * V);
           if (score > best_score) best_score = score, best = h;
           if (best_score == cells) return best;  // nothing can do better
         }
   return best;
+}
+
+// The colour map the same demos support under h: map[a] for a transported token a < V (a = 0
+// standing for "outside the input", as in the search's count) is the output token most often
+// found where a lands (the lowest on ties), or `unknown` where a lands nowhere. map: [V].
+inline void alignment_colour_map(const std::int32_t* pairs, const std::int32_t* present, int M, int G, int V,
+                                 const cell_alignment& h, std::int32_t unknown, std::int32_t* map) {
+  detail::check_vocab(V);
+  std::array<detail::canvas_box, 2 * 8> boxes;
+  detail::demo_boxes(pairs, present, M, G, boxes);
+  std::array<int, max_alignment_vocab * max_alignment_vocab> counts{};
+  detail::count_transported(pairs, boxes, G, V, h, counts.data());
+  for (int a = 0; a < V; ++a) {
+    const auto row = counts.begin() + a * V, top = std::max_element(row, row + V);
+    map[a] = *top ? std::int32_t(top - row) : unknown;
+  }
+}
+
+// A transported canvas (transport_canvas) with every colour cell, and every `outside` cell,
+// replaced by its image under map (alignment_colour_map); PAD and EOS stay. canvas: [G, G].
+inline void recolour_canvas(std::int32_t* canvas, int G, std::int32_t outside, const std::int32_t* map) {
+  for (int i = 0; i < G * G; ++i) {
+    std::int32_t& v = canvas[i];
+    if (v == outside) v = map[0];
+    else if (v >= arc_first_colour_token) v = map[v];
+  }
 }
 
 // The query's input under h, on the canvas of its answer: out[i, j] for the cells of the
@@ -2873,6 +2922,7 @@ ETRM_END_NAMESPACE
 // ---- end etrm/data/cell_alignment.hpp
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -2888,6 +2938,8 @@ struct encoder_config {
   // With query_attention: output tokens and query cells embed the input cell they come from under
   // the searched dihedral transform and shift (see 1. above).
   bool search_alignment = false;
+  // With search_alignment: they also embed that cell recoloured by the demos' colour map (see 1.).
+  bool candidate_cells = false;
   // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
   // demo token table as a copy of the model's, so from the first step a query cell attends most
   // to demo cells of its own colour and position, which carry their pair's other grid. Off by
@@ -2905,6 +2957,7 @@ inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
        {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells}, {"neighbour_cells", e.neighbour_cells},
        {"query_attention", e.query_attention}, {"search_alignment", e.search_alignment},
+       {"candidate_cells", e.candidate_cells},
        {"matching_init", e.matching_init},
        {"readout_weight", e.readout_weight}};
 }
@@ -2917,6 +2970,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.neighbour_cells = j.value("neighbour_cells", e.neighbour_cells);
   e.query_attention = j.value("query_attention", e.query_attention);
   e.search_alignment = j.value("search_alignment", e.search_alignment);
+  e.candidate_cells = j.value("candidate_cells", e.candidate_cells);
   e.matching_init = j.value("matching_init", e.matching_init);
   e.readout_weight = j.value("readout_weight", e.readout_weight);
 }
@@ -2995,6 +3049,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
     if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
     if (e.search_alignment) transported_ = l.add(pre + "embed_transported.weight", {c.vocab_size + 1, Dm}, emb);
+    if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {c.vocab_size + 1, Dm}, emb);
     if (e.neighbour_cells) neighbours_ = l.add(pre + "embed_neighbours.weight", {8, c.vocab_size, Dm}, emb);
     for (index_t i = 0; i < e.encoder_layers; ++i)
       pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
@@ -3010,6 +3065,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: readout_weight needs query_attention");
     if (e.search_alignment && !e.query_attention)
       throw std::invalid_argument("etrm encoder: search_alignment needs query_attention");
+    if (e.candidate_cells && !e.search_alignment)
+      throw std::invalid_argument("etrm encoder: candidate_cells needs search_alignment");
     if (e.reads_out()) readout_ = l.add(pre + "readout_head.weight", {c.vocab_size, Dm}, emb);
     // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
     std::vector<std::int32_t> r, cc, s;
@@ -3043,6 +3100,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     std::int32_t* query_neighbours = nullptr;  // and each query cell's: [8, B·L]
     std::int32_t* transported = nullptr;  // (search_alignment) output tokens' source cells, PAD on inputs: [B, M·Lp]
     std::int32_t* query_transported = nullptr;  // and each query cell's: [B, L]
+    std::int32_t* candidate = nullptr;  // (candidate_cells) the same recoloured: [B, M·Lp]
+    std::int32_t* query_candidate = nullptr;  // [B, L]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
     T* pos = nullptr;                  // [Lp, D]
     T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
@@ -3075,6 +3134,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.search_alignment) {
       s.transported = ws.template take<std::int32_t>(B * M * Lp);
       s.query_transported = ws.template take<std::int32_t>(B * cells());
+    }
+    if (cfg_.candidate_cells) {
+      s.candidate = ws.template take<std::int32_t>(B * M * Lp);
+      s.query_candidate = ws.template take<std::int32_t>(B * cells());
     }
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
@@ -3186,6 +3249,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       if (dquery && query_has_positions())
         K::scatter_add_rows(ctx, 1, B * cells(), Dm, s.query_transported, dquery, 0, scale, g + transported_.offset);
     }
+    if (cfg_.candidate_cells) {
+      K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.candidate, dkv, 0, scale, g + candidate_.offset);
+      if (dquery && query_has_positions())
+        K::scatter_add_rows(ctx, 1, B * cells(), Dm, s.query_candidate, dquery, 0, scale, g + candidate_.offset);
+    }
     if (cfg_.neighbour_cells) {
       neighbours_backward(ctx, B * M * Lp, s.neighbours, dkv, g);
       if (dquery && query_has_positions()) neighbours_backward(ctx, B * cells(), s.query_neighbours, dquery, g);
@@ -3258,6 +3326,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
       if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * cells(), s.query_transported, s.query_in, ws);
+      if (cfg_.candidate_cells) add_embedding(ctx, p + candidate_.offset, B * cells(), s.query_candidate, s.query_in, ws);
     }
     const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
     query_cross_.forward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.key_bias, s.query_out, &s.query_cross, ws);
@@ -3296,35 +3365,57 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
   // (search_alignment) For every row, the alignment its present demos support, then the
   // transported input of each demo (into the output half of s.transported, PAD on the input
-  // half) and of the query (s.query_transported, when `inputs` is given). Integer work on the
-  // host: in place where the host can read the device's memory, else through host copies.
+  // half) and of the query (s.query_transported, when `inputs` is given); (candidate_cells) the
+  // same recoloured by the demos' colour map under that alignment into s.candidate and
+  // s.query_candidate. Integer work on the host: in place where the host can read the device's
+  // memory, else through host copies.
   void align_cells(context_t<D>& ctx, index_t B, const std::int32_t* context, const std::int32_t* inputs,
                    saved& s) const {
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), W = cfg_.context_width(), L = cells();
-    const bool query = inputs && query_has_positions();
-    const auto run = [&](const std::int32_t* rows, const std::int32_t* queries, std::int32_t* out, std::int32_t* qout) {
+    const bool query = inputs && query_has_positions(), recolour = cfg_.candidate_cells;
+    struct views {
+      std::int32_t *out, *qout, *cand, *qcand;  // as s.transported, s.query_transported, s.candidate, s.query_candidate
+    };
+    const auto run = [&](const std::int32_t* rows, const std::int32_t* queries, const views& v) {
       const int G = int(cfg_.grid_side);
       const auto outside = std::int32_t(V_);
+      std::array<std::int32_t, data::max_alignment_vocab> map{};
       for (index_t b = 0; b < B; ++b) {
         const std::int32_t* row = rows + b * W;
         const data::cell_alignment h = data::search_alignment(row, row + M * Lp, int(M), G, int(V_));
+        if (recolour) data::alignment_colour_map(row, row + M * Lp, int(M), G, int(V_), h, outside, map.data());
         for (index_t m = 0; m < M; ++m) {
-          std::int32_t* t = out + (b * M + m) * Lp;
+          std::int32_t* t = v.out + (b * M + m) * Lp;
           std::fill(t, t + Lp, std::int32_t(0));
           if (row[M * Lp + m]) data::transport_canvas(row + m * Lp, G, h, outside, t + Lp / 2);
+          if (!recolour) continue;
+          std::int32_t* c = v.cand + (b * M + m) * Lp;
+          std::copy(t, t + Lp, c);
+          data::recolour_canvas(c + Lp / 2, G, outside, map.data());
         }
-        if (queries) data::transport_canvas(queries + b * L, G, h, outside, qout + b * L);
+        if (!queries) continue;
+        std::int32_t* q = v.qout + b * L;
+        data::transport_canvas(queries + b * L, G, h, outside, q);
+        if (!recolour) continue;
+        std::copy(q, q + L, v.qcand + b * L);
+        data::recolour_canvas(v.qcand + b * L, G, outside, map.data());
       }
     };
     if constexpr (host_accessible<D>) {
-      run(context, query ? inputs : nullptr, s.transported, s.query_transported);
+      run(context, query ? inputs : nullptr, {s.transported, s.query_transported, s.candidate, s.query_candidate});
     } else {
-      std::vector<std::int32_t> rows = to_host<D>(ctx, context, B * W), out(std::size_t(B * M * Lp)), qout;
-      std::vector<std::int32_t> queries;
-      if (query) queries = to_host<D>(ctx, inputs, B * L), qout.resize(std::size_t(B * L));
-      run(rows.data(), query ? queries.data() : nullptr, out.data(), qout.data());
-      device_traits<D>::from_host(ctx, s.transported, out.data(), out.size() * sizeof(std::int32_t));
-      if (query) device_traits<D>::from_host(ctx, s.query_transported, qout.data(), qout.size() * sizeof(std::int32_t));
+      const auto sizes = std::size_t(B * M * Lp), qsizes = query ? std::size_t(B * L) : 0;
+      std::vector<std::int32_t> rows = to_host<D>(ctx, context, B * W), queries;
+      std::vector<std::int32_t> out(sizes), qout(qsizes), cand(recolour ? sizes : 0), qcand(recolour ? qsizes : 0);
+      if (query) queries = to_host<D>(ctx, inputs, B * L);
+      run(rows.data(), query ? queries.data() : nullptr, {out.data(), qout.data(), cand.data(), qcand.data()});
+      const auto upload = [&](std::int32_t* to, const std::vector<std::int32_t>& from) {
+        if (!from.empty()) device_traits<D>::from_host(ctx, to, from.data(), from.size() * sizeof(std::int32_t));
+      };
+      upload(s.transported, out);
+      upload(s.query_transported, qout);
+      upload(s.candidate, cand);
+      upload(s.query_candidate, qcand);
     }
   }
 
@@ -3373,6 +3464,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       add_embedding(ctx, p + aligned_.offset, B * M * Lp, s.aligned, s.x0, ws);
     }
     if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * M * Lp, s.transported, s.x0, ws);
+    if (cfg_.candidate_cells) add_embedding(ctx, p + candidate_.offset, B * M * Lp, s.candidate, s.x0, ws);
     if (cfg_.neighbour_cells) {  // every grid of every pair: [B·M·2, G, G]
       neighbour_tokens<D>(ctx, B * M * 2, cfg_.grid_side, s.tokens, s.neighbours, ws);
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
@@ -3455,7 +3547,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   double eps_;
   index_t P_total_, S_;
   double expansion_;
-  param_ref tok_, row_, col_, seg_, aligned_, transported_, neighbours_, queries_, inject_, readout_;
+  param_ref tok_, row_, col_, seg_, aligned_, transported_, candidate_, neighbours_, queries_, inject_, readout_;
   std::vector<block_t> pair_blocks_, latent_blocks_;
   cross_attention<D> cross_, query_cross_;
   swiglu_mlp<D> cross_mlp_;

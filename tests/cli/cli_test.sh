@@ -130,6 +130,15 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
     || fail "the few-shot defaults search the alignment"
   expect_error "search_alignment needs query_attention" "$bin" train --query-attention false --search-alignment true \
     --steps 1 --out bad_alignment "${tiny[@]}"
+  "$bin" train --model etrm --candidate-cells true --steps 1 --out etrm_candidate "${tiny[@]}" || fail "--candidate-cells"
+  "$bin" train --config etrm_candidate/run.json --search-alignment false --steps 1 --out etrm_no_search "${tiny[@]}" \
+    || fail "--search-alignment false must switch the candidate cells of the configuration off"
+  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert e["candidate_cells"], e' \
+    etrm_candidate/run.json || fail "run.json lacks candidate_cells"
+  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert not e["candidate_cells"], e' \
+    etrm_no_search/run.json || fail "--search-alignment false left the candidate cells on"
+  expect_error "candidate_cells needs search_alignment" "$bin" train --search-alignment false --candidate-cells true \
+    --steps 1 --out bad_candidate "${tiny[@]}"
   expect_error readout_weight "$bin" train --query-attention false --readout-weight 1 --steps 1 --out bad_readout \
     "${tiny[@]}"
   expect_error "rule family 'colour_map'" "$bin" train --curriculum-steps 1 --curriculum-families colour_map \

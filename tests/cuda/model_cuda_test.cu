@@ -256,6 +256,7 @@ void check_etrm_trainer(bool search_alignment) {
   c.puzzle_emb_ndim = 0;
   encoder_config e{3, 3, 1, 1};
   e.search_alignment = search_alignment;  // integer work on the host, through copies on this device
+  e.candidate_cells = search_alignment;
   using ec = trm_model<CD, float, attention_mixer<CD>, dynamic_recursion, demo_encoder_policy<>::type>;
   using er = trm_model<R, float, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
   ec mc(ctx, c, e);
@@ -327,7 +328,7 @@ TEST_SUITE("model cuda vs reference") {
     CUDA_TEST_REQUIRE_GPU();
     check_etrm_trainer(false);
   }
-  TEST_CASE("cuda ETRM trainer 3 steps with the alignment search") {
+  TEST_CASE("cuda ETRM trainer 3 steps with the alignment search and the candidate cells") {
     CUDA_TEST_REQUIRE_GPU();
     check_etrm_trainer(true);
   }

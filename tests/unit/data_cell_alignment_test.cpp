@@ -12,6 +12,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -100,6 +102,39 @@ TEST_SUITE("cell alignment") {
     CHECK(h.transform == 6);
     CHECK(h.dr == 0);
     CHECK(h.dc == 0);
+  }
+
+  TEST_CASE("the demos' colour map under the alignment recolours the moved query into its answer") {
+    // color_map then dihedral is a composition the training split never shows.
+    int answered = 0, readable = 0;
+    for (int t = 1; t < d::num_dihedral; ++t)
+      for (std::uint64_t seed = 0; seed < 6; ++seed) {
+        d::data_rng rng(seed * 31 + std::uint64_t(t));
+        const d::rule r{d::sample_step(d::family::color_map, rng), d::rule_step{d::family::dihedral, {t}}};
+        const encoded e = encode(task_of(r, seed + 40));
+        const auto M = std::size_t(shape.max_demos), n = std::size_t(shape.seq_len());
+        const std::int32_t *pairs = e.context.data(), *present = pairs + 2 * M * n;
+        const d::cell_alignment h = d::search_alignment(pairs, present, int(M), shape.side, d::arc_vocab_size);
+        std::array<std::int32_t, d::arc_vocab_size> map{};
+        d::alignment_colour_map(pairs, present, int(M), shape.side, d::arc_vocab_size, h, outside, map.data());
+        std::vector<std::int32_t> candidate(n);
+        d::transport_canvas(e.inputs.data(), shape.side, h, outside, candidate.data());
+        d::recolour_canvas(candidate.data(), shape.side, outside, map.data());
+        // A colour the demo inputs never show maps to `unknown`, and then nothing can be read.
+        const bool unseen = std::any_of(candidate.begin(), candidate.end(), [](std::int32_t v) { return v == outside; });
+        for (std::int32_t c = d::arc_first_colour_token; c < d::arc_vocab_size; ++c) {
+          bool shown = false;
+          for (std::size_t m = 0; m < M; ++m)
+            if (present[m]) shown |= std::count(pairs + 2 * m * n, pairs + (2 * m + 1) * n, c) > 0;
+          if (!shown) CHECK(map[std::size_t(c)] == outside);
+        }
+        if (unseen) continue;
+        ++readable;
+        answered += candidate == label_canvas(e);
+      }
+    INFO(answered << " of " << readable << " whose query colours the demos show");
+    CHECK(readable >= 30);
+    CHECK(answered >= readable - 1);
   }
 
   TEST_CASE("rules that move nothing keep the identity") {

@@ -149,24 +149,32 @@ TEST_SUITE("etrm encoder") {
     e.readout_weight = 0.5;
     check_encoder_gradients<demo_encoder_policy<>>(e);
   }
-  TEST_CASE("whole model gradcheck: with the alignment search and the readout loss") {
+  TEST_CASE("whole model gradcheck: with the alignment search, the candidate cells and the readout loss") {
     encoder_config e = tiny_encoder();
     e.search_alignment = true;
+    e.candidate_cells = true;
     e.readout_weight = 0.5;
     check_encoder_gradients<demo_encoder_policy<>>(e);
   }
-  TEST_CASE("the alignment search adds one table and needs query attention") {
-    const auto params = [](const encoder_config& e) {
+  TEST_CASE("the alignment search and the candidate cells add one table each; each needs the one before") {
+    const auto params = [](const encoder_config& e, const char* table) {
       trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type> m(ctx, etrm_config(), e);
-      const auto* t = m.layout().find("model.inner.encoder.embed_transported.weight");
+      const auto* t = m.layout().find(std::string("model.inner.encoder.") + table);
       return t ? t->ref.size : 0;
     };
+    const index_t table = (etrm_config().vocab_size + 1) * etrm_config().hidden_size;  // + an `outside`/`unknown` row
     encoder_config e = tiny_encoder();
-    CHECK(params(e) == 0);
+    CHECK(params(e, "embed_transported.weight") == 0);
     e.search_alignment = true;
-    CHECK(params(e) == (etrm_config().vocab_size + 1) * etrm_config().hidden_size);  // + the `outside` row
+    CHECK(params(e, "embed_transported.weight") == table);
+    CHECK(params(e, "embed_candidate.weight") == 0);
+    e.candidate_cells = true;
+    CHECK(params(e, "embed_candidate.weight") == table);
+    e.search_alignment = false;
+    CHECK_THROWS_WITH(params(e, ""), doctest::Contains("candidate_cells needs search_alignment"));
+    e.search_alignment = true;
     e.query_attention = false;
-    CHECK_THROWS_WITH(params(e), doctest::Contains("search_alignment needs query_attention"));
+    CHECK_THROWS_WITH(params(e, ""), doctest::Contains("search_alignment needs query_attention"));
   }
   TEST_CASE("neighbour_tokens: the 8 neighbours of every cell, PAD beyond the grid") {
     // two 3×3 grids holding 1..9 and 11..19
@@ -262,9 +270,11 @@ TEST_SUITE("etrm encoder") {
     encoder_config with_extras = tiny_encoder();
     with_extras.neighbour_cells = true;
     with_extras.search_alignment = true;
+    with_extras.candidate_cells = true;
     with_extras.readout_weight = 1;
     for (const encoder_config& e : {tiny_encoder(), with_extras}) {
-      INFO("neighbour cells and alignment search " << e.neighbour_cells << ", readout weight " << e.readout_weight);
+      INFO("neighbour cells, alignment search and candidate cells " << e.neighbour_cells << ", readout weight "
+                                                                     << e.readout_weight);
       tiny::check_cpu_matches_reference<tiny::attention, demo_encoder_policy<>::type>(
           c, [](std::uint64_t s) { return episodes(4, s); }, e);
     }

@@ -18,6 +18,10 @@
 //      task's demos (data/cell_alignment.hpp, searched per row on the host): for a rule that
 //      moves cells, "the cell this one comes from" then is a feature, as the aligned cell is for
 //      rules that do not, and a query cell can read its answer off its own transported input;
+//      (candidate_cells, with search_alignment) they also embed that transported cell recoloured
+//      by the colour map the demos support under the same alignment (one row for a colour the
+//      demos never show): on the query the answer of the best "move, then recolour" hypothesis,
+//      on a demo output whether that hypothesis holds there;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
@@ -44,6 +48,7 @@
 #include <etrm/model/config.hpp>
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -59,6 +64,8 @@ struct encoder_config {
   // With query_attention: output tokens and query cells embed the input cell they come from under
   // the searched dihedral transform and shift (see 1. above).
   bool search_alignment = false;
+  // With search_alignment: they also embed that cell recoloured by the demos' colour map (see 1.).
+  bool candidate_cells = false;
   // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
   // demo token table as a copy of the model's, so from the first step a query cell attends most
   // to demo cells of its own colour and position, which carry their pair's other grid. Off by
@@ -76,6 +83,7 @@ inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
        {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells}, {"neighbour_cells", e.neighbour_cells},
        {"query_attention", e.query_attention}, {"search_alignment", e.search_alignment},
+       {"candidate_cells", e.candidate_cells},
        {"matching_init", e.matching_init},
        {"readout_weight", e.readout_weight}};
 }
@@ -88,6 +96,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.neighbour_cells = j.value("neighbour_cells", e.neighbour_cells);
   e.query_attention = j.value("query_attention", e.query_attention);
   e.search_alignment = j.value("search_alignment", e.search_alignment);
+  e.candidate_cells = j.value("candidate_cells", e.candidate_cells);
   e.matching_init = j.value("matching_init", e.matching_init);
   e.readout_weight = j.value("readout_weight", e.readout_weight);
 }
@@ -166,6 +175,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
     if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
     if (e.search_alignment) transported_ = l.add(pre + "embed_transported.weight", {c.vocab_size + 1, Dm}, emb);
+    if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {c.vocab_size + 1, Dm}, emb);
     if (e.neighbour_cells) neighbours_ = l.add(pre + "embed_neighbours.weight", {8, c.vocab_size, Dm}, emb);
     for (index_t i = 0; i < e.encoder_layers; ++i)
       pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
@@ -181,6 +191,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: readout_weight needs query_attention");
     if (e.search_alignment && !e.query_attention)
       throw std::invalid_argument("etrm encoder: search_alignment needs query_attention");
+    if (e.candidate_cells && !e.search_alignment)
+      throw std::invalid_argument("etrm encoder: candidate_cells needs search_alignment");
     if (e.reads_out()) readout_ = l.add(pre + "readout_head.weight", {c.vocab_size, Dm}, emb);
     // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
     std::vector<std::int32_t> r, cc, s;
@@ -214,6 +226,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     std::int32_t* query_neighbours = nullptr;  // and each query cell's: [8, B·L]
     std::int32_t* transported = nullptr;  // (search_alignment) output tokens' source cells, PAD on inputs: [B, M·Lp]
     std::int32_t* query_transported = nullptr;  // and each query cell's: [B, L]
+    std::int32_t* candidate = nullptr;  // (candidate_cells) the same recoloured: [B, M·Lp]
+    std::int32_t* query_candidate = nullptr;  // [B, L]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
     T* pos = nullptr;                  // [Lp, D]
     T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
@@ -246,6 +260,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.search_alignment) {
       s.transported = ws.template take<std::int32_t>(B * M * Lp);
       s.query_transported = ws.template take<std::int32_t>(B * cells());
+    }
+    if (cfg_.candidate_cells) {
+      s.candidate = ws.template take<std::int32_t>(B * M * Lp);
+      s.query_candidate = ws.template take<std::int32_t>(B * cells());
     }
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
@@ -357,6 +375,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       if (dquery && query_has_positions())
         K::scatter_add_rows(ctx, 1, B * cells(), Dm, s.query_transported, dquery, 0, scale, g + transported_.offset);
     }
+    if (cfg_.candidate_cells) {
+      K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.candidate, dkv, 0, scale, g + candidate_.offset);
+      if (dquery && query_has_positions())
+        K::scatter_add_rows(ctx, 1, B * cells(), Dm, s.query_candidate, dquery, 0, scale, g + candidate_.offset);
+    }
     if (cfg_.neighbour_cells) {
       neighbours_backward(ctx, B * M * Lp, s.neighbours, dkv, g);
       if (dquery && query_has_positions()) neighbours_backward(ctx, B * cells(), s.query_neighbours, dquery, g);
@@ -429,6 +452,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
       if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * cells(), s.query_transported, s.query_in, ws);
+      if (cfg_.candidate_cells) add_embedding(ctx, p + candidate_.offset, B * cells(), s.query_candidate, s.query_in, ws);
     }
     const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
     query_cross_.forward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.key_bias, s.query_out, &s.query_cross, ws);
@@ -467,35 +491,57 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
   // (search_alignment) For every row, the alignment its present demos support, then the
   // transported input of each demo (into the output half of s.transported, PAD on the input
-  // half) and of the query (s.query_transported, when `inputs` is given). Integer work on the
-  // host: in place where the host can read the device's memory, else through host copies.
+  // half) and of the query (s.query_transported, when `inputs` is given); (candidate_cells) the
+  // same recoloured by the demos' colour map under that alignment into s.candidate and
+  // s.query_candidate. Integer work on the host: in place where the host can read the device's
+  // memory, else through host copies.
   void align_cells(context_t<D>& ctx, index_t B, const std::int32_t* context, const std::int32_t* inputs,
                    saved& s) const {
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), W = cfg_.context_width(), L = cells();
-    const bool query = inputs && query_has_positions();
-    const auto run = [&](const std::int32_t* rows, const std::int32_t* queries, std::int32_t* out, std::int32_t* qout) {
+    const bool query = inputs && query_has_positions(), recolour = cfg_.candidate_cells;
+    struct views {
+      std::int32_t *out, *qout, *cand, *qcand;  // as s.transported, s.query_transported, s.candidate, s.query_candidate
+    };
+    const auto run = [&](const std::int32_t* rows, const std::int32_t* queries, const views& v) {
       const int G = int(cfg_.grid_side);
       const auto outside = std::int32_t(V_);
+      std::array<std::int32_t, data::max_alignment_vocab> map{};
       for (index_t b = 0; b < B; ++b) {
         const std::int32_t* row = rows + b * W;
         const data::cell_alignment h = data::search_alignment(row, row + M * Lp, int(M), G, int(V_));
+        if (recolour) data::alignment_colour_map(row, row + M * Lp, int(M), G, int(V_), h, outside, map.data());
         for (index_t m = 0; m < M; ++m) {
-          std::int32_t* t = out + (b * M + m) * Lp;
+          std::int32_t* t = v.out + (b * M + m) * Lp;
           std::fill(t, t + Lp, std::int32_t(0));
           if (row[M * Lp + m]) data::transport_canvas(row + m * Lp, G, h, outside, t + Lp / 2);
+          if (!recolour) continue;
+          std::int32_t* c = v.cand + (b * M + m) * Lp;
+          std::copy(t, t + Lp, c);
+          data::recolour_canvas(c + Lp / 2, G, outside, map.data());
         }
-        if (queries) data::transport_canvas(queries + b * L, G, h, outside, qout + b * L);
+        if (!queries) continue;
+        std::int32_t* q = v.qout + b * L;
+        data::transport_canvas(queries + b * L, G, h, outside, q);
+        if (!recolour) continue;
+        std::copy(q, q + L, v.qcand + b * L);
+        data::recolour_canvas(v.qcand + b * L, G, outside, map.data());
       }
     };
     if constexpr (host_accessible<D>) {
-      run(context, query ? inputs : nullptr, s.transported, s.query_transported);
+      run(context, query ? inputs : nullptr, {s.transported, s.query_transported, s.candidate, s.query_candidate});
     } else {
-      std::vector<std::int32_t> rows = to_host<D>(ctx, context, B * W), out(std::size_t(B * M * Lp)), qout;
-      std::vector<std::int32_t> queries;
-      if (query) queries = to_host<D>(ctx, inputs, B * L), qout.resize(std::size_t(B * L));
-      run(rows.data(), query ? queries.data() : nullptr, out.data(), qout.data());
-      device_traits<D>::from_host(ctx, s.transported, out.data(), out.size() * sizeof(std::int32_t));
-      if (query) device_traits<D>::from_host(ctx, s.query_transported, qout.data(), qout.size() * sizeof(std::int32_t));
+      const auto sizes = std::size_t(B * M * Lp), qsizes = query ? std::size_t(B * L) : 0;
+      std::vector<std::int32_t> rows = to_host<D>(ctx, context, B * W), queries;
+      std::vector<std::int32_t> out(sizes), qout(qsizes), cand(recolour ? sizes : 0), qcand(recolour ? qsizes : 0);
+      if (query) queries = to_host<D>(ctx, inputs, B * L);
+      run(rows.data(), query ? queries.data() : nullptr, {out.data(), qout.data(), cand.data(), qcand.data()});
+      const auto upload = [&](std::int32_t* to, const std::vector<std::int32_t>& from) {
+        if (!from.empty()) device_traits<D>::from_host(ctx, to, from.data(), from.size() * sizeof(std::int32_t));
+      };
+      upload(s.transported, out);
+      upload(s.query_transported, qout);
+      upload(s.candidate, cand);
+      upload(s.query_candidate, qcand);
     }
   }
 
@@ -544,6 +590,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       add_embedding(ctx, p + aligned_.offset, B * M * Lp, s.aligned, s.x0, ws);
     }
     if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * M * Lp, s.transported, s.x0, ws);
+    if (cfg_.candidate_cells) add_embedding(ctx, p + candidate_.offset, B * M * Lp, s.candidate, s.x0, ws);
     if (cfg_.neighbour_cells) {  // every grid of every pair: [B·M·2, G, G]
       neighbour_tokens<D>(ctx, B * M * 2, cfg_.grid_side, s.tokens, s.neighbours, ws);
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
@@ -626,7 +673,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   double eps_;
   index_t P_total_, S_;
   double expansion_;
-  param_ref tok_, row_, col_, seg_, aligned_, transported_, neighbours_, queries_, inject_, readout_;
+  param_ref tok_, row_, col_, seg_, aligned_, transported_, candidate_, neighbours_, queries_, inject_, readout_;
   std::vector<block_t> pair_blocks_, latent_blocks_;
   cross_attention<D> cross_, query_cross_;
   swiglu_mlp<D> cross_mlp_;

@@ -116,17 +116,18 @@ TEST_SUITE("cell alignment") {
         const std::int32_t *pairs = e.context.data(), *present = pairs + 2 * M * n;
         const d::cell_alignment h = d::search_alignment(pairs, present, int(M), shape.side, d::arc_vocab_size);
         std::array<std::int32_t, d::arc_vocab_size> map{};
-        d::alignment_colour_map(pairs, present, int(M), shape.side, d::arc_vocab_size, h, outside, map.data());
+        d::alignment_colour_map(pairs, present, int(M), shape.side, d::arc_vocab_size, h, map.data());
         std::vector<std::int32_t> candidate(n);
         d::transport_canvas(e.inputs.data(), shape.side, h, outside, candidate.data());
         d::recolour_canvas(candidate.data(), shape.side, outside, map.data());
-        // A colour the demo inputs never show maps to `unknown`, and then nothing can be read.
-        const bool unseen = std::any_of(candidate.begin(), candidate.end(), [](std::int32_t v) { return v == outside; });
+        // A colour the demo inputs never show is kept and marked (V + colour): its image is unknown.
+        const bool unseen =
+            std::any_of(candidate.begin(), candidate.end(), [](std::int32_t v) { return v >= d::arc_vocab_size; });
         for (std::int32_t c = d::arc_first_colour_token; c < d::arc_vocab_size; ++c) {
           bool shown = false;
           for (std::size_t m = 0; m < M; ++m)
             if (present[m]) shown |= std::count(pairs + 2 * m * n, pairs + (2 * m + 1) * n, c) > 0;
-          if (!shown) CHECK(map[std::size_t(c)] == outside);
+          if (!shown) CHECK(map[std::size_t(c)] == d::arc_vocab_size + c);
         }
         if (unseen) continue;
         ++readable;

@@ -162,14 +162,14 @@ TEST_SUITE("etrm encoder") {
       const auto* t = m.layout().find(std::string("model.inner.encoder.") + table);
       return t ? t->ref.size : 0;
     };
-    const index_t table = (etrm_config().vocab_size + 1) * etrm_config().hidden_size;  // + an `outside`/`unknown` row
+    const index_t V = etrm_config().vocab_size, Dm = etrm_config().hidden_size;
     encoder_config e = tiny_encoder();
     CHECK(params(e, "embed_transported.weight") == 0);
     e.search_alignment = true;
-    CHECK(params(e, "embed_transported.weight") == table);
+    CHECK(params(e, "embed_transported.weight") == (V + 1) * Dm);  // + the `outside` row
     CHECK(params(e, "embed_candidate.weight") == 0);
     e.candidate_cells = true;
-    CHECK(params(e, "embed_candidate.weight") == table);
+    CHECK(params(e, "embed_candidate.weight") == 2 * V * Dm);  // + a row per colour the demos do not show
     e.search_alignment = false;
     CHECK_THROWS_WITH(params(e, ""), doctest::Contains("candidate_cells needs search_alignment"));
     e.search_alignment = true;

@@ -130,9 +130,10 @@ inline cell_alignment search_alignment(const std::int32_t* pairs, const std::int
 
 // The colour map the same demos support under h: map[a] for a transported token a < V (a = 0
 // standing for "outside the input", as in the search's count) is the output token most often
-// found where a lands (the lowest on ties), or `unknown` where a lands nowhere. map: [V].
+// found where a lands (the lowest on ties), or V + a where a lands nowhere: a kept, but marked
+// as a colour the demos say nothing about. map: [V], values in [0, 2V).
 inline void alignment_colour_map(const std::int32_t* pairs, const std::int32_t* present, int M, int G, int V,
-                                 const cell_alignment& h, std::int32_t unknown, std::int32_t* map) {
+                                 const cell_alignment& h, std::int32_t* map) {
   detail::check_vocab(V);
   std::array<detail::canvas_box, 2 * 8> boxes;
   detail::demo_boxes(pairs, present, M, G, boxes);
@@ -140,7 +141,7 @@ inline void alignment_colour_map(const std::int32_t* pairs, const std::int32_t* 
   detail::count_transported(pairs, boxes, G, V, h, counts.data());
   for (int a = 0; a < V; ++a) {
     const auto row = counts.begin() + a * V, top = std::max_element(row, row + V);
-    map[a] = *top ? std::int32_t(top - row) : unknown;
+    map[a] = std::int32_t(*top ? top - row : V + a);
   }
 }
 

@@ -3457,9 +3457,9 @@ ETRM_END_NAMESPACE
 //      moves cells, "the cell this one comes from" then is a feature, as the aligned cell is for
 //      rules that do not, and a query cell can read its answer off its own transported input;
 //      (candidate_cells, with search_alignment) they also embed that transported cell recoloured
-//      by the colour map the demos support under the same alignment (one row for a colour the
-//      demos never show): on the query the answer of the best "move, then recolour" hypothesis,
-//      on a demo output whether that hypothesis holds there;
+//      by the colour map the demos support under the same alignment (a colour the demos never
+//      show is kept, in a row of its own): on the query the answer of the best "move, then
+//      recolour" hypothesis, on a demo output whether that hypothesis holds there;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
@@ -3661,9 +3661,10 @@ inline cell_alignment search_alignment(const std::int32_t* pairs, const std::int
 
 // The colour map the same demos support under h: map[a] for a transported token a < V (a = 0
 // standing for "outside the input", as in the search's count) is the output token most often
-// found where a lands (the lowest on ties), or `unknown` where a lands nowhere. map: [V].
+// found where a lands (the lowest on ties), or V + a where a lands nowhere: a kept, but marked
+// as a colour the demos say nothing about. map: [V], values in [0, 2V).
 inline void alignment_colour_map(const std::int32_t* pairs, const std::int32_t* present, int M, int G, int V,
-                                 const cell_alignment& h, std::int32_t unknown, std::int32_t* map) {
+                                 const cell_alignment& h, std::int32_t* map) {
   detail::check_vocab(V);
   std::array<detail::canvas_box, 2 * 8> boxes;
   detail::demo_boxes(pairs, present, M, G, boxes);
@@ -3671,7 +3672,7 @@ inline void alignment_colour_map(const std::int32_t* pairs, const std::int32_t* 
   detail::count_transported(pairs, boxes, G, V, h, counts.data());
   for (int a = 0; a < V; ++a) {
     const auto row = counts.begin() + a * V, top = std::max_element(row, row + V);
-    map[a] = *top ? std::int32_t(top - row) : unknown;
+    map[a] = std::int32_t(*top ? top - row : V + a);
   }
 }
 
@@ -3840,7 +3841,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     seg_ = l.add(pre + "embed_segment.weight", {2, Dm}, emb);
     if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
     if (e.search_alignment) transported_ = l.add(pre + "embed_transported.weight", {c.vocab_size + 1, Dm}, emb);
-    if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {c.vocab_size + 1, Dm}, emb);
+    if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {2 * c.vocab_size, Dm}, emb);
     if (e.neighbour_cells) neighbours_ = l.add(pre + "embed_neighbours.weight", {8, c.vocab_size, Dm}, emb);
     for (index_t i = 0; i < e.encoder_layers; ++i)
       pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
@@ -4174,7 +4175,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       for (index_t b = 0; b < B; ++b) {
         const std::int32_t* row = rows + b * W;
         const data::cell_alignment h = data::search_alignment(row, row + M * Lp, int(M), G, int(V_));
-        if (recolour) data::alignment_colour_map(row, row + M * Lp, int(M), G, int(V_), h, outside, map.data());
+        if (recolour) data::alignment_colour_map(row, row + M * Lp, int(M), G, int(V_), h, map.data());
         for (index_t m = 0; m < M; ++m) {
           std::int32_t* t = v.out + (b * M + m) * Lp;
           std::fill(t, t + Lp, std::int32_t(0));

@@ -114,9 +114,10 @@ TEST_SUITE("cell alignment") {
         const encoded e = encode(task_of(r, seed + 40));
         const auto M = std::size_t(shape.max_demos), n = std::size_t(shape.seq_len());
         const std::int32_t *pairs = e.context.data(), *present = pairs + 2 * M * n;
-        const d::cell_alignment h = d::search_alignment(pairs, present, int(M), shape.side, d::arc_vocab_size);
         std::array<std::int32_t, d::arc_vocab_size> map{};
-        d::alignment_colour_map(pairs, present, int(M), shape.side, d::arc_vocab_size, h, map.data());
+        const d::cell_alignment h =
+            d::search_alignment(pairs, present, int(M), shape.side, d::arc_vocab_size, map.data());
+        CHECK(h == search(e));  // asking for the map does not change the hypothesis
         std::vector<std::int32_t> candidate(n);
         d::transport_canvas(e.inputs.data(), shape.side, h, outside, candidate.data());
         d::recolour_canvas(candidate.data(), shape.side, outside, map.data());

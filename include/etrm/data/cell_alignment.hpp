@@ -61,57 +61,33 @@ inline std::int32_t transported_token(const std::int32_t* in, int G, const canva
   return in[(b.r0 + r) * G + b.c0 + c];
 }
 
-// The grids of the present demos (at most the first 8): boxes[2m] input, boxes[2m + 1] output
-// (rows == 0 where the pair is absent or either grid is empty). Returns the output cells.
-inline int demo_boxes(const std::int32_t* pairs, const std::int32_t* present, int M, int G,
-                      std::array<canvas_box, 2 * 8>& boxes) {
-  boxes = {};
-  int cells = 0;
-  for (int m = 0; m < std::min(M, 8); ++m) {
-    if (!present[m]) continue;
-    const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
-    boxes[std::size_t(2 * m)] = colour_box(in, G);
-    boxes[std::size_t(2 * m + 1)] = colour_box(in + G * G, G);
-    if (!boxes[std::size_t(2 * m)].rows) boxes[std::size_t(2 * m + 1)].rows = 0;
-    cells += boxes[std::size_t(2 * m + 1)].rows * boxes[std::size_t(2 * m + 1)].cols;
-  }
-  return cells;
-}
-
-// counts[a · V + b] = the output cells of token b whose transported input under h is token a
-// (a = 0, the PAD row, for cells the shift brings in from outside the input).
-inline void count_transported(const std::int32_t* pairs, const std::array<canvas_box, 2 * 8>& boxes, int G, int V,
-                              const cell_alignment& h, int* counts) {
-  std::fill(counts, counts + V * V, 0);
-  for (int m = 0; m < 8; ++m) {
-    const canvas_box &bi = boxes[std::size_t(2 * m)], &bo = boxes[std::size_t(2 * m + 1)];
-    if (!bo.rows) continue;
-    const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
-    const std::int32_t* out = in + G * G;
-    for (int i = 0; i < bo.rows; ++i)
-      for (int j = 0; j < bo.cols; ++j) {
-        const std::int32_t a = transported_token(in, G, bi, h, i, j);
-        ++counts[std::size_t((a < 0 ? 0 : a) * V + out[(bo.r0 + i) * G + bo.c0 + j])];
-      }
-  }
-}
-
-inline void check_vocab(int V) {
-  if (V > max_alignment_vocab) throw std::invalid_argument("cell alignment: vocabulary larger than 32");
-}
-
 }  // namespace detail
 
 // The best hypothesis for demos pairs[m] = [2, G, G] (input then output canvas) with
 // present[m] != 0, m < M. V: vocabulary size (≤ max_alignment_vocab). No present pair with a
 // grid on both canvases: the identity.
-inline cell_alignment search_alignment(const std::int32_t* pairs, const std::int32_t* present, int M, int G, int V) {
-  detail::check_vocab(V);
-  std::array<detail::canvas_box, 2 * 8> boxes;
-  const int cells = detail::demo_boxes(pairs, present, M, G, boxes);
+// With `map` ([V]), also the colour map the demos support under it, the one its score counts:
+// map[a] for a transported token a (a = 0 standing for "outside the input") is the output token
+// most often found where a lands (the lowest on ties), or V + a where a lands nowhere (a kept,
+// but marked as a colour the demos say nothing about), so map values lie in [0, 2V).
+inline cell_alignment search_alignment(const std::int32_t* pairs, const std::int32_t* present, int M, int G, int V,
+                                       std::int32_t* map = nullptr) {
+  if (V > max_alignment_vocab) throw std::invalid_argument("search_alignment: vocabulary larger than 32");
+  std::array<detail::canvas_box, 2 * 8> boxes{};  // at most 8 demos are searched
+  const int demos = std::min(M, 8);
+  int cells = 0;
+  for (int m = 0; m < demos; ++m) {
+    if (!present[m]) continue;
+    const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
+    boxes[std::size_t(2 * m)] = detail::colour_box(in, G);
+    boxes[std::size_t(2 * m + 1)] = detail::colour_box(in + G * G, G);
+    if (!boxes[std::size_t(2 * m)].rows) boxes[std::size_t(2 * m + 1)].rows = 0;
+    cells += boxes[std::size_t(2 * m + 1)].rows * boxes[std::size_t(2 * m + 1)].cols;
+  }
   cell_alignment best{};
   int best_score = -1;
   std::array<int, max_alignment_vocab * max_alignment_vocab> counts{};
+  std::array<std::int32_t, max_alignment_vocab> images{};  // the colour map of the current hypothesis
   // Shifts by growing |dr| + |dc| so that, on ties, the smallest move is kept.
   for (int reach = 0; reach <= 2 * max_alignment_shift; ++reach)
     for (int t = 0; t < num_dihedral; ++t)
@@ -119,34 +95,35 @@ inline cell_alignment search_alignment(const std::int32_t* pairs, const std::int
         for (int dc = -max_alignment_shift; dc <= max_alignment_shift; ++dc) {
           if (std::abs(dr) + std::abs(dc) != reach) continue;
           const cell_alignment h{t, dr, dc};
-          detail::count_transported(pairs, boxes, G, V, h, counts.data());
+          std::fill(counts.begin(), counts.begin() + V * V, 0);
+          for (int m = 0; m < demos; ++m) {
+            const detail::canvas_box &bi = boxes[std::size_t(2 * m)], &bo = boxes[std::size_t(2 * m + 1)];
+            if (!present[m] || !bo.rows) continue;
+            const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
+            const std::int32_t* out = in + G * G;
+            for (int i = 0; i < bo.rows; ++i)
+              for (int j = 0; j < bo.cols; ++j) {
+                const std::int32_t a = detail::transported_token(in, G, bi, h, i, j);
+                ++counts[std::size_t((a < 0 ? 0 : a) * V + out[(bo.r0 + i) * G + bo.c0 + j])];
+              }
+          }
           int score = 0;
-          for (int a = 0; a < V; ++a) score += *std::max_element(counts.begin() + a * V, counts.begin() + (a + 1) * V);
-          if (score > best_score) best_score = score, best = h;
+          for (int a = 0; a < V; ++a) {
+            const auto row = counts.begin() + a * V, top = std::max_element(row, row + V);
+            score += *top;
+            images[std::size_t(a)] = std::int32_t(*top ? top - row : V + a);
+          }
+          if (score > best_score) {
+            best_score = score, best = h;
+            if (map) std::copy(images.begin(), images.begin() + V, map);
+          }
           if (best_score == cells) return best;  // nothing can do better
         }
   return best;
 }
 
-// The colour map the same demos support under h: map[a] for a transported token a < V (a = 0
-// standing for "outside the input", as in the search's count) is the output token most often
-// found where a lands (the lowest on ties), or V + a where a lands nowhere: a kept, but marked
-// as a colour the demos say nothing about. map: [V], values in [0, 2V).
-inline void alignment_colour_map(const std::int32_t* pairs, const std::int32_t* present, int M, int G, int V,
-                                 const cell_alignment& h, std::int32_t* map) {
-  detail::check_vocab(V);
-  std::array<detail::canvas_box, 2 * 8> boxes;
-  detail::demo_boxes(pairs, present, M, G, boxes);
-  std::array<int, max_alignment_vocab * max_alignment_vocab> counts{};
-  detail::count_transported(pairs, boxes, G, V, h, counts.data());
-  for (int a = 0; a < V; ++a) {
-    const auto row = counts.begin() + a * V, top = std::max_element(row, row + V);
-    map[a] = std::int32_t(*top ? top - row : V + a);
-  }
-}
-
 // A transported canvas (transport_canvas) with every colour cell, and every `outside` cell,
-// replaced by its image under map (alignment_colour_map); PAD and EOS stay. canvas: [G, G].
+// replaced by its image under map (search_alignment's colour map); PAD and EOS stay. canvas: [G, G].
 inline void recolour_canvas(std::int32_t* canvas, int G, std::int32_t outside, const std::int32_t* map) {
   for (int i = 0; i < G * G; ++i) {
     std::int32_t& v = canvas[i];

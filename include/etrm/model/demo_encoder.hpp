@@ -508,8 +508,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       std::array<std::int32_t, data::max_alignment_vocab> map{};
       for (index_t b = 0; b < B; ++b) {
         const std::int32_t* row = rows + b * W;
-        const data::cell_alignment h = data::search_alignment(row, row + M * Lp, int(M), G, int(V_));
-        if (recolour) data::alignment_colour_map(row, row + M * Lp, int(M), G, int(V_), h, map.data());
+        const data::cell_alignment h =
+            data::search_alignment(row, row + M * Lp, int(M), G, int(V_), recolour ? map.data() : nullptr);
         for (index_t m = 0; m < M; ++m) {
           std::int32_t* t = v.out + (b * M + m) * Lp;
           std::fill(t, t + Lp, std::int32_t(0));

@@ -183,8 +183,14 @@ void add_train_options(CLI::App* app, overrides& o) {
               [](R& r, const bool& v) { r.enc.aligned_cells = v; });
   o.add<bool>(app, "--neighbour-cells",
               "Demo tokens and query cells also embed their 8 neighbours, so the lookup can match local patterns "
+              "(default false; false also switches the neighbour rays off)",
+              [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"neighbour_cells", v}}}}); });
+  // After --neighbour-cells, whose `false` switches the rays off unless set here.
+  o.add<bool>(app, "--neighbour-rays",
+              "With --neighbour-cells: the 8 neighbours are what each cell sees along the 8 directions, the first "
+              "cell that is not black or the grid's border, so lines, joins and enclosures become local patterns "
               "(default false)",
-              [](R& r, const bool& v) { r.enc.neighbour_cells = v; });
+              [](R& r, const bool& v) { r.enc.neighbour_rays = v; });
   o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true; false also "
               "switches the readout loss, the alignment search and the candidate cells off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"query_attention", v}}}}); });
@@ -270,8 +276,8 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
     json run = state.at("run");
     // Checkpoints written before the encoder had these options were trained without them.
     if (run.contains("encoder") && run.at("encoder").is_object()) {
-      for (const char* key : {"aligned_cells", "query_attention", "matching_init", "neighbour_cells", "search_alignment",
-                              "candidate_cells"})
+      for (const char* key : {"aligned_cells", "query_attention", "matching_init", "neighbour_cells", "neighbour_rays",
+                              "search_alignment", "candidate_cells"})
         if (!run.at("encoder").contains(key)) run["encoder"][key] = false;
       if (!run.at("encoder").contains("readout_weight")) run["encoder"]["readout_weight"] = 0.0;
     }

@@ -2659,7 +2659,10 @@ ETRM_END_NAMESPACE
 //      instead of a relation the blocks must first learn to find by attention. (neighbour_cells)
 //      Every token, and every query cell in 4., also embeds each of its 8 neighbours in the same
 //      grid (one table per direction, PAD beyond the canvas), so that the lookup can match a
-//      cell by its local pattern, not only by its colour and position.
+//      cell by its local pattern, not only by its colour and position. (neighbour_rays) The 8
+//      "neighbours" are then what the cell sees along each direction: the first cell that is not
+//      black, or the grid's border (data/cell_rays.hpp), so rules that relate a cell to colours
+//      further along its row, column or diagonal (lines, joins, enclosures) become local too.
 //      (search_alignment) Every output token, and every query cell in 4., also embeds the
 //      input cell that lands on it under the dihedral transform and shift that best explain the
 //      task's demos (data/cell_alignment.hpp, searched per row on the host): for a rule that
@@ -2898,6 +2901,47 @@ inline void transport_canvas(const std::int32_t* in, int G, const cell_alignment
 }  // namespace data
 ETRM_END_NAMESPACE
 // ---- end etrm/data/cell_alignment.hpp
+// ---- begin etrm/data/cell_rays.hpp
+// SPDX-License-Identifier: Apache-2.0
+// What a cell sees along each of the 8 directions: the first token that is not black (ARC colour
+// 0, the generator's and most ARC tasks' background), or PAD past the canvas. Inside a grid that
+// is the nearest coloured cell in that direction, or the grid's EOS border where there is none,
+// so "a pixel of colour c somewhere to my left" or "the same colour above and below me" is a
+// property of the cell itself rather than a relation across the grid. Next to a coloured cell
+// the ray stops at once, so the 3×3 neighbourhood of a cell inside a shape is kept too.
+
+#include <cstdint>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+// The 8 directions (row, column steps), in the order of the encoder's neighbour tables.
+inline constexpr int neighbour_dr[8] = {-1, -1, -1, 0, 0, 1, 1, 1}, neighbour_dc[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
+
+// out[d, n, r, c] = the first token != black met stepping from (r, c) by (neighbour_dr[d],
+// neighbour_dc[d]) on canvas n, PAD (0) when the canvas ends first.   grids: [N, G, G]; out: [8, N, G, G]
+inline void ray_tokens(const std::int32_t* grids, index_t N, int G, std::int32_t* out) {
+  const index_t GG = index_t(G) * G, n = N * GG;
+  for (index_t g = 0; g < N; ++g) {
+    const std::int32_t* canvas = grids + g * GG;
+    for (int d = 0; d < 8; ++d)
+      for (int r = 0; r < G; ++r)
+        for (int c = 0; c < G; ++c) {
+          std::int32_t seen = arc_pad_token;
+          for (int i = r + neighbour_dr[d], j = c + neighbour_dc[d]; i >= 0 && j >= 0 && i < G && j < G;
+               i += neighbour_dr[d], j += neighbour_dc[d])
+            if (const std::int32_t t = canvas[i * G + j]; t != arc_first_colour_token) {
+              seen = t;
+              break;
+            }
+          out[d * n + g * GG + r * G + c] = seen;
+        }
+  }
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/cell_rays.hpp
 
 #include <algorithm>
 #include <array>
@@ -2912,6 +2956,7 @@ struct encoder_config {
   index_t latent_layers = 1;
   bool aligned_cells = true;    // each token also embeds the same cell of the other grid of its pair
   bool neighbour_cells = false;  // each token (and query cell) also embeds its 8 neighbours
+  bool neighbour_rays = false;   // with neighbour_cells: the first non-black cell along each direction
   bool query_attention = true;  // the query cells read the demo tokens by cross-attention
   // With query_attention: output tokens and query cells embed the input cell they come from under
   // the searched dihedral transform and shift (see 1. above).
@@ -2934,6 +2979,7 @@ struct encoder_config {
 inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
        {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells}, {"neighbour_cells", e.neighbour_cells},
+       {"neighbour_rays", e.neighbour_rays},
        {"query_attention", e.query_attention}, {"search_alignment", e.search_alignment},
        {"candidate_cells", e.candidate_cells},
        {"matching_init", e.matching_init},
@@ -2946,6 +2992,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.latent_layers = j.value("latent_layers", e.latent_layers);
   e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
   e.neighbour_cells = j.value("neighbour_cells", e.neighbour_cells);
+  e.neighbour_rays = j.value("neighbour_rays", e.neighbour_rays);
   e.query_attention = j.value("query_attention", e.query_attention);
   e.search_alignment = j.value("search_alignment", e.search_alignment);
   e.candidate_cells = j.value("candidate_cells", e.candidate_cells);
@@ -2977,14 +3024,14 @@ struct mean_weight_fn {  // weight of a pair in the mean: present / count
   }
 };
 
-// The 8 neighbours of every cell of N stacked G×G grids, PAD (0) beyond the grid, in the order
-// (−1,−1) (−1,0) (−1,1) (0,−1) (0,1) (1,−1) (1,0) (1,1):
+// The 8 neighbours of every cell of N stacked G×G grids, PAD (0) beyond the grid, in the order of
+// data::neighbour_dr / neighbour_dc: (−1,−1) (−1,0) (−1,1) (0,−1) (0,1) (1,−1) (1,0) (1,1):
 // out[d, n, r, c] = grids[n, r + dr_d, c + dc_d]   grids: [N, G, G]; out: [8, N, G, G]
 template <class D>
 void neighbour_tokens(context_t<D>& ctx, index_t N, index_t G, const std::int32_t* grids, std::int32_t* out,
                       workspace<D>& ws) {
   using K = kernels<D>;
-  static constexpr index_t dr[8] = {-1, -1, -1, 0, 0, 1, 1, 1}, dc[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
+  const auto &dr = data::neighbour_dr, &dc = data::neighbour_dc;
   const index_t GG = G * G, n = N * GG;
   const std::size_t mark = ws.mark();
   std::int32_t* rows = ws.template take<std::int32_t>(n);  // grids shifted by dr only
@@ -2998,6 +3045,23 @@ void neighbour_tokens(context_t<D>& ctx, index_t N, index_t G, const std::int32_
     K::copy_2d(ctx, N * G, G - left - right, rows + left, G, o + right, G, std::int32_t(1));
   }
   ws.rewind(mark);
+}
+
+// The ids the neighbour tables read for every cell of N stacked G×G grids: the 8 adjacent cells
+// (neighbour_tokens), or with `rays` what each cell sees along the 8 directions
+// (data::ray_tokens, a scan run on the host).   grids: [N, G, G]; out: [8, N, G, G]
+template <class D>
+void neighbour_ids(context_t<D>& ctx, index_t N, index_t G, bool rays, const std::int32_t* grids, std::int32_t* out,
+                   workspace<D>& ws) {
+  if (!rays) return neighbour_tokens<D>(ctx, N, G, grids, out, ws);
+  if constexpr (host_accessible<D>) {
+    data::ray_tokens(grids, N, int(G), out);
+  } else {
+    const std::vector<std::int32_t> in = to_host<D>(ctx, grids, N * G * G);
+    std::vector<std::int32_t> seen(std::size_t(8 * N * G * G));
+    data::ray_tokens(in.data(), N, int(G), seen.data());
+    device_traits<D>::from_host(ctx, out, seen.data(), seen.size() * sizeof(std::int32_t));
+  }
 }
 
 template <class Aggregation = cross_attention_aggregation, class Injection = prefix_injection>
@@ -3045,6 +3109,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: search_alignment needs query_attention");
     if (e.candidate_cells && !e.search_alignment)
       throw std::invalid_argument("etrm encoder: candidate_cells needs search_alignment");
+    if (e.neighbour_rays && !e.neighbour_cells)
+      throw std::invalid_argument("etrm encoder: neighbour_rays needs neighbour_cells");
     if (e.reads_out()) readout_ = l.add(pre + "readout_head.weight", {c.vocab_size, Dm}, emb);
     // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
     std::vector<std::int32_t> r, cc, s;
@@ -3074,7 +3140,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   struct saved {
     std::int32_t* tokens = nullptr;    // the rows' demo tokens packed: [B, M·Lp]
     std::int32_t* aligned = nullptr;   // the same with each pair's two grids swapped: [B, M·Lp]
-    std::int32_t* neighbours = nullptr;  // (neighbour_cells) each token's 8 neighbours: [8, B·M·Lp]
+    std::int32_t* neighbours = nullptr;  // (neighbour_cells) each token's 8 neighbours or rays: [8, B·M·Lp]
     std::int32_t* query_neighbours = nullptr;  // and each query cell's: [8, B·L]
     std::int32_t* transported = nullptr;  // (search_alignment) output tokens' source cells, PAD on inputs: [B, M·Lp]
     std::int32_t* query_transported = nullptr;  // and each query cell's: [B, L]
@@ -3300,7 +3366,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       K::gemm(ctx, false, false, B, LD, 1, embed_scale(), ones, 1, 0, s.pos, LD, 0, T(1), s.query_in, LD, 0, 1);
       ws.rewind(mark);
       if (cfg_.neighbour_cells) {
-        neighbour_tokens<D>(ctx, B, cfg_.grid_side, inputs, s.query_neighbours, ws);
+        neighbour_ids<D>(ctx, B, cfg_.grid_side, cfg_.neighbour_rays, inputs, s.query_neighbours, ws);
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
       if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * cells(), s.query_transported, s.query_in, ws);
@@ -3444,7 +3510,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * M * Lp, s.transported, s.x0, ws);
     if (cfg_.candidate_cells) add_embedding(ctx, p + candidate_.offset, B * M * Lp, s.candidate, s.x0, ws);
     if (cfg_.neighbour_cells) {  // every grid of every pair: [B·M·2, G, G]
-      neighbour_tokens<D>(ctx, B * M * 2, cfg_.grid_side, s.tokens, s.neighbours, ws);
+      neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, cfg_.neighbour_rays, s.tokens, s.neighbours, ws);
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
     T* ones = ws.template take<T>(B * M);

@@ -51,7 +51,7 @@ help)
   done
   "$bin" train --help >train_help.txt || fail "etrm train --help"
   for opt in --grid-side --precision --leave-one-out --adapt-steps --adapt --adapt-votes --adapt-augment --matching-init \
-    --curriculum-steps --curriculum-families --encoder-lr-scale --readout-weight --neighbour-cells; do
+    --curriculum-steps --curriculum-families --encoder-lr-scale --readout-weight --neighbour-cells --neighbour-rays; do
     grep -q -- "$opt" train_help.txt || fail "train --help lacks $opt"
   done
   "$bin" >/dev/null 2>&1 && fail "no subcommand must fail"
@@ -139,6 +139,16 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
     etrm_no_search/run.json || fail "--search-alignment false left the candidate cells on"
   expect_error "candidate_cells needs search_alignment" "$bin" train --search-alignment false --candidate-cells true \
     --steps 1 --out bad_candidate "${tiny[@]}"
+  "$bin" train --model etrm --neighbour-cells true --neighbour-rays true --steps 1 --out etrm_rays "${tiny[@]}" \
+    || fail "--neighbour-rays"
+  "$bin" train --config etrm_rays/run.json --neighbour-cells false --steps 1 --out etrm_no_rays "${tiny[@]}" \
+    || fail "--neighbour-cells false must switch the rays of the configuration off"
+  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert e["neighbour_rays"], e' \
+    etrm_rays/run.json || fail "run.json lacks neighbour_rays"
+  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert not e["neighbour_rays"], e' \
+    etrm_no_rays/run.json || fail "--neighbour-cells false left the rays on"
+  expect_error "neighbour_rays needs neighbour_cells" "$bin" train --neighbour-rays true --steps 1 --out bad_rays \
+    "${tiny[@]}"
   expect_error readout_weight "$bin" train --query-attention false --readout-weight 1 --steps 1 --out bad_readout \
     "${tiny[@]}"
   expect_error "rule family 'colour_map'" "$bin" train --curriculum-steps 1 --curriculum-families colour_map \

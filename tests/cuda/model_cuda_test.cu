@@ -247,7 +247,7 @@ void check_trainer(bool mlp_t, gemm_precision mode) {
 // ETRM: the demonstration encoder as prefix source, three trainer steps on CUDA against the
 // reference. Demo tokens are random (PAD included, so the key mask matters), the last demo
 // slot is absent.
-void check_etrm_trainer(bool search_alignment) {
+void check_etrm_trainer(bool host_features) {
   auto& ctx = cuda_test::ctx();
   context_t<R> rc;
   trm_config c = tiny_config(false);
@@ -255,8 +255,9 @@ void check_etrm_trainer(bool search_alignment) {
   c.seq_len = 9;
   c.puzzle_emb_ndim = 0;
   encoder_config e{3, 3, 1, 1};
-  e.search_alignment = search_alignment;  // integer work on the host, through copies on this device
-  e.candidate_cells = search_alignment;
+  // integer work on the host, through copies on this device
+  e.search_alignment = e.candidate_cells = host_features;
+  e.neighbour_cells = e.neighbour_rays = host_features;
   using ec = trm_model<CD, float, attention_mixer<CD>, dynamic_recursion, demo_encoder_policy<>::type>;
   using er = trm_model<R, float, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
   ec mc(ctx, c, e);
@@ -328,7 +329,7 @@ TEST_SUITE("model cuda vs reference") {
     CUDA_TEST_REQUIRE_GPU();
     check_etrm_trainer(false);
   }
-  TEST_CASE("cuda ETRM trainer 3 steps with the alignment search and the candidate cells") {
+  TEST_CASE("cuda ETRM trainer 3 steps with the alignment search, the candidate cells and the neighbour rays") {
     CUDA_TEST_REQUIRE_GPU();
     check_etrm_trainer(true);
   }

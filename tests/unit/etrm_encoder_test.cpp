@@ -149,6 +149,12 @@ TEST_SUITE("etrm encoder") {
     e.readout_weight = 0.5;
     check_encoder_gradients<demo_encoder_policy<>>(e);
   }
+  TEST_CASE("whole model gradcheck: with neighbour rays") {
+    encoder_config e = tiny_encoder();
+    e.neighbour_cells = true;
+    e.neighbour_rays = true;
+    check_encoder_gradients<demo_encoder_policy<>>(e);
+  }
   TEST_CASE("whole model gradcheck: with the alignment search, the candidate cells and the readout loss") {
     encoder_config e = tiny_encoder();
     e.search_alignment = true;
@@ -193,6 +199,41 @@ TEST_SUITE("etrm encoder") {
             CHECK(out[std::size_t(d * 18 + n * 9 + r * 3 + c)] == want);
           }
     CHECK(out[4 * 18 + 9 + 4] == 16);  // grid 2, centre (15): its right neighbour
+  }
+  TEST_CASE("neighbour rays: the first non-black cell along each direction, through the encoder") {
+    // One 3×3 grid (tokens: black 2, colours ≥ 3) on a 4×4 canvas with its EOS border:
+    //   3 2 2 1
+    //   2 2 4 1
+    //   5 2 2 1
+    //   1 1 1 0
+    const std::vector<std::int32_t> canvas = {3, 2, 2, 1, 2, 2, 4, 1, 5, 2, 2, 1, 1, 1, 1, 0};
+    std::vector<std::int32_t> out(8 * 16);
+    data::ray_tokens(canvas.data(), 1, 4, out.data());
+    const auto seen = [&](int d, int r, int c) { return out[std::size_t(d * 16 + r * 4 + c)]; };
+    // directions: 0 ↖, 1 ↑, 2 ↗, 3 ←, 4 →, 5 ↙, 6 ↓, 7 ↘
+    CHECK(seen(3, 1, 1) == 0);  // ← from (1, 1): black (1, 0), then off the canvas
+    CHECK(seen(4, 1, 0) == 4);  // → from (1, 0): past black (1, 1) to the 4
+    CHECK(seen(4, 1, 2) == 1);  // → from the 4 itself: the EOS border next to it
+    CHECK(seen(0, 1, 1) == 3);  // ↖ from (1, 1): the 3 adjacent
+    CHECK(seen(0, 2, 2) == 3);  // ↖ from (2, 2): past black (1, 1) to the 3
+    CHECK(seen(1, 2, 0) == 3);  // ↑ from the 5: past black (1, 0) to the 3
+    CHECK(seen(6, 0, 0) == 5);  // ↓ from the 3: past black to the 5
+    CHECK(seen(7, 2, 2) == 0);  // ↘ from (2, 2): the PAD corner
+    CHECK(seen(5, 0, 2) == 5);  // ↙ from (0, 2): past black (1, 1) to the 5
+    // The encoder's ids: with rays these rays, without them the adjacent cells (PAD beyond).
+    workspace<R> ws;
+    std::vector<std::int32_t> ids(8 * 16), adjacent(8 * 16);
+    neighbour_tokens<R>(ctx, 1, 4, canvas.data(), adjacent.data(), ws);
+    CHECK(adjacent[std::size_t(4 * 16 + 1 * 4 + 0)] == 2);  // → from (1, 0): the black cell next to it
+    for (const bool rays : {false, true}) {
+      neighbour_ids<R>(ctx, 1, 4, rays, canvas.data(), ids.data(), ws);
+      INFO("rays " << rays);
+      CHECK(ids == (rays ? out : adjacent));
+    }
+    encoder_config bad = tiny_encoder();
+    bad.neighbour_rays = true;
+    using model_t = trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
+    CHECK_THROWS_WITH(model_t(ctx, etrm_config(), bad), doctest::Contains("neighbour_rays needs neighbour_cells"));
   }
   TEST_CASE("the readout head exists only with a positive weight and needs query attention") {
     const auto params = [](const encoder_config& e) {
@@ -269,11 +310,12 @@ TEST_SUITE("etrm encoder") {
     c.H_cycles = 2;
     encoder_config with_extras = tiny_encoder();
     with_extras.neighbour_cells = true;
+    with_extras.neighbour_rays = true;
     with_extras.search_alignment = true;
     with_extras.candidate_cells = true;
     with_extras.readout_weight = 1;
     for (const encoder_config& e : {tiny_encoder(), with_extras}) {
-      INFO("neighbour cells, alignment search and candidate cells " << e.neighbour_cells << ", readout weight "
+      INFO("neighbour rays, alignment search and candidate cells " << e.neighbour_rays << ", readout weight "
                                                                      << e.readout_weight);
       tiny::check_cpu_matches_reference<tiny::attention, demo_encoder_policy<>::type>(
           c, [](std::uint64_t s) { return episodes(4, s); }, e);

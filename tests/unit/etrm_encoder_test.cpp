@@ -71,6 +71,9 @@ void check_encoder_gradients(const encoder_config& e = tiny_encoder()) {
   std::vector<double> p = m.layout().template initial_values<double>(3);
   const auto* q = m.layout().find("model.inner.q_head.weight");
   for (index_t i = 0; i < q->ref.size; ++i) p[q->ref.offset + i] = 0.2 * std::cos(double(i));
+  // The neighbour tables start at zero; values let their path reach everything downstream.
+  if (const auto* nb = m.layout().find("model.inner.encoder.embed_neighbours.weight"))
+    for (index_t i = 0; i < nb->ref.size; ++i) p[nb->ref.offset + i] = 0.1 * std::sin(double(i));
   const token_batch b = episodes(3, 0);
   std::vector<double> g(p.size(), testing::grad_sentinel);
   loss_and_grad(m, p, b, &g);

@@ -2910,6 +2910,7 @@ ETRM_END_NAMESPACE
 // property of the cell itself rather than a relation across the grid. Next to a coloured cell
 // the ray stops at once, so the 3×3 neighbourhood of a cell inside a shape is kept too.
 
+
 #include <cstdint>
 
 ETRM_BEGIN_NAMESPACE

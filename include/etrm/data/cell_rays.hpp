@@ -7,9 +7,10 @@
 // the ray stops at once, so the 3×3 neighbourhood of a cell inside a shape is kept too.
 #pragma once
 
-#include <cstdint>
 #include <etrm/core/config.hpp>
 #include <etrm/data/arc_tokens.hpp>
+
+#include <cstdint>
 
 ETRM_BEGIN_NAMESPACE
 namespace data {

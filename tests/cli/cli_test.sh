@@ -130,25 +130,22 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
     || fail "the few-shot defaults search the alignment"
   expect_error "search_alignment needs query_attention" "$bin" train --query-attention false --search-alignment true \
     --steps 1 --out bad_alignment "${tiny[@]}"
-  "$bin" train --model etrm --candidate-cells true --steps 1 --out etrm_candidate "${tiny[@]}" || fail "--candidate-cells"
-  "$bin" train --config etrm_candidate/run.json --search-alignment false --steps 1 --out etrm_no_search "${tiny[@]}" \
-    || fail "--search-alignment false must switch the candidate cells of the configuration off"
-  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert e["candidate_cells"], e' \
-    etrm_candidate/run.json || fail "run.json lacks candidate_cells"
-  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert not e["candidate_cells"], e' \
-    etrm_no_search/run.json || fail "--search-alignment false left the candidate cells on"
-  expect_error "candidate_cells needs search_alignment" "$bin" train --search-alignment false --candidate-cells true \
-    --steps 1 --out bad_candidate "${tiny[@]}"
-  "$bin" train --model etrm --neighbour-cells true --neighbour-rays true --steps 1 --out etrm_rays "${tiny[@]}" \
-    || fail "--neighbour-rays"
-  "$bin" train --config etrm_rays/run.json --neighbour-cells false --steps 1 --out etrm_no_rays "${tiny[@]}" \
-    || fail "--neighbour-cells false must switch the rays of the configuration off"
-  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert e["neighbour_rays"], e' \
-    etrm_rays/run.json || fail "run.json lacks neighbour_rays"
-  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert not e["neighbour_rays"], e' \
-    etrm_no_rays/run.json || fail "--neighbour-cells false left the rays on"
-  expect_error "neighbour_rays needs neighbour_cells" "$bin" train --neighbour-rays true --steps 1 --out bad_rays \
-    "${tiny[@]}"
+  # An encoder option that needs another: written to run.json when set; a later run that switches
+  # what it needs off switches it off too; set together with that switched off, refused in one line.
+  check_dependent_option() {  # option key, its flag, the needed option's key and flag, extra flags
+    local key="$1" flag="$2" needs="$3" needs_flag="$4"
+    shift 4
+    "$bin" train --model etrm "$@" "$flag" true --steps 1 --out "etrm_$key" "${tiny[@]}" || fail "$flag"
+    "$bin" train --config "etrm_$key/run.json" "$needs_flag" false --steps 1 --out "etrm_no_$key" "${tiny[@]}" \
+      || fail "$needs_flag false must switch $key of the configuration off"
+    "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert e[sys.argv[2]], e' \
+      "etrm_$key/run.json" "$key" || fail "run.json lacks $key"
+    "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert not e[sys.argv[2]], e' \
+      "etrm_no_$key/run.json" "$key" || fail "$needs_flag false left $key on"
+    expect_error "$key needs $needs" "$bin" train "$needs_flag" false "$flag" true --steps 1 --out "bad_$key" "${tiny[@]}"
+  }
+  check_dependent_option candidate_cells --candidate-cells search_alignment --search-alignment
+  check_dependent_option neighbour_rays --neighbour-rays neighbour_cells --neighbour-cells --neighbour-cells true
   expect_error readout_weight "$bin" train --query-attention false --readout-weight 1 --steps 1 --out bad_readout \
     "${tiny[@]}"
   expect_error "rule family 'colour_map'" "$bin" train --curriculum-steps 1 --curriculum-families colour_map \

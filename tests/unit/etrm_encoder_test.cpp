@@ -203,7 +203,7 @@ TEST_SUITE("etrm encoder") {
           }
     CHECK(out[4 * 18 + 9 + 4] == 16);  // grid 2, centre (15): its right neighbour
   }
-  TEST_CASE("neighbour rays: the first non-black cell along each direction, through the encoder") {
+  TEST_CASE("neighbour rays: the first non-black cell along each direction, and the ids the tables read") {
     // One 3×3 grid (tokens: black 2, colours ≥ 3) on a 4×4 canvas with its EOS border:
     //   3 2 2 1
     //   2 2 4 1
@@ -313,12 +313,14 @@ TEST_SUITE("etrm encoder") {
     c.H_cycles = 2;
     encoder_config with_extras = tiny_encoder();
     with_extras.neighbour_cells = true;
-    with_extras.neighbour_rays = true;
     with_extras.search_alignment = true;
     with_extras.candidate_cells = true;
     with_extras.readout_weight = 1;
-    for (const encoder_config& e : {tiny_encoder(), with_extras}) {
-      INFO("neighbour rays, alignment search and candidate cells " << e.neighbour_rays << ", readout weight "
+    encoder_config with_rays = with_extras;  // the neighbour ids from the host scan, not the device copies
+    with_rays.neighbour_rays = true;
+    for (const encoder_config& e : {tiny_encoder(), with_extras, with_rays}) {
+      INFO("neighbour cells, alignment search and candidate cells " << e.neighbour_cells << ", neighbour rays "
+                                                                     << e.neighbour_rays << ", readout weight "
                                                                      << e.readout_weight);
       tiny::check_cpu_matches_reference<tiny::attention, demo_encoder_policy<>::type>(
           c, [](std::uint64_t s) { return episodes(4, s); }, e);

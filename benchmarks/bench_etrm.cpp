@@ -3,8 +3,9 @@
 // examples/configs/fewshot_etrm.json (hidden 64, K = 8, 6×6 canvases, 3 demos), per encoder
 // variant: train_step_etrm/fewshot/<batch>/<variant> with variant k_tokens (the K context
 // tokens only), aligned (+ aligned cells), query_attention (+ the query cells reading the
-// demo tokens), search_alignment (+ the transported cells; the default) and neighbour_rays
-// (+ the 8 neighbour tables reading each cell's rays). Samples/s as items_per_second: what
+// demo tokens), search_alignment (+ the transported cells), neighbour_cells (+ the 8 adjacent
+// neighbour tables; the few-shot default) and neighbour_rays (the 8 tables reading each cell's
+// rays instead). Samples/s as items_per_second: what
 // each encoder feature costs.
 // ttt_fit_etrm/fewshot/{copies,own_rows}: one test-time training fit of the weights (16 Adam steps of 2
 // supervision steps, `etrm eval --adapt weights`) on a held-out task with 3 demos, with augmented
@@ -42,7 +43,7 @@ etrm::context_t<C> bench_context() {
 }
 
 struct encoder_features {
-  bool aligned = true, query_attention = true, search_alignment = true, neighbour_rays = false;
+  bool aligned = true, query_attention = true, search_alignment = true, neighbour_cells = false, neighbour_rays = false;
 };
 
 etrm::encoder_config fewshot_encoder(const etrm::data::episode_shape& shape, encoder_features f) {
@@ -50,7 +51,8 @@ etrm::encoder_config fewshot_encoder(const etrm::data::episode_shape& shape, enc
   e.aligned_cells = f.aligned;
   e.query_attention = f.query_attention;
   e.search_alignment = f.search_alignment;
-  e.neighbour_cells = e.neighbour_rays = f.neighbour_rays;
+  e.neighbour_cells = f.neighbour_cells;
+  e.neighbour_rays = f.neighbour_rays;
   return e;
 }
 
@@ -94,7 +96,8 @@ const int registered = [] {
                                                               {"aligned", {true, false, false}},
                                                               {"query_attention", {true, true, false}},
                                                               {"search_alignment", {true, true, true}},
-                                                              {"neighbour_rays", {true, true, true, true}}};
+                                                              {"neighbour_cells", {true, true, true, true}},
+                                                              {"neighbour_rays", {true, true, true, true, true}}};
   for (const auto& [name, features] : variants)
     benchmark::RegisterBenchmark((std::string("train_step_etrm/fewshot/32/") + name).c_str(),
                                  [f = features](benchmark::State& s) { etrm_step(s, 32, f); })

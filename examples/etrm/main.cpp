@@ -183,7 +183,7 @@ void add_train_options(CLI::App* app, overrides& o) {
               [](R& r, const bool& v) { r.enc.aligned_cells = v; });
   o.add<bool>(app, "--neighbour-cells",
               "Demo tokens and query cells also embed their 8 neighbours, so the lookup can match local patterns "
-              "(default false; false also switches the neighbour rays off)",
+              "(default: true with the few-shot defaults, false elsewhere; false also switches the neighbour rays off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"neighbour_cells", v}}}}); });
   // After --neighbour-cells, whose `false` switches the rays off unless set here.
   o.add<bool>(app, "--neighbour-rays",

@@ -128,6 +128,8 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
     etrm_no_query/run.json || fail "--query-attention false left the alignment search on"
   "$py" -c 'import json,sys; assert json.load(open(sys.argv[1]))["encoder"]["search_alignment"]' etrm_readout/run.json \
     || fail "the few-shot defaults search the alignment"
+  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert e["neighbour_cells"] and not e["neighbour_rays"], e' \
+    etrm_readout/run.json || fail "the few-shot defaults embed the adjacent neighbour cells"
   expect_error "search_alignment needs query_attention" "$bin" train --query-attention false --search-alignment true \
     --steps 1 --out bad_alignment "${tiny[@]}"
   # An encoder option that needs another: written to run.json when set; a later run that switches
@@ -288,7 +290,7 @@ assert m and float(m.group(2)) < float(m.group(1)), m and m.groups()' solve_ttt.
 api_examples)
   # The evaluated rows as task files (--save-tasks), answered by the API examples.
   "$bin" train --steps 3 --out run "${tiny[@]}" >/dev/null || fail "train"
-  "$bin" train --steps 3 --out run_nb --neighbour-cells true "${tiny[@]}" >/dev/null || fail "train --neighbour-cells"
+  "$bin" train --steps 3 --out run_plain --neighbour-cells false "${tiny[@]}" >/dev/null || fail "train --neighbour-cells false"
   "$bin" eval --checkpoint run/checkpoint.safetensors --split held_out --no-controls --eval-batches 1 --threads 2 \
     --save-tasks saved --out ev >/dev/null || fail "eval --save-tasks"
   [ "$(ls saved/held_out/*.json | wc -l)" -eq 8 ] || fail "--save-tasks: expected the 8 rows of one batch"
@@ -297,7 +299,7 @@ api_examples)
   "${ETRM_EXAMPLES:?}/example_solve_task" run/checkpoint.safetensors saved/held_out/00000.json >solve.txt || fail "example_solve_task"
   grep -q "^test 1 (.* votes) (\(correct\|wrong\)):" solve.txt || fail "example_solve_task: no answer"
   "$ETRM_EXAMPLES/example_ensemble_solve" --votes 2 --adapt-steps 1 saved/held_out run/checkpoint.safetensors \
-    run_nb/checkpoint.safetensors >ens.txt || fail "example_ensemble_solve"
+    run_plain/checkpoint.safetensors >ens.txt || fail "example_ensemble_solve"
   cat ens.txt
   grep -q "^8 tasks with known answers, 2 votes per model and test input, 1 steps of test-time training" ens.txt ||
     fail "example_ensemble_solve: summary"

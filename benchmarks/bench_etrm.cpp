@@ -5,8 +5,7 @@
 // tokens only), aligned (+ aligned cells), query_attention (+ the query cells reading the
 // demo tokens), search_alignment (+ the transported cells), neighbour_cells (+ the 8 adjacent
 // neighbour tables; the few-shot default) and neighbour_rays (the 8 tables reading each cell's
-// rays instead). Samples/s as items_per_second: what
-// each encoder feature costs.
+// rays instead). Samples/s as items_per_second: what each encoder feature costs.
 // ttt_fit_etrm/fewshot/{copies,own_rows}: one test-time training fit of the weights (16 Adam steps of 2
 // supervision steps, `etrm eval --adapt weights`) on a held-out task with 3 demos, with augmented
 // copies filling the batch of 32 (copies) or on its 3 leave-one-out rows alone (own_rows).

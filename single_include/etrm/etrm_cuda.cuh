@@ -1038,10 +1038,10 @@ ETRM_END_NAMESPACE
 // ---- end etrm/backend/cuda/gemm.cuh
 // ---- begin etrm/backend/cuda/kernels_elementwise.cuh
 // SPDX-License-Identifier: Apache-2.0
-// Elementwise CUDA kernels: fill, map (any ETRM_HD functor, 1–3 inputs), SwiGLU and its
-// backward, strided 2-D copy, and the optimizer updates (AdamATan2, AdamW, EMA). Semantics,
-// shapes and argument order are those of backend/host/host_kernels.hpp. All loops are
-// grid-stride loops over the flat element index.
+// Elementwise CUDA kernels: fill, map (any ETRM_HD functor, 1–3 inputs), for_each (an ETRM_HD
+// functor of the index), SwiGLU and its backward, strided 2-D copy, and the optimizer updates
+// (AdamATan2, AdamW, EMA). Semantics, shapes and argument order are those of
+// backend/host/host_kernels.hpp. All loops are grid-stride loops over the flat element index.
 
 
 ETRM_BEGIN_NAMESPACE
@@ -1056,6 +1056,11 @@ __global__ void fill_kernel(I n, T v, T* x) {
 template <class I, class T, class F, class... In>
 __global__ void map_kernel(I n, F f, T* out, const In*... in) {
   for (I i = global_thread<I>(); i < n; i += grid_stride<I>()) out[i] = f(in[i]...);
+}
+
+template <class I, class F>
+__global__ void for_each_kernel(I n, F f) {
+  for (I i = global_thread<I>(); i < n; i += grid_stride<I>()) f(index_t(i));
 }
 
 // gu: [rows, 2·inter] as [gate | up]; h: [rows, inter]
@@ -1144,6 +1149,17 @@ struct elementwise_ops {
       using I = decltype(tag);
       detail::map_kernel<I, T, F, In...><<<detail::grid_for(n), detail::block_threads, 0, ctx.stream()>>>(I(n), f, out,
                                                                                                        in...);
+    });
+    ETRM_CUDA_CHECK_LAUNCH(ctx);
+  }
+
+  // f(i) for every i in [0, n); F must be callable on the device.
+  template <class F>
+  static void for_each(context& ctx, index_t n, F f) {
+    if (n <= 0) return;
+    detail::with_index_type(n, [&](auto tag) {
+      using I = decltype(tag);
+      detail::for_each_kernel<I, F><<<detail::grid_for(n), detail::block_threads, 0, ctx.stream()>>>(I(n), f);
     });
     ETRM_CUDA_CHECK_LAUNCH(ctx);
   }
@@ -2661,11 +2677,11 @@ ETRM_END_NAMESPACE
 //      grid (one table per direction, PAD beyond the canvas), so that the lookup can match a
 //      cell by its local pattern, not only by its colour and position. (neighbour_rays) The 8
 //      "neighbours" are then what the cell sees along each direction: the first cell that is not
-//      black, or the grid's border (data/cell_rays.hpp), so rules that relate a cell to colours
+//      black, or the grid's border (data/cell_neighbours.hpp), so rules that relate a cell to colours
 //      further along its row, column or diagonal (lines, joins, enclosures) become local too.
 //      (search_alignment) Every output token, and every query cell in 4., also embeds the
 //      input cell that lands on it under the dihedral transform and shift that best explain the
-//      task's demos (data/cell_alignment.hpp, searched per row on the host): for a rule that
+//      task's demos (data/cell_alignment.hpp, searched per row on the device): for a rule that
 //      moves cells, "the cell this one comes from" then is a feature, as the aligned cell is for
 //      rules that do not, and a query cell can read its answer off its own transported input;
 //      (candidate_cells, with search_alignment) they also embed that transported cell recoloured
@@ -2731,7 +2747,6 @@ ETRM_END_NAMESPACE
 
 
 #include <array>
-#include <utility>
 
 ETRM_BEGIN_NAMESPACE
 namespace data {
@@ -2741,10 +2756,15 @@ namespace data {
 inline constexpr int num_dihedral = 8;
 inline constexpr std::array<int, num_dihedral> dihedral_inverse = {0, 3, 2, 1, 4, 5, 6, 7};
 
-constexpr bool dihedral_swaps_sides(int id) { return id == 1 || id == 3 || id == 6 || id == 7; }
+// Host and device (the encoder's alignment search runs on the backend's device).
+ETRM_HD constexpr bool dihedral_swaps_sides(int id) { return id == 1 || id == 3 || id == 6 || id == 7; }
+
+struct grid_cell {
+  int row, col;
+};
 
 // The cell of an h x w input that lands on cell (i, j) of its transform `id`.
-constexpr std::pair<int, int> dihedral_source(int id, int i, int j, int h, int w) {
+ETRM_HD constexpr grid_cell dihedral_source(int id, int i, int j, int h, int w) {
   switch (id) {
     case 1: return {j, w - 1 - i};
     case 2: return {h - 1 - i, w - 1 - j};
@@ -2761,11 +2781,8 @@ constexpr std::pair<int, int> dihedral_source(int id, int i, int j, int h, int w
 ETRM_END_NAMESPACE
 // ---- end etrm/data/dihedral.hpp
 
-#include <algorithm>
-#include <array>
+#include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <stdexcept>
 
 ETRM_BEGIN_NAMESPACE
 namespace data {
@@ -2786,79 +2803,85 @@ struct canvas_box {
 };
 
 // The bounding box of the colour tokens (≥ 2) of a G × G canvas.
-inline canvas_box colour_box(const std::int32_t* canvas, int G) {
+ETRM_HD canvas_box colour_box(const std::int32_t* canvas, int G) {
   int r0 = G, c0 = G, r1 = -1, c1 = -1;
   for (int r = 0; r < G; ++r)
     for (int c = 0; c < G; ++c)
-      if (canvas[r * G + c] >= 2) r0 = std::min(r0, r), c0 = std::min(c0, c), r1 = std::max(r1, r), c1 = std::max(c1, c);
+      if (canvas[r * G + c] >= 2) {
+        r0 = r < r0 ? r : r0, c0 = c < c0 ? c : c0;
+        r1 = r > r1 ? r : r1, c1 = c > c1 ? c : c1;
+      }
   return r1 < 0 ? canvas_box{} : canvas_box{r0, c0, r1 - r0 + 1, c1 - c0 + 1};
 }
 
 // The input token that lands on cell (i, j) of the shifted transform, or -1 outside the input.
-inline std::int32_t transported_token(const std::int32_t* in, int G, const canvas_box& b, const cell_alignment& h,
-                                      int i, int j) {
+ETRM_HD std::int32_t transported_token(const std::int32_t* in, int G, const canvas_box& b, const cell_alignment& h,
+                                       int i, int j) {
   const bool swap = dihedral_swaps_sides(h.transform);
   const int rows = swap ? b.cols : b.rows, cols = swap ? b.rows : b.cols, si = i - h.dr, sj = j - h.dc;
   if (si < 0 || sj < 0 || si >= rows || sj >= cols) return -1;
-  const auto [r, c] = dihedral_source(h.transform, si, sj, b.rows, b.cols);
-  return in[(b.r0 + r) * G + b.c0 + c];
+  const grid_cell s = dihedral_source(h.transform, si, sj, b.rows, b.cols);
+  return in[(b.r0 + s.row) * G + b.c0 + s.col];
 }
 
 }  // namespace detail
 
 // The best hypothesis for demos pairs[m] = [2, G, G] (input then output canvas) with
-// present[m] != 0, m < M. V: vocabulary size (≤ max_alignment_vocab). No present pair with a
-// grid on both canvases: the identity.
+// present[m] != 0, m < M. V: vocabulary size, at most max_alignment_vocab (the caller checks:
+// this runs on the device too). No present pair with a grid on both canvases: the identity.
 // With `map` ([V]), also the colour map the demos support under it, the one its score counts:
 // map[a] for a transported token a (a = 0 standing for "outside the input") is the output token
 // most often found where a lands (the lowest on ties), or V + a where a lands nowhere (a kept,
 // but marked as a colour the demos say nothing about), so map values lie in [0, 2V).
-inline cell_alignment search_alignment(const std::int32_t* pairs, const std::int32_t* present, int M, int G, int V,
-                                       std::int32_t* map = nullptr) {
-  if (V > max_alignment_vocab) throw std::invalid_argument("search_alignment: vocabulary larger than 32");
-  std::array<detail::canvas_box, 2 * 8> boxes{};  // at most 8 demos are searched
-  const int demos = std::min(M, 8);
+ETRM_HD cell_alignment search_alignment(const std::int32_t* pairs, const std::int32_t* present, int M, int G, int V,
+                                        std::int32_t* map = nullptr) {
+  constexpr int max_demos = 8;  // at most 8 demos are searched
+  detail::canvas_box boxes[2 * max_demos];
+  const int demos = M < max_demos ? M : max_demos;
   int cells = 0;
   for (int m = 0; m < demos; ++m) {
     if (!present[m]) continue;
     const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
-    boxes[std::size_t(2 * m)] = detail::colour_box(in, G);
-    boxes[std::size_t(2 * m + 1)] = detail::colour_box(in + G * G, G);
-    if (!boxes[std::size_t(2 * m)].rows) boxes[std::size_t(2 * m + 1)].rows = 0;
-    cells += boxes[std::size_t(2 * m + 1)].rows * boxes[std::size_t(2 * m + 1)].cols;
+    boxes[2 * m] = detail::colour_box(in, G);
+    boxes[2 * m + 1] = detail::colour_box(in + G * G, G);
+    if (!boxes[2 * m].rows) boxes[2 * m + 1].rows = 0;
+    cells += boxes[2 * m + 1].rows * boxes[2 * m + 1].cols;
   }
   cell_alignment best{};
   int best_score = -1;
-  std::array<int, max_alignment_vocab * max_alignment_vocab> counts{};
-  std::array<std::int32_t, max_alignment_vocab> images{};  // the colour map of the current hypothesis
+  int counts[max_alignment_vocab * max_alignment_vocab];
+  std::int32_t images[max_alignment_vocab];  // the colour map of the current hypothesis
   // Shifts by growing |dr| + |dc| so that, on ties, the smallest move is kept.
   for (int reach = 0; reach <= 2 * max_alignment_shift; ++reach)
     for (int t = 0; t < num_dihedral; ++t)
       for (int dr = -max_alignment_shift; dr <= max_alignment_shift; ++dr)
         for (int dc = -max_alignment_shift; dc <= max_alignment_shift; ++dc) {
-          if (std::abs(dr) + std::abs(dc) != reach) continue;
+          if ((dr < 0 ? -dr : dr) + (dc < 0 ? -dc : dc) != reach) continue;
           const cell_alignment h{t, dr, dc};
-          std::fill(counts.begin(), counts.begin() + V * V, 0);
+          for (int k = 0; k < V * V; ++k) counts[k] = 0;
           for (int m = 0; m < demos; ++m) {
-            const detail::canvas_box &bi = boxes[std::size_t(2 * m)], &bo = boxes[std::size_t(2 * m + 1)];
+            const detail::canvas_box &bi = boxes[2 * m], &bo = boxes[2 * m + 1];
             if (!present[m] || !bo.rows) continue;
             const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
             const std::int32_t* out = in + G * G;
             for (int i = 0; i < bo.rows; ++i)
               for (int j = 0; j < bo.cols; ++j) {
                 const std::int32_t a = detail::transported_token(in, G, bi, h, i, j);
-                ++counts[std::size_t((a < 0 ? 0 : a) * V + out[(bo.r0 + i) * G + bo.c0 + j])];
+                ++counts[(a < 0 ? 0 : a) * V + out[(bo.r0 + i) * G + bo.c0 + j]];
               }
           }
           int score = 0;
           for (int a = 0; a < V; ++a) {
-            const auto row = counts.begin() + a * V, top = std::max_element(row, row + V);
-            score += *top;
-            images[std::size_t(a)] = std::int32_t(*top ? top - row : V + a);
+            int top = 0;  // the most frequent output token where a lands, the lowest on ties
+            for (int b = 1; b < V; ++b)
+              if (counts[a * V + b] > counts[a * V + top]) top = b;
+            score += counts[a * V + top];
+            images[a] = std::int32_t(counts[a * V + top] ? top : V + a);
           }
           if (score > best_score) {
             best_score = score, best = h;
-            if (map) std::copy(images.begin(), images.begin() + V, map);
+            if (map)
+              for (int a = 0; a < V; ++a) map[a] = images[a];
           }
           if (best_score == cells) return best;  // nothing can do better
         }
@@ -2867,7 +2890,7 @@ inline cell_alignment search_alignment(const std::int32_t* pairs, const std::int
 
 // A transported canvas (transport_canvas) with every colour cell, and every `outside` cell,
 // replaced by its image under map (search_alignment's colour map); PAD and EOS stay. canvas: [G, G].
-inline void recolour_canvas(std::int32_t* canvas, int G, std::int32_t outside, const std::int32_t* map) {
+ETRM_HD void recolour_canvas(std::int32_t* canvas, int G, std::int32_t outside, const std::int32_t* map) {
   for (int i = 0; i < G * G; ++i) {
     std::int32_t& v = canvas[i];
     if (v == outside) v = map[0];
@@ -2879,9 +2902,9 @@ inline void recolour_canvas(std::int32_t* canvas, int G, std::int32_t outside, c
 // transformed grid's extent (anchored where the input grid is) is the input token that lands
 // there, or `outside` (a token id ≥ V, its own embedding row) where the shift brought in no
 // cell; EOS on the border below and right of that extent, PAD beyond. in, out: [G, G].
-inline void transport_canvas(const std::int32_t* in, int G, const cell_alignment& h, std::int32_t outside,
-                             std::int32_t* out) {
-  std::fill(out, out + G * G, std::int32_t(0));
+ETRM_HD void transport_canvas(const std::int32_t* in, int G, const cell_alignment& h, std::int32_t outside,
+                              std::int32_t* out) {
+  for (int i = 0; i < G * G; ++i) out[i] = 0;
   const detail::canvas_box b = detail::colour_box(in, G);
   if (!b.rows) return;
   const bool swap = dihedral_swaps_sides(h.transform);
@@ -2901,14 +2924,16 @@ inline void transport_canvas(const std::int32_t* in, int G, const cell_alignment
 }  // namespace data
 ETRM_END_NAMESPACE
 // ---- end etrm/data/cell_alignment.hpp
-// ---- begin etrm/data/cell_rays.hpp
+// ---- begin etrm/data/cell_neighbours.hpp
 // SPDX-License-Identifier: Apache-2.0
-// What a cell sees along each of the 8 directions: the first token that is not black (ARC colour
-// 0, the generator's and most ARC tasks' background), or PAD past the canvas. Inside a grid that
-// is the nearest coloured cell in that direction, or the grid's EOS border where there is none,
-// so "a pixel of colour c somewhere to my left" or "the same colour above and below me" is a
-// property of the cell itself rather than a relation across the grid. Next to a coloured cell
-// the ray stops at once, so the 3×3 neighbourhood of a cell inside a shape is kept too.
+// The 8 neighbours of a cell that the encoder's neighbour tables read: the adjacent cells, or
+// with `rays` what the cell sees along each of the 8 directions: the first token that is not
+// black (ARC colour 0, the generator's and most ARC tasks' background). Either is PAD past the
+// canvas. Inside a grid a ray meets the nearest coloured cell in that direction, or the grid's
+// EOS border where there is none, so "a pixel of colour c somewhere to my left" or "the same
+// colour above and below me" is a property of the cell itself rather than a relation across the
+// grid. Next to a coloured cell the ray stops at once, so the 3×3 neighbourhood of a cell inside
+// a shape is kept too.
 
 
 #include <cstdint>
@@ -2917,35 +2942,41 @@ ETRM_BEGIN_NAMESPACE
 namespace data {
 
 // The 8 directions (row, column steps), in the order of the encoder's neighbour tables.
-inline constexpr int neighbour_dr[8] = {-1, -1, -1, 0, 0, 1, 1, 1}, neighbour_dc[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
+// (−1,−1) (−1,0) (−1,1) (0,−1) (0,1) (1,−1) (1,0) (1,1); functions, not tables, for device code.
+ETRM_HD constexpr int neighbour_dr(index_t d) { return d < 3 ? -1 : d < 5 ? 0 : 1; }
+ETRM_HD constexpr int neighbour_dc(index_t d) { return d == 0 || d == 3 || d == 5 ? -1 : d == 1 || d == 6 ? 0 : 1; }
 
-// out[d, n, r, c] = the first token != black met stepping from (r, c) by (neighbour_dr[d],
-// neighbour_dc[d]) on canvas n, PAD (0) when the canvas ends first.   grids: [N, G, G]; out: [8, N, G, G]
-inline void ray_tokens(const std::int32_t* grids, index_t N, int G, std::int32_t* out) {
-  const index_t GG = index_t(G) * G, n = N * GG;
-  for (index_t g = 0; g < N; ++g) {
+// out[d, n, r, c] = the token at (r + dr, c + dc) of canvas n for (dr, dc) = (neighbour_dr(d),
+// neighbour_dc(d)), or with `rays` the first token != black met stepping from (r, c) by (dr, dc);
+// PAD (0) when the canvas ends first. call(i) writes out[i], so that a backend's for_each runs
+// it where the grids are.   grids: [N, G, G]; out: [8, N, G, G]
+struct neighbour_tokens {
+  const std::int32_t* grids;
+  index_t N;
+  int G;
+  bool rays;
+  std::int32_t* out;
+
+  ETRM_HD void operator()(index_t i) const {
+    const index_t GG = index_t(G) * G, n = N * GG, d = i / n, g = (i - d * n) / GG, cell = i - d * n - g * GG;
+    const int r = int(cell / G), c = int(cell % G);
+    const int dr = neighbour_dr(d), dc = neighbour_dc(d);
     const std::int32_t* canvas = grids + g * GG;
-    for (int d = 0; d < 8; ++d)
-      for (int r = 0; r < G; ++r)
-        for (int c = 0; c < G; ++c) {
-          std::int32_t seen = arc_pad_token;
-          for (int i = r + neighbour_dr[d], j = c + neighbour_dc[d]; i >= 0 && j >= 0 && i < G && j < G;
-               i += neighbour_dr[d], j += neighbour_dc[d])
-            if (const std::int32_t t = canvas[i * G + j]; t != arc_first_colour_token) {
-              seen = t;
-              break;
-            }
-          out[d * n + g * GG + r * G + c] = seen;
-        }
+    std::int32_t seen = arc_pad_token;
+    for (int y = r + dr, x = c + dc; y >= 0 && x >= 0 && y < G && x < G; y += dr, x += dc)
+      if (const std::int32_t t = canvas[y * G + x]; !rays || t != arc_first_colour_token) {
+        seen = t;
+        break;
+      }
+    out[i] = seen;
   }
-}
+};
 
 }  // namespace data
 ETRM_END_NAMESPACE
-// ---- end etrm/data/cell_rays.hpp
+// ---- end etrm/data/cell_neighbours.hpp
 
-#include <algorithm>
-#include <array>
+#include <utility>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -3025,45 +3056,52 @@ struct mean_weight_fn {  // weight of a pair in the mean: present / count
   }
 };
 
-// The 8 neighbours of every cell of N stacked G×G grids, PAD (0) beyond the grid, in the order of
-// data::neighbour_dr / neighbour_dc: (−1,−1) (−1,0) (−1,1) (0,−1) (0,1) (1,−1) (1,0) (1,1):
-// out[d, n, r, c] = grids[n, r + dr_d, c + dc_d]   grids: [N, G, G]; out: [8, N, G, G]
+// The ids the neighbour tables read for every cell of N stacked G×G grids: the 8 adjacent cells,
+// or with `rays` what each cell sees along the 8 directions (data/cell_neighbours.hpp), on the
+// backend's device.   grids: [N, G, G]; out: [8, N, G, G]
 template <class D>
-void neighbour_tokens(context_t<D>& ctx, index_t N, index_t G, const std::int32_t* grids, std::int32_t* out,
-                      workspace<D>& ws) {
-  using K = kernels<D>;
-  const auto &dr = data::neighbour_dr, &dc = data::neighbour_dc;
-  const index_t GG = G * G, n = N * GG;
-  const std::size_t mark = ws.mark();
-  std::int32_t* rows = ws.template take<std::int32_t>(n);  // grids shifted by dr only
-  for (index_t d = 0; d < 8; ++d) {
-    std::int32_t* o = out + d * n;
-    const index_t up = std::max<index_t>(dr[d], 0), down = std::max<index_t>(-dr[d], 0),
-                  left = std::max<index_t>(dc[d], 0), right = std::max<index_t>(-dc[d], 0);
-    K::fill(ctx, n, std::int32_t(0), rows);
-    K::copy_2d(ctx, N, (G - up - down) * G, grids + up * G, GG, rows + down * G, GG, std::int32_t(1));
-    K::fill(ctx, n, std::int32_t(0), o);
-    K::copy_2d(ctx, N * G, G - left - right, rows + left, G, o + right, G, std::int32_t(1));
-  }
-  ws.rewind(mark);
+void neighbour_ids(context_t<D>& ctx, index_t N, index_t G, bool rays, const std::int32_t* grids, std::int32_t* out) {
+  kernels<D>::for_each(ctx, 8 * N * G * G, data::neighbour_tokens{grids, N, int(G), rays, out});
 }
 
-// The ids the neighbour tables read for every cell of N stacked G×G grids: the 8 adjacent cells
-// (neighbour_tokens), or with `rays` what each cell sees along the 8 directions
-// (data::ray_tokens, a scan run on the host).   grids: [N, G, G]; out: [8, N, G, G]
-template <class D>
-void neighbour_ids(context_t<D>& ctx, index_t N, index_t G, bool rays, const std::int32_t* grids, std::int32_t* out,
-                   workspace<D>& ws) {
-  if (!rays) return neighbour_tokens<D>(ctx, N, G, grids, out, ws);
-  if constexpr (host_accessible<D>) {
-    data::ray_tokens(grids, N, int(G), out);
-  } else {
-    const std::vector<std::int32_t> in = to_host<D>(ctx, grids, N * G * G);
-    std::vector<std::int32_t> seen(std::size_t(8 * N * G * G));
-    data::ray_tokens(in.data(), N, int(G), seen.data());
-    device_traits<D>::from_host(ctx, out, seen.data(), seen.size() * sizeof(std::int32_t));
+// (search_alignment) call(b), for row b of a batch of context rows: the alignment its present
+// demos support (data::search_alignment), then the transported input of each present demo into
+// the output half of its pair in `out` (PAD elsewhere) and of the query into `qout` (when
+// `queries` is given); with `cand`, the same recoloured by the demos' colour map under that
+// alignment into `cand` and `qcand`. One row per call, so that a backend's for_each runs the
+// search where the rows are.
+struct align_demo_rows {
+  const std::int32_t* context;  // [B, W]: [M, Lp] demo tokens, then presence flags
+  const std::int32_t* queries;  // [B, L], or null
+  index_t W, M, Lp, L;
+  int G, V;  // canvas side; vocabulary (≤ data::max_alignment_vocab), also the `outside` token
+  std::int32_t* out;   // [B, M·Lp]
+  std::int32_t* qout;  // [B, L]
+  std::int32_t* cand;  // [B, M·Lp], or null: no recolouring
+  std::int32_t* qcand;  // [B, L]
+
+  ETRM_HD void operator()(index_t b) const {
+    const auto outside = std::int32_t(V);
+    std::int32_t map[data::max_alignment_vocab];
+    const std::int32_t* row = context + b * W;
+    const data::cell_alignment h = data::search_alignment(row, row + M * Lp, int(M), G, V, cand ? map : nullptr);
+    for (index_t m = 0; m < M; ++m) {
+      std::int32_t* t = out + (b * M + m) * Lp;
+      for (index_t i = 0; i < Lp; ++i) t[i] = 0;
+      if (row[M * Lp + m]) data::transport_canvas(row + m * Lp, G, h, outside, t + Lp / 2);
+      if (!cand) continue;
+      std::int32_t* c = cand + (b * M + m) * Lp;
+      for (index_t i = 0; i < Lp; ++i) c[i] = t[i];
+      data::recolour_canvas(c + Lp / 2, G, outside, map);
+    }
+    if (!queries) return;
+    std::int32_t* q = qout + b * L;
+    data::transport_canvas(queries + b * L, G, h, outside, q);
+    if (!cand) return;
+    for (index_t i = 0; i < L; ++i) qcand[b * L + i] = q[i];
+    data::recolour_canvas(qcand + b * L, G, outside, map);
   }
-}
+};
 
 template <class Aggregation = cross_attention_aggregation, class Injection = prefix_injection>
 struct demo_encoder_policy {
@@ -3110,6 +3148,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: readout_weight needs query_attention");
     if (e.search_alignment && !e.query_attention)
       throw std::invalid_argument("etrm encoder: search_alignment needs query_attention");
+    if (e.search_alignment && c.vocab_size > data::max_alignment_vocab)
+      throw std::invalid_argument("etrm encoder: search_alignment needs a vocabulary of at most 32 tokens");
     if (e.candidate_cells && !e.search_alignment)
       throw std::invalid_argument("etrm encoder: candidate_cells needs search_alignment");
     if (e.neighbour_rays && !e.neighbour_cells)
@@ -3369,7 +3409,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       K::gemm(ctx, false, false, B, LD, 1, embed_scale(), ones, 1, 0, s.pos, LD, 0, T(1), s.query_in, LD, 0, 1);
       ws.rewind(mark);
       if (cfg_.neighbour_cells) {
-        neighbour_ids<D>(ctx, B, cfg_.grid_side, cfg_.neighbour_rays, inputs, s.query_neighbours, ws);
+        neighbour_ids<D>(ctx, B, cfg_.grid_side, cfg_.neighbour_rays, inputs, s.query_neighbours);
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
       if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * cells(), s.query_transported, s.query_in, ws);
@@ -3410,60 +3450,16 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     ws.rewind(mark);
   }
 
-  // (search_alignment) For every row, the alignment its present demos support, then the
-  // transported input of each demo (into the output half of s.transported, PAD on the input
-  // half) and of the query (s.query_transported, when `inputs` is given); (candidate_cells) the
-  // same recoloured by the demos' colour map under that alignment into s.candidate and
-  // s.query_candidate. Integer work on the host: in place where the host can read the device's
-  // memory, else through host copies.
+  // (search_alignment) The transported demo outputs and query cells of every row (and with
+  // candidate_cells their recoloured copies): align_demo_rows, one row per device thread.
   void align_cells(context_t<D>& ctx, index_t B, const std::int32_t* context, const std::int32_t* inputs,
                    saved& s) const {
-    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), W = cfg_.context_width(), L = cells();
-    const bool query = inputs && query_has_positions(), recolour = cfg_.candidate_cells;
-    struct views {
-      std::int32_t *out, *qout, *cand, *qcand;  // as s.transported, s.query_transported, s.candidate, s.query_candidate
-    };
-    const auto run = [&](const std::int32_t* rows, const std::int32_t* queries, const views& v) {
-      const int G = int(cfg_.grid_side);
-      const auto outside = std::int32_t(V_);
-      std::array<std::int32_t, data::max_alignment_vocab> map{};
-      for (index_t b = 0; b < B; ++b) {
-        const std::int32_t* row = rows + b * W;
-        const data::cell_alignment h =
-            data::search_alignment(row, row + M * Lp, int(M), G, int(V_), recolour ? map.data() : nullptr);
-        for (index_t m = 0; m < M; ++m) {
-          std::int32_t* t = v.out + (b * M + m) * Lp;
-          std::fill(t, t + Lp, std::int32_t(0));
-          if (row[M * Lp + m]) data::transport_canvas(row + m * Lp, G, h, outside, t + Lp / 2);
-          if (!recolour) continue;
-          std::int32_t* c = v.cand + (b * M + m) * Lp;
-          std::copy(t, t + Lp, c);
-          data::recolour_canvas(c + Lp / 2, G, outside, map.data());
-        }
-        if (!queries) continue;
-        std::int32_t* q = v.qout + b * L;
-        data::transport_canvas(queries + b * L, G, h, outside, q);
-        if (!recolour) continue;
-        std::copy(q, q + L, v.qcand + b * L);
-        data::recolour_canvas(v.qcand + b * L, G, outside, map.data());
-      }
-    };
-    if constexpr (host_accessible<D>) {
-      run(context, query ? inputs : nullptr, {s.transported, s.query_transported, s.candidate, s.query_candidate});
-    } else {
-      const auto sizes = std::size_t(B * M * Lp), qsizes = query ? std::size_t(B * L) : 0;
-      std::vector<std::int32_t> rows = to_host<D>(ctx, context, B * W), queries;
-      std::vector<std::int32_t> out(sizes), qout(qsizes), cand(recolour ? sizes : 0), qcand(recolour ? qsizes : 0);
-      if (query) queries = to_host<D>(ctx, inputs, B * L);
-      run(rows.data(), query ? queries.data() : nullptr, {out.data(), qout.data(), cand.data(), qcand.data()});
-      const auto upload = [&](std::int32_t* to, const std::vector<std::int32_t>& from) {
-        if (!from.empty()) device_traits<D>::from_host(ctx, to, from.data(), from.size() * sizeof(std::int32_t));
-      };
-      upload(s.transported, out);
-      upload(s.query_transported, qout);
-      upload(s.candidate, cand);
-      upload(s.query_candidate, qcand);
-    }
+    const bool query = inputs && query_has_positions();
+    kernels<D>::for_each(ctx, B,
+                         align_demo_rows{context, query ? inputs : nullptr, cfg_.context_width(), cfg_.max_demos,
+                                         cfg_.pair_len(), cells(), int(cfg_.grid_side), int(V_), s.transported,
+                                         s.query_transported, cfg_.candidate_cells ? s.candidate : nullptr,
+                                         s.query_candidate});
   }
 
   // x[i] += scale · Σ_d E_d[ids[d, i]]   ids: [8, n]; x: [n, D]
@@ -3513,7 +3509,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * M * Lp, s.transported, s.x0, ws);
     if (cfg_.candidate_cells) add_embedding(ctx, p + candidate_.offset, B * M * Lp, s.candidate, s.x0, ws);
     if (cfg_.neighbour_cells) {  // every grid of every pair: [B·M·2, G, G]
-      neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, cfg_.neighbour_rays, s.tokens, s.neighbours, ws);
+      neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, cfg_.neighbour_rays, s.tokens, s.neighbours);
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
     T* ones = ws.template take<T>(B * M);

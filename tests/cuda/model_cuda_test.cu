@@ -247,7 +247,9 @@ void check_trainer(bool mlp_t, gemm_precision mode) {
 // ETRM: the demonstration encoder as prefix source, three trainer steps on CUDA against the
 // reference. Demo tokens are random (PAD included, so the key mask matters), the last demo
 // slot is absent.
-void check_etrm_trainer(bool host_features) {
+// features: the alignment search, the candidate cells and the neighbour cells (adjacent, or with
+// rays the rays), the integer work of which runs in for_each kernels on this device.
+void check_etrm_trainer(bool features, bool rays) {
   auto& ctx = cuda_test::ctx();
   context_t<R> rc;
   trm_config c = tiny_config(false);
@@ -255,9 +257,8 @@ void check_etrm_trainer(bool host_features) {
   c.seq_len = 9;
   c.puzzle_emb_ndim = 0;
   encoder_config e{3, 3, 1, 1};
-  // integer work on the host, through copies on this device
-  e.search_alignment = e.candidate_cells = host_features;
-  e.neighbour_cells = e.neighbour_rays = host_features;
+  e.search_alignment = e.candidate_cells = e.neighbour_cells = features;
+  e.neighbour_rays = rays;
   using ec = trm_model<CD, float, attention_mixer<CD>, dynamic_recursion, demo_encoder_policy<>::type>;
   using er = trm_model<R, float, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
   ec mc(ctx, c, e);
@@ -327,11 +328,15 @@ TEST_SUITE("model cuda vs reference") {
   }
   TEST_CASE("cuda ETRM trainer 3 steps (demonstration encoder)") {
     CUDA_TEST_REQUIRE_GPU();
-    check_etrm_trainer(false);
+    check_etrm_trainer(false, false);
+  }
+  TEST_CASE("cuda ETRM trainer 3 steps with the alignment search, the candidate cells and the neighbour cells") {
+    CUDA_TEST_REQUIRE_GPU();
+    check_etrm_trainer(true, false);
   }
   TEST_CASE("cuda ETRM trainer 3 steps with the alignment search, the candidate cells and the neighbour rays") {
     CUDA_TEST_REQUIRE_GPU();
-    check_etrm_trainer(true);
+    check_etrm_trainer(true, true);
   }
   TEST_CASE("cuda trainer runs in tf32 and bf16") {
     CUDA_TEST_REQUIRE_GPU();

@@ -184,13 +184,19 @@ TEST_SUITE("etrm encoder") {
     e.search_alignment = true;
     e.query_attention = false;
     CHECK_THROWS_WITH(params(e, ""), doctest::Contains("search_alignment needs query_attention"));
+    // The search's contingency table (on the device, no allocation) bounds the vocabulary.
+    e.query_attention = true;
+    e.candidate_cells = false;
+    trm_config wide = etrm_config();
+    wide.vocab_size = data::max_alignment_vocab + 1;
+    using model_t = trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
+    CHECK_THROWS_WITH(model_t(ctx, wide, e), doctest::Contains("search_alignment needs a vocabulary of at most 32"));
   }
-  TEST_CASE("neighbour_tokens: the 8 neighbours of every cell, PAD beyond the grid") {
+  TEST_CASE("neighbour_ids: the 8 neighbours of every cell, PAD beyond the grid") {
     // two 3×3 grids holding 1..9 and 11..19
     std::vector<std::int32_t> grids(18), out(8 * 18);
     for (int i = 0; i < 18; ++i) grids[std::size_t(i)] = (i / 9) * 10 + i % 9 + 1;
-    workspace<R> ws;
-    neighbour_tokens<R>(ctx, 2, 3, grids.data(), out.data(), ws);
+    neighbour_ids<R>(ctx, 2, 3, /*rays=*/false, grids.data(), out.data());
     const int dr[8] = {-1, -1, -1, 0, 0, 1, 1, 1}, dc[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
     for (int d = 0; d < 8; ++d)
       for (int n = 0; n < 2; ++n)
@@ -211,7 +217,7 @@ TEST_SUITE("etrm encoder") {
     //   1 1 1 0
     const std::vector<std::int32_t> canvas = {3, 2, 2, 1, 2, 2, 4, 1, 5, 2, 2, 1, 1, 1, 1, 0};
     std::vector<std::int32_t> out(8 * 16);
-    data::ray_tokens(canvas.data(), 1, 4, out.data());
+    neighbour_ids<R>(ctx, 1, 4, /*rays=*/true, canvas.data(), out.data());
     const auto seen = [&](int d, int r, int c) { return out[std::size_t(d * 16 + r * 4 + c)]; };
     // directions: 0 ↖, 1 ↑, 2 ↗, 3 ←, 4 →, 5 ↙, 6 ↓, 7 ↘
     CHECK(seen(3, 1, 1) == 0);  // ← from (1, 1): black (1, 0), then off the canvas
@@ -223,16 +229,11 @@ TEST_SUITE("etrm encoder") {
     CHECK(seen(6, 0, 0) == 5);  // ↓ from the 3: past black to the 5
     CHECK(seen(7, 2, 2) == 0);  // ↘ from (2, 2): the PAD corner
     CHECK(seen(5, 0, 2) == 5);  // ↙ from (0, 2): past black (1, 1) to the 5
-    // The encoder's ids: with rays these rays, without them the adjacent cells (PAD beyond).
-    workspace<R> ws;
-    std::vector<std::int32_t> ids(8 * 16), adjacent(8 * 16);
-    neighbour_tokens<R>(ctx, 1, 4, canvas.data(), adjacent.data(), ws);
-    CHECK(adjacent[std::size_t(4 * 16 + 1 * 4 + 0)] == 2);  // → from (1, 0): the black cell next to it
-    for (const bool rays : {false, true}) {
-      neighbour_ids<R>(ctx, 1, 4, rays, canvas.data(), ids.data(), ws);
-      INFO("rays " << rays);
-      CHECK(ids == (rays ? out : adjacent));
-    }
+    // Without rays the adjacent cells: → from (1, 0) is the black cell next to it.
+    std::vector<std::int32_t> adjacent(8 * 16);
+    neighbour_ids<R>(ctx, 1, 4, /*rays=*/false, canvas.data(), adjacent.data());
+    CHECK(adjacent[std::size_t(4 * 16 + 1 * 4 + 0)] == 2);
+    CHECK(adjacent[std::size_t(3 * 16 + 1 * 4 + 1)] == 2);  // ← from (1, 1): black (1, 0)
     encoder_config bad = tiny_encoder();
     bad.neighbour_rays = true;
     using model_t = trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
@@ -316,7 +317,7 @@ TEST_SUITE("etrm encoder") {
     with_extras.search_alignment = true;
     with_extras.candidate_cells = true;
     with_extras.readout_weight = 1;
-    encoder_config with_rays = with_extras;  // the neighbour ids from the host scan, not the device copies
+    encoder_config with_rays = with_extras;
     with_rays.neighbour_rays = true;
     for (const encoder_config& e : {tiny_encoder(), with_extras, with_rays}) {
       INFO("neighbour cells, alignment search and candidate cells " << e.neighbour_cells << ", neighbour rays "

@@ -6,7 +6,6 @@
 #include <etrm/core/config.hpp>
 
 #include <array>
-#include <utility>
 
 ETRM_BEGIN_NAMESPACE
 namespace data {
@@ -16,10 +15,15 @@ namespace data {
 inline constexpr int num_dihedral = 8;
 inline constexpr std::array<int, num_dihedral> dihedral_inverse = {0, 3, 2, 1, 4, 5, 6, 7};
 
-constexpr bool dihedral_swaps_sides(int id) { return id == 1 || id == 3 || id == 6 || id == 7; }
+// Host and device (the encoder's alignment search runs on the backend's device).
+ETRM_HD constexpr bool dihedral_swaps_sides(int id) { return id == 1 || id == 3 || id == 6 || id == 7; }
+
+struct grid_cell {
+  int row, col;
+};
 
 // The cell of an h x w input that lands on cell (i, j) of its transform `id`.
-constexpr std::pair<int, int> dihedral_source(int id, int i, int j, int h, int w) {
+ETRM_HD constexpr grid_cell dihedral_source(int id, int i, int j, int h, int w) {
   switch (id) {
     case 1: return {j, w - 1 - i};
     case 2: return {h - 1 - i, w - 1 - j};

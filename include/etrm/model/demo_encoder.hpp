@@ -14,11 +14,11 @@
 //      grid (one table per direction, PAD beyond the canvas), so that the lookup can match a
 //      cell by its local pattern, not only by its colour and position. (neighbour_rays) The 8
 //      "neighbours" are then what the cell sees along each direction: the first cell that is not
-//      black, or the grid's border (data/cell_rays.hpp), so rules that relate a cell to colours
+//      black, or the grid's border (data/cell_neighbours.hpp), so rules that relate a cell to colours
 //      further along its row, column or diagonal (lines, joins, enclosures) become local too.
 //      (search_alignment) Every output token, and every query cell in 4., also embeds the
 //      input cell that lands on it under the dihedral transform and shift that best explain the
-//      task's demos (data/cell_alignment.hpp, searched per row on the host): for a rule that
+//      task's demos (data/cell_alignment.hpp, searched per row on the device): for a rule that
 //      moves cells, "the cell this one comes from" then is a feature, as the aligned cell is for
 //      rules that do not, and a query cell can read its answer off its own transported input;
 //      (candidate_cells, with search_alignment) they also embed that transported cell recoloured
@@ -46,13 +46,12 @@
 #pragma once
 
 #include <etrm/data/cell_alignment.hpp>
-#include <etrm/data/cell_rays.hpp>
+#include <etrm/data/cell_neighbours.hpp>
 #include <etrm/layers/block.hpp>
 #include <etrm/layers/cross_attention.hpp>
 #include <etrm/model/config.hpp>
 
-#include <algorithm>
-#include <array>
+#include <utility>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -132,45 +131,52 @@ struct mean_weight_fn {  // weight of a pair in the mean: present / count
   }
 };
 
-// The 8 neighbours of every cell of N stacked G×G grids, PAD (0) beyond the grid, in the order of
-// data::neighbour_dr / neighbour_dc: (−1,−1) (−1,0) (−1,1) (0,−1) (0,1) (1,−1) (1,0) (1,1):
-// out[d, n, r, c] = grids[n, r + dr_d, c + dc_d]   grids: [N, G, G]; out: [8, N, G, G]
+// The ids the neighbour tables read for every cell of N stacked G×G grids: the 8 adjacent cells,
+// or with `rays` what each cell sees along the 8 directions (data/cell_neighbours.hpp), on the
+// backend's device.   grids: [N, G, G]; out: [8, N, G, G]
 template <class D>
-void neighbour_tokens(context_t<D>& ctx, index_t N, index_t G, const std::int32_t* grids, std::int32_t* out,
-                      workspace<D>& ws) {
-  using K = kernels<D>;
-  const auto &dr = data::neighbour_dr, &dc = data::neighbour_dc;
-  const index_t GG = G * G, n = N * GG;
-  const std::size_t mark = ws.mark();
-  std::int32_t* rows = ws.template take<std::int32_t>(n);  // grids shifted by dr only
-  for (index_t d = 0; d < 8; ++d) {
-    std::int32_t* o = out + d * n;
-    const index_t up = std::max<index_t>(dr[d], 0), down = std::max<index_t>(-dr[d], 0),
-                  left = std::max<index_t>(dc[d], 0), right = std::max<index_t>(-dc[d], 0);
-    K::fill(ctx, n, std::int32_t(0), rows);
-    K::copy_2d(ctx, N, (G - up - down) * G, grids + up * G, GG, rows + down * G, GG, std::int32_t(1));
-    K::fill(ctx, n, std::int32_t(0), o);
-    K::copy_2d(ctx, N * G, G - left - right, rows + left, G, o + right, G, std::int32_t(1));
-  }
-  ws.rewind(mark);
+void neighbour_ids(context_t<D>& ctx, index_t N, index_t G, bool rays, const std::int32_t* grids, std::int32_t* out) {
+  kernels<D>::for_each(ctx, 8 * N * G * G, data::neighbour_tokens{grids, N, int(G), rays, out});
 }
 
-// The ids the neighbour tables read for every cell of N stacked G×G grids: the 8 adjacent cells
-// (neighbour_tokens), or with `rays` what each cell sees along the 8 directions
-// (data::ray_tokens, a scan run on the host).   grids: [N, G, G]; out: [8, N, G, G]
-template <class D>
-void neighbour_ids(context_t<D>& ctx, index_t N, index_t G, bool rays, const std::int32_t* grids, std::int32_t* out,
-                   workspace<D>& ws) {
-  if (!rays) return neighbour_tokens<D>(ctx, N, G, grids, out, ws);
-  if constexpr (host_accessible<D>) {
-    data::ray_tokens(grids, N, int(G), out);
-  } else {
-    const std::vector<std::int32_t> in = to_host<D>(ctx, grids, N * G * G);
-    std::vector<std::int32_t> seen(std::size_t(8 * N * G * G));
-    data::ray_tokens(in.data(), N, int(G), seen.data());
-    device_traits<D>::from_host(ctx, out, seen.data(), seen.size() * sizeof(std::int32_t));
+// (search_alignment) call(b), for row b of a batch of context rows: the alignment its present
+// demos support (data::search_alignment), then the transported input of each present demo into
+// the output half of its pair in `out` (PAD elsewhere) and of the query into `qout` (when
+// `queries` is given); with `cand`, the same recoloured by the demos' colour map under that
+// alignment into `cand` and `qcand`. One row per call, so that a backend's for_each runs the
+// search where the rows are.
+struct align_demo_rows {
+  const std::int32_t* context;  // [B, W]: [M, Lp] demo tokens, then presence flags
+  const std::int32_t* queries;  // [B, L], or null
+  index_t W, M, Lp, L;
+  int G, V;  // canvas side; vocabulary (≤ data::max_alignment_vocab), also the `outside` token
+  std::int32_t* out;   // [B, M·Lp]
+  std::int32_t* qout;  // [B, L]
+  std::int32_t* cand;  // [B, M·Lp], or null: no recolouring
+  std::int32_t* qcand;  // [B, L]
+
+  ETRM_HD void operator()(index_t b) const {
+    const auto outside = std::int32_t(V);
+    std::int32_t map[data::max_alignment_vocab];
+    const std::int32_t* row = context + b * W;
+    const data::cell_alignment h = data::search_alignment(row, row + M * Lp, int(M), G, V, cand ? map : nullptr);
+    for (index_t m = 0; m < M; ++m) {
+      std::int32_t* t = out + (b * M + m) * Lp;
+      for (index_t i = 0; i < Lp; ++i) t[i] = 0;
+      if (row[M * Lp + m]) data::transport_canvas(row + m * Lp, G, h, outside, t + Lp / 2);
+      if (!cand) continue;
+      std::int32_t* c = cand + (b * M + m) * Lp;
+      for (index_t i = 0; i < Lp; ++i) c[i] = t[i];
+      data::recolour_canvas(c + Lp / 2, G, outside, map);
+    }
+    if (!queries) return;
+    std::int32_t* q = qout + b * L;
+    data::transport_canvas(queries + b * L, G, h, outside, q);
+    if (!cand) return;
+    for (index_t i = 0; i < L; ++i) qcand[b * L + i] = q[i];
+    data::recolour_canvas(qcand + b * L, G, outside, map);
   }
-}
+};
 
 template <class Aggregation = cross_attention_aggregation, class Injection = prefix_injection>
 struct demo_encoder_policy {
@@ -217,6 +223,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: readout_weight needs query_attention");
     if (e.search_alignment && !e.query_attention)
       throw std::invalid_argument("etrm encoder: search_alignment needs query_attention");
+    if (e.search_alignment && c.vocab_size > data::max_alignment_vocab)
+      throw std::invalid_argument("etrm encoder: search_alignment needs a vocabulary of at most 32 tokens");
     if (e.candidate_cells && !e.search_alignment)
       throw std::invalid_argument("etrm encoder: candidate_cells needs search_alignment");
     if (e.neighbour_rays && !e.neighbour_cells)
@@ -476,7 +484,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       K::gemm(ctx, false, false, B, LD, 1, embed_scale(), ones, 1, 0, s.pos, LD, 0, T(1), s.query_in, LD, 0, 1);
       ws.rewind(mark);
       if (cfg_.neighbour_cells) {
-        neighbour_ids<D>(ctx, B, cfg_.grid_side, cfg_.neighbour_rays, inputs, s.query_neighbours, ws);
+        neighbour_ids<D>(ctx, B, cfg_.grid_side, cfg_.neighbour_rays, inputs, s.query_neighbours);
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
       if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * cells(), s.query_transported, s.query_in, ws);
@@ -517,60 +525,16 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     ws.rewind(mark);
   }
 
-  // (search_alignment) For every row, the alignment its present demos support, then the
-  // transported input of each demo (into the output half of s.transported, PAD on the input
-  // half) and of the query (s.query_transported, when `inputs` is given); (candidate_cells) the
-  // same recoloured by the demos' colour map under that alignment into s.candidate and
-  // s.query_candidate. Integer work on the host: in place where the host can read the device's
-  // memory, else through host copies.
+  // (search_alignment) The transported demo outputs and query cells of every row (and with
+  // candidate_cells their recoloured copies): align_demo_rows, one row per device thread.
   void align_cells(context_t<D>& ctx, index_t B, const std::int32_t* context, const std::int32_t* inputs,
                    saved& s) const {
-    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), W = cfg_.context_width(), L = cells();
-    const bool query = inputs && query_has_positions(), recolour = cfg_.candidate_cells;
-    struct views {
-      std::int32_t *out, *qout, *cand, *qcand;  // as s.transported, s.query_transported, s.candidate, s.query_candidate
-    };
-    const auto run = [&](const std::int32_t* rows, const std::int32_t* queries, const views& v) {
-      const int G = int(cfg_.grid_side);
-      const auto outside = std::int32_t(V_);
-      std::array<std::int32_t, data::max_alignment_vocab> map{};
-      for (index_t b = 0; b < B; ++b) {
-        const std::int32_t* row = rows + b * W;
-        const data::cell_alignment h =
-            data::search_alignment(row, row + M * Lp, int(M), G, int(V_), recolour ? map.data() : nullptr);
-        for (index_t m = 0; m < M; ++m) {
-          std::int32_t* t = v.out + (b * M + m) * Lp;
-          std::fill(t, t + Lp, std::int32_t(0));
-          if (row[M * Lp + m]) data::transport_canvas(row + m * Lp, G, h, outside, t + Lp / 2);
-          if (!recolour) continue;
-          std::int32_t* c = v.cand + (b * M + m) * Lp;
-          std::copy(t, t + Lp, c);
-          data::recolour_canvas(c + Lp / 2, G, outside, map.data());
-        }
-        if (!queries) continue;
-        std::int32_t* q = v.qout + b * L;
-        data::transport_canvas(queries + b * L, G, h, outside, q);
-        if (!recolour) continue;
-        std::copy(q, q + L, v.qcand + b * L);
-        data::recolour_canvas(v.qcand + b * L, G, outside, map.data());
-      }
-    };
-    if constexpr (host_accessible<D>) {
-      run(context, query ? inputs : nullptr, {s.transported, s.query_transported, s.candidate, s.query_candidate});
-    } else {
-      const auto sizes = std::size_t(B * M * Lp), qsizes = query ? std::size_t(B * L) : 0;
-      std::vector<std::int32_t> rows = to_host<D>(ctx, context, B * W), queries;
-      std::vector<std::int32_t> out(sizes), qout(qsizes), cand(recolour ? sizes : 0), qcand(recolour ? qsizes : 0);
-      if (query) queries = to_host<D>(ctx, inputs, B * L);
-      run(rows.data(), query ? queries.data() : nullptr, {out.data(), qout.data(), cand.data(), qcand.data()});
-      const auto upload = [&](std::int32_t* to, const std::vector<std::int32_t>& from) {
-        if (!from.empty()) device_traits<D>::from_host(ctx, to, from.data(), from.size() * sizeof(std::int32_t));
-      };
-      upload(s.transported, out);
-      upload(s.query_transported, qout);
-      upload(s.candidate, cand);
-      upload(s.query_candidate, qcand);
-    }
+    const bool query = inputs && query_has_positions();
+    kernels<D>::for_each(ctx, B,
+                         align_demo_rows{context, query ? inputs : nullptr, cfg_.context_width(), cfg_.max_demos,
+                                         cfg_.pair_len(), cells(), int(cfg_.grid_side), int(V_), s.transported,
+                                         s.query_transported, cfg_.candidate_cells ? s.candidate : nullptr,
+                                         s.query_candidate});
   }
 
   // x[i] += scale · Σ_d E_d[ids[d, i]]   ids: [8, n]; x: [n, D]
@@ -620,7 +584,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * M * Lp, s.transported, s.x0, ws);
     if (cfg_.candidate_cells) add_embedding(ctx, p + candidate_.offset, B * M * Lp, s.candidate, s.x0, ws);
     if (cfg_.neighbour_cells) {  // every grid of every pair: [B·M·2, G, G]
-      neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, cfg_.neighbour_rays, s.tokens, s.neighbours, ws);
+      neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, cfg_.neighbour_rays, s.tokens, s.neighbours);
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
     T* ones = ws.template take<T>(B * M);

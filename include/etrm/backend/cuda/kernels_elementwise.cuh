@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Elementwise CUDA kernels: fill, map (any ETRM_HD functor, 1–3 inputs), SwiGLU and its
-// backward, strided 2-D copy, and the optimizer updates (AdamATan2, AdamW, EMA). Semantics,
-// shapes and argument order are those of backend/host/host_kernels.hpp. All loops are
-// grid-stride loops over the flat element index.
+// Elementwise CUDA kernels: fill, map (any ETRM_HD functor, 1–3 inputs), for_each (an ETRM_HD
+// functor of the index), SwiGLU and its backward, strided 2-D copy, and the optimizer updates
+// (AdamATan2, AdamW, EMA). Semantics, shapes and argument order are those of
+// backend/host/host_kernels.hpp. All loops are grid-stride loops over the flat element index.
 #pragma once
 
 #include <etrm/backend/cuda/launch.cuh>
@@ -19,6 +19,11 @@ __global__ void fill_kernel(I n, T v, T* x) {
 template <class I, class T, class F, class... In>
 __global__ void map_kernel(I n, F f, T* out, const In*... in) {
   for (I i = global_thread<I>(); i < n; i += grid_stride<I>()) out[i] = f(in[i]...);
+}
+
+template <class I, class F>
+__global__ void for_each_kernel(I n, F f) {
+  for (I i = global_thread<I>(); i < n; i += grid_stride<I>()) f(index_t(i));
 }
 
 // gu: [rows, 2·inter] as [gate | up]; h: [rows, inter]
@@ -107,6 +112,17 @@ struct elementwise_ops {
       using I = decltype(tag);
       detail::map_kernel<I, T, F, In...><<<detail::grid_for(n), detail::block_threads, 0, ctx.stream()>>>(I(n), f, out,
                                                                                                        in...);
+    });
+    ETRM_CUDA_CHECK_LAUNCH(ctx);
+  }
+
+  // f(i) for every i in [0, n); F must be callable on the device.
+  template <class F>
+  static void for_each(context& ctx, index_t n, F f) {
+    if (n <= 0) return;
+    detail::with_index_type(n, [&](auto tag) {
+      using I = decltype(tag);
+      detail::for_each_kernel<I, F><<<detail::grid_for(n), detail::block_threads, 0, ctx.stream()>>>(I(n), f);
     });
     ETRM_CUDA_CHECK_LAUNCH(ctx);
   }

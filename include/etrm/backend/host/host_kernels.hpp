@@ -41,6 +41,15 @@ struct host_kernels {
     });
   }
 
+  // f(i) for every i in [0, n), in any order; f (an ETRM_HD functor, copied to the device on
+  // CUDA) writes its own outputs. For integer work that must run where the data is.
+  template <class F>
+  static void for_each(ctx_t& ctx, index_t n, F f) {
+    Exec::run(ctx, n, 1, [&](index_t b, index_t e) {
+      for (index_t i = b; i < e; ++i) f(i);
+    });
+  }
+
   // y = softmax(x) per row   x, y: [rows, cols]; y may alias x.
   template <class T>
   static void row_softmax(ctx_t& ctx, index_t rows, index_t cols, const T* x, T* y) {

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+// The 8 neighbours of a cell that the encoder's neighbour tables read: the adjacent cells, or
+// with `rays` what the cell sees along each of the 8 directions: the first token that is not
+// black (ARC colour 0, the generator's and most ARC tasks' background). Either is PAD past the
+// canvas. Inside a grid a ray meets the nearest coloured cell in that direction, or the grid's
+// EOS border where there is none, so "a pixel of colour c somewhere to my left" or "the same
+// colour above and below me" is a property of the cell itself rather than a relation across the
+// grid. Next to a coloured cell the ray stops at once, so the 3×3 neighbourhood of a cell inside
+// a shape is kept too.
+#pragma once
+
+#include <etrm/core/config.hpp>
+#include <etrm/data/arc_tokens.hpp>
+
+#include <cstdint>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+// The 8 directions (row, column steps), in the order of the encoder's neighbour tables.
+// (−1,−1) (−1,0) (−1,1) (0,−1) (0,1) (1,−1) (1,0) (1,1); functions, not tables, for device code.
+ETRM_HD constexpr int neighbour_dr(index_t d) { return d < 3 ? -1 : d < 5 ? 0 : 1; }
+ETRM_HD constexpr int neighbour_dc(index_t d) { return d == 0 || d == 3 || d == 5 ? -1 : d == 1 || d == 6 ? 0 : 1; }
+
+// out[d, n, r, c] = the token at (r + dr, c + dc) of canvas n for (dr, dc) = (neighbour_dr(d),
+// neighbour_dc(d)), or with `rays` the first token != black met stepping from (r, c) by (dr, dc);
+// PAD (0) when the canvas ends first. call(i) writes out[i], so that a backend's for_each runs
+// it where the grids are.   grids: [N, G, G]; out: [8, N, G, G]
+struct neighbour_tokens {
+  const std::int32_t* grids;
+  index_t N;
+  int G;
+  bool rays;
+  std::int32_t* out;
+
+  ETRM_HD void operator()(index_t i) const {
+    const index_t GG = index_t(G) * G, n = N * GG, d = i / n, g = (i - d * n) / GG, cell = i - d * n - g * GG;
+    const int r = int(cell / G), c = int(cell % G);
+    const int dr = neighbour_dr(d), dc = neighbour_dc(d);
+    const std::int32_t* canvas = grids + g * GG;
+    std::int32_t seen = arc_pad_token;
+    for (int y = r + dr, x = c + dc; y >= 0 && x >= 0 && y < G && x < G; y += dr, x += dc)
+      if (const std::int32_t t = canvas[y * G + x]; !rays || t != arc_first_colour_token) {
+        seen = t;
+        break;
+      }
+    out[i] = seen;
+  }
+};
+
+}  // namespace data
+ETRM_END_NAMESPACE

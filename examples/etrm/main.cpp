@@ -192,8 +192,13 @@ void add_train_options(CLI::App* app, overrides& o) {
               "(default false)",
               [](R& r, const bool& v) { r.enc.neighbour_rays = v; });
   o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true; false also "
-              "switches the readout loss, the alignment search and the candidate cells off)",
+              "switches the readout loss, the alignment search, the candidate cells and the raw lookup off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"query_attention", v}}}}); });
+  o.add<bool>(app, "--raw-lookup",
+              "With --query-attention: the query cells also read the demo tokens as embedded, before the pair "
+              "blocks, so a cell can match a demo cell by its own colour and neighbours whatever the rule "
+              "(default false; needs --encoder-layers > 0)",
+              [](R& r, const bool& v) { r.enc.raw_lookup = v; });
   o.add<bool>(app, "--matching-init",
               "The query cross-attention starts matching query cells to demo cells of the same colour and position "
               "(default false)",
@@ -277,7 +282,7 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
     // Checkpoints written before the encoder had these options were trained without them.
     if (run.contains("encoder") && run.at("encoder").is_object()) {
       for (const char* key : {"aligned_cells", "query_attention", "matching_init", "neighbour_cells", "neighbour_rays",
-                              "search_alignment", "candidate_cells"})
+                              "search_alignment", "candidate_cells", "raw_lookup"})
         if (!run.at("encoder").contains(key)) run["encoder"][key] = false;
       if (!run.at("encoder").contains("readout_weight")) run["encoder"]["readout_weight"] = 0.0;
     }

@@ -152,15 +152,16 @@ void get(const json& j, const char* k, T& v) {
 // Merges `j` into `r`. Accepts the layout to_json writes, flat keys (official TRM names:
 // hidden_size, ..., global_batch_size, lr, lr_warmup_steps, weight_decay, ema_rate, ...) and the
 // official `arch` section. Unknown keys are ignored (official configs carry more).
-// The readout head and the transported cells go through the query attention, the candidate
-// cells through the alignment search, the neighbour rays through the neighbour cells: switching
-// one off switches what needs it off too, unless the same source sets that (the encoder refuses
-// the pair).
+// The readout head, the transported cells and the raw lookup go through the query attention,
+// the candidate cells through the alignment search, the neighbour rays through the neighbour
+// cells: switching one off switches what needs it off too, unless the same source sets that (the
+// encoder refuses the pair).
 inline void merge_encoder(const json& j, etrm::encoder_config& e) {
   etrm::from_json(j, e);
   if (j.contains("query_attention") && !e.query_attention) {
     if (!j.contains("readout_weight")) e.readout_weight = 0;
     if (!j.contains("search_alignment")) e.search_alignment = false;
+    if (!j.contains("raw_lookup")) e.raw_lookup = false;
   }
   if (!e.search_alignment && !j.contains("candidate_cells")) e.candidate_cells = false;
   if (!e.neighbour_cells && !j.contains("neighbour_rays")) e.neighbour_rays = false;

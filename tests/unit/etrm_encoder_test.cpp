@@ -165,6 +165,25 @@ TEST_SUITE("etrm encoder") {
     e.readout_weight = 0.5;
     check_encoder_gradients<demo_encoder_policy<>>(e);
   }
+  TEST_CASE("whole model gradcheck: the raw lookup, with neighbour cells and the readout loss") {
+    encoder_config e = tiny_encoder();
+    e.raw_lookup = true;
+    e.neighbour_cells = true;
+    e.readout_weight = 0.5;
+    check_encoder_gradients<demo_encoder_policy<>>(e);
+  }
+  TEST_CASE("the raw lookup needs query attention and pair blocks, and adds no parameter") {
+    using model_t = trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
+    encoder_config e = tiny_encoder();
+    const index_t without = model_t(ctx, etrm_config(), e).layout().total();
+    e.raw_lookup = true;
+    CHECK(model_t(ctx, etrm_config(), e).layout().total() == without);
+    e.encoder_layers = 0;
+    CHECK_THROWS_WITH(model_t(ctx, etrm_config(), e), doctest::Contains("raw_lookup needs query_attention and encoder_layers > 0"));
+    e.encoder_layers = 1;
+    e.query_attention = false;
+    CHECK_THROWS_WITH(model_t(ctx, etrm_config(), e), doctest::Contains("raw_lookup needs query_attention"));
+  }
   TEST_CASE("the alignment search and the candidate cells add one table each; each needs the one before") {
     const auto params = [](const encoder_config& e, const char* table) {
       trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type> m(ctx, etrm_config(), e);
@@ -319,8 +338,9 @@ TEST_SUITE("etrm encoder") {
     with_extras.readout_weight = 1;
     encoder_config with_rays = with_extras;
     with_rays.neighbour_rays = true;
+    with_rays.raw_lookup = true;
     for (const encoder_config& e : {tiny_encoder(), with_extras, with_rays}) {
-      INFO("neighbour cells, alignment search and candidate cells " << e.neighbour_cells << ", neighbour rays "
+      INFO("neighbour cells, alignment search and candidate cells " << e.neighbour_cells << ", neighbour rays and raw lookup "
                                                                      << e.neighbour_rays << ", readout weight "
                                                                      << e.readout_weight);
       tiny::check_cpu_matches_reference<tiny::attention, demo_encoder_policy<>::type>(

@@ -34,7 +34,10 @@
 //      puzzle embedding goes; additive_injection adds a projection of their mean to every token;
 //   4. (query_attention) the query's own cells cross-attend to every demo token and the result
 //      replaces their embeddings, so a cell can look up what cells like it became in the demos
-//      (a colour map, say) instead of decoding it from K task-wide tokens. The K tokens stay;
+//      (a colour map, say) instead of decoding it from K task-wide tokens. The K tokens stay.
+//      (raw_lookup) The keys are then every demo token twice: as embedded in 1. (before the pair
+//      blocks) and after them, so a cell can match a demo cell by the same tables that embed it,
+//      a match that does not depend on the rule, or by what the blocks made of it;
 //   5. (readout_weight > 0, training only) a linear head reads each query cell's answer from
 //      what the cell read in the demos, and its cross-entropy joins the loss: a one-layer path
 //      from the labels to the demo lookup, which otherwise learns only through the recursion.
@@ -77,6 +80,9 @@ struct encoder_config {
   bool matching_init = false;
   // With query_attention: weight of the readout loss (see 5. above; 0: no readout head).
   double readout_weight = 0;
+  // With query_attention and encoder_layers > 0: the query cells also read the demo tokens as
+  // embedded, before the pair blocks (see 4. above).
+  bool raw_lookup = false;
 
   bool reads_out() const { return query_attention && readout_weight > 0; }
   index_t pair_len() const { return 2 * grid_side * grid_side; }
@@ -90,7 +96,7 @@ inline void to_json(nlohmann::json& j, const encoder_config& e) {
        {"query_attention", e.query_attention}, {"search_alignment", e.search_alignment},
        {"candidate_cells", e.candidate_cells},
        {"matching_init", e.matching_init},
-       {"readout_weight", e.readout_weight}};
+       {"readout_weight", e.readout_weight}, {"raw_lookup", e.raw_lookup}};
 }
 inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.grid_side = j.value("grid_side", e.grid_side);
@@ -105,6 +111,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.candidate_cells = j.value("candidate_cells", e.candidate_cells);
   e.matching_init = j.value("matching_init", e.matching_init);
   e.readout_weight = j.value("readout_weight", e.readout_weight);
+  e.raw_lookup = j.value("raw_lookup", e.raw_lookup);
 }
 
 struct cross_attention_aggregation {
@@ -229,6 +236,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: candidate_cells needs search_alignment");
     if (e.neighbour_rays && !e.neighbour_cells)
       throw std::invalid_argument("etrm encoder: neighbour_rays needs neighbour_cells");
+    if (e.raw_lookup && (!e.query_attention || e.encoder_layers == 0))
+      throw std::invalid_argument("etrm encoder: raw_lookup needs query_attention and encoder_layers > 0");
     if (e.reads_out()) readout_ = l.add(pre + "readout_head.weight", {c.vocab_size, Dm}, emb);
     // Position ids of one pair: (segment, row, column) of each of its 2·G² tokens.
     std::vector<std::int32_t> r, cc, s;
@@ -282,6 +291,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     T* pooled = nullptr;               // additive injection: mean over K [B, D]
     T* query_in = nullptr;             // query attention: the cells (+ positions) [B, L, D]
     T* query_out = nullptr;            // and what replaces them [B, L, D]
+    T* lookup = nullptr;               // (raw_lookup) the keys: [B, 2·M·Lp, D], as embedded then after the blocks
+    T* lookup_bias = nullptr;          // and their mask [B, 2·M·Lp]
     typename cross_attention<D>::template saved<T> query_cross;
     T* readout_grad = nullptr;         // ∂(readout loss)/∂query_out [B, L, D], set by readout_loss
   };
@@ -331,6 +342,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       s.query_in = ws.template take<T>(B * cells() * Dm);
       s.query_out = ws.template take<T>(B * cells() * Dm);
       s.query_cross = query_cross_.template take<T>(ws, query_dims(B));
+    }
+    if (cfg_.raw_lookup) {
+      s.lookup = ws.template take<T>(B * lookup_keys() * Dm);
+      s.lookup_bias = ws.template take<T>(B * lookup_keys());
     }
     s.readout_grad = nullptr;
   }
@@ -393,7 +408,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
     cross_.backward(ctx, p, cross_dims_for(B), s.lat_in, demo_tokens, s.cross_out, s.cross, dcross, dlat, dkv, g, ws);
     T* dquery = nullptr;  // ∂/∂query_in [B, L, D]
-    if (cfg_.query_attention) dquery = read_demos_backward(ctx, p, B, s, demo_tokens, dx, x_stride, dkv, g, ws);
+    T* draw = cfg_.raw_lookup ? ws.template take<T>(B * M * Lp * Dm) : nullptr;  // ∂/∂x0 from the raw keys
+    if (cfg_.query_attention) dquery = read_demos_backward(ctx, p, B, s, demo_tokens, dx, x_stride, dkv, draw, g, ws);
     K::column_sum_add(ctx, rows, KD, dlat, g + queries_.offset);  // the queries are shared by every row
     // Pair blocks, last to first, then the embeddings.
     T* dbuf = ws.template take<T>(B * M * Lp * Dm);
@@ -403,6 +419,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       pair_blocks_[i].backward(ctx, p, pd, rope_view<T>{}, in, s.pair_out[i], s.pair_saved[i], dkv, dbuf, g, ws);
       std::swap(dkv, dbuf);
     }
+    if (draw) K::map(ctx, B * M * Lp * Dm, ops::add_fn<T>{}, dkv, dkv, draw);  // dkv is ∂/∂x0 now
     const T scale = embed_scale();
     K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.tokens, dkv, 0, scale, g + tok_.offset);
     if (cfg_.aligned_cells) K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.aligned, dkv, 0, scale, g + aligned_.offset);
@@ -465,9 +482,9 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   index_t cells() const { return S_ - K_; }  // L: token rows of the query
   // The query canvas is a demo canvas (side G), so its cells take the input grid's positions.
   bool query_has_positions() const { return cells() == cfg_.grid_side * cfg_.grid_side; }
-  cross_dims query_dims(index_t B) const {
-    return {B, cells(), cfg_.max_demos * cfg_.pair_len(), Dm_, H_, eps_};
-  }
+  // Keys of the query cross-attention per row: the demo tokens, twice with raw_lookup.
+  index_t lookup_keys() const { return (cfg_.raw_lookup ? 2 : 1) * cfg_.max_demos * cfg_.pair_len(); }
+  cross_dims query_dims(index_t B) const { return {B, cells(), lookup_keys(), Dm_, H_, eps_}; }
 
   // x's token rows [B, L, D] ← rms_norm(q + o_proj(attn(q, demo tokens))), q = the rows
   // (+ scale · input-grid positions). PAD demo tokens are masked as in the aggregation.
@@ -491,25 +508,42 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       if (cfg_.candidate_cells) add_embedding(ctx, p + candidate_.offset, B * cells(), s.query_candidate, s.query_in, ws);
     }
     const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
-    query_cross_.forward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.key_bias, s.query_out, &s.query_cross, ws);
+    const T *keys = demo_tokens, *bias = s.key_bias;
+    if (cfg_.raw_lookup) {  // [B, 2, M·Lp, D]: as embedded, then after the blocks
+      const index_t n = cfg_.max_demos * cfg_.pair_len(), nD = n * Dm_;
+      K::copy_2d(ctx, B, nD, s.x0, nD, s.lookup, 2 * nD, T(1));
+      K::copy_2d(ctx, B, nD, demo_tokens, nD, s.lookup + nD, 2 * nD, T(1));
+      K::copy_2d(ctx, B, n, s.key_bias, n, s.lookup_bias, 2 * n, T(1));
+      K::copy_2d(ctx, B, n, s.key_bias, n, s.lookup_bias + n, 2 * n, T(1));
+      keys = s.lookup, bias = s.lookup_bias;
+    }
+    query_cross_.forward(ctx, p, query_dims(B), s.query_in, keys, bias, s.query_out, &s.query_cross, ws);
     K::copy_2d(ctx, B, LD, s.query_out, LD, x + P_total_, x_stride, T(1));
   }
 
-  // Backward of read_demos: adds ∂/∂demo tokens into dkv, rewrites dx's token rows to
-  // ∂/∂(rows before the read) and returns ∂/∂query_in [B, L, D] (workspace, for the positions).
+  // Backward of read_demos: adds ∂/∂demo tokens into dkv (with raw_lookup, writes ∂/∂ the tokens
+  // as embedded into draw [B, M·Lp, D]), rewrites dx's token rows to ∂/∂(rows before the read)
+  // and returns ∂/∂query_in [B, L, D] (workspace, for the positions).
   T* read_demos_backward(context_t<D>& ctx, const T* p, index_t B, const saved& s, const T* demo_tokens, T* dx,
-                         index_t x_stride, T* dkv, T* g, workspace<D>& ws) const {
+                         index_t x_stride, T* dkv, T* draw, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
-    const index_t LD = cells() * Dm_, nkv = B * cfg_.max_demos * cfg_.pair_len() * Dm_;
+    const index_t LD = cells() * Dm_, nD = cfg_.max_demos * cfg_.pair_len() * Dm_;
     T* dquery = ws.template take<T>(B * LD);
     const std::size_t mark = ws.mark();
     T* dout = ws.template take<T>(B * LD);
-    T* dkv_query = ws.template take<T>(nkv);
+    T* dkeys = ws.template take<T>(B * lookup_keys() * Dm_);
     K::copy_2d(ctx, B, LD, dx + P_total_, x_stride, dout, LD, T(1));
     if (s.readout_grad) K::map(ctx, B * LD, ops::add_fn<T>{}, dout, dout, s.readout_grad);
-    query_cross_.backward(ctx, p, query_dims(B), s.query_in, demo_tokens, s.query_out, s.query_cross, dout, dquery,
-                          dkv_query, g, ws);
-    K::map(ctx, nkv, ops::add_fn<T>{}, dkv, dkv, dkv_query);
+    query_cross_.backward(ctx, p, query_dims(B), s.query_in, cfg_.raw_lookup ? s.lookup : demo_tokens, s.query_out,
+                          s.query_cross, dout, dquery, dkeys, g, ws);
+    const T* dblocks = dkeys;  // ∂/∂ the keys after the blocks [B, M·Lp, D]
+    if (cfg_.raw_lookup) {  // dkeys: [B, 2, M·Lp, D], the raw half to draw, the other packed
+      T* packed = ws.template take<T>(B * nD);
+      K::copy_2d(ctx, B, nD, dkeys, 2 * nD, draw, nD, T(1));
+      K::copy_2d(ctx, B, nD, dkeys + nD, 2 * nD, packed, nD, T(1));
+      dblocks = packed;
+    }
+    K::map(ctx, B * nD, ops::add_fn<T>{}, dkv, dkv, dblocks);
     K::copy_2d(ctx, B, LD, dquery, LD, dx + P_total_, x_stride, T(1));
     ws.rewind(mark);
     return dquery;

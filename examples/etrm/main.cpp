@@ -185,12 +185,17 @@ void add_train_options(CLI::App* app, overrides& o) {
               "Demo tokens and query cells also embed their 8 neighbours, so the lookup can match local patterns "
               "(default: true with the few-shot defaults, false elsewhere; false also switches the neighbour rays off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"neighbour_cells", v}}}}); });
-  // After --neighbour-cells, whose `false` switches the rays off unless set here.
+  // After --neighbour-cells, whose `false` switches the rays and relations off unless set here.
   o.add<bool>(app, "--neighbour-rays",
               "With --neighbour-cells: the 8 neighbours are what each cell sees along the 8 directions, the first "
               "cell that is not black or the grid's border, so lines, joins and enclosures become local patterns "
               "(default false)",
               [](R& r, const bool& v) { r.enc.neighbour_rays = v; });
+  o.add<bool>(app, "--neighbour-relations",
+              "With --neighbour-cells: each of the 8 neighbours says only how it relates to the cell (its own "
+              "colour, black, another colour, the border), a pattern that reads the same in every palette "
+              "(default false)",
+              [](R& r, const bool& v) { r.enc.neighbour_relations = v; });
   o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true; false also "
               "switches the readout loss, the alignment search, the candidate cells and the raw lookup off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"query_attention", v}}}}); });
@@ -282,7 +287,7 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
     // Checkpoints written before the encoder had these options were trained without them.
     if (run.contains("encoder") && run.at("encoder").is_object()) {
       for (const char* key : {"aligned_cells", "query_attention", "matching_init", "neighbour_cells", "neighbour_rays",
-                              "search_alignment", "candidate_cells", "raw_lookup"})
+                              "neighbour_relations", "search_alignment", "candidate_cells", "raw_lookup"})
         if (!run.at("encoder").contains(key)) run["encoder"][key] = false;
       if (!run.at("encoder").contains("readout_weight")) run["encoder"]["readout_weight"] = 0.0;
     }

@@ -2679,6 +2679,9 @@ ETRM_END_NAMESPACE
 //      "neighbours" are then what the cell sees along each direction: the first cell that is not
 //      black, or the grid's border (data/cell_neighbours.hpp), so rules that relate a cell to colours
 //      further along its row, column or diagonal (lines, joins, enclosures) become local too.
+//      (neighbour_relations) Each of the 8 then says only how that neighbour relates to the cell:
+//      its own token, black, another colour, the border or beyond (data::neighbour_relation), a
+//      pattern that reads the same in every palette.
 //      (search_alignment) Every output token, and every query cell in 4., also embeds the
 //      input cell that lands on it under the dihedral transform and shift that best explain the
 //      task's demos (data/cell_alignment.hpp, searched per row on the device): for a rule that
@@ -2936,7 +2939,10 @@ ETRM_END_NAMESPACE
 // EOS border where there is none, so "a pixel of colour c somewhere to my left" or "the same
 // colour above and below me" is a property of the cell itself rather than a relation across the
 // grid. Next to a coloured cell the ray stops at once, so the 3×3 neighbourhood of a cell inside
-// a shape is kept too.
+// a shape is kept too. With `relations` each of the 8 ids says how that neighbour relates to the
+// cell itself (the same token, black, another colour, the border, beyond the canvas), a pattern
+// that does not depend on the task's colours: "an interior cell", "a lone pixel", "the same
+// colour further along this row" read the same in every palette.
 
 
 #include <cstdint>
@@ -2949,15 +2955,30 @@ namespace data {
 ETRM_HD constexpr int neighbour_dr(index_t d) { return d < 3 ? -1 : d < 5 ? 0 : 1; }
 ETRM_HD constexpr int neighbour_dc(index_t d) { return d == 0 || d == 3 || d == 5 ? -1 : d == 1 || d == 6 ? 0 : 1; }
 
+// What the 8 ids of a cell hold: the adjacent tokens, or (rays) the first non-black token along
+// each direction; with `relations`, that token's relation to the cell's own (neighbour_relation).
+struct neighbour_kind {
+  bool rays = false;
+  bool relations = false;
+};
+
+// The relation ids: PAD (0) beyond the canvas and EOS (1) on the border as tokens, then the
+// neighbour holds the cell's own token (2), black where the cell is not (3), another colour (4).
+inline constexpr std::int32_t neighbour_relation_ids = 5;
+ETRM_HD constexpr std::int32_t neighbour_relation(std::int32_t cell, std::int32_t seen) {
+  return seen <= arc_eos_token ? seen : seen == cell ? 2 : seen == arc_first_colour_token ? 3 : 4;
+}
+
 // out[d, n, r, c] = the token at (r + dr, c + dc) of canvas n for (dr, dc) = (neighbour_dr(d),
 // neighbour_dc(d)), or with `rays` the first token != black met stepping from (r, c) by (dr, dc);
-// PAD (0) when the canvas ends first. call(i) writes out[i], so that a backend's for_each runs
-// it where the grids are.   grids: [N, G, G]; out: [8, N, G, G]
+// PAD (0) when the canvas ends first; with `relations`, its relation to the token at (r, c).
+// call(i) writes out[i], so that a backend's for_each runs it where the grids are.
+//   grids: [N, G, G]; out: [8, N, G, G]
 struct neighbour_tokens {
   const std::int32_t* grids;
   index_t N;
   int G;
-  bool rays;
+  neighbour_kind kind;
   std::int32_t* out;
 
   ETRM_HD void operator()(index_t i) const {
@@ -2967,11 +2988,11 @@ struct neighbour_tokens {
     const std::int32_t* canvas = grids + g * GG;
     std::int32_t seen = arc_pad_token;
     for (int y = r + dr, x = c + dc; y >= 0 && x >= 0 && y < G && x < G; y += dr, x += dc)
-      if (const std::int32_t t = canvas[y * G + x]; !rays || t != arc_first_colour_token) {
+      if (const std::int32_t t = canvas[y * G + x]; !kind.rays || t != arc_first_colour_token) {
         seen = t;
         break;
       }
-    out[i] = seen;
+    out[i] = kind.relations ? neighbour_relation(canvas[r * G + c], seen) : seen;
   }
 };
 
@@ -2992,6 +3013,7 @@ struct encoder_config {
   bool aligned_cells = true;    // each token also embeds the same cell of the other grid of its pair
   bool neighbour_cells = false;  // each token (and query cell) also embeds its 8 neighbours
   bool neighbour_rays = false;   // with neighbour_cells: the first non-black cell along each direction
+  bool neighbour_relations = false;  // with neighbour_cells: each neighbour's relation to the cell, not its colour
   bool query_attention = true;  // the query cells read the demo tokens by cross-attention
   // With query_attention: output tokens and query cells embed the input cell they come from under
   // the searched dihedral transform and shift (see 1. above).
@@ -3017,7 +3039,7 @@ struct encoder_config {
 inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
        {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells}, {"neighbour_cells", e.neighbour_cells},
-       {"neighbour_rays", e.neighbour_rays},
+       {"neighbour_rays", e.neighbour_rays}, {"neighbour_relations", e.neighbour_relations},
        {"query_attention", e.query_attention}, {"search_alignment", e.search_alignment},
        {"candidate_cells", e.candidate_cells},
        {"matching_init", e.matching_init},
@@ -3031,6 +3053,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
   e.neighbour_cells = j.value("neighbour_cells", e.neighbour_cells);
   e.neighbour_rays = j.value("neighbour_rays", e.neighbour_rays);
+  e.neighbour_relations = j.value("neighbour_relations", e.neighbour_relations);
   e.query_attention = j.value("query_attention", e.query_attention);
   e.search_alignment = j.value("search_alignment", e.search_alignment);
   e.candidate_cells = j.value("candidate_cells", e.candidate_cells);
@@ -3064,11 +3087,12 @@ struct mean_weight_fn {  // weight of a pair in the mean: present / count
 };
 
 // The ids the neighbour tables read for every cell of N stacked G×G grids: the 8 adjacent cells,
-// or with `rays` what each cell sees along the 8 directions (data/cell_neighbours.hpp), on the
-// backend's device.   grids: [N, G, G]; out: [8, N, G, G]
+// or what each cell sees along the 8 directions, or their relations to the cell
+// (data/cell_neighbours.hpp), on the backend's device.   grids: [N, G, G]; out: [8, N, G, G]
 template <class D>
-void neighbour_ids(context_t<D>& ctx, index_t N, index_t G, bool rays, const std::int32_t* grids, std::int32_t* out) {
-  kernels<D>::for_each(ctx, 8 * N * G * G, data::neighbour_tokens{grids, N, int(G), rays, out});
+void neighbour_ids(context_t<D>& ctx, index_t N, index_t G, data::neighbour_kind kind, const std::int32_t* grids,
+                   std::int32_t* out) {
+  kernels<D>::for_each(ctx, 8 * N * G * G, data::neighbour_tokens{grids, N, int(G), kind, out});
 }
 
 // (search_alignment) call(b), for row b of a batch of context rows: the alignment its present
@@ -3140,7 +3164,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {2 * c.vocab_size, Dm}, emb);
     // Zero: the 8 tables start silent, so training starts as without them (drawn like the others,
     // their sum drowned each cell's own colour and slowed the lookup; docs/RESULTS.md).
-    if (e.neighbour_cells) neighbours_ = l.add(pre + "embed_neighbours.weight", {8, c.vocab_size, Dm}, init_spec::zeros());
+    if (e.neighbour_cells)
+      neighbours_ = l.add(pre + "embed_neighbours.weight", {8, neighbour_vocab(), Dm}, init_spec::zeros());
     for (index_t i = 0; i < e.encoder_layers; ++i)
       pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
     queries_ = l.add(pre + "latent_queries", {K_, Dm}, init_spec::trunc_normal(1.0));
@@ -3161,6 +3186,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: candidate_cells needs search_alignment");
     if (e.neighbour_rays && !e.neighbour_cells)
       throw std::invalid_argument("etrm encoder: neighbour_rays needs neighbour_cells");
+    if (e.neighbour_relations && !e.neighbour_cells)
+      throw std::invalid_argument("etrm encoder: neighbour_relations needs neighbour_cells");
     if (e.raw_lookup && (!e.query_attention || e.encoder_layers == 0))
       throw std::invalid_argument("etrm encoder: raw_lookup needs query_attention and encoder_layers > 0");
     if (e.reads_out()) readout_ = l.add(pre + "readout_head.weight", {c.vocab_size, Dm}, emb);
@@ -3426,7 +3453,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       K::gemm(ctx, false, false, B, LD, 1, embed_scale(), ones, 1, 0, s.pos, LD, 0, T(1), s.query_in, LD, 0, 1);
       ws.rewind(mark);
       if (cfg_.neighbour_cells) {
-        neighbour_ids<D>(ctx, B, cfg_.grid_side, cfg_.neighbour_rays, inputs, s.query_neighbours);
+        neighbour_ids<D>(ctx, B, cfg_.grid_side, neighbours(), inputs, s.query_neighbours);
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
       if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * cells(), s.query_transported, s.query_in, ws);
@@ -3496,14 +3523,19 @@ class demo_encoder_policy<Aggregation, Injection>::type {
                                          s.query_candidate});
   }
 
+  data::neighbour_kind neighbours() const { return {cfg_.neighbour_rays, cfg_.neighbour_relations}; }
+  // Rows of each neighbour table: a token's, or a relation's.
+  index_t neighbour_vocab() const { return cfg_.neighbour_relations ? data::neighbour_relation_ids : V_; }
   // x[i] += scale · Σ_d E_d[ids[d, i]]   ids: [8, n]; x: [n, D]
   void add_neighbours(context_t<D>& ctx, const T* p, index_t n, const std::int32_t* ids, T* x,
                       workspace<D>& ws) const {
-    for (index_t d = 0; d < 8; ++d) add_embedding(ctx, p + neighbours_.offset + d * V_ * Dm_, n, ids + d * n, x, ws);
+    for (index_t d = 0; d < 8; ++d)
+      add_embedding(ctx, p + neighbours_.offset + d * neighbour_vocab() * Dm_, n, ids + d * n, x, ws);
   }
   void neighbours_backward(context_t<D>& ctx, index_t n, const std::int32_t* ids, const T* dx, T* g) const {
     for (index_t d = 0; d < 8; ++d)
-      kernels<D>::scatter_add_rows(ctx, 1, n, Dm_, ids + d * n, dx, 0, embed_scale(), g + neighbours_.offset + d * V_ * Dm_);
+      kernels<D>::scatter_add_rows(ctx, 1, n, Dm_, ids + d * n, dx, 0, embed_scale(),
+                                   g + neighbours_.offset + d * neighbour_vocab() * Dm_);
   }
 
   layer_dims pair_dims(index_t B) const {
@@ -3543,7 +3575,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * M * Lp, s.transported, s.x0, ws);
     if (cfg_.candidate_cells) add_embedding(ctx, p + candidate_.offset, B * M * Lp, s.candidate, s.x0, ws);
     if (cfg_.neighbour_cells) {  // every grid of every pair: [B·M·2, G, G]
-      neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, cfg_.neighbour_rays, s.tokens, s.neighbours);
+      neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, neighbours(), s.tokens, s.neighbours);
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
     T* ones = ws.template take<T>(B * M);

@@ -51,7 +51,8 @@ help)
   done
   "$bin" train --help >train_help.txt || fail "etrm train --help"
   for opt in --grid-side --precision --leave-one-out --adapt-steps --adapt --adapt-votes --adapt-augment --matching-init \
-    --curriculum-steps --curriculum-families --encoder-lr-scale --readout-weight --neighbour-cells --neighbour-rays; do
+    --curriculum-steps --curriculum-families --encoder-lr-scale --readout-weight --neighbour-cells --neighbour-rays \
+    --neighbour-relations; do
     grep -q -- "$opt" train_help.txt || fail "train --help lacks $opt"
   done
   "$bin" >/dev/null 2>&1 && fail "no subcommand must fail"
@@ -148,6 +149,8 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
   }
   check_dependent_option candidate_cells --candidate-cells search_alignment --search-alignment
   check_dependent_option neighbour_rays --neighbour-rays neighbour_cells --neighbour-cells --neighbour-cells true
+  check_dependent_option neighbour_relations --neighbour-relations neighbour_cells --neighbour-cells \
+    --neighbour-cells true
   expect_error readout_weight "$bin" train --query-attention false --readout-weight 1 --steps 1 --out bad_readout \
     "${tiny[@]}"
   expect_error "rule family 'colour_map'" "$bin" train --curriculum-steps 1 --curriculum-families colour_map \

@@ -115,19 +115,22 @@ void check_elementwise(etrm::context_t<D>& ctx) {
   K::fill(ctx, n, 2.5f, out.data());
   for (float v : dev.get(out)) REQUIRE(v == 2.5f);
   // for_each with an index functor: the encoder's neighbour ids of 37 random 7×7 canvases
-  // (tokens 0..11, so black, PAD and EOS all occur), adjacent and along rays.
+  // (tokens 0..11, so black, PAD and EOS all occur), adjacent and along rays, as tokens and as
+  // relations to the cell.
   const index_t N = 37, G = 7, ids = 8 * N * G * G;
   std::vector<std::int32_t> grids(sz(N * G * G));
   for (std::size_t i = 0; i < grids.size(); ++i) grids[i] = std::int32_t(etrm::uniform_index({5, 3}, i, 12));
   auto dgrids = dev.put(grids);
   etrm::buffer<std::int32_t, D> dids(ids);
   std::vector<std::int32_t> want_ids(sz(ids));
-  for (const bool rays : {false, true}) {
-    INFO("rays " << rays);
-    ref_k::for_each(ref_ctx, ids, etrm::data::neighbour_tokens{grids.data(), N, int(G), rays, want_ids.data()});
-    K::for_each(ctx, ids, etrm::data::neighbour_tokens{dgrids.data(), N, int(G), rays, dids.data()});
-    CHECK(dev.get(dids) == want_ids);
-  }
+  for (const bool rays : {false, true})
+    for (const bool relations : {false, true}) {
+      INFO("rays " << rays << ", relations " << relations);
+      const etrm::data::neighbour_kind kind{rays, relations};
+      ref_k::for_each(ref_ctx, ids, etrm::data::neighbour_tokens{grids.data(), N, int(G), kind, want_ids.data()});
+      K::for_each(ctx, ids, etrm::data::neighbour_tokens{dgrids.data(), N, int(G), kind, dids.data()});
+      CHECK(dev.get(dids) == want_ids);
+    }
 }
 
 template <class D>

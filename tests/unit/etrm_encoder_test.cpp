@@ -158,6 +158,12 @@ TEST_SUITE("etrm encoder") {
     e.neighbour_rays = true;
     check_encoder_gradients<demo_encoder_policy<>>(e);
   }
+  TEST_CASE("whole model gradcheck: with neighbour relations") {
+    encoder_config e = tiny_encoder();
+    e.neighbour_cells = true;
+    e.neighbour_relations = true;
+    check_encoder_gradients<demo_encoder_policy<>>(e);
+  }
   TEST_CASE("whole model gradcheck: with the alignment search, the candidate cells and the readout loss") {
     encoder_config e = tiny_encoder();
     e.search_alignment = true;
@@ -215,7 +221,7 @@ TEST_SUITE("etrm encoder") {
     // two 3×3 grids holding 1..9 and 11..19
     std::vector<std::int32_t> grids(18), out(8 * 18);
     for (int i = 0; i < 18; ++i) grids[std::size_t(i)] = (i / 9) * 10 + i % 9 + 1;
-    neighbour_ids<R>(ctx, 2, 3, /*rays=*/false, grids.data(), out.data());
+    neighbour_ids<R>(ctx, 2, 3, {}, grids.data(), out.data());
     const int dr[8] = {-1, -1, -1, 0, 0, 1, 1, 1}, dc[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
     for (int d = 0; d < 8; ++d)
       for (int n = 0; n < 2; ++n)
@@ -236,7 +242,7 @@ TEST_SUITE("etrm encoder") {
     //   1 1 1 0
     const std::vector<std::int32_t> canvas = {3, 2, 2, 1, 2, 2, 4, 1, 5, 2, 2, 1, 1, 1, 1, 0};
     std::vector<std::int32_t> out(8 * 16);
-    neighbour_ids<R>(ctx, 1, 4, /*rays=*/true, canvas.data(), out.data());
+    neighbour_ids<R>(ctx, 1, 4, {.rays = true}, canvas.data(), out.data());
     const auto seen = [&](int d, int r, int c) { return out[std::size_t(d * 16 + r * 4 + c)]; };
     // directions: 0 ↖, 1 ↑, 2 ↗, 3 ←, 4 →, 5 ↙, 6 ↓, 7 ↘
     CHECK(seen(3, 1, 1) == 0);  // ← from (1, 1): black (1, 0), then off the canvas
@@ -250,13 +256,52 @@ TEST_SUITE("etrm encoder") {
     CHECK(seen(5, 0, 2) == 5);  // ↙ from (0, 2): past black (1, 1) to the 5
     // Without rays the adjacent cells: → from (1, 0) is the black cell next to it.
     std::vector<std::int32_t> adjacent(8 * 16);
-    neighbour_ids<R>(ctx, 1, 4, /*rays=*/false, canvas.data(), adjacent.data());
+    neighbour_ids<R>(ctx, 1, 4, {}, canvas.data(), adjacent.data());
     CHECK(adjacent[std::size_t(4 * 16 + 1 * 4 + 0)] == 2);
     CHECK(adjacent[std::size_t(3 * 16 + 1 * 4 + 1)] == 2);  // ← from (1, 1): black (1, 0)
     encoder_config bad = tiny_encoder();
     bad.neighbour_rays = true;
     using model_t = trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
     CHECK_THROWS_WITH(model_t(ctx, etrm_config(), bad), doctest::Contains("neighbour_rays needs neighbour_cells"));
+  }
+  TEST_CASE("neighbour relations: each neighbour's relation to the cell, the same in every palette") {
+    // The canvas of the test before, and the same with its colours 3, 4, 5 renamed 7, 3, 9:
+    //   3 2 2 1      7 2 2 1
+    //   2 2 4 1      2 2 3 1
+    //   5 2 2 1      9 2 2 1
+    //   1 1 1 0      1 1 1 0
+    const std::vector<std::int32_t> canvas = {3, 2, 2, 1, 2, 2, 4, 1, 5, 2, 2, 1, 1, 1, 1, 0},
+                                     renamed = {7, 2, 2, 1, 2, 2, 3, 1, 9, 2, 2, 1, 1, 1, 1, 0};
+    std::vector<std::int32_t> out(8 * 16), out_renamed(8 * 16);
+    neighbour_ids<R>(ctx, 1, 4, {.relations = true}, canvas.data(), out.data());
+    neighbour_ids<R>(ctx, 1, 4, {.relations = true}, renamed.data(), out_renamed.data());
+    CHECK(out == out_renamed);
+    const auto rel = [&](int d, int r, int c) { return out[std::size_t(d * 16 + r * 4 + c)]; };
+    // 0 beyond the canvas, 1 the border, 2 the cell's own token, 3 black (the cell not), 4 another colour
+    CHECK(rel(1, 0, 0) == 0);  // ↑ from the 3: off the canvas
+    CHECK(rel(4, 1, 2) == 1);  // → from the 4: the EOS border
+    CHECK(rel(4, 0, 1) == 2);  // → from black (0, 1): black (0, 2), its own token
+    CHECK(rel(4, 0, 0) == 3);  // → from the 3: black
+    CHECK(rel(7, 0, 0) == 3);  // ↘ from the 3: black (1, 1)
+    CHECK(rel(6, 0, 0) == 3);  // ↓ from the 3: black (1, 0)
+    CHECK(rel(1, 1, 2) == 3);  // ↑ from the 4: black (0, 2)
+    CHECK(rel(3, 1, 2) == 3);  // ← from the 4: black (1, 1)
+    CHECK(rel(0, 1, 1) == 4);  // ↖ from black (1, 1): the 3, a colour
+    // Along rays black is passed: → from the 5 meets the border, ↖ from black (2, 2) the 3.
+    std::vector<std::int32_t> rays(8 * 16);
+    neighbour_ids<R>(ctx, 1, 4, {.rays = true, .relations = true}, canvas.data(), rays.data());
+    CHECK(rays[std::size_t(4 * 16 + 2 * 4 + 0)] == 1);
+    CHECK(rays[std::size_t(0 * 16 + 2 * 4 + 2)] == 4);
+    // The tables shrink to the 5 relations; the option needs the neighbour cells.
+    using model_t = trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
+    encoder_config e = tiny_encoder();
+    e.neighbour_cells = e.neighbour_relations = true;
+    const model_t m(ctx, etrm_config(), e);
+    const auto* table = m.layout().find("model.inner.encoder.embed_neighbours.weight");
+    REQUIRE(table);
+    CHECK(table->shape == std::vector<index_t>{8, 5, etrm_config().hidden_size});
+    e.neighbour_cells = false;
+    CHECK_THROWS_WITH(model_t(ctx, etrm_config(), e), doctest::Contains("neighbour_relations needs neighbour_cells"));
   }
   TEST_CASE("the readout head exists only with a positive weight and needs query attention") {
     const auto params = [](const encoder_config& e) {
@@ -339,10 +384,12 @@ TEST_SUITE("etrm encoder") {
     encoder_config with_rays = with_extras;
     with_rays.neighbour_rays = true;
     with_rays.raw_lookup = true;
-    for (const encoder_config& e : {tiny_encoder(), with_extras, with_rays}) {
-      INFO("neighbour cells, alignment search and candidate cells " << e.neighbour_cells << ", neighbour rays and raw lookup "
-                                                                     << e.neighbour_rays << ", readout weight "
-                                                                     << e.readout_weight);
+    encoder_config with_relations = with_extras;
+    with_relations.neighbour_relations = true;
+    for (const encoder_config& e : {tiny_encoder(), with_extras, with_rays, with_relations}) {
+      INFO("neighbour cells, alignment search and candidate cells "
+           << e.neighbour_cells << ", neighbour rays and raw lookup " << e.neighbour_rays << ", neighbour relations "
+           << e.neighbour_relations << ", readout weight " << e.readout_weight);
       tiny::check_cpu_matches_reference<tiny::attention, demo_encoder_policy<>::type>(
           c, [](std::uint64_t s) { return episodes(4, s); }, e);
     }

@@ -16,6 +16,9 @@
 //      "neighbours" are then what the cell sees along each direction: the first cell that is not
 //      black, or the grid's border (data/cell_neighbours.hpp), so rules that relate a cell to colours
 //      further along its row, column or diagonal (lines, joins, enclosures) become local too.
+//      (neighbour_relations) Each of the 8 then says only how that neighbour relates to the cell:
+//      its own token, black, another colour, the border or beyond (data::neighbour_relation), a
+//      pattern that reads the same in every palette.
 //      (search_alignment) Every output token, and every query cell in 4., also embeds the
 //      input cell that lands on it under the dihedral transform and shift that best explain the
 //      task's demos (data/cell_alignment.hpp, searched per row on the device): for a rule that
@@ -67,6 +70,7 @@ struct encoder_config {
   bool aligned_cells = true;    // each token also embeds the same cell of the other grid of its pair
   bool neighbour_cells = false;  // each token (and query cell) also embeds its 8 neighbours
   bool neighbour_rays = false;   // with neighbour_cells: the first non-black cell along each direction
+  bool neighbour_relations = false;  // with neighbour_cells: each neighbour's relation to the cell, not its colour
   bool query_attention = true;  // the query cells read the demo tokens by cross-attention
   // With query_attention: output tokens and query cells embed the input cell they come from under
   // the searched dihedral transform and shift (see 1. above).
@@ -92,7 +96,7 @@ struct encoder_config {
 inline void to_json(nlohmann::json& j, const encoder_config& e) {
   j = {{"grid_side", e.grid_side}, {"max_demos", e.max_demos}, {"encoder_layers", e.encoder_layers},
        {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells}, {"neighbour_cells", e.neighbour_cells},
-       {"neighbour_rays", e.neighbour_rays},
+       {"neighbour_rays", e.neighbour_rays}, {"neighbour_relations", e.neighbour_relations},
        {"query_attention", e.query_attention}, {"search_alignment", e.search_alignment},
        {"candidate_cells", e.candidate_cells},
        {"matching_init", e.matching_init},
@@ -106,6 +110,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
   e.neighbour_cells = j.value("neighbour_cells", e.neighbour_cells);
   e.neighbour_rays = j.value("neighbour_rays", e.neighbour_rays);
+  e.neighbour_relations = j.value("neighbour_relations", e.neighbour_relations);
   e.query_attention = j.value("query_attention", e.query_attention);
   e.search_alignment = j.value("search_alignment", e.search_alignment);
   e.candidate_cells = j.value("candidate_cells", e.candidate_cells);
@@ -139,11 +144,12 @@ struct mean_weight_fn {  // weight of a pair in the mean: present / count
 };
 
 // The ids the neighbour tables read for every cell of N stacked G×G grids: the 8 adjacent cells,
-// or with `rays` what each cell sees along the 8 directions (data/cell_neighbours.hpp), on the
-// backend's device.   grids: [N, G, G]; out: [8, N, G, G]
+// or what each cell sees along the 8 directions, or their relations to the cell
+// (data/cell_neighbours.hpp), on the backend's device.   grids: [N, G, G]; out: [8, N, G, G]
 template <class D>
-void neighbour_ids(context_t<D>& ctx, index_t N, index_t G, bool rays, const std::int32_t* grids, std::int32_t* out) {
-  kernels<D>::for_each(ctx, 8 * N * G * G, data::neighbour_tokens{grids, N, int(G), rays, out});
+void neighbour_ids(context_t<D>& ctx, index_t N, index_t G, data::neighbour_kind kind, const std::int32_t* grids,
+                   std::int32_t* out) {
+  kernels<D>::for_each(ctx, 8 * N * G * G, data::neighbour_tokens{grids, N, int(G), kind, out});
 }
 
 // (search_alignment) call(b), for row b of a batch of context rows: the alignment its present
@@ -215,7 +221,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {2 * c.vocab_size, Dm}, emb);
     // Zero: the 8 tables start silent, so training starts as without them (drawn like the others,
     // their sum drowned each cell's own colour and slowed the lookup; docs/RESULTS.md).
-    if (e.neighbour_cells) neighbours_ = l.add(pre + "embed_neighbours.weight", {8, c.vocab_size, Dm}, init_spec::zeros());
+    if (e.neighbour_cells)
+      neighbours_ = l.add(pre + "embed_neighbours.weight", {8, neighbour_vocab(), Dm}, init_spec::zeros());
     for (index_t i = 0; i < e.encoder_layers; ++i)
       pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
     queries_ = l.add(pre + "latent_queries", {K_, Dm}, init_spec::trunc_normal(1.0));
@@ -236,6 +243,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: candidate_cells needs search_alignment");
     if (e.neighbour_rays && !e.neighbour_cells)
       throw std::invalid_argument("etrm encoder: neighbour_rays needs neighbour_cells");
+    if (e.neighbour_relations && !e.neighbour_cells)
+      throw std::invalid_argument("etrm encoder: neighbour_relations needs neighbour_cells");
     if (e.raw_lookup && (!e.query_attention || e.encoder_layers == 0))
       throw std::invalid_argument("etrm encoder: raw_lookup needs query_attention and encoder_layers > 0");
     if (e.reads_out()) readout_ = l.add(pre + "readout_head.weight", {c.vocab_size, Dm}, emb);
@@ -501,7 +510,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       K::gemm(ctx, false, false, B, LD, 1, embed_scale(), ones, 1, 0, s.pos, LD, 0, T(1), s.query_in, LD, 0, 1);
       ws.rewind(mark);
       if (cfg_.neighbour_cells) {
-        neighbour_ids<D>(ctx, B, cfg_.grid_side, cfg_.neighbour_rays, inputs, s.query_neighbours);
+        neighbour_ids<D>(ctx, B, cfg_.grid_side, neighbours(), inputs, s.query_neighbours);
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
       if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * cells(), s.query_transported, s.query_in, ws);
@@ -571,14 +580,19 @@ class demo_encoder_policy<Aggregation, Injection>::type {
                                          s.query_candidate});
   }
 
+  data::neighbour_kind neighbours() const { return {cfg_.neighbour_rays, cfg_.neighbour_relations}; }
+  // Rows of each neighbour table: a token's, or a relation's.
+  index_t neighbour_vocab() const { return cfg_.neighbour_relations ? data::neighbour_relation_ids : V_; }
   // x[i] += scale · Σ_d E_d[ids[d, i]]   ids: [8, n]; x: [n, D]
   void add_neighbours(context_t<D>& ctx, const T* p, index_t n, const std::int32_t* ids, T* x,
                       workspace<D>& ws) const {
-    for (index_t d = 0; d < 8; ++d) add_embedding(ctx, p + neighbours_.offset + d * V_ * Dm_, n, ids + d * n, x, ws);
+    for (index_t d = 0; d < 8; ++d)
+      add_embedding(ctx, p + neighbours_.offset + d * neighbour_vocab() * Dm_, n, ids + d * n, x, ws);
   }
   void neighbours_backward(context_t<D>& ctx, index_t n, const std::int32_t* ids, const T* dx, T* g) const {
     for (index_t d = 0; d < 8; ++d)
-      kernels<D>::scatter_add_rows(ctx, 1, n, Dm_, ids + d * n, dx, 0, embed_scale(), g + neighbours_.offset + d * V_ * Dm_);
+      kernels<D>::scatter_add_rows(ctx, 1, n, Dm_, ids + d * n, dx, 0, embed_scale(),
+                                   g + neighbours_.offset + d * neighbour_vocab() * Dm_);
   }
 
   layer_dims pair_dims(index_t B) const {
@@ -618,7 +632,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * M * Lp, s.transported, s.x0, ws);
     if (cfg_.candidate_cells) add_embedding(ctx, p + candidate_.offset, B * M * Lp, s.candidate, s.x0, ws);
     if (cfg_.neighbour_cells) {  // every grid of every pair: [B·M·2, G, G]
-      neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, cfg_.neighbour_rays, s.tokens, s.neighbours);
+      neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, neighbours(), s.tokens, s.neighbours);
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
     T* ones = ws.template take<T>(B * M);

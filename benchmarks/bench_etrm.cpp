@@ -4,8 +4,10 @@
 // variant: train_step_etrm/fewshot/<batch>/<variant> with variant k_tokens (the K context
 // tokens only), aligned (+ aligned cells), query_attention (+ the query cells reading the
 // demo tokens), search_alignment (+ the transported cells), neighbour_cells (+ the 8 adjacent
-// neighbour tables; the few-shot default) and neighbour_rays (the 8 tables reading each cell's
-// rays instead). Samples/s as items_per_second: what each encoder feature costs.
+// neighbour tables) and neighbour_rays (the 8 tables reading each cell's rays instead), all with
+// one pair block, and relations_no_pair_blocks (the 8 adjacent neighbours' relations to the cell,
+// no pair blocks: the few-shot default). Samples/s as items_per_second: what each encoder
+// feature costs.
 // ttt_fit_etrm/fewshot/{copies,own_rows}: one test-time training fit of the weights (16 Adam steps of 2
 // supervision steps, `etrm eval --adapt weights`) on a held-out task with 3 demos, with augmented
 // copies filling the batch of 32 (copies) or on its 3 leave-one-out rows alone (own_rows).
@@ -42,16 +44,19 @@ etrm::context_t<C> bench_context() {
 }
 
 struct encoder_features {
-  bool aligned = true, query_attention = true, search_alignment = true, neighbour_cells = false, neighbour_rays = false;
+  bool aligned = true, query_attention = true, search_alignment = true, neighbour_cells = false, neighbour_rays = false,
+       neighbour_relations = false;
+  etrm::index_t pair_blocks = 1;
 };
 
 etrm::encoder_config fewshot_encoder(const etrm::data::episode_shape& shape, encoder_features f) {
-  etrm::encoder_config e{shape.side, shape.max_demos, 1, 1};
+  etrm::encoder_config e{shape.side, shape.max_demos, f.pair_blocks, 1};
   e.aligned_cells = f.aligned;
   e.query_attention = f.query_attention;
   e.search_alignment = f.search_alignment;
   e.neighbour_cells = f.neighbour_cells;
   e.neighbour_rays = f.neighbour_rays;
+  e.neighbour_relations = f.neighbour_relations;
   return e;
 }
 
@@ -91,12 +96,14 @@ void ttt_fit(benchmark::State& state, bool augment) {
 }
 
 const int registered = [] {
-  const std::pair<const char*, encoder_features> variants[] = {{"k_tokens", {false, false, false}},
-                                                              {"aligned", {true, false, false}},
-                                                              {"query_attention", {true, true, false}},
-                                                              {"search_alignment", {true, true, true}},
-                                                              {"neighbour_cells", {true, true, true, true}},
-                                                              {"neighbour_rays", {true, true, true, true, true}}};
+  const std::pair<const char*, encoder_features> variants[] = {
+      {"k_tokens", {false, false, false}},
+      {"aligned", {true, false, false}},
+      {"query_attention", {true, true, false}},
+      {"search_alignment", {true, true, true}},
+      {"neighbour_cells", {true, true, true, true}},
+      {"neighbour_rays", {true, true, true, true, true}},
+      {"relations_no_pair_blocks", {true, true, true, true, false, true, 0}}};
   for (const auto& [name, features] : variants)
     benchmark::RegisterBenchmark((std::string("train_step_etrm/fewshot/32/") + name).c_str(),
                                  [f = features](benchmark::State& s) { etrm_step(s, 32, f); })

@@ -14,7 +14,7 @@
 #
 #   tools/run-comparison.sh              # ETRM_COMPARE_MINUTES per model (default 10)
 #   ETRM_BIN=build/release/examples/etrm ETRM_COMPARE_POOL=256 ETRM_COMPARE_OUT=runs/compare
-#   ETRM_COMPARE_TRM_HIDDEN=136 ETRM_COMPARE_TTT_BATCHES=4 ETRM_COMPARE_TTT_STEPS=32 ETRM_COMPARE_TTT_VOTES=1
+#   ETRM_COMPARE_TRM_HIDDEN=120 ETRM_COMPARE_TTT_BATCHES=4 ETRM_COMPARE_TTT_STEPS=32 ETRM_COMPARE_TTT_VOTES=1
 #   ETRM_COMPARE_TTT_AUGMENT=false ETRM_COMPARE_TRM_TTT_LR=1e-3   # the fit's augmented copies; TRM's lr
 #   ETRM_COMPARE_REPORT_ONLY=1           # rewrite the report from the runs already in ETRM_COMPARE_OUT
 #   ETRM_COMPARE_TTT_ONLY=1              # redo only the test-time training of those runs, then the report
@@ -23,7 +23,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bin="${ETRM_BIN:-build/release/examples/etrm}"
 minutes="${ETRM_COMPARE_MINUTES:-10}"
-trm_hidden="${ETRM_COMPARE_TRM_HIDDEN:-136}"
+trm_hidden="${ETRM_COMPARE_TRM_HIDDEN:-120}"
 pool="${ETRM_COMPARE_POOL:-256}"
 out="${ETRM_COMPARE_OUT:-runs/compare}"
 ttt_batches="${ETRM_COMPARE_TTT_BATCHES:-4}"

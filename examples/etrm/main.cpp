@@ -175,7 +175,8 @@ void add_train_options(CLI::App* app, overrides& o) {
   o.add<index_t>(app, "--grid-side", "Canvas side of an episode grid (EOS border included)",
                  [](R& r, const index_t& v) { r.enc.grid_side = v; });
   o.add<index_t>(app, "--max-demos", "Demonstrations per episode", [](R& r, const index_t& v) { r.enc.max_demos = v; });
-  o.add<index_t>(app, "--encoder-layers", "Transformer blocks per demonstration pair",
+  o.add<index_t>(app, "--encoder-layers",
+                 "Transformer blocks per demonstration pair (default: 0 with the few-shot defaults, 1 elsewhere)",
                  [](R& r, const index_t& v) { r.enc.encoder_layers = v; });
   o.add<index_t>(app, "--latent-layers", "Self-attention blocks over the context tokens",
                  [](R& r, const index_t& v) { r.enc.latent_layers = v; });
@@ -183,7 +184,8 @@ void add_train_options(CLI::App* app, overrides& o) {
               [](R& r, const bool& v) { r.enc.aligned_cells = v; });
   o.add<bool>(app, "--neighbour-cells",
               "Demo tokens and query cells also embed their 8 neighbours, so the lookup can match local patterns "
-              "(default: true with the few-shot defaults, false elsewhere; false also switches the neighbour rays off)",
+              "(default: true with the few-shot defaults, false elsewhere; false also switches the neighbour rays and "
+              "relations off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"neighbour_cells", v}}}}); });
   // After --neighbour-cells, whose `false` switches the rays and relations off unless set here.
   o.add<bool>(app, "--neighbour-rays",
@@ -194,7 +196,7 @@ void add_train_options(CLI::App* app, overrides& o) {
   o.add<bool>(app, "--neighbour-relations",
               "With --neighbour-cells: each of the 8 neighbours says only how it relates to the cell (its own "
               "colour, black, another colour, the border), a pattern that reads the same in every palette "
-              "(default false)",
+              "(default: true with the few-shot defaults, false elsewhere)",
               [](R& r, const bool& v) { r.enc.neighbour_relations = v; });
   o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true; false also "
               "switches the readout loss, the alignment search, the candidate cells and the raw lookup off)",

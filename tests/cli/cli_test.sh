@@ -241,6 +241,12 @@ assert "demo_dependence" not in rows["held_out/wrong_demos"]' run/eval.json || f
     --adapt weights --adapt-steps 1 --adapt-supervision-steps 1 --adapt-skip-solved false --out ttt >table4.txt \
     || fail "eval --adapt weights"
   grep -q "^held_out/ttt " table4.txt || fail "table lacks held_out/ttt"
+  # pass@2 of the fit: rows that the adapted or the unadapted answer gets exactly right.
+  either=$(paste -d'|' ttt/eval_held_out.jsonl ttt/eval_held_out.ttt.jsonl | grep -c '"exact":true')
+  want=$(awk -v n="$either" -v t="$(wc -l <ttt/eval_held_out.jsonl)" 'BEGIN { printf "%.2f%%", 100 * n / t }')
+  grep -A1 "^held_out/ttt " table4.txt | grep -q "pass@2 $want (the unadapted answer as the second attempt)" ||
+    fail "held_out/ttt: pass@2 is not $want"
+  grep -q '"pass@2_with_unadapted"' ttt/eval.json || fail "eval.json lacks pass@2_with_unadapted"
   "$bin" eval --checkpoint run/checkpoint.safetensors --split held_out --no-controls --eval-batches 1 --threads 2 \
     --adapt weights --adapt-steps 1 --adapt-supervision-steps 1 --adapt-votes 4 --out votes >table5.txt \
     || fail "eval --adapt-votes"

@@ -47,6 +47,7 @@ struct encoder_features {
   bool aligned = true, query_attention = true, search_alignment = true, neighbour_cells = false, neighbour_rays = false,
        neighbour_relations = false;
   etrm::index_t pair_blocks = 1;
+  bool pattern_cells = false;
 };
 
 etrm::encoder_config fewshot_encoder(const etrm::data::episode_shape& shape, encoder_features f) {
@@ -57,6 +58,7 @@ etrm::encoder_config fewshot_encoder(const etrm::data::episode_shape& shape, enc
   e.neighbour_cells = f.neighbour_cells;
   e.neighbour_rays = f.neighbour_rays;
   e.neighbour_relations = f.neighbour_relations;
+  e.pattern_cells = f.pattern_cells;
   return e;
 }
 
@@ -103,7 +105,8 @@ const int registered = [] {
       {"search_alignment", {true, true, true}},
       {"neighbour_cells", {true, true, true, true}},
       {"neighbour_rays", {true, true, true, true, true}},
-      {"relations_no_pair_blocks", {true, true, true, true, false, true, 0}}};
+      {"relations_no_pair_blocks", {true, true, true, true, false, true, 0}},
+      {"pattern_cells", {true, true, true, true, false, true, 0, true}}};
   for (const auto& [name, features] : variants)
     benchmark::RegisterBenchmark((std::string("train_step_etrm/fewshot/32/") + name).c_str(),
                                  [f = features](benchmark::State& s) { etrm_step(s, 32, f); })

@@ -184,8 +184,8 @@ void add_train_options(CLI::App* app, overrides& o) {
               [](R& r, const bool& v) { r.enc.aligned_cells = v; });
   o.add<bool>(app, "--neighbour-cells",
               "Demo tokens and query cells also embed their 8 neighbours, so the lookup can match local patterns "
-              "(default: true with the few-shot defaults, false elsewhere; false also switches the neighbour rays and "
-              "relations off)",
+              "(default: true with the few-shot defaults, false elsewhere; false also switches the neighbour rays, "
+              "relations and pattern cells off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"neighbour_cells", v}}}}); });
   // After --neighbour-cells, whose `false` switches the rays and relations off unless set here.
   o.add<bool>(app, "--neighbour-rays",
@@ -198,8 +198,9 @@ void add_train_options(CLI::App* app, overrides& o) {
               "colour, black, another colour, the border), a pattern that reads the same in every palette "
               "(default: true with the few-shot defaults, false elsewhere)",
               [](R& r, const bool& v) { r.enc.neighbour_relations = v; });
-  o.add<bool>(app, "--query-attention", "The query cells cross-attend to the demo tokens (default true; false also "
-              "switches the readout loss, the alignment search, the candidate cells and the raw lookup off)",
+  o.add<bool>(app, "--query-attention",
+              "The query cells cross-attend to the demo tokens (default true; false also switches the readout loss, "
+              "the alignment search, the candidate cells, the pattern cells and the raw lookup off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"query_attention", v}}}}); });
   o.add<bool>(app, "--raw-lookup",
               "With --query-attention: the query cells also read the demo tokens as embedded, before the pair "
@@ -226,6 +227,11 @@ void add_train_options(CLI::App* app, overrides& o) {
               "map the demos support under the searched alignment: the answer of the best move-then-recolour "
               "hypothesis (needs the alignment search; default false)",
               [](R& r, const bool& v) { r.enc.candidate_cells = v; });
+  o.add<bool>(app, "--pattern-cells",
+              "Query cells and demo output tokens also embed what the demos' input cells that look like them became "
+              "(the same colour and neighbours, else the same neighbours, else the same colour): a local rule read off "
+              "the demos (needs the neighbour cells and the query attention; default false)",
+              [](R& r, const bool& v) { r.enc.pattern_cells = v; });
   // data
   o.add<int>(app, "--min-side", "Few-shot generator: smallest input side", [](R& r, const int& v) { r.min_side = v; });
   o.add<int>(app, "--max-side", "Few-shot generator: largest input side", [](R& r, const int& v) { r.max_side = v; });
@@ -289,7 +295,7 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
     // Checkpoints written before the encoder had these options were trained without them.
     if (run.contains("encoder") && run.at("encoder").is_object()) {
       for (const char* key : {"aligned_cells", "query_attention", "matching_init", "neighbour_cells", "neighbour_rays",
-                              "neighbour_relations", "search_alignment", "candidate_cells", "raw_lookup"})
+                              "neighbour_relations", "search_alignment", "candidate_cells", "pattern_cells", "raw_lookup"})
         if (!run.at("encoder").contains(key)) run["encoder"][key] = false;
       if (!run.at("encoder").contains("readout_weight")) run["encoder"]["readout_weight"] = 0.0;
     }

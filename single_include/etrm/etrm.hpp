@@ -3475,6 +3475,11 @@ ETRM_END_NAMESPACE
 //      by the colour map the demos support under the same alignment (a colour the demos never
 //      show is kept, in a row of its own): on the query the answer of the best "move, then
 //      recolour" hypothesis, on a demo output whether that hypothesis holds there;
+//      (pattern_cells, with neighbour_cells) every query cell, and every demo output token, also
+//      embeds what the demos' input cells that look like it became (data/cell_patterns.hpp: the
+//      same token and neighbour ids, else the same ids, else the same token; a demo's output
+//      tokens read the other demos' answer), a local rule read off the demos that a query
+//      cell of a colour no demo shows can still follow;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
@@ -3783,6 +3788,109 @@ struct neighbour_tokens {
 }  // namespace data
 ETRM_END_NAMESPACE
 // ---- end etrm/data/cell_neighbours.hpp
+// ---- begin etrm/data/cell_patterns.hpp
+// SPDX-License-Identifier: Apache-2.0
+// A local rule read off a task's demonstrations: what the demos' input cells that look like a
+// given cell became in their outputs. A cell looks like another at seven levels, tried in turn:
+//   1. the same token and the same 8 neighbour ids (cell_neighbours.hpp: tokens, rays or
+//      relations, whatever the encoder reads);
+//   2. the same 8 neighbour ids, both black or both coloured: with relations a pattern that
+//      does not depend on the palette, so an interior cell of a colour no demo shows still finds
+//      the interior cells of the demos;
+//   3., 4. the same with the 4 orthogonal neighbours only, where the diagonals differ;
+//   5., 6. the same with only "holds the cell's own token or not" of each of the 4, where the
+//      rest differs (black beside a cell in one grid, the border in another);
+//   7. the same token alone (a colour map).
+// At the first level with any match, the matches vote on their outcome: "kept its token", or
+// the output token they took; the answer is the winner applied to the cell (ties: the lower
+// code, "kept" first). Only demos whose output grid has the size and place of their input grid
+// vote: the rule maps a cell to the cell at the same place.
+//
+// Canvases are G × G token grids in ARC's encoding (PAD 0, EOS 1, colours ≥ 2).
+
+
+#include <cstdint>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+// A cell's 8 neighbour ids: ids[d · stride] for direction d.
+struct neighbour_view {
+  const std::int32_t* ids;
+  index_t stride;
+  ETRM_HD std::int32_t operator[](int d) const { return ids[d * stride]; }
+};
+
+// The demos as the vote reads them. pairs: [M, 2, G, G] (input then output canvas), present: [M],
+// neighbours: ids of every cell of pairs, direction d of cell i at neighbours[d · stride + i].
+struct pattern_demos {
+  const std::int32_t* pairs;
+  const std::int32_t* present;
+  const std::int32_t* neighbours;
+  index_t stride;
+  int M, G, V;  // V: vocabulary size, at most max_alignment_vocab (the caller checks)
+  bool relations = false;  // the ids are neighbour_relation codes, not tokens
+  unsigned voters = 0;  // bit m: demo m votes (find_voters)
+
+  // Demo m votes when present, with an output grid the size and place of its input grid.
+  ETRM_HD pattern_demos& find_voters() {
+    voters = 0;
+    for (int m = 0; m < M && m < 32; ++m) {
+      if (!present[m]) continue;
+      const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
+      const detail::canvas_box a = detail::colour_box(in, G), b = detail::colour_box(in + G * G, G);
+      if (a.rows && a.r0 == b.r0 && a.c0 == b.c0 && a.rows == b.rows && a.cols == b.cols) voters |= 1u << m;
+    }
+    return *this;
+  }
+  ETRM_HD bool votes(int m) const { return m < 32 && (voters >> m & 1u); }
+  // The id of a neighbour that holds the token of a cell holding t.
+  ETRM_HD std::int32_t own(std::int32_t t) const { return relations ? 2 : t; }
+
+  // The answer for a cell holding `token` with neighbour ids `nb`, from the voting demos other
+  // than `skip` (-1: all), or V when no input cell of theirs looks like it (or it is no colour).
+  ETRM_HD std::int32_t answer(std::int32_t token, neighbour_view nb, int skip) const {
+    if (token < arc_first_colour_token) return V;
+    constexpr int orthogonal[4] = {1, 3, 4, 6};  // ↑ ← → ↓ in cell_neighbours.hpp's order
+    int counts[max_alignment_vocab + 1];  // [0]: kept; [1 + t]: became token t
+    const bool black = token == arc_first_colour_token;
+    for (int level = 1; level <= 7; ++level) {
+      const bool by_token = level % 2 == 1, coarse = level == 5 || level == 6;
+      const int directions = level <= 2 ? 8 : level <= 6 ? 4 : 0;
+      for (int k = 0; k <= V; ++k) counts[k] = 0;
+      int matches = 0;
+      for (int m = 0; m < M; ++m) {
+        if (m == skip || !votes(m)) continue;
+        const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
+        for (int i = 0; i < G * G; ++i) {
+          const std::int32_t t = in[i];
+          if (t < arc_first_colour_token) continue;
+          if (by_token ? t != token : (t == arc_first_colour_token) != black) continue;
+          const neighbour_view other{neighbours + std::size_t(2 * m) * G * G + i, stride};
+          bool same = true;
+          for (int k = 0; k < directions && same; ++k) {
+            const int d = directions == 8 ? k : orthogonal[k];
+            same = coarse ? (other[d] == own(t)) == (nb[d] == own(token)) : other[d] == nb[d];
+          }
+          if (!same) continue;
+          const std::int32_t out = in[G * G + i];
+          ++counts[out == t ? 0 : 1 + out];
+          ++matches;
+        }
+      }
+      if (!matches) continue;
+      int best = 0;
+      for (int k = 1; k <= V; ++k)
+        if (counts[k] > counts[best]) best = k;
+      return best == 0 ? token : std::int32_t(best - 1);
+    }
+    return V;
+  }
+};
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/cell_patterns.hpp
 
 #include <utility>
 #include <vector>
@@ -3804,6 +3912,9 @@ struct encoder_config {
   bool search_alignment = false;
   // With search_alignment: they also embed that cell recoloured by the demos' colour map (see 1.).
   bool candidate_cells = false;
+  // With neighbour_cells and query_attention: query cells and demo outputs also embed the answer
+  // of the demos' look-alike cells (see 1.).
+  bool pattern_cells = false;
   // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
   // demo token table as a copy of the model's, so from the first step a query cell attends most
   // to demo cells of its own colour and position, which carry their pair's other grid. Off by
@@ -3825,7 +3936,7 @@ inline void to_json(nlohmann::json& j, const encoder_config& e) {
        {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells}, {"neighbour_cells", e.neighbour_cells},
        {"neighbour_rays", e.neighbour_rays}, {"neighbour_relations", e.neighbour_relations},
        {"query_attention", e.query_attention}, {"search_alignment", e.search_alignment},
-       {"candidate_cells", e.candidate_cells},
+       {"candidate_cells", e.candidate_cells}, {"pattern_cells", e.pattern_cells},
        {"matching_init", e.matching_init},
        {"readout_weight", e.readout_weight}, {"raw_lookup", e.raw_lookup}};
 }
@@ -3841,6 +3952,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.query_attention = j.value("query_attention", e.query_attention);
   e.search_alignment = j.value("search_alignment", e.search_alignment);
   e.candidate_cells = j.value("candidate_cells", e.candidate_cells);
+  e.pattern_cells = j.value("pattern_cells", e.pattern_cells);
   e.matching_init = j.value("matching_init", e.matching_init);
   e.readout_weight = j.value("readout_weight", e.readout_weight);
   e.raw_lookup = j.value("raw_lookup", e.raw_lookup);
@@ -3918,6 +4030,42 @@ struct align_demo_rows {
   }
 };
 
+// (pattern_cells) call(b), for row b of a batch of context rows: each demo output token gets the
+// answer the row's other demos give for the input cell at its place (data::pattern_demos), its
+// input tokens V; with `queries`, each query cell gets the answer of all the row's demos instead.
+// One row per call, so that a backend's for_each runs it where the rows are.
+struct pattern_rows {
+  const std::int32_t* tokens;      // [B, M·Lp]: the rows' demo tokens packed
+  const std::int32_t* present;     // [B, M]: presence flags
+  const std::int32_t* neighbours;  // [8, B·M·Lp]: the tokens' neighbour ids
+  const std::int32_t* queries;     // [B, L], or null: the demo side
+  const std::int32_t* query_neighbours;  // [8, B·L]
+  index_t B, M, Lp, L;
+  int G, V;
+  bool relations;  // the neighbour ids are relation codes
+  std::int32_t* out;  // [B, M·Lp], or [B, L] with queries
+
+  ETRM_HD void operator()(index_t b) const {
+    const index_t n = B * M * Lp, half = Lp / 2;
+    data::pattern_demos demos{tokens + b * M * Lp, present + b * M, neighbours + b * M * Lp, n, int(M), G, V,
+                              relations};
+    demos.find_voters();
+    if (queries) {
+      for (index_t i = 0; i < L; ++i)
+        out[b * L + i] = demos.answer(queries[b * L + i], {query_neighbours + b * L + i, B * L}, -1);
+      return;
+    }
+    for (index_t m = 0; m < M; ++m) {
+      const index_t first = (b * M + m) * Lp;
+      for (index_t i = 0; i < half; ++i) {
+        out[first + i] = V;
+        out[first + half + i] =
+            demos.votes(int(m)) ? demos.answer(tokens[first + i], {neighbours + first + i, n}, int(m)) : V;
+      }
+    }
+  }
+};
+
 template <class Aggregation = cross_attention_aggregation, class Injection = prefix_injection>
 struct demo_encoder_policy {
   template <class D, class T>
@@ -3946,6 +4094,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
     if (e.search_alignment) transported_ = l.add(pre + "embed_transported.weight", {c.vocab_size + 1, Dm}, emb);
     if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {2 * c.vocab_size, Dm}, emb);
+    if (e.pattern_cells) pattern_ = l.add(pre + "embed_pattern.weight", {c.vocab_size + 1, Dm}, emb);
     // Zero: the 8 tables start silent, so training starts as without them (drawn like the others,
     // their sum drowned each cell's own colour and slowed the lookup; docs/RESULTS.md).
     if (e.neighbour_cells)
@@ -3968,6 +4117,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: search_alignment needs a vocabulary of at most 32 tokens");
     if (e.candidate_cells && !e.search_alignment)
       throw std::invalid_argument("etrm encoder: candidate_cells needs search_alignment");
+    if (e.pattern_cells && (!e.neighbour_cells || !e.query_attention))
+      throw std::invalid_argument("etrm encoder: pattern_cells needs neighbour_cells and query_attention");
+    if (e.pattern_cells && c.vocab_size > data::max_alignment_vocab)
+      throw std::invalid_argument("etrm encoder: pattern_cells needs a vocabulary of at most 32 tokens");
     if (e.neighbour_rays && !e.neighbour_cells)
       throw std::invalid_argument("etrm encoder: neighbour_rays needs neighbour_cells");
     if (e.neighbour_relations && !e.neighbour_cells)
@@ -4009,6 +4162,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     std::int32_t* query_transported = nullptr;  // and each query cell's: [B, L]
     std::int32_t* candidate = nullptr;  // (candidate_cells) the same recoloured: [B, M·Lp]
     std::int32_t* query_candidate = nullptr;  // [B, L]
+    std::int32_t* pattern = nullptr;  // (pattern_cells) the look-alikes' answers, V on inputs: [B, M·Lp]
+    std::int32_t* query_pattern = nullptr;  // [B, L]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
     T* pos = nullptr;                  // [Lp, D]
     T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
@@ -4047,6 +4202,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.candidate_cells) {
       s.candidate = ws.template take<std::int32_t>(B * M * Lp);
       s.query_candidate = ws.template take<std::int32_t>(B * cells());
+    }
+    if (cfg_.pattern_cells) {
+      s.pattern = ws.template take<std::int32_t>(B * M * Lp);
+      s.query_pattern = ws.template take<std::int32_t>(B * cells());
     }
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
@@ -4169,6 +4328,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       if (dquery && query_has_positions())
         K::scatter_add_rows(ctx, 1, B * cells(), Dm, s.query_candidate, dquery, 0, scale, g + candidate_.offset);
     }
+    if (cfg_.pattern_cells) {
+      K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.pattern, dkv, 0, scale, g + pattern_.offset);
+      if (dquery && query_has_positions())
+        K::scatter_add_rows(ctx, 1, B * cells(), Dm, s.query_pattern, dquery, 0, scale, g + pattern_.offset);
+    }
     if (cfg_.neighbour_cells) {
       neighbours_backward(ctx, B * M * Lp, s.neighbours, dkv, g);
       if (dquery && query_has_positions()) neighbours_backward(ctx, B * cells(), s.query_neighbours, dquery, g);
@@ -4240,6 +4404,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
         neighbour_ids<D>(ctx, B, cfg_.grid_side, neighbours(), inputs, s.query_neighbours);
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
+      if (cfg_.pattern_cells) {
+        kernels<D>::for_each(ctx, B, patterns(B, s, inputs, s.query_pattern));
+        add_embedding(ctx, p + pattern_.offset, B * cells(), s.query_pattern, s.query_in, ws);
+      }
       if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * cells(), s.query_transported, s.query_in, ws);
       if (cfg_.candidate_cells) add_embedding(ctx, p + candidate_.offset, B * cells(), s.query_candidate, s.query_in, ws);
     }
@@ -4307,6 +4475,12 @@ class demo_encoder_policy<Aggregation, Injection>::type {
                                          s.query_candidate});
   }
 
+  // (pattern_cells) The look-alikes' answers of the demo outputs, or with `queries` of the query cells.
+  pattern_rows patterns(index_t B, const saved& s, const std::int32_t* queries, std::int32_t* out) const {
+    return {s.tokens, s.flags, s.neighbours, queries, s.query_neighbours, B, cfg_.max_demos, cfg_.pair_len(),
+            cells(), int(cfg_.grid_side), int(V_), cfg_.neighbour_relations, out};
+  }
+
   data::neighbour_kind neighbours() const { return {cfg_.neighbour_rays, cfg_.neighbour_relations}; }
   // Rows of each neighbour table: a token's, or a relation's.
   index_t neighbour_vocab() const { return cfg_.neighbour_relations ? data::neighbour_relation_ids : V_; }
@@ -4338,8 +4512,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     using K = kernels<D>;
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, W = cfg_.context_width(), KD = K_ * Dm;
     const index_t rows = per_pair ? B * M : B;
-    // Pack the tokens of every row: [B, M·Lp] (flags follow each row's tokens in the context).
+    // Pack the tokens of every row: [B, M·Lp], and the presence flags, then the counts, that
+    // follow them in the context: [2, B, M].
     K::copy_2d(ctx, B, M * Lp, context, W, s.tokens, M * Lp, std::int32_t(1));
+    K::copy_2d(ctx, B, M, context + M * Lp, W, s.flags, M, std::int32_t(1));
+    K::copy_2d(ctx, B, M, context + M * Lp + M, W, s.flags + B * M, M, std::int32_t(1));
     // Pair embeddings: scale · (token + row + column + segment).
     K::gather_rows(ctx, 1, Lp, Dm, row_ids_.data(), p + row_.offset, T(1), s.pos, 0);
     T* tmp = ws.template take<T>(Lp * Dm);
@@ -4362,6 +4539,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, neighbours(), s.tokens, s.neighbours);
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
+    if (cfg_.pattern_cells) {
+      K::for_each(ctx, B, patterns(B, s, nullptr, s.pattern));
+      add_embedding(ctx, p + pattern_.offset, B * M * Lp, s.pattern, s.x0, ws);
+    }
     T* ones = ws.template take<T>(B * M);
     K::fill(ctx, B * M, T(1), ones);
     K::gemm(ctx, false, false, B * M, Lp * Dm, 1, scale, ones, 1, 0, s.pos, Lp * Dm, 0, T(1), s.x0, Lp * Dm, 0, 1);
@@ -4379,8 +4560,6 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     cross_mlp_.forward(ctx, p, rows * K_, eps_, s.cross_out, s.mlp_out, &s.mlp, ws);
     if (per_pair) {
       // mean over present pairs: [1, M] · [M, K·D] per row
-      K::copy_2d(ctx, B, M, context + M * Lp, W, s.flags, M, std::int32_t(1));
-      K::copy_2d(ctx, B, M, context + M * Lp + M, W, s.flags + B * M, M, std::int32_t(1));
       K::map(ctx, B * M, mean_weight_fn<T>{}, s.weights, s.flags, s.flags + B * M);
       K::gemm(ctx, false, false, 1, KD, M, T(1), s.weights, M, M, s.mlp_out, KD, M * KD, T(0), s.mean, KD, KD, B);
     } else {
@@ -4440,7 +4619,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   double eps_;
   index_t P_total_, S_;
   double expansion_;
-  param_ref tok_, row_, col_, seg_, aligned_, transported_, candidate_, neighbours_, queries_, inject_, readout_;
+  param_ref tok_, row_, col_, seg_, aligned_, transported_, candidate_, pattern_, neighbours_, queries_, inject_, readout_;
   std::vector<block_t> pair_blocks_, latent_blocks_;
   cross_attention<D> cross_, query_cross_;
   swiglu_mlp<D> cross_mlp_;

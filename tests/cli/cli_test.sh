@@ -52,7 +52,7 @@ help)
   "$bin" train --help >train_help.txt || fail "etrm train --help"
   for opt in --grid-side --precision --leave-one-out --adapt-steps --adapt --adapt-votes --adapt-augment --matching-init \
     --curriculum-steps --curriculum-families --encoder-lr-scale --readout-weight --neighbour-cells --neighbour-rays \
-    --neighbour-relations; do
+    --neighbour-relations --pattern-cells; do
     grep -q -- "$opt" train_help.txt || fail "train --help lacks $opt"
   done
   "$bin" >/dev/null 2>&1 && fail "no subcommand must fail"
@@ -151,6 +151,9 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
   check_dependent_option neighbour_rays --neighbour-rays neighbour_cells --neighbour-cells --neighbour-cells true
   check_dependent_option neighbour_relations --neighbour-relations neighbour_cells --neighbour-cells \
     --neighbour-cells true
+  check_dependent_option pattern_cells --pattern-cells neighbour_cells --neighbour-cells --neighbour-cells true
+  expect_error "pattern_cells needs neighbour_cells and query_attention" "$bin" train --query-attention false \
+    --pattern-cells true --steps 1 --out bad_pattern "${tiny[@]}"
   expect_error readout_weight "$bin" train --query-attention false --readout-weight 1 --steps 1 --out bad_readout \
     "${tiny[@]}"
   expect_error "rule family 'colour_map'" "$bin" train --curriculum-steps 1 --curriculum-families colour_map \

@@ -247,8 +247,9 @@ void check_trainer(bool mlp_t, gemm_precision mode) {
 // ETRM: the demonstration encoder as prefix source, three trainer steps on CUDA against the
 // reference. Demo tokens are random (PAD included, so the key mask matters), the last demo
 // slot is absent.
-// features: the alignment search, the candidate cells and the neighbour cells (adjacent, or with
-// rays the rays), the integer work of which runs in for_each kernels on this device.
+// features: the alignment search, the candidate cells, the neighbour cells (adjacent, or with
+// rays the rays) and the pattern cells, the integer work of which runs in for_each kernels on
+// this device.
 void check_etrm_trainer(bool features, bool rays) {
   auto& ctx = cuda_test::ctx();
   context_t<R> rc;
@@ -257,7 +258,7 @@ void check_etrm_trainer(bool features, bool rays) {
   c.seq_len = 9;
   c.puzzle_emb_ndim = 0;
   encoder_config e{3, 3, 1, 1};
-  e.search_alignment = e.candidate_cells = e.neighbour_cells = features;
+  e.search_alignment = e.candidate_cells = e.neighbour_cells = e.pattern_cells = features;
   e.neighbour_rays = rays;
   using ec = trm_model<CD, float, attention_mixer<CD>, dynamic_recursion, demo_encoder_policy<>::type>;
   using er = trm_model<R, float, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
@@ -330,11 +331,11 @@ TEST_SUITE("model cuda vs reference") {
     CUDA_TEST_REQUIRE_GPU();
     check_etrm_trainer(false, false);
   }
-  TEST_CASE("cuda ETRM trainer 3 steps with the alignment search, the candidate cells and the neighbour cells") {
+  TEST_CASE("cuda ETRM trainer 3 steps with the alignment search, the candidate, neighbour and pattern cells") {
     CUDA_TEST_REQUIRE_GPU();
     check_etrm_trainer(true, false);
   }
-  TEST_CASE("cuda ETRM trainer 3 steps with the alignment search, the candidate cells and the neighbour rays") {
+  TEST_CASE("cuda ETRM trainer 3 steps with the alignment search, the candidate and pattern cells, neighbour rays") {
     CUDA_TEST_REQUIRE_GPU();
     check_etrm_trainer(true, true);
   }

@@ -158,10 +158,11 @@ TEST_SUITE("etrm encoder") {
     e.neighbour_rays = true;
     check_encoder_gradients<demo_encoder_policy<>>(e);
   }
-  TEST_CASE("whole model gradcheck: with neighbour relations") {
+  TEST_CASE("whole model gradcheck: with neighbour relations and the pattern cells") {
     encoder_config e = tiny_encoder();
     e.neighbour_cells = true;
     e.neighbour_relations = true;
+    e.pattern_cells = true;
     check_encoder_gradients<demo_encoder_policy<>>(e);
   }
   TEST_CASE("whole model gradcheck: with the alignment search, the candidate cells and the readout loss") {
@@ -303,6 +304,20 @@ TEST_SUITE("etrm encoder") {
     e.neighbour_cells = false;
     CHECK_THROWS_WITH(model_t(ctx, etrm_config(), e), doctest::Contains("neighbour_relations needs neighbour_cells"));
   }
+  TEST_CASE("the pattern cells add one table of V + 1 rows and need the neighbour cells and the query attention") {
+    using model_t = trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
+    encoder_config e = tiny_encoder();
+    e.neighbour_cells = e.pattern_cells = true;
+    const model_t m(ctx, etrm_config(), e);
+    const auto* table = m.layout().find("model.inner.encoder.embed_pattern.weight");
+    REQUIRE(table);
+    CHECK(table->shape == std::vector<index_t>{etrm_config().vocab_size + 1, etrm_config().hidden_size});
+    e.query_attention = false;
+    CHECK_THROWS_WITH(model_t(ctx, etrm_config(), e), doctest::Contains("pattern_cells needs neighbour_cells and query_attention"));
+    e.query_attention = true;
+    e.neighbour_cells = false;
+    CHECK_THROWS_WITH(model_t(ctx, etrm_config(), e), doctest::Contains("pattern_cells needs neighbour_cells"));
+  }
   TEST_CASE("the readout head exists only with a positive weight and needs query attention") {
     const auto params = [](const encoder_config& e) {
       trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type> m(ctx, etrm_config(), e);
@@ -384,12 +399,14 @@ TEST_SUITE("etrm encoder") {
     encoder_config with_rays = with_extras;
     with_rays.neighbour_rays = true;
     with_rays.raw_lookup = true;
+    with_rays.pattern_cells = true;
     encoder_config with_relations = with_extras;
     with_relations.neighbour_relations = true;
+    with_relations.pattern_cells = true;
     for (const encoder_config& e : {tiny_encoder(), with_extras, with_rays, with_relations}) {
       INFO("neighbour cells, alignment search and candidate cells "
            << e.neighbour_cells << ", neighbour rays and raw lookup " << e.neighbour_rays << ", neighbour relations "
-           << e.neighbour_relations << ", readout weight " << e.readout_weight);
+           << e.neighbour_relations << ", pattern cells " << e.pattern_cells << ", readout weight " << e.readout_weight);
       tiny::check_cpu_matches_reference<tiny::attention, demo_encoder_policy<>::type>(
           c, [](std::uint64_t s) { return episodes(4, s); }, e);
     }

@@ -28,6 +28,11 @@
 //      by the colour map the demos support under the same alignment (a colour the demos never
 //      show is kept, in a row of its own): on the query the answer of the best "move, then
 //      recolour" hypothesis, on a demo output whether that hypothesis holds there;
+//      (pattern_cells, with neighbour_cells) every query cell, and every demo output token, also
+//      embeds what the demos' input cells that look like it became (data/cell_patterns.hpp: the
+//      same token and neighbour ids, else the same ids, else the same token; a demo's output
+//      tokens read the other demos' answer), a local rule read off the demos that a query
+//      cell of a colour no demo shows can still follow;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
@@ -53,6 +58,7 @@
 
 #include <etrm/data/cell_alignment.hpp>
 #include <etrm/data/cell_neighbours.hpp>
+#include <etrm/data/cell_patterns.hpp>
 #include <etrm/layers/block.hpp>
 #include <etrm/layers/cross_attention.hpp>
 #include <etrm/model/config.hpp>
@@ -77,6 +83,9 @@ struct encoder_config {
   bool search_alignment = false;
   // With search_alignment: they also embed that cell recoloured by the demos' colour map (see 1.).
   bool candidate_cells = false;
+  // With neighbour_cells and query_attention: query cells and demo outputs also embed the answer
+  // of the demos' look-alike cells (see 1.).
+  bool pattern_cells = false;
   // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
   // demo token table as a copy of the model's, so from the first step a query cell attends most
   // to demo cells of its own colour and position, which carry their pair's other grid. Off by
@@ -98,7 +107,7 @@ inline void to_json(nlohmann::json& j, const encoder_config& e) {
        {"latent_layers", e.latent_layers}, {"aligned_cells", e.aligned_cells}, {"neighbour_cells", e.neighbour_cells},
        {"neighbour_rays", e.neighbour_rays}, {"neighbour_relations", e.neighbour_relations},
        {"query_attention", e.query_attention}, {"search_alignment", e.search_alignment},
-       {"candidate_cells", e.candidate_cells},
+       {"candidate_cells", e.candidate_cells}, {"pattern_cells", e.pattern_cells},
        {"matching_init", e.matching_init},
        {"readout_weight", e.readout_weight}, {"raw_lookup", e.raw_lookup}};
 }
@@ -114,6 +123,7 @@ inline void from_json(const nlohmann::json& j, encoder_config& e) {
   e.query_attention = j.value("query_attention", e.query_attention);
   e.search_alignment = j.value("search_alignment", e.search_alignment);
   e.candidate_cells = j.value("candidate_cells", e.candidate_cells);
+  e.pattern_cells = j.value("pattern_cells", e.pattern_cells);
   e.matching_init = j.value("matching_init", e.matching_init);
   e.readout_weight = j.value("readout_weight", e.readout_weight);
   e.raw_lookup = j.value("raw_lookup", e.raw_lookup);
@@ -191,6 +201,42 @@ struct align_demo_rows {
   }
 };
 
+// (pattern_cells) call(b), for row b of a batch of context rows: each demo output token gets the
+// answer the row's other demos give for the input cell at its place (data::pattern_demos), its
+// input tokens V; with `queries`, each query cell gets the answer of all the row's demos instead.
+// One row per call, so that a backend's for_each runs it where the rows are.
+struct pattern_rows {
+  const std::int32_t* tokens;      // [B, M·Lp]: the rows' demo tokens packed
+  const std::int32_t* present;     // [B, M]: presence flags
+  const std::int32_t* neighbours;  // [8, B·M·Lp]: the tokens' neighbour ids
+  const std::int32_t* queries;     // [B, L], or null: the demo side
+  const std::int32_t* query_neighbours;  // [8, B·L]
+  index_t B, M, Lp, L;
+  int G, V;
+  bool relations;  // the neighbour ids are relation codes
+  std::int32_t* out;  // [B, M·Lp], or [B, L] with queries
+
+  ETRM_HD void operator()(index_t b) const {
+    const index_t n = B * M * Lp, half = Lp / 2;
+    data::pattern_demos demos{tokens + b * M * Lp, present + b * M, neighbours + b * M * Lp, n, int(M), G, V,
+                              relations};
+    demos.find_voters();
+    if (queries) {
+      for (index_t i = 0; i < L; ++i)
+        out[b * L + i] = demos.answer(queries[b * L + i], {query_neighbours + b * L + i, B * L}, -1);
+      return;
+    }
+    for (index_t m = 0; m < M; ++m) {
+      const index_t first = (b * M + m) * Lp;
+      for (index_t i = 0; i < half; ++i) {
+        out[first + i] = V;
+        out[first + half + i] =
+            demos.votes(int(m)) ? demos.answer(tokens[first + i], {neighbours + first + i, n}, int(m)) : V;
+      }
+    }
+  }
+};
+
 template <class Aggregation = cross_attention_aggregation, class Injection = prefix_injection>
 struct demo_encoder_policy {
   template <class D, class T>
@@ -219,6 +265,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
     if (e.search_alignment) transported_ = l.add(pre + "embed_transported.weight", {c.vocab_size + 1, Dm}, emb);
     if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {2 * c.vocab_size, Dm}, emb);
+    if (e.pattern_cells) pattern_ = l.add(pre + "embed_pattern.weight", {c.vocab_size + 1, Dm}, emb);
     // Zero: the 8 tables start silent, so training starts as without them (drawn like the others,
     // their sum drowned each cell's own colour and slowed the lookup; docs/RESULTS.md).
     if (e.neighbour_cells)
@@ -241,6 +288,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: search_alignment needs a vocabulary of at most 32 tokens");
     if (e.candidate_cells && !e.search_alignment)
       throw std::invalid_argument("etrm encoder: candidate_cells needs search_alignment");
+    if (e.pattern_cells && (!e.neighbour_cells || !e.query_attention))
+      throw std::invalid_argument("etrm encoder: pattern_cells needs neighbour_cells and query_attention");
+    if (e.pattern_cells && c.vocab_size > data::max_alignment_vocab)
+      throw std::invalid_argument("etrm encoder: pattern_cells needs a vocabulary of at most 32 tokens");
     if (e.neighbour_rays && !e.neighbour_cells)
       throw std::invalid_argument("etrm encoder: neighbour_rays needs neighbour_cells");
     if (e.neighbour_relations && !e.neighbour_cells)
@@ -282,6 +333,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     std::int32_t* query_transported = nullptr;  // and each query cell's: [B, L]
     std::int32_t* candidate = nullptr;  // (candidate_cells) the same recoloured: [B, M·Lp]
     std::int32_t* query_candidate = nullptr;  // [B, L]
+    std::int32_t* pattern = nullptr;  // (pattern_cells) the look-alikes' answers, V on inputs: [B, M·Lp]
+    std::int32_t* query_pattern = nullptr;  // [B, L]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
     T* pos = nullptr;                  // [Lp, D]
     T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
@@ -320,6 +373,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.candidate_cells) {
       s.candidate = ws.template take<std::int32_t>(B * M * Lp);
       s.query_candidate = ws.template take<std::int32_t>(B * cells());
+    }
+    if (cfg_.pattern_cells) {
+      s.pattern = ws.template take<std::int32_t>(B * M * Lp);
+      s.query_pattern = ws.template take<std::int32_t>(B * cells());
     }
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
@@ -442,6 +499,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       if (dquery && query_has_positions())
         K::scatter_add_rows(ctx, 1, B * cells(), Dm, s.query_candidate, dquery, 0, scale, g + candidate_.offset);
     }
+    if (cfg_.pattern_cells) {
+      K::scatter_add_rows(ctx, 1, B * M * Lp, Dm, s.pattern, dkv, 0, scale, g + pattern_.offset);
+      if (dquery && query_has_positions())
+        K::scatter_add_rows(ctx, 1, B * cells(), Dm, s.query_pattern, dquery, 0, scale, g + pattern_.offset);
+    }
     if (cfg_.neighbour_cells) {
       neighbours_backward(ctx, B * M * Lp, s.neighbours, dkv, g);
       if (dquery && query_has_positions()) neighbours_backward(ctx, B * cells(), s.query_neighbours, dquery, g);
@@ -513,6 +575,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
         neighbour_ids<D>(ctx, B, cfg_.grid_side, neighbours(), inputs, s.query_neighbours);
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
+      if (cfg_.pattern_cells) {
+        kernels<D>::for_each(ctx, B, patterns(B, s, inputs, s.query_pattern));
+        add_embedding(ctx, p + pattern_.offset, B * cells(), s.query_pattern, s.query_in, ws);
+      }
       if (cfg_.search_alignment) add_embedding(ctx, p + transported_.offset, B * cells(), s.query_transported, s.query_in, ws);
       if (cfg_.candidate_cells) add_embedding(ctx, p + candidate_.offset, B * cells(), s.query_candidate, s.query_in, ws);
     }
@@ -580,6 +646,12 @@ class demo_encoder_policy<Aggregation, Injection>::type {
                                          s.query_candidate});
   }
 
+  // (pattern_cells) The look-alikes' answers of the demo outputs, or with `queries` of the query cells.
+  pattern_rows patterns(index_t B, const saved& s, const std::int32_t* queries, std::int32_t* out) const {
+    return {s.tokens, s.flags, s.neighbours, queries, s.query_neighbours, B, cfg_.max_demos, cfg_.pair_len(),
+            cells(), int(cfg_.grid_side), int(V_), cfg_.neighbour_relations, out};
+  }
+
   data::neighbour_kind neighbours() const { return {cfg_.neighbour_rays, cfg_.neighbour_relations}; }
   // Rows of each neighbour table: a token's, or a relation's.
   index_t neighbour_vocab() const { return cfg_.neighbour_relations ? data::neighbour_relation_ids : V_; }
@@ -611,8 +683,11 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     using K = kernels<D>;
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, W = cfg_.context_width(), KD = K_ * Dm;
     const index_t rows = per_pair ? B * M : B;
-    // Pack the tokens of every row: [B, M·Lp] (flags follow each row's tokens in the context).
+    // Pack the tokens of every row: [B, M·Lp], and the presence flags, then the counts, that
+    // follow them in the context: [2, B, M].
     K::copy_2d(ctx, B, M * Lp, context, W, s.tokens, M * Lp, std::int32_t(1));
+    K::copy_2d(ctx, B, M, context + M * Lp, W, s.flags, M, std::int32_t(1));
+    K::copy_2d(ctx, B, M, context + M * Lp + M, W, s.flags + B * M, M, std::int32_t(1));
     // Pair embeddings: scale · (token + row + column + segment).
     K::gather_rows(ctx, 1, Lp, Dm, row_ids_.data(), p + row_.offset, T(1), s.pos, 0);
     T* tmp = ws.template take<T>(Lp * Dm);
@@ -635,6 +710,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, neighbours(), s.tokens, s.neighbours);
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
+    if (cfg_.pattern_cells) {
+      K::for_each(ctx, B, patterns(B, s, nullptr, s.pattern));
+      add_embedding(ctx, p + pattern_.offset, B * M * Lp, s.pattern, s.x0, ws);
+    }
     T* ones = ws.template take<T>(B * M);
     K::fill(ctx, B * M, T(1), ones);
     K::gemm(ctx, false, false, B * M, Lp * Dm, 1, scale, ones, 1, 0, s.pos, Lp * Dm, 0, T(1), s.x0, Lp * Dm, 0, 1);
@@ -652,8 +731,6 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     cross_mlp_.forward(ctx, p, rows * K_, eps_, s.cross_out, s.mlp_out, &s.mlp, ws);
     if (per_pair) {
       // mean over present pairs: [1, M] · [M, K·D] per row
-      K::copy_2d(ctx, B, M, context + M * Lp, W, s.flags, M, std::int32_t(1));
-      K::copy_2d(ctx, B, M, context + M * Lp + M, W, s.flags + B * M, M, std::int32_t(1));
       K::map(ctx, B * M, mean_weight_fn<T>{}, s.weights, s.flags, s.flags + B * M);
       K::gemm(ctx, false, false, 1, KD, M, T(1), s.weights, M, M, s.mlp_out, KD, M * KD, T(0), s.mean, KD, KD, B);
     } else {
@@ -713,7 +790,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   double eps_;
   index_t P_total_, S_;
   double expansion_;
-  param_ref tok_, row_, col_, seg_, aligned_, transported_, candidate_, neighbours_, queries_, inject_, readout_;
+  param_ref tok_, row_, col_, seg_, aligned_, transported_, candidate_, pattern_, neighbours_, queries_, inject_, readout_;
   std::vector<block_t> pair_blocks_, latent_blocks_;
   cross_attention<D> cross_, query_cross_;
   swiglu_mlp<D> cross_mlp_;

@@ -1,21 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 // A local rule read off a task's demonstrations: what the demos' input cells that look like a
-// given cell became in their outputs. A cell looks like another at seven levels, tried in turn:
-//   1. the same token and the same 8 neighbour ids (cell_neighbours.hpp: tokens, rays or
-//      relations, whatever the encoder reads);
-//   2. the same 8 neighbour ids, both black or both coloured: with relations a pattern that
-//      does not depend on the palette, so an interior cell of a colour no demo shows still finds
-//      the interior cells of the demos;
-//   3., 4. the same with the 4 orthogonal neighbours only, where the diagonals differ;
-//   5., 6. the same with only "holds the cell's own token or not" of each of the 4, where the
-//      rest differs (black beside a cell in one grid, the border in another);
-//   7. the same token alone (a colour map).
-// At the first level with any match, the matches vote on their outcome: "kept its token", or
-// the output token they took; the answer is the winner applied to the cell (ties: the lower
-// code, "kept" first). Only demos whose output grid has the size and place of their input grid
-// vote: the rule maps a cell to the cell at the same place.
+// given cell became in their outputs. "Look like" is one of 7 keys (pattern_key_at): the same
+// token, or only both black or both coloured, with the same neighbour ids (cell_neighbours.hpp:
+// tokens, rays or relations, whatever the encoder reads) in all 8 directions, or in the 4
+// orthogonal ones, or with only "holds the cell's own token or not" of each of the 4; or the
+// same token alone (a colour map). With relations a key without the token does not depend on
+// the palette, so an interior cell of a colour no demo shows still finds the demos' interior cells.
 //
-// Canvases are G × G token grids in ARC's encoding (PAD 0, EOS 1, colours ≥ 2).
+// Which key a task's rule reads is found from its demos: each key is scored by the demos' input
+// cells it answers right from the other demos (a changed cell outweighs all kept ones, since
+// most cells keep their token), and a cell is answered by the best-scored key under which some
+// demo cell looks like it (ties: the order of the list). The matches vote on their outcome:
+// "kept its token", or the output token they took; the answer is the winner applied to the cell
+// (ties: the lower code, "kept" first). Only demos whose output grid has the size and place of
+// their input grid vote: the rule maps a cell to the cell at the same place.
+//
+// Canvases are G × G token grids in ARC's encoding (PAD 0, EOS 1, colours ≥ 2). The cost is
+// quadratic in the demo cells: meant for small canvases (the generator's), not 30 × 30 ARC.
 #pragma once
 
 #include <etrm/core/config.hpp>
@@ -34,8 +35,27 @@ struct neighbour_view {
   ETRM_HD std::int32_t operator[](int d) const { return ids[d * stride]; }
 };
 
+// One way for a demo cell to look like another (see the top): the same token, or only the same
+// class (black or coloured), and the same ids in the directions of `mask` (bit d: direction d),
+// or with `coarse` only whether each of them holds the cell's own token.
+struct pattern_key {
+  bool by_token;
+  unsigned mask;
+  bool coarse;
+};
+inline constexpr int pattern_keys = 7;
+// Keys in the order that breaks ties: by token, then by class, with all 8 ids, the 4 orthogonal
+// ones, whether those hold the cell's token; then the token alone. A function, not a table, for
+// device code.
+ETRM_HD constexpr pattern_key pattern_key_at(int k) {
+  constexpr unsigned all = 0xFF, orthogonal = 0x5A;  // ↑ ← → ↓ are 1, 3, 4, 6
+  return k == pattern_keys - 1 ? pattern_key{true, 0, false}
+                               : pattern_key{k % 2 == 0, k < 2 ? all : orthogonal, k >= 4};
+}
+
 // The demos as the vote reads them. pairs: [M, 2, G, G] (input then output canvas), present: [M],
 // neighbours: ids of every cell of pairs, direction d of cell i at neighbours[d · stride + i].
+// find_voters, then rank_keys, before answer.
 struct pattern_demos {
   const std::int32_t* pairs;
   const std::int32_t* present;
@@ -44,6 +64,7 @@ struct pattern_demos {
   int M, G, V;  // V: vocabulary size, at most max_alignment_vocab (the caller checks)
   bool relations = false;  // the ids are neighbour_relation codes, not tokens
   unsigned voters = 0;  // bit m: demo m votes (find_voters)
+  int order[pattern_keys] = {};  // the keys, best-scored first (rank_keys)
 
   // Demo m votes when present, with an output grid the size and place of its input grid.
   ETRM_HD pattern_demos& find_voters() {
@@ -57,47 +78,75 @@ struct pattern_demos {
     return *this;
   }
   ETRM_HD bool votes(int m) const { return m < 32 && (voters >> m & 1u); }
-  // The id of a neighbour that holds the token of a cell holding t.
-  ETRM_HD std::int32_t own(std::int32_t t) const { return relations ? 2 : t; }
+
+  // Scores every key by the voting demos' input cells it answers right from the other demos.
+  ETRM_HD pattern_demos& rank_keys() {
+    int score[pattern_keys];
+    for (int k = 0; k < pattern_keys; ++k) {
+      score[k] = 0;
+      for (int m = 0; m < M; ++m) {
+        if (!votes(m)) continue;
+        const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
+        for (int i = 0; i < G * G; ++i)
+          if (const std::int32_t t = in[i]; t >= arc_first_colour_token) {
+            const int want = outcome(t, in[G * G + i]);
+            // A changed cell answered right outweighs every kept one: most cells keep their token.
+            if (vote(pattern_key_at(k), t, cell(m, i), m) == want) score[k] += want ? 2 * G * G * M : 1;
+          }
+      }
+      order[k] = k;
+      for (int j = k; j > 0 && score[order[j]] > score[order[j - 1]]; --j) {  // stable: ties keep list order
+        const int o = order[j];
+        order[j] = order[j - 1], order[j - 1] = o;
+      }
+    }
+    return *this;
+  }
 
   // The answer for a cell holding `token` with neighbour ids `nb`, from the voting demos other
   // than `skip` (-1: all), or V when no input cell of theirs looks like it (or it is no colour).
   ETRM_HD std::int32_t answer(std::int32_t token, neighbour_view nb, int skip) const {
     if (token < arc_first_colour_token) return V;
-    constexpr int orthogonal[4] = {1, 3, 4, 6};  // ↑ ← → ↓ in cell_neighbours.hpp's order
-    int counts[max_alignment_vocab + 1];  // [0]: kept; [1 + t]: became token t
-    const bool black = token == arc_first_colour_token;
-    for (int level = 1; level <= 7; ++level) {
-      const bool by_token = level % 2 == 1, coarse = level == 5 || level == 6;
-      const int directions = level <= 2 ? 8 : level <= 6 ? 4 : 0;
-      for (int k = 0; k <= V; ++k) counts[k] = 0;
-      int matches = 0;
-      for (int m = 0; m < M; ++m) {
-        if (m == skip || !votes(m)) continue;
-        const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
-        for (int i = 0; i < G * G; ++i) {
-          const std::int32_t t = in[i];
-          if (t < arc_first_colour_token) continue;
-          if (by_token ? t != token : (t == arc_first_colour_token) != black) continue;
-          const neighbour_view other{neighbours + std::size_t(2 * m) * G * G + i, stride};
-          bool same = true;
-          for (int k = 0; k < directions && same; ++k) {
-            const int d = directions == 8 ? k : orthogonal[k];
-            same = coarse ? (other[d] == own(t)) == (nb[d] == own(token)) : other[d] == nb[d];
-          }
-          if (!same) continue;
-          const std::int32_t out = in[G * G + i];
-          ++counts[out == t ? 0 : 1 + out];
-          ++matches;
-        }
-      }
-      if (!matches) continue;
-      int best = 0;
-      for (int k = 1; k <= V; ++k)
-        if (counts[k] > counts[best]) best = k;
-      return best == 0 ? token : std::int32_t(best - 1);
-    }
+    for (int r = 0; r < pattern_keys; ++r)
+      if (const int code = vote(pattern_key_at(order[r]), token, nb, skip); code >= 0)
+        return code == 0 ? token : std::int32_t(code - 1);
     return V;
+  }
+
+ private:
+  // An outcome's code: 0 kept its token, 1 + t became token t.
+  ETRM_HD static int outcome(std::int32_t in, std::int32_t out) { return out == in ? 0 : 1 + out; }
+  ETRM_HD neighbour_view cell(int m, int i) const { return {neighbours + std::size_t(2 * m) * G * G + i, stride}; }
+  // The id of a neighbour that holds the token of a cell holding t.
+  ETRM_HD std::int32_t own(std::int32_t t) const { return relations ? 2 : t; }
+
+  // The winning outcome of the voting demos' (but `skip`'s) input cells that look like a cell
+  // holding `token` with ids `nb` under key h, or -1 when none does.
+  ETRM_HD int vote(const pattern_key& h, std::int32_t token, neighbour_view nb, int skip) const {
+    int counts[max_alignment_vocab + 1];  // by outcome code
+    for (int k = 0; k <= V; ++k) counts[k] = 0;
+    const bool black = token == arc_first_colour_token;
+    int matches = 0;
+    for (int m = 0; m < M; ++m) {
+      if (m == skip || !votes(m)) continue;
+      const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
+      for (int i = 0; i < G * G; ++i) {
+        const std::int32_t t = in[i];
+        if (t < arc_first_colour_token || (h.by_token ? t != token : (t == arc_first_colour_token) != black)) continue;
+        const neighbour_view other = cell(m, i);
+        bool same = true;
+        for (int d = 0; d < 8 && same; ++d)
+          if (h.mask >> d & 1u) same = h.coarse ? (other[d] == own(t)) == (nb[d] == own(token)) : other[d] == nb[d];
+        if (!same) continue;
+        ++counts[outcome(t, in[G * G + i])];
+        ++matches;
+      }
+    }
+    if (!matches) return -1;
+    int best = 0;
+    for (int k = 1; k <= V; ++k)
+      if (counts[k] > counts[best]) best = k;
+    return best;
   }
 };
 

@@ -220,7 +220,7 @@ struct pattern_rows {
     const index_t n = B * M * Lp, half = Lp / 2;
     data::pattern_demos demos{tokens + b * M * Lp, present + b * M, neighbours + b * M * Lp, n, int(M), G, V,
                               relations};
-    demos.find_voters();
+    demos.find_voters().rank_keys();
     if (queries) {
       for (index_t i = 0; i < L; ++i)
         out[b * L + i] = demos.answer(queries[b * L + i], {query_neighbours + b * L + i, B * L}, -1);

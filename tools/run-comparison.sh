@@ -18,6 +18,7 @@
 #   ETRM_COMPARE_TTT_AUGMENT=false ETRM_COMPARE_TRM_TTT_LR=1e-3   # the fit's augmented copies; TRM's lr
 #   ETRM_COMPARE_REPORT_ONLY=1           # rewrite the report from the runs already in ETRM_COMPARE_OUT
 #   ETRM_COMPARE_TTT_ONLY=1              # redo only the test-time training of those runs, then the report
+#   ETRM_COMPARE_MODELS="etrm etrm_gen"  # train (and fit) only these; the report reads every run in the folder
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -32,13 +33,14 @@ ttt_votes="${ETRM_COMPARE_TTT_VOTES:-1}"
 ttt_augment="${ETRM_COMPARE_TTT_AUGMENT:-false}"
 trm_ttt_lr="${ETRM_COMPARE_TRM_TTT_LR:-1e-3}"
 results="${ETRM_COMPARE_RESULTS:-docs/RESULTS.md}"
+read -r -a models <<<"${ETRM_COMPARE_MODELS:-trm etrm etrm_gen}"
 if [ ! -x "$bin" ]; then
   tools/setup.sh
   cmake --preset release >/dev/null
   cmake --build --preset release --target etrm_cli
 fi
 mkdir -p "$out"
-[ -n "${ETRM_COMPARE_REPORT_ONLY:-}${ETRM_COMPARE_TTT_ONLY:-}" ] || for model in trm etrm etrm_gen; do
+[ -n "${ETRM_COMPARE_REPORT_ONLY:-}${ETRM_COMPARE_TTT_ONLY:-}" ] || for model in "${models[@]}"; do
   args=(--model "${model%_gen}" --task-pool "$pool")
   [ "$model" = trm ] && args+=(--hidden-size "$trm_hidden")
   [ "$model" = etrm_gen ] && args=(--model etrm)
@@ -49,7 +51,7 @@ mkdir -p "$out"
   "$bin" eval --checkpoint "$out/$model/checkpoint.safetensors" --eval-batches 8 --out "$out/$model" \
     | tee "$out/$model.eval.log"
 done
-[ -n "${ETRM_COMPARE_REPORT_ONLY:-}" ] || for model in trm etrm etrm_gen; do
+[ -n "${ETRM_COMPARE_REPORT_ONLY:-}" ] || for model in "${models[@]}"; do
   lr=3e-3
   [ "$model" = trm ] && lr="$trm_ttt_lr"
   echo "== test-time training of $model ($ttt_batches held-out batches, $ttt_steps steps per task, lr $lr, augment $ttt_augment, $ttt_votes votes)"

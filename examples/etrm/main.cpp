@@ -184,8 +184,8 @@ void add_train_options(CLI::App* app, overrides& o) {
               [](R& r, const bool& v) { r.enc.aligned_cells = v; });
   o.add<bool>(app, "--neighbour-cells",
               "Demo tokens and query cells also embed their 8 neighbours, so the lookup can match local patterns "
-              "(default: true with the few-shot defaults, false elsewhere; false also switches the neighbour rays, "
-              "relations and pattern cells off)",
+              "(default: true with the few-shot defaults, false elsewhere; false also switches the neighbour rays and "
+              "relations off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"neighbour_cells", v}}}}); });
   // After --neighbour-cells, whose `false` switches the rays and relations off unless set here.
   o.add<bool>(app, "--neighbour-rays",
@@ -229,8 +229,8 @@ void add_train_options(CLI::App* app, overrides& o) {
               [](R& r, const bool& v) { r.enc.candidate_cells = v; });
   o.add<bool>(app, "--pattern-cells",
               "Query cells and demo output tokens also embed what the demos' input cells that look like them became "
-              "(the same colour and neighbours, else the same neighbours, else the same colour): a local rule read off "
-              "the demos (needs the neighbour cells and the query attention; default false)",
+              "(the same colour or class and the same relations of the adjacent cells or along the rays, under the "
+              "key the demos support best): a local rule read off the demos (needs the query attention; default false)",
               [](R& r, const bool& v) { r.enc.pattern_cells = v; });
   // data
   o.add<int>(app, "--min-side", "Few-shot generator: smallest input side", [](R& r, const int& v) { r.min_side = v; });

@@ -154,9 +154,8 @@ void get(const json& j, const char* k, T& v) {
 // official `arch` section. Unknown keys are ignored (official configs carry more).
 // The readout head, the transported cells and the raw lookup go through the query attention,
 // the candidate cells through the alignment search, the neighbour rays and relations through the
-// neighbour cells, the pattern cells through both the neighbour cells and the query attention:
-// switching one off switches what needs it off too, unless the same source sets that (the
-// encoder refuses the pair).
+// neighbour cells, the pattern cells through the query attention: switching one off switches
+// what needs it off too, unless the same source sets that (the encoder refuses the pair).
 inline void merge_encoder(const json& j, etrm::encoder_config& e) {
   etrm::from_json(j, e);
   if (j.contains("query_attention") && !e.query_attention) {
@@ -168,7 +167,6 @@ inline void merge_encoder(const json& j, etrm::encoder_config& e) {
   if (!e.search_alignment && !j.contains("candidate_cells")) e.candidate_cells = false;
   if (!e.neighbour_cells && !j.contains("neighbour_rays")) e.neighbour_rays = false;
   if (!e.neighbour_cells && !j.contains("neighbour_relations")) e.neighbour_relations = false;
-  if (!e.neighbour_cells && !j.contains("pattern_cells")) e.pattern_cells = false;
 }
 
 inline void merge_json(run_spec& r, const json& j) {

@@ -2691,11 +2691,11 @@ ETRM_END_NAMESPACE
 //      by the colour map the demos support under the same alignment (a colour the demos never
 //      show is kept, in a row of its own): on the query the answer of the best "move, then
 //      recolour" hypothesis, on a demo output whether that hypothesis holds there;
-//      (pattern_cells, with neighbour_cells) every query cell, and every demo output token, also
-//      embeds what the demos' input cells that look like it became (data/cell_patterns.hpp: the
-//      same token and neighbour ids, else the same ids, else the same token; a demo's output
-//      tokens read the other demos' answer), a local rule read off the demos that a query
-//      cell of a colour no demo shows can still follow;
+//      (pattern_cells) every query cell, and every demo output token, also embeds what the
+//      demos' input cells that look like it became (data/cell_patterns.hpp: the same token or
+//      class and the same relations of the adjacent cells or of the rays, under the key the
+//      demos support best; a demo's output tokens read the other demos' answer), a local rule
+//      read off the demos that a query cell of a colour no demo shows can still follow;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
@@ -3007,12 +3007,14 @@ ETRM_END_NAMESPACE
 // ---- begin etrm/data/cell_patterns.hpp
 // SPDX-License-Identifier: Apache-2.0
 // A local rule read off a task's demonstrations: what the demos' input cells that look like a
-// given cell became in their outputs. "Look like" is one of 7 keys (pattern_key_at): the same
-// token, or only both black or both coloured, with the same neighbour ids (cell_neighbours.hpp:
-// tokens, rays or relations, whatever the encoder reads) in all 8 directions, or in the 4
-// orthogonal ones, or with only "holds the cell's own token or not" of each of the 4; or the
-// same token alone (a colour map). With relations a key without the token does not depend on
-// the palette, so an interior cell of a colour no demo shows still finds the demos' interior cells.
+// given cell became in their outputs. "Look like" is one of 13 keys (pattern_key_at): the same
+// token, or only both black or both coloured, with the same neighbour relations
+// (cell_neighbours.hpp: the cell's own token, black, another colour, the border, beyond) of the
+// adjacent cells, or of the first non-black cells along the 8 rays, in all 8 directions, or in
+// the 4 orthogonal ones, or with only "holds the cell's own token or not" of each of the 4; or
+// the same token alone (a colour map). A key without the token does not depend on the palette,
+// so an interior cell of a colour no demo shows still finds the demos' interior cells, and the
+// rays make "between two pixels of one colour" a key.
 //
 // Which key a task's rule reads is found from its demos: each key is scored by the demos' input
 // cells it answers right from the other demos (a changed cell outweighs all kept ones, since
@@ -3031,33 +3033,55 @@ ETRM_END_NAMESPACE
 ETRM_BEGIN_NAMESPACE
 namespace data {
 
-// A cell's 8 neighbour ids: ids[d · stride] for direction d.
+// A cell's neighbour relations: ids[d · stride] for direction d.
 struct neighbour_view {
   const std::int32_t* ids;
   index_t stride;
   ETRM_HD std::int32_t operator[](int d) const { return ids[d * stride]; }
 };
 
+// A cell's 16 neighbour relations (pattern_neighbours): the 8 adjacent cells', then the 8 rays'.
+inline constexpr int pattern_directions = 16;
+
 // One way for a demo cell to look like another (see the top): the same token, or only the same
-// class (black or coloured), and the same ids in the directions of `mask` (bit d: direction d),
-// or with `coarse` only whether each of them holds the cell's own token.
+// class (black or coloured), and the same relations in the directions of `mask` (bit d:
+// direction d of the 16), or with `coarse` only whether each of them is the cell's own token.
 struct pattern_key {
   bool by_token;
   unsigned mask;
   bool coarse;
 };
-inline constexpr int pattern_keys = 7;
-// Keys in the order that breaks ties: by token, then by class, with all 8 ids, the 4 orthogonal
-// ones, whether those hold the cell's token; then the token alone. A function, not a table, for
-// device code.
+inline constexpr int pattern_keys = 13;
+// Keys in the order that breaks ties: the adjacent cells, then the rays, each by token, then by
+// class, with all 8 relations, the 4 orthogonal ones, whether those are the cell's token; then
+// the token alone. A function, not a table, for device code.
 ETRM_HD constexpr pattern_key pattern_key_at(int k) {
   constexpr unsigned all = 0xFF, orthogonal = 0x5A;  // ↑ ← → ↓ are 1, 3, 4, 6
+  const int shift = k < 6 ? 0 : 8, j = k % 6;
   return k == pattern_keys - 1 ? pattern_key{true, 0, false}
-                               : pattern_key{k % 2 == 0, k < 2 ? all : orthogonal, k >= 4};
+                               : pattern_key{j % 2 == 0, (j < 2 ? all : orthogonal) << shift, j >= 4};
 }
 
+// out[d, n, r, c] for the N stacked G × G canvases `grids` ([N, G, G]): the relation to the
+// cell of its adjacent neighbour in direction d < 8, of the first non-black cell along
+// direction d − 8 otherwise (neighbour_tokens). call(i) writes out[i], for a backend's for_each.
+//   out: [16, N, G, G]
+struct pattern_neighbours {
+  const std::int32_t* grids;
+  index_t N;
+  int G;
+  std::int32_t* out;
+
+  ETRM_HD void operator()(index_t i) const {
+    const index_t half = 8 * N * G * G;
+    const bool rays = i >= half;
+    neighbour_tokens{grids, N, G, {rays, true}, out + (rays ? half : 0)}(i - (rays ? half : 0));
+  }
+};
+
 // The demos as the vote reads them. pairs: [M, 2, G, G] (input then output canvas), present: [M],
-// neighbours: ids of every cell of pairs, direction d of cell i at neighbours[d · stride + i].
+// neighbours: relations of every cell of pairs (pattern_neighbours), direction d of cell i at
+// neighbours[d · stride + i].
 // find_voters, then rank_keys, before answer.
 struct pattern_demos {
   const std::int32_t* pairs;
@@ -3065,7 +3089,6 @@ struct pattern_demos {
   const std::int32_t* neighbours;
   index_t stride;
   int M, G, V;  // V: vocabulary size, at most max_alignment_vocab (the caller checks)
-  bool relations = false;  // the ids are neighbour_relation codes, not tokens
   unsigned voters = 0;  // bit m: demo m votes (find_voters)
   int order[pattern_keys] = {};  // the keys, best-scored first (rank_keys)
 
@@ -3106,8 +3129,9 @@ struct pattern_demos {
     return *this;
   }
 
-  // The answer for a cell holding `token` with neighbour ids `nb`, from the voting demos other
-  // than `skip` (-1: all), or V when no input cell of theirs looks like it (or it is no colour).
+  // The answer for a cell holding `token` with neighbour relations `nb`, from the voting demos
+  // other than `skip` (-1: all), or V when no input cell of theirs looks like it (or it is no
+  // colour).
   ETRM_HD std::int32_t answer(std::int32_t token, neighbour_view nb, int skip) const {
     if (token < arc_first_colour_token) return V;
     for (int r = 0; r < pattern_keys; ++r)
@@ -3120,11 +3144,11 @@ struct pattern_demos {
   // An outcome's code: 0 kept its token, 1 + t became token t.
   ETRM_HD static int outcome(std::int32_t in, std::int32_t out) { return out == in ? 0 : 1 + out; }
   ETRM_HD neighbour_view cell(int m, int i) const { return {neighbours + std::size_t(2 * m) * G * G + i, stride}; }
-  // The id of a neighbour that holds the token of a cell holding t.
-  ETRM_HD std::int32_t own(std::int32_t t) const { return relations ? 2 : t; }
+  // The relation of a neighbour that holds the cell's own token (neighbour_relation).
+  static constexpr std::int32_t own = 2;
 
   // The winning outcome of the voting demos' (but `skip`'s) input cells that look like a cell
-  // holding `token` with ids `nb` under key h, or -1 when none does.
+  // holding `token` with relations `nb` under key h, or -1 when none does.
   ETRM_HD int vote(const pattern_key& h, std::int32_t token, neighbour_view nb, int skip) const {
     int counts[max_alignment_vocab + 1];  // by outcome code
     for (int k = 0; k <= V; ++k) counts[k] = 0;
@@ -3138,8 +3162,8 @@ struct pattern_demos {
         if (t < arc_first_colour_token || (h.by_token ? t != token : (t == arc_first_colour_token) != black)) continue;
         const neighbour_view other = cell(m, i);
         bool same = true;
-        for (int d = 0; d < 8 && same; ++d)
-          if (h.mask >> d & 1u) same = h.coarse ? (other[d] == own(t)) == (nb[d] == own(token)) : other[d] == nb[d];
+        for (int d = 0; d < pattern_directions && same; ++d)
+          if (h.mask >> d & 1u) same = h.coarse ? (other[d] == own) == (nb[d] == own) : other[d] == nb[d];
         if (!same) continue;
         ++counts[outcome(t, in[G * G + i])];
         ++matches;
@@ -3177,8 +3201,8 @@ struct encoder_config {
   bool search_alignment = false;
   // With search_alignment: they also embed that cell recoloured by the demos' colour map (see 1.).
   bool candidate_cells = false;
-  // With neighbour_cells and query_attention: query cells and demo outputs also embed the answer
-  // of the demos' look-alike cells (see 1.).
+  // With query_attention: query cells and demo outputs also embed the answer of the demos'
+  // look-alike cells (see 1.).
   bool pattern_cells = false;
   // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
   // demo token table as a copy of the model's, so from the first step a query cell attends most
@@ -3302,18 +3326,16 @@ struct align_demo_rows {
 struct pattern_rows {
   const std::int32_t* tokens;      // [B, M·Lp]: the rows' demo tokens packed
   const std::int32_t* present;     // [B, M]: presence flags
-  const std::int32_t* neighbours;  // [8, B·M·Lp]: the tokens' neighbour ids
+  const std::int32_t* neighbours;  // [16, B·M·Lp]: the tokens' relations (data::pattern_neighbours)
   const std::int32_t* queries;     // [B, L], or null: the demo side
-  const std::int32_t* query_neighbours;  // [8, B·L]
+  const std::int32_t* query_neighbours;  // [16, B·L]
   index_t B, M, Lp, L;
   int G, V;
-  bool relations;  // the neighbour ids are relation codes
   std::int32_t* out;  // [B, M·Lp], or [B, L] with queries
 
   ETRM_HD void operator()(index_t b) const {
     const index_t n = B * M * Lp, half = Lp / 2;
-    data::pattern_demos demos{tokens + b * M * Lp, present + b * M, neighbours + b * M * Lp, n, int(M), G, V,
-                              relations};
+    data::pattern_demos demos{tokens + b * M * Lp, present + b * M, neighbours + b * M * Lp, n, int(M), G, V};
     demos.find_voters().rank_keys();
     if (queries) {
       for (index_t i = 0; i < L; ++i)
@@ -3382,8 +3404,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: search_alignment needs a vocabulary of at most 32 tokens");
     if (e.candidate_cells && !e.search_alignment)
       throw std::invalid_argument("etrm encoder: candidate_cells needs search_alignment");
-    if (e.pattern_cells && (!e.neighbour_cells || !e.query_attention))
-      throw std::invalid_argument("etrm encoder: pattern_cells needs neighbour_cells and query_attention");
+    if (e.pattern_cells && !e.query_attention)
+      throw std::invalid_argument("etrm encoder: pattern_cells needs query_attention");
     if (e.pattern_cells && c.vocab_size > data::max_alignment_vocab)
       throw std::invalid_argument("etrm encoder: pattern_cells needs a vocabulary of at most 32 tokens");
     if (e.neighbour_rays && !e.neighbour_cells)
@@ -3429,6 +3451,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     std::int32_t* query_candidate = nullptr;  // [B, L]
     std::int32_t* pattern = nullptr;  // (pattern_cells) the look-alikes' answers, V on inputs: [B, M·Lp]
     std::int32_t* query_pattern = nullptr;  // [B, L]
+    std::int32_t* pattern_neighbours = nullptr;  // and the relations they read: [16, B·M·Lp]
+    std::int32_t* query_pattern_neighbours = nullptr;  // [16, B·L]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
     T* pos = nullptr;                  // [Lp, D]
     T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
@@ -3471,6 +3495,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.pattern_cells) {
       s.pattern = ws.template take<std::int32_t>(B * M * Lp);
       s.query_pattern = ws.template take<std::int32_t>(B * cells());
+      s.pattern_neighbours = ws.template take<std::int32_t>(data::pattern_directions * B * M * Lp);
+      s.query_pattern_neighbours = ws.template take<std::int32_t>(data::pattern_directions * B * cells());
     }
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
@@ -3670,6 +3696,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
       if (cfg_.pattern_cells) {
+        kernels<D>::for_each(ctx, data::pattern_directions * B * cells(),
+                             data::pattern_neighbours{inputs, B, int(cfg_.grid_side), s.query_pattern_neighbours});
         kernels<D>::for_each(ctx, B, patterns(B, s, inputs, s.query_pattern));
         add_embedding(ctx, p + pattern_.offset, B * cells(), s.query_pattern, s.query_in, ws);
       }
@@ -3742,8 +3770,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
   // (pattern_cells) The look-alikes' answers of the demo outputs, or with `queries` of the query cells.
   pattern_rows patterns(index_t B, const saved& s, const std::int32_t* queries, std::int32_t* out) const {
-    return {s.tokens, s.flags, s.neighbours, queries, s.query_neighbours, B, cfg_.max_demos, cfg_.pair_len(),
-            cells(), int(cfg_.grid_side), int(V_), cfg_.neighbour_relations, out};
+    return {s.tokens, s.flags, s.pattern_neighbours, queries, s.query_pattern_neighbours, B, cfg_.max_demos,
+            cfg_.pair_len(), cells(), int(cfg_.grid_side), int(V_), out};
   }
 
   data::neighbour_kind neighbours() const { return {cfg_.neighbour_rays, cfg_.neighbour_relations}; }
@@ -3804,7 +3832,9 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, neighbours(), s.tokens, s.neighbours);
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
-    if (cfg_.pattern_cells) {
+    if (cfg_.pattern_cells) {  // every grid of every pair: [B·M·2, G, G]
+      K::for_each(ctx, data::pattern_directions * B * M * Lp,
+                  data::pattern_neighbours{s.tokens, B * M * 2, int(cfg_.grid_side), s.pattern_neighbours});
       K::for_each(ctx, B, patterns(B, s, nullptr, s.pattern));
       add_embedding(ctx, p + pattern_.offset, B * M * Lp, s.pattern, s.x0, ws);
     }

@@ -151,9 +151,7 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
   check_dependent_option neighbour_rays --neighbour-rays neighbour_cells --neighbour-cells --neighbour-cells true
   check_dependent_option neighbour_relations --neighbour-relations neighbour_cells --neighbour-cells \
     --neighbour-cells true
-  check_dependent_option pattern_cells --pattern-cells neighbour_cells --neighbour-cells --neighbour-cells true
-  expect_error "pattern_cells needs neighbour_cells and query_attention" "$bin" train --query-attention false \
-    --pattern-cells true --steps 1 --out bad_pattern "${tiny[@]}"
+  check_dependent_option pattern_cells --pattern-cells query_attention --query-attention
   expect_error readout_weight "$bin" train --query-attention false --readout-weight 1 --steps 1 --out bad_readout \
     "${tiny[@]}"
   expect_error "rule family 'colour_map'" "$bin" train --curriculum-steps 1 --curriculum-families colour_map \

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // A local rule read off a task's demonstrations: what the demos' input cells that look like a
-// given cell became in their outputs. "Look like" is one of 7 keys (pattern_key_at): the same
-// token, or only both black or both coloured, with the same neighbour ids (cell_neighbours.hpp:
-// tokens, rays or relations, whatever the encoder reads) in all 8 directions, or in the 4
-// orthogonal ones, or with only "holds the cell's own token or not" of each of the 4; or the
-// same token alone (a colour map). With relations a key without the token does not depend on
-// the palette, so an interior cell of a colour no demo shows still finds the demos' interior cells.
+// given cell became in their outputs. "Look like" is one of 13 keys (pattern_key_at): the same
+// token, or only both black or both coloured, with the same neighbour relations
+// (cell_neighbours.hpp: the cell's own token, black, another colour, the border, beyond) of the
+// adjacent cells, or of the first non-black cells along the 8 rays, in all 8 directions, or in
+// the 4 orthogonal ones, or with only "holds the cell's own token or not" of each of the 4; or
+// the same token alone (a colour map). A key without the token does not depend on the palette,
+// so an interior cell of a colour no demo shows still finds the demos' interior cells, and the
+// rays make "between two pixels of one colour" a key.
 //
 // Which key a task's rule reads is found from its demos: each key is scored by the demos' input
 // cells it answers right from the other demos (a changed cell outweighs all kept ones, since
@@ -22,39 +24,62 @@
 #include <etrm/core/config.hpp>
 #include <etrm/data/arc_tokens.hpp>
 #include <etrm/data/cell_alignment.hpp>
+#include <etrm/data/cell_neighbours.hpp>
 
 #include <cstdint>
 
 ETRM_BEGIN_NAMESPACE
 namespace data {
 
-// A cell's 8 neighbour ids: ids[d · stride] for direction d.
+// A cell's neighbour relations: ids[d · stride] for direction d.
 struct neighbour_view {
   const std::int32_t* ids;
   index_t stride;
   ETRM_HD std::int32_t operator[](int d) const { return ids[d * stride]; }
 };
 
+// A cell's 16 neighbour relations (pattern_neighbours): the 8 adjacent cells', then the 8 rays'.
+inline constexpr int pattern_directions = 16;
+
 // One way for a demo cell to look like another (see the top): the same token, or only the same
-// class (black or coloured), and the same ids in the directions of `mask` (bit d: direction d),
-// or with `coarse` only whether each of them holds the cell's own token.
+// class (black or coloured), and the same relations in the directions of `mask` (bit d:
+// direction d of the 16), or with `coarse` only whether each of them is the cell's own token.
 struct pattern_key {
   bool by_token;
   unsigned mask;
   bool coarse;
 };
-inline constexpr int pattern_keys = 7;
-// Keys in the order that breaks ties: by token, then by class, with all 8 ids, the 4 orthogonal
-// ones, whether those hold the cell's token; then the token alone. A function, not a table, for
-// device code.
+inline constexpr int pattern_keys = 13;
+// Keys in the order that breaks ties: the adjacent cells, then the rays, each by token, then by
+// class, with all 8 relations, the 4 orthogonal ones, whether those are the cell's token; then
+// the token alone. A function, not a table, for device code.
 ETRM_HD constexpr pattern_key pattern_key_at(int k) {
   constexpr unsigned all = 0xFF, orthogonal = 0x5A;  // ↑ ← → ↓ are 1, 3, 4, 6
+  const int shift = k < 6 ? 0 : 8, j = k % 6;
   return k == pattern_keys - 1 ? pattern_key{true, 0, false}
-                               : pattern_key{k % 2 == 0, k < 2 ? all : orthogonal, k >= 4};
+                               : pattern_key{j % 2 == 0, (j < 2 ? all : orthogonal) << shift, j >= 4};
 }
 
+// out[d, n, r, c] for the N stacked G × G canvases `grids` ([N, G, G]): the relation to the
+// cell of its adjacent neighbour in direction d < 8, of the first non-black cell along
+// direction d − 8 otherwise (neighbour_tokens). call(i) writes out[i], for a backend's for_each.
+//   out: [16, N, G, G]
+struct pattern_neighbours {
+  const std::int32_t* grids;
+  index_t N;
+  int G;
+  std::int32_t* out;
+
+  ETRM_HD void operator()(index_t i) const {
+    const index_t half = 8 * N * G * G;
+    const bool rays = i >= half;
+    neighbour_tokens{grids, N, G, {rays, true}, out + (rays ? half : 0)}(i - (rays ? half : 0));
+  }
+};
+
 // The demos as the vote reads them. pairs: [M, 2, G, G] (input then output canvas), present: [M],
-// neighbours: ids of every cell of pairs, direction d of cell i at neighbours[d · stride + i].
+// neighbours: relations of every cell of pairs (pattern_neighbours), direction d of cell i at
+// neighbours[d · stride + i].
 // find_voters, then rank_keys, before answer.
 struct pattern_demos {
   const std::int32_t* pairs;
@@ -62,7 +87,6 @@ struct pattern_demos {
   const std::int32_t* neighbours;
   index_t stride;
   int M, G, V;  // V: vocabulary size, at most max_alignment_vocab (the caller checks)
-  bool relations = false;  // the ids are neighbour_relation codes, not tokens
   unsigned voters = 0;  // bit m: demo m votes (find_voters)
   int order[pattern_keys] = {};  // the keys, best-scored first (rank_keys)
 
@@ -103,8 +127,9 @@ struct pattern_demos {
     return *this;
   }
 
-  // The answer for a cell holding `token` with neighbour ids `nb`, from the voting demos other
-  // than `skip` (-1: all), or V when no input cell of theirs looks like it (or it is no colour).
+  // The answer for a cell holding `token` with neighbour relations `nb`, from the voting demos
+  // other than `skip` (-1: all), or V when no input cell of theirs looks like it (or it is no
+  // colour).
   ETRM_HD std::int32_t answer(std::int32_t token, neighbour_view nb, int skip) const {
     if (token < arc_first_colour_token) return V;
     for (int r = 0; r < pattern_keys; ++r)
@@ -117,11 +142,11 @@ struct pattern_demos {
   // An outcome's code: 0 kept its token, 1 + t became token t.
   ETRM_HD static int outcome(std::int32_t in, std::int32_t out) { return out == in ? 0 : 1 + out; }
   ETRM_HD neighbour_view cell(int m, int i) const { return {neighbours + std::size_t(2 * m) * G * G + i, stride}; }
-  // The id of a neighbour that holds the token of a cell holding t.
-  ETRM_HD std::int32_t own(std::int32_t t) const { return relations ? 2 : t; }
+  // The relation of a neighbour that holds the cell's own token (neighbour_relation).
+  static constexpr std::int32_t own = 2;
 
   // The winning outcome of the voting demos' (but `skip`'s) input cells that look like a cell
-  // holding `token` with ids `nb` under key h, or -1 when none does.
+  // holding `token` with relations `nb` under key h, or -1 when none does.
   ETRM_HD int vote(const pattern_key& h, std::int32_t token, neighbour_view nb, int skip) const {
     int counts[max_alignment_vocab + 1];  // by outcome code
     for (int k = 0; k <= V; ++k) counts[k] = 0;
@@ -135,8 +160,8 @@ struct pattern_demos {
         if (t < arc_first_colour_token || (h.by_token ? t != token : (t == arc_first_colour_token) != black)) continue;
         const neighbour_view other = cell(m, i);
         bool same = true;
-        for (int d = 0; d < 8 && same; ++d)
-          if (h.mask >> d & 1u) same = h.coarse ? (other[d] == own(t)) == (nb[d] == own(token)) : other[d] == nb[d];
+        for (int d = 0; d < pattern_directions && same; ++d)
+          if (h.mask >> d & 1u) same = h.coarse ? (other[d] == own) == (nb[d] == own) : other[d] == nb[d];
         if (!same) continue;
         ++counts[outcome(t, in[G * G + i])];
         ++matches;

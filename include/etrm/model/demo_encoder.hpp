@@ -28,11 +28,11 @@
 //      by the colour map the demos support under the same alignment (a colour the demos never
 //      show is kept, in a row of its own): on the query the answer of the best "move, then
 //      recolour" hypothesis, on a demo output whether that hypothesis holds there;
-//      (pattern_cells, with neighbour_cells) every query cell, and every demo output token, also
-//      embeds what the demos' input cells that look like it became (data/cell_patterns.hpp: the
-//      same token and neighbour ids, else the same ids, else the same token; a demo's output
-//      tokens read the other demos' answer), a local rule read off the demos that a query
-//      cell of a colour no demo shows can still follow;
+//      (pattern_cells) every query cell, and every demo output token, also embeds what the
+//      demos' input cells that look like it became (data/cell_patterns.hpp: the same token or
+//      class and the same relations of the adjacent cells or of the rays, under the key the
+//      demos support best; a demo's output tokens read the other demos' answer), a local rule
+//      read off the demos that a query cell of a colour no demo shows can still follow;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
@@ -83,8 +83,8 @@ struct encoder_config {
   bool search_alignment = false;
   // With search_alignment: they also embed that cell recoloured by the demos' colour map (see 1.).
   bool candidate_cells = false;
-  // With neighbour_cells and query_attention: query cells and demo outputs also embed the answer
-  // of the demos' look-alike cells (see 1.).
+  // With query_attention: query cells and demo outputs also embed the answer of the demos'
+  // look-alike cells (see 1.).
   bool pattern_cells = false;
   // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
   // demo token table as a copy of the model's, so from the first step a query cell attends most
@@ -208,18 +208,16 @@ struct align_demo_rows {
 struct pattern_rows {
   const std::int32_t* tokens;      // [B, M·Lp]: the rows' demo tokens packed
   const std::int32_t* present;     // [B, M]: presence flags
-  const std::int32_t* neighbours;  // [8, B·M·Lp]: the tokens' neighbour ids
+  const std::int32_t* neighbours;  // [16, B·M·Lp]: the tokens' relations (data::pattern_neighbours)
   const std::int32_t* queries;     // [B, L], or null: the demo side
-  const std::int32_t* query_neighbours;  // [8, B·L]
+  const std::int32_t* query_neighbours;  // [16, B·L]
   index_t B, M, Lp, L;
   int G, V;
-  bool relations;  // the neighbour ids are relation codes
   std::int32_t* out;  // [B, M·Lp], or [B, L] with queries
 
   ETRM_HD void operator()(index_t b) const {
     const index_t n = B * M * Lp, half = Lp / 2;
-    data::pattern_demos demos{tokens + b * M * Lp, present + b * M, neighbours + b * M * Lp, n, int(M), G, V,
-                              relations};
+    data::pattern_demos demos{tokens + b * M * Lp, present + b * M, neighbours + b * M * Lp, n, int(M), G, V};
     demos.find_voters().rank_keys();
     if (queries) {
       for (index_t i = 0; i < L; ++i)
@@ -288,8 +286,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: search_alignment needs a vocabulary of at most 32 tokens");
     if (e.candidate_cells && !e.search_alignment)
       throw std::invalid_argument("etrm encoder: candidate_cells needs search_alignment");
-    if (e.pattern_cells && (!e.neighbour_cells || !e.query_attention))
-      throw std::invalid_argument("etrm encoder: pattern_cells needs neighbour_cells and query_attention");
+    if (e.pattern_cells && !e.query_attention)
+      throw std::invalid_argument("etrm encoder: pattern_cells needs query_attention");
     if (e.pattern_cells && c.vocab_size > data::max_alignment_vocab)
       throw std::invalid_argument("etrm encoder: pattern_cells needs a vocabulary of at most 32 tokens");
     if (e.neighbour_rays && !e.neighbour_cells)
@@ -335,6 +333,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     std::int32_t* query_candidate = nullptr;  // [B, L]
     std::int32_t* pattern = nullptr;  // (pattern_cells) the look-alikes' answers, V on inputs: [B, M·Lp]
     std::int32_t* query_pattern = nullptr;  // [B, L]
+    std::int32_t* pattern_neighbours = nullptr;  // and the relations they read: [16, B·M·Lp]
+    std::int32_t* query_pattern_neighbours = nullptr;  // [16, B·L]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
     T* pos = nullptr;                  // [Lp, D]
     T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
@@ -377,6 +377,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.pattern_cells) {
       s.pattern = ws.template take<std::int32_t>(B * M * Lp);
       s.query_pattern = ws.template take<std::int32_t>(B * cells());
+      s.pattern_neighbours = ws.template take<std::int32_t>(data::pattern_directions * B * M * Lp);
+      s.query_pattern_neighbours = ws.template take<std::int32_t>(data::pattern_directions * B * cells());
     }
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
@@ -576,6 +578,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
       if (cfg_.pattern_cells) {
+        kernels<D>::for_each(ctx, data::pattern_directions * B * cells(),
+                             data::pattern_neighbours{inputs, B, int(cfg_.grid_side), s.query_pattern_neighbours});
         kernels<D>::for_each(ctx, B, patterns(B, s, inputs, s.query_pattern));
         add_embedding(ctx, p + pattern_.offset, B * cells(), s.query_pattern, s.query_in, ws);
       }
@@ -648,8 +652,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
   // (pattern_cells) The look-alikes' answers of the demo outputs, or with `queries` of the query cells.
   pattern_rows patterns(index_t B, const saved& s, const std::int32_t* queries, std::int32_t* out) const {
-    return {s.tokens, s.flags, s.neighbours, queries, s.query_neighbours, B, cfg_.max_demos, cfg_.pair_len(),
-            cells(), int(cfg_.grid_side), int(V_), cfg_.neighbour_relations, out};
+    return {s.tokens, s.flags, s.pattern_neighbours, queries, s.query_pattern_neighbours, B, cfg_.max_demos,
+            cfg_.pair_len(), cells(), int(cfg_.grid_side), int(V_), out};
   }
 
   data::neighbour_kind neighbours() const { return {cfg_.neighbour_rays, cfg_.neighbour_relations}; }
@@ -710,7 +714,9 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       neighbour_ids<D>(ctx, B * M * 2, cfg_.grid_side, neighbours(), s.tokens, s.neighbours);
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
-    if (cfg_.pattern_cells) {
+    if (cfg_.pattern_cells) {  // every grid of every pair: [B·M·2, G, G]
+      K::for_each(ctx, data::pattern_directions * B * M * Lp,
+                  data::pattern_neighbours{s.tokens, B * M * 2, int(cfg_.grid_side), s.pattern_neighbours});
       K::for_each(ctx, B, patterns(B, s, nullptr, s.pattern));
       add_embedding(ctx, p + pattern_.offset, B * M * Lp, s.pattern, s.x0, ws);
     }

@@ -127,10 +127,14 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
     || fail "--query-attention false must switch the default readout and alignment search off"
   "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert not e["search_alignment"], e' \
     etrm_no_query/run.json || fail "--query-attention false left the alignment search on"
+  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert not e["pattern_cells"], e' \
+    etrm_no_query/run.json || fail "--query-attention false left the pattern cells on"
   "$py" -c 'import json,sys; assert json.load(open(sys.argv[1]))["encoder"]["search_alignment"]' etrm_readout/run.json \
     || fail "the few-shot defaults search the alignment"
   "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert e["neighbour_cells"] and not e["neighbour_rays"], e' \
     etrm_readout/run.json || fail "the few-shot defaults embed the adjacent neighbour cells"
+  "$py" -c 'import json,sys; assert json.load(open(sys.argv[1]))["encoder"]["pattern_cells"]' etrm_readout/run.json \
+    || fail "the few-shot defaults embed the pattern cells"
   expect_error "search_alignment needs query_attention" "$bin" train --query-attention false --search-alignment true \
     --steps 1 --out bad_alignment "${tiny[@]}"
   # An encoder option that needs another: written to run.json when set; a later run that switches

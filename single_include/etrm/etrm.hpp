@@ -3477,9 +3477,11 @@ ETRM_END_NAMESPACE
 //      recolour" hypothesis, on a demo output whether that hypothesis holds there;
 //      (pattern_cells) every query cell, and every demo output token, also embeds what the
 //      demos' input cells that look like it became (data/cell_patterns.hpp: the same token or
-//      class and the same relations of the adjacent cells or of the rays, under the key the
-//      demos support best; a demo's output tokens read the other demos' answer), a local rule
-//      read off the demos that a query cell of a colour no demo shows can still follow;
+//      class and the same relations of the adjacent cells or of the rays, or the same role of
+//      the colour, or lying between two cells of one colour, under the key the demos support
+//      best; a demo's output tokens read the other demos' answer), and whether that key
+//      answers every demo cell right: a local rule read off the demos that a query cell of a
+//      colour no demo shows can still follow;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
@@ -3758,6 +3760,14 @@ ETRM_HD constexpr std::int32_t neighbour_relation(std::int32_t cell, std::int32_
   return seen <= arc_eos_token ? seen : seen == cell ? 2 : seen == arc_first_colour_token ? 3 : 4;
 }
 
+// The token at (r + dr, c + dc) of a G × G canvas, or with `rays` the first token != black met
+// stepping from (r, c) by (dr, dc); PAD when the canvas ends first.
+ETRM_HD constexpr std::int32_t seen_from(const std::int32_t* canvas, int G, int r, int c, int dr, int dc, bool rays) {
+  for (int y = r + dr, x = c + dc; y >= 0 && x >= 0 && y < G && x < G; y += dr, x += dc)
+    if (const std::int32_t t = canvas[y * G + x]; !rays || t != arc_first_colour_token) return t;
+  return arc_pad_token;
+}
+
 // out[d, n, r, c] = the token at (r + dr, c + dc) of canvas n for (dr, dc) = (neighbour_dr(d),
 // neighbour_dc(d)), or with `rays` the first token != black met stepping from (r, c) by (dr, dc);
 // PAD (0) when the canvas ends first; with `relations`, its relation to the token at (r, c).
@@ -3773,14 +3783,8 @@ struct neighbour_tokens {
   ETRM_HD void operator()(index_t i) const {
     const index_t GG = index_t(G) * G, n = N * GG, d = i / n, g = (i - d * n) / GG, cell = i - d * n - g * GG;
     const int r = int(cell / G), c = int(cell % G);
-    const int dr = neighbour_dr(d), dc = neighbour_dc(d);
     const std::int32_t* canvas = grids + g * GG;
-    std::int32_t seen = arc_pad_token;
-    for (int y = r + dr, x = c + dc; y >= 0 && x >= 0 && y < G && x < G; y += dr, x += dc)
-      if (const std::int32_t t = canvas[y * G + x]; !kind.rays || t != arc_first_colour_token) {
-        seen = t;
-        break;
-      }
+    const std::int32_t seen = seen_from(canvas, G, r, c, neighbour_dr(d), neighbour_dc(d), kind.rays);
     out[i] = kind.relations ? neighbour_relation(canvas[r * G + c], seen) : seen;
   }
 };
@@ -3791,23 +3795,28 @@ ETRM_END_NAMESPACE
 // ---- begin etrm/data/cell_patterns.hpp
 // SPDX-License-Identifier: Apache-2.0
 // A local rule read off a task's demonstrations: what the demos' input cells that look like a
-// given cell became in their outputs. "Look like" is one of 17 keys (pattern_key_at): the same
+// given cell became in their outputs. "Look like" is one of 19 keys (pattern_key_at): the same
 // token, or only both black or both coloured, with the same neighbour relations
 // (cell_neighbours.hpp: the cell's own token, black, another colour, the border, beyond) of the
 // adjacent cells, or of the first non-black cells along the 8 rays, in all 8 directions, or in
 // the 4 orthogonal ones, or with only "holds the cell's own token or not", or "lies past the
-// grid or not", of each of the 4; or the same token alone (a colour map). A key without the
-// token does not depend on the palette, so an interior cell of a colour no demo shows still
-// finds the demos' interior cells, and the rays make "between two pixels of one colour" a key.
+// grid or not", of each of the 4; or the same token alone (a colour map); or the same role, a
+// colour every voting demo's input shows or not ("keep the colour all demos share, clear the
+// rest" for colours no demo shows); or whether the cell lies between two cells of one colour
+// along its row or column ("join pixel pairs", whichever way the query's pairs lie). A key
+// without the token does not depend on the palette, so an interior cell of a colour no demo
+// shows still finds the demos' interior cells.
 //
 // Which key a task's rule reads is found from its demos: each key is scored by the demos' input
-// cells it answers right from the other demos (a changed cell outweighs all kept ones, since
-// most cells keep their token), and a cell is answered by the best-scored key under which some
-// demo cell looks like it (ties: the order of the list). The matches vote on their outcome,
-// "kept its token" or the output token they took (a kept cell votes for both, so a cell that
-// already had the colour a rule paints agrees with the painted ones); the answer is the winner
-// applied to the cell (ties: the lower code, "kept" first). Only demos whose output grid has
-// the size and place of their input grid vote: the rule maps a cell to the cell at the same place.
+// cells it answers right from the other demos (the share of the changed cells plus that of the
+// kept ones, since most cells keep their token), and a cell is answered by the best-scored key
+// under which some demo cell looks like it (ties: the order of the list). The matches vote on their outcome,
+// "kept its token", "took the colour it lies between" or the output token they took (a cell
+// votes for every outcome that fits it, so a cell that already had the colour a rule paints
+// agrees with the painted ones); the answer is the winner applied to the cell (ties: the lower
+// code, "kept" first). The answer says too whether its key answered every demo cell right
+// (sure): a rule the demos show without exception. Only demos whose output grid has the size
+// and place of their input grid vote: the rule maps a cell to the cell at the same place.
 //
 // Canvases are G × G token grids in ARC's encoding (PAD 0, EOS 1, colours ≥ 2). The cost is
 // quadratic in the demo cells: meant for small canvases (the generator's), not 30 × 30 ARC.
@@ -3818,44 +3827,54 @@ ETRM_END_NAMESPACE
 ETRM_BEGIN_NAMESPACE
 namespace data {
 
-// A cell's neighbour relations: ids[d · stride] for direction d.
+// A cell's relations: ids[d · stride] for relation d.
 struct neighbour_view {
   const std::int32_t* ids;
   index_t stride;
   ETRM_HD std::int32_t operator[](int d) const { return ids[d * stride]; }
 };
 
-// A cell's 16 neighbour relations (pattern_neighbours): the 8 adjacent cells', then the 8 rays'.
-inline constexpr int pattern_directions = 16;
+// A cell's relations (pattern_neighbours): the 8 adjacent cells', the 8 rays', then the colour it
+// lies between (pattern_between).
+inline constexpr int pattern_relations = 17;
+inline constexpr int pattern_between = 16;
 
-// How a key compares the relations in its directions: all of each, only whether it is the
-// cell's own token, or only whether it lies past the grid (the border or beyond).
+// How a key compares the relations it reads: all of each, only whether it is the cell's own
+// token, or only whether it is a token of the grid (past the grid, or no colour to lie between).
 enum class pattern_match : std::uint8_t { exact, own_token, outside };
+// What a look-alike holds: the same token, the same class (black or coloured), or the same class
+// and role (a colour every voting demo's input shows, or not).
+enum class pattern_look : std::uint8_t { token, colour_class, role };
 
-// One way for a demo cell to look like another (see the top): the same token, or only the same
-// class (black or coloured), and the same relations, as `match` compares them, in the directions
-// of `mask` (bit d: direction d of the 16).
+// One way for a demo cell to look like another (see the top): `look`, and the same relations, as
+// `match` compares them, in the relations of `mask` (bit d: relation d of the 17).
 struct pattern_key {
-  bool by_token;
+  pattern_look look;
   unsigned mask;
   pattern_match match;
 };
-inline constexpr int pattern_keys = 17;
+inline constexpr int pattern_keys = 19;
 // Keys in the order that breaks ties: the adjacent cells, then the rays, each by token, then by
 // class, with all 8 relations, the 4 orthogonal ones, whether those are the cell's token, whether
-// they lie past the grid; then the token alone. A function, not a table, for device code.
+// they lie past the grid; then the token alone, the role alone, lying between two cells of one
+// colour or not. A function, not a table, for device code.
 ETRM_HD constexpr pattern_key pattern_key_at(int k) {
   constexpr unsigned all = 0xFF, orthogonal = 0x5A;  // ↑ ← → ↓ are 1, 3, 4, 6
+  if (k >= 16)
+    return k == 16   ? pattern_key{pattern_look::token, 0, pattern_match::exact}
+           : k == 17 ? pattern_key{pattern_look::role, 0, pattern_match::exact}
+                     : pattern_key{pattern_look::colour_class, 1u << pattern_between, pattern_match::outside};
   const int shift = k < 8 ? 0 : 8, j = k % 8;
   const pattern_match match = j < 4 ? pattern_match::exact : j < 6 ? pattern_match::own_token : pattern_match::outside;
-  return k == pattern_keys - 1 ? pattern_key{true, 0, pattern_match::exact}
-                               : pattern_key{j % 2 == 0, (j < 2 ? all : orthogonal) << shift, match};
+  return {j % 2 == 0 ? pattern_look::token : pattern_look::colour_class, (j < 2 ? all : orthogonal) << shift, match};
 }
 
 // out[d, n, r, c] for the N stacked G × G canvases `grids` ([N, G, G]): the relation to the
 // cell of its adjacent neighbour in direction d < 8, of the first non-black cell along
-// direction d − 8 otherwise (neighbour_tokens). call(i) writes out[i], for a backend's for_each.
-//   out: [16, N, G, G]
+// direction d − 8 for d < 16 (neighbour_tokens); for d = 16 the colour that the first
+// non-black cells left and right of it both hold, or else those above and below it, PAD when
+// neither. call(i) writes out[i], for a backend's for_each.
+//   out: [17, N, G, G]
 struct pattern_neighbours {
   const std::int32_t* grids;
   index_t N;
@@ -3864,13 +3883,39 @@ struct pattern_neighbours {
 
   ETRM_HD void operator()(index_t i) const {
     const index_t half = 8 * N * G * G;
+    if (i >= 2 * half) {
+      out[i] = between(i - 2 * half);
+      return;
+    }
     const bool rays = i >= half;
     neighbour_tokens{grids, N, G, {rays, true}, out + (rays ? half : 0)}(i - (rays ? half : 0));
   }
+
+ private:
+  ETRM_HD std::int32_t between(index_t cell) const {
+    const index_t GG = index_t(G) * G;
+    const std::int32_t* canvas = grids + cell / GG * GG;
+    const int r = int(cell % GG / G), c = int(cell % G);
+    for (int axis = 0; axis < 2; ++axis) {  // (0, ±1) along the row, then (±1, 0)
+      const std::int32_t a = seen_from(canvas, G, r, c, -axis, axis - 1, true);
+      if (a > arc_first_colour_token && a == seen_from(canvas, G, r, c, axis, 1 - axis, true)) return a;
+    }
+    return arc_pad_token;
+  }
 };
 
+// A cell's answer: the token, or V for none, and whether the key that gave it answered every
+// demo cell right. id() numbers the pairs for an embedding table of pattern_answer_ids(V) rows.
+struct pattern_answer {
+  std::int32_t token;
+  bool sure;
+  ETRM_HD std::int32_t id(int V) const { return token + (sure ? V + 1 : 0); }
+};
+ETRM_HD constexpr index_t pattern_answer_ids(index_t V) { return 2 * (V + 1); }
+inline constexpr int pattern_ranking_ints = 2 + 2 * pattern_keys;  // pattern_demos::save
+
 // The demos as the vote reads them. pairs: [M, 2, G, G] (input then output canvas), present: [M],
-// neighbours: relations of every cell of pairs (pattern_neighbours), direction d of cell i at
+// neighbours: relations of every cell of pairs (pattern_neighbours), relation d of cell i at
 // neighbours[d · stride + i].
 // find_voters, then rank_keys, before answer.
 struct pattern_demos {
@@ -3880,38 +3925,50 @@ struct pattern_demos {
   index_t stride;
   int M, G, V;  // V: vocabulary size, at most max_alignment_vocab (the caller checks)
   unsigned voters = 0;  // bit m: demo m votes (find_voters)
+  unsigned shared = 0;  // bit t: token t shows in every voting demo's input (find_voters)
   int order[pattern_keys] = {};  // the keys, best-scored first (rank_keys)
+  bool sure[pattern_keys] = {};  // by key: it answers every voting demo's cell right (rank_keys)
 
   // Demo m votes when present, with an output grid the size and place of its input grid.
   ETRM_HD pattern_demos& find_voters() {
     voters = 0;
+    shared = ~0u;
     for (int m = 0; m < M && m < 32; ++m) {
       if (!present[m]) continue;
       const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
       const detail::canvas_box a = detail::colour_box(in, G), b = detail::colour_box(in + G * G, G);
-      if (a.rows && a.r0 == b.r0 && a.c0 == b.c0 && a.rows == b.rows && a.cols == b.cols) voters |= 1u << m;
+      if (!a.rows || a.r0 != b.r0 || a.c0 != b.c0 || a.rows != b.rows || a.cols != b.cols) continue;
+      voters |= 1u << m;
+      unsigned shows = 0;
+      for (int i = 0; i < G * G; ++i) shows |= 1u << in[i];
+      shared &= shows;
     }
+    if (!voters) shared = 0;
     return *this;
   }
   ETRM_HD bool votes(int m) const { return m < 32 && (voters >> m & 1u); }
 
-  // Scores every key by the voting demos' input cells it answers right from the other demos.
+  // Scores every key by the voting demos' input cells it answers right from the other demos: the
+  // share of the changed cells plus the share of the kept ones, so that neither a key that
+  // keeps every cell nor one that changes every cell like the changed ones scores well.
   ETRM_HD pattern_demos& rank_keys() {
-    int score[pattern_keys];
+    int changed = 0, kept = 0, scores[pattern_keys];
     for (int k = 0; k < pattern_keys; ++k) {
-      score[k] = 0;
+      int changed_right = 0, kept_right = 0;
       for (int m = 0; m < M; ++m) {
         if (!votes(m)) continue;
         const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
-        for (int i = 0; i < G * G; ++i)
-          if (const std::int32_t t = in[i]; t >= arc_first_colour_token) {
-            const std::int32_t want = in[G * G + i];
-            // A changed cell answered right outweighs every kept one: most cells keep their token.
-            if (apply(vote(pattern_key_at(k), t, cell(m, i), m), t) == want) score[k] += want != t ? 2 * G * G * M : 1;
-          }
+        for (int i = 0; i < G * G; ++i) {
+          const std::int32_t t = in[i], want = in[G * G + i];
+          if (t < arc_first_colour_token) continue;
+          if (k == 0) ++(want != t ? changed : kept);
+          if (apply(vote(pattern_key_at(k), t, cell(m, i), m), t, cell(m, i)) == want) ++(want != t ? changed_right : kept_right);
+        }
       }
+      scores[k] = changed_right * (kept > 0 ? kept : 1) + kept_right * (changed > 0 ? changed : 1);
+      sure[k] = changed_right == changed && kept_right == kept;
       order[k] = k;
-      for (int j = k; j > 0 && score[order[j]] > score[order[j - 1]]; --j) {  // stable: ties keep list order
+      for (int j = k; j > 0 && scores[order[j]] > scores[order[j - 1]]; --j) {  // stable: ties keep list order
         const int o = order[j];
         order[j] = order[j - 1], order[j - 1] = o;
       }
@@ -3919,60 +3976,82 @@ struct pattern_demos {
     return *this;
   }
 
-  // The answer for a cell holding `token` with neighbour relations `nb`, from the voting demos
-  // other than `skip` (-1: all), or V when no input cell of theirs looks like it (or it is no
-  // colour).
-  ETRM_HD std::int32_t answer(std::int32_t token, neighbour_view nb, int skip) const {
-    if (token < arc_first_colour_token) return V;
+  // What find_voters and rank_keys found, as pattern_ranking_ints integers: to store once and
+  // answer from in another call.
+  ETRM_HD void save(std::int32_t* out) const {
+    out[0] = std::int32_t(voters), out[1] = std::int32_t(shared);
+    for (int k = 0; k < pattern_keys; ++k) out[2 + k] = order[k], out[2 + pattern_keys + k] = sure[k];
+  }
+  ETRM_HD pattern_demos& load(const std::int32_t* in) {
+    voters = unsigned(in[0]), shared = unsigned(in[1]);
+    for (int k = 0; k < pattern_keys; ++k) order[k] = in[2 + k], sure[k] = in[2 + pattern_keys + k] != 0;
+    return *this;
+  }
+
+  // The answer for a cell holding `token` with relations `nb`, from the voting demos other than
+  // `skip` (-1: all), or V when no input cell of theirs looks like it (or it is no colour).
+  ETRM_HD pattern_answer answer(std::int32_t token, neighbour_view nb, int skip) const {
+    if (token < arc_first_colour_token) return {V, false};
     for (int r = 0; r < pattern_keys; ++r)
-      if (const int code = vote(pattern_key_at(order[r]), token, nb, skip); code >= 0) return apply(code, token);
-    return V;
+      if (const int code = vote(pattern_key_at(order[r]), token, nb, skip); code >= 0)
+        return {apply(code, token, nb), sure[order[r]]};
+    return {V, false};
   }
 
  private:
-  // Outcome codes: 0 kept its token, 1 + t became token t. The token a code gives a cell holding
-  // `token`, or V for no outcome (-1).
-  ETRM_HD std::int32_t apply(int code, std::int32_t token) const {
+  // Outcome codes: 0 kept its token, 1 + t became token t, V + 1 took the colour it lies
+  // between. The token a code gives a cell holding `token` with relations `nb`, or V for no
+  // outcome (-1) or none to take.
+  ETRM_HD std::int32_t apply(int code, std::int32_t token, neighbour_view nb) const {
+    if (code == V + 1) return nb[pattern_between] > arc_first_colour_token ? nb[pattern_between] : V;
     return code < 0 ? V : code == 0 ? token : std::int32_t(code - 1);
   }
   ETRM_HD neighbour_view cell(int m, int i) const { return {neighbours + std::size_t(2 * m) * G * G + i, stride}; }
-  // Whether two neighbour relations (neighbour_relation: PAD 0 and EOS 1 past the grid, 2 the
-  // cell's own token) are the same as `match` compares them.
+  // Whether two relations (neighbour_relation: PAD 0 and EOS 1 past the grid, 2 the cell's own
+  // token; or the colours two cells lie between, PAD for none) are the same as `match` compares
+  // them.
   ETRM_HD static bool alike(pattern_match match, std::int32_t a, std::int32_t b) {
     return match == pattern_match::exact       ? a == b
            : match == pattern_match::own_token ? (a == 2) == (b == 2)
                                                : (a <= arc_eos_token) == (b <= arc_eos_token);
   }
+  // Whether a demo input token t looks like `token` as key h's look compares them.
+  ETRM_HD bool looks_alike(pattern_look look, std::int32_t t, std::int32_t token) const {
+    if (look == pattern_look::token) return t == token;
+    const bool black = token == arc_first_colour_token;
+    return (t == arc_first_colour_token) == black &&
+           (look == pattern_look::colour_class || (shared >> t & 1u) == (shared >> token & 1u));
+  }
 
   // The winning outcome of the voting demos' (but `skip`'s) input cells that look like a cell
   // holding `token` with relations `nb` under key h, or -1 when none does.
   ETRM_HD int vote(const pattern_key& h, std::int32_t token, neighbour_view nb, int skip) const {
-    int counts[max_alignment_vocab + 1];  // by outcome code
-    for (int k = 0; k <= V; ++k) counts[k] = 0;
-    const bool black = token == arc_first_colour_token;
+    int counts[max_alignment_vocab + 2];  // by outcome code
+    for (int k = 0; k <= V + 1; ++k) counts[k] = 0;
     int matches = 0;
     for (int m = 0; m < M; ++m) {
       if (m == skip || !votes(m)) continue;
       const std::int32_t* in = pairs + std::size_t(2 * m) * G * G;
       for (int i = 0; i < G * G; ++i) {
         const std::int32_t t = in[i];
-        if (t < arc_first_colour_token || (h.by_token ? t != token : (t == arc_first_colour_token) != black)) continue;
+        if (t < arc_first_colour_token || !looks_alike(h.look, t, token)) continue;
         const neighbour_view other = cell(m, i);
         bool same = true;
-        for (int d = 0; d < pattern_directions && same; ++d)
+        for (int d = 0; d < pattern_relations && same; ++d)
           if (h.mask >> d & 1u) same = alike(h.match, other[d], nb[d]);
         if (!same) continue;
-        // A kept cell votes for "kept" and for its token: when the rule paints cells one colour,
+        // A cell votes for every outcome that fits it: when the rule paints cells one colour,
         // the cells that had it already agree with the others.
         const std::int32_t out = in[G * G + i];
         ++counts[1 + out];
         if (out == t) ++counts[0];
+        if (out == other[pattern_between] && out > arc_first_colour_token) ++counts[V + 1];
         ++matches;
       }
     }
     if (!matches) return -1;
     int best = 0;
-    for (int k = 1; k <= V; ++k)
+    for (int k = 1; k <= V + 1; ++k)
       if (counts[k] > counts[best]) best = k;
     return best;
   }
@@ -4122,14 +4201,17 @@ struct align_demo_rows {
 
 // (pattern_cells) call(b), for row b of a batch of context rows: each demo output token gets the
 // answer the row's other demos give for the input cell at its place (data::pattern_demos), its
-// input tokens V; with `queries`, each query cell gets the answer of all the row's demos instead.
-// One row per call, so that a backend's for_each runs it where the rows are.
+// input tokens none (V), and the row's key ranking is stored; with `queries`, each query cell
+// gets the answer of all the row's demos under the stored ranking instead. Answers are ids of
+// data::pattern_answer (the token and whether its key is sure). One row per call, so that a
+// backend's for_each runs it where the rows are.
 struct pattern_rows {
   const std::int32_t* tokens;      // [B, M·Lp]: the rows' demo tokens packed
   const std::int32_t* present;     // [B, M]: presence flags
-  const std::int32_t* neighbours;  // [16, B·M·Lp]: the tokens' relations (data::pattern_neighbours)
+  const std::int32_t* neighbours;  // [17, B·M·Lp]: the tokens' relations (data::pattern_neighbours)
   const std::int32_t* queries;     // [B, L], or null: the demo side
-  const std::int32_t* query_neighbours;  // [16, B·L]
+  const std::int32_t* query_neighbours;  // [17, B·L]
+  std::int32_t* ranking;           // [B, data::pattern_ranking_ints]: written on the demo side, read with queries
   index_t B, M, Lp, L;
   int G, V;
   std::int32_t* out;  // [B, M·Lp], or [B, L] with queries
@@ -4137,18 +4219,20 @@ struct pattern_rows {
   ETRM_HD void operator()(index_t b) const {
     const index_t n = B * M * Lp, half = Lp / 2;
     data::pattern_demos demos{tokens + b * M * Lp, present + b * M, neighbours + b * M * Lp, n, int(M), G, V};
-    demos.find_voters().rank_keys();
+    std::int32_t* row_ranking = ranking + b * data::pattern_ranking_ints;
     if (queries) {
+      demos.load(row_ranking);
       for (index_t i = 0; i < L; ++i)
-        out[b * L + i] = demos.answer(queries[b * L + i], {query_neighbours + b * L + i, B * L}, -1);
+        out[b * L + i] = demos.answer(queries[b * L + i], {query_neighbours + b * L + i, B * L}, -1).id(V);
       return;
     }
+    demos.find_voters().rank_keys().save(row_ranking);
     for (index_t m = 0; m < M; ++m) {
       const index_t first = (b * M + m) * Lp;
       for (index_t i = 0; i < half; ++i) {
         out[first + i] = V;
         out[first + half + i] =
-            demos.votes(int(m)) ? demos.answer(tokens[first + i], {neighbours + first + i, n}, int(m)) : V;
+            demos.votes(int(m)) ? demos.answer(tokens[first + i], {neighbours + first + i, n}, int(m)).id(V) : V;
       }
     }
   }
@@ -4182,7 +4266,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
     if (e.search_alignment) transported_ = l.add(pre + "embed_transported.weight", {c.vocab_size + 1, Dm}, emb);
     if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {2 * c.vocab_size, Dm}, emb);
-    if (e.pattern_cells) pattern_ = l.add(pre + "embed_pattern.weight", {c.vocab_size + 1, Dm}, emb);
+    if (e.pattern_cells) pattern_ = l.add(pre + "embed_pattern.weight", {data::pattern_answer_ids(c.vocab_size), Dm}, emb);
     // Zero: the 8 tables start silent, so training starts as without them (drawn like the others,
     // their sum drowned each cell's own colour and slowed the lookup; docs/RESULTS.md).
     if (e.neighbour_cells)
@@ -4252,8 +4336,9 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     std::int32_t* query_candidate = nullptr;  // [B, L]
     std::int32_t* pattern = nullptr;  // (pattern_cells) the look-alikes' answers, V on inputs: [B, M·Lp]
     std::int32_t* query_pattern = nullptr;  // [B, L]
-    std::int32_t* pattern_neighbours = nullptr;  // and the relations they read: [16, B·M·Lp]
-    std::int32_t* query_pattern_neighbours = nullptr;  // [16, B·L]
+    std::int32_t* pattern_neighbours = nullptr;  // and the relations they read: [17, B·M·Lp]
+    std::int32_t* query_pattern_neighbours = nullptr;  // [17, B·L]
+    std::int32_t* pattern_ranking = nullptr;  // and the rows' key rankings: [B, data::pattern_ranking_ints]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
     T* pos = nullptr;                  // [Lp, D]
     T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
@@ -4296,8 +4381,9 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.pattern_cells) {
       s.pattern = ws.template take<std::int32_t>(B * M * Lp);
       s.query_pattern = ws.template take<std::int32_t>(B * cells());
-      s.pattern_neighbours = ws.template take<std::int32_t>(data::pattern_directions * B * M * Lp);
-      s.query_pattern_neighbours = ws.template take<std::int32_t>(data::pattern_directions * B * cells());
+      s.pattern_neighbours = ws.template take<std::int32_t>(data::pattern_relations * B * M * Lp);
+      s.query_pattern_neighbours = ws.template take<std::int32_t>(data::pattern_relations * B * cells());
+      s.pattern_ranking = ws.template take<std::int32_t>(data::pattern_ranking_ints * B);
     }
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
@@ -4497,7 +4583,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
       if (cfg_.pattern_cells) {
-        kernels<D>::for_each(ctx, data::pattern_directions * B * cells(),
+        kernels<D>::for_each(ctx, data::pattern_relations * B * cells(),
                              data::pattern_neighbours{inputs, B, int(cfg_.grid_side), s.query_pattern_neighbours});
         kernels<D>::for_each(ctx, B, patterns(B, s, inputs, s.query_pattern));
         add_embedding(ctx, p + pattern_.offset, B * cells(), s.query_pattern, s.query_in, ws);
@@ -4571,7 +4657,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
   // (pattern_cells) The look-alikes' answers of the demo outputs, or with `queries` of the query cells.
   pattern_rows patterns(index_t B, const saved& s, const std::int32_t* queries, std::int32_t* out) const {
-    return {s.tokens, s.flags, s.pattern_neighbours, queries, s.query_pattern_neighbours, B, cfg_.max_demos,
+    return {s.tokens, s.flags, s.pattern_neighbours, queries, s.query_pattern_neighbours, s.pattern_ranking, B, cfg_.max_demos,
             cfg_.pair_len(), cells(), int(cfg_.grid_side), int(V_), out};
   }
 
@@ -4634,7 +4720,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
     if (cfg_.pattern_cells) {  // every grid of every pair: [B·M·2, G, G]
-      K::for_each(ctx, data::pattern_directions * B * M * Lp,
+      K::for_each(ctx, data::pattern_relations * B * M * Lp,
                   data::pattern_neighbours{s.tokens, B * M * 2, int(cfg_.grid_side), s.pattern_neighbours});
       K::for_each(ctx, B, patterns(B, s, nullptr, s.pattern));
       add_embedding(ctx, p + pattern_.offset, B * M * Lp, s.pattern, s.x0, ws);

@@ -304,14 +304,15 @@ TEST_SUITE("etrm encoder") {
     e.neighbour_cells = false;
     CHECK_THROWS_WITH(model_t(ctx, etrm_config(), e), doctest::Contains("neighbour_relations needs neighbour_cells"));
   }
-  TEST_CASE("the pattern cells add one table of V + 1 rows and need the query attention") {
+  TEST_CASE("the pattern cells add one table of 2 (V + 1) rows and need the query attention") {
     using model_t = trm_model<R, double, attention_mixer<R>, dynamic_recursion, demo_encoder_policy<>::type>;
     encoder_config e = tiny_encoder();
     e.pattern_cells = true;
     const model_t m(ctx, etrm_config(), e);
     const auto* table = m.layout().find("model.inner.encoder.embed_pattern.weight");
     REQUIRE(table);
-    CHECK(table->shape == std::vector<index_t>{etrm_config().vocab_size + 1, etrm_config().hidden_size});
+    // Each answer (a token or none) once unsure and once sure.
+    CHECK(table->shape == std::vector<index_t>{2 * (etrm_config().vocab_size + 1), etrm_config().hidden_size});
     e.query_attention = false;
     CHECK_THROWS_WITH(model_t(ctx, etrm_config(), e), doctest::Contains("pattern_cells needs query_attention"));
   }

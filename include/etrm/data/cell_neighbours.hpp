@@ -39,6 +39,14 @@ ETRM_HD constexpr std::int32_t neighbour_relation(std::int32_t cell, std::int32_
   return seen <= arc_eos_token ? seen : seen == cell ? 2 : seen == arc_first_colour_token ? 3 : 4;
 }
 
+// The token at (r + dr, c + dc) of a G × G canvas, or with `rays` the first token != black met
+// stepping from (r, c) by (dr, dc); PAD when the canvas ends first.
+ETRM_HD constexpr std::int32_t seen_from(const std::int32_t* canvas, int G, int r, int c, int dr, int dc, bool rays) {
+  for (int y = r + dr, x = c + dc; y >= 0 && x >= 0 && y < G && x < G; y += dr, x += dc)
+    if (const std::int32_t t = canvas[y * G + x]; !rays || t != arc_first_colour_token) return t;
+  return arc_pad_token;
+}
+
 // out[d, n, r, c] = the token at (r + dr, c + dc) of canvas n for (dr, dc) = (neighbour_dr(d),
 // neighbour_dc(d)), or with `rays` the first token != black met stepping from (r, c) by (dr, dc);
 // PAD (0) when the canvas ends first; with `relations`, its relation to the token at (r, c).
@@ -54,14 +62,8 @@ struct neighbour_tokens {
   ETRM_HD void operator()(index_t i) const {
     const index_t GG = index_t(G) * G, n = N * GG, d = i / n, g = (i - d * n) / GG, cell = i - d * n - g * GG;
     const int r = int(cell / G), c = int(cell % G);
-    const int dr = neighbour_dr(d), dc = neighbour_dc(d);
     const std::int32_t* canvas = grids + g * GG;
-    std::int32_t seen = arc_pad_token;
-    for (int y = r + dr, x = c + dc; y >= 0 && x >= 0 && y < G && x < G; y += dr, x += dc)
-      if (const std::int32_t t = canvas[y * G + x]; !kind.rays || t != arc_first_colour_token) {
-        seen = t;
-        break;
-      }
+    const std::int32_t seen = seen_from(canvas, G, r, c, neighbour_dr(d), neighbour_dc(d), kind.rays);
     out[i] = kind.relations ? neighbour_relation(canvas[r * G + c], seen) : seen;
   }
 };

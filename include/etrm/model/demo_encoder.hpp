@@ -30,9 +30,11 @@
 //      recolour" hypothesis, on a demo output whether that hypothesis holds there;
 //      (pattern_cells) every query cell, and every demo output token, also embeds what the
 //      demos' input cells that look like it became (data/cell_patterns.hpp: the same token or
-//      class and the same relations of the adjacent cells or of the rays, under the key the
-//      demos support best; a demo's output tokens read the other demos' answer), a local rule
-//      read off the demos that a query cell of a colour no demo shows can still follow;
+//      class and the same relations of the adjacent cells or of the rays, or the same role of
+//      the colour, or lying between two cells of one colour, under the key the demos support
+//      best; a demo's output tokens read the other demos' answer), and whether that key
+//      answers every demo cell right: a local rule read off the demos that a query cell of a
+//      colour no demo shows can still follow;
 //   2. an aggregation policy turns all pairs into K context tokens (K = puzzle_emb_len):
 //      cross_attention_aggregation (default): K learned queries cross-attend to every
 //      non-PAD token of every present pair, then `latent_layers` self-attention blocks;
@@ -203,14 +205,17 @@ struct align_demo_rows {
 
 // (pattern_cells) call(b), for row b of a batch of context rows: each demo output token gets the
 // answer the row's other demos give for the input cell at its place (data::pattern_demos), its
-// input tokens V; with `queries`, each query cell gets the answer of all the row's demos instead.
-// One row per call, so that a backend's for_each runs it where the rows are.
+// input tokens none (V), and the row's key ranking is stored; with `queries`, each query cell
+// gets the answer of all the row's demos under the stored ranking instead. Answers are ids of
+// data::pattern_answer (the token and whether its key is sure). One row per call, so that a
+// backend's for_each runs it where the rows are.
 struct pattern_rows {
   const std::int32_t* tokens;      // [B, M·Lp]: the rows' demo tokens packed
   const std::int32_t* present;     // [B, M]: presence flags
-  const std::int32_t* neighbours;  // [16, B·M·Lp]: the tokens' relations (data::pattern_neighbours)
+  const std::int32_t* neighbours;  // [17, B·M·Lp]: the tokens' relations (data::pattern_neighbours)
   const std::int32_t* queries;     // [B, L], or null: the demo side
-  const std::int32_t* query_neighbours;  // [16, B·L]
+  const std::int32_t* query_neighbours;  // [17, B·L]
+  std::int32_t* ranking;           // [B, data::pattern_ranking_ints]: written on the demo side, read with queries
   index_t B, M, Lp, L;
   int G, V;
   std::int32_t* out;  // [B, M·Lp], or [B, L] with queries
@@ -218,18 +223,20 @@ struct pattern_rows {
   ETRM_HD void operator()(index_t b) const {
     const index_t n = B * M * Lp, half = Lp / 2;
     data::pattern_demos demos{tokens + b * M * Lp, present + b * M, neighbours + b * M * Lp, n, int(M), G, V};
-    demos.find_voters().rank_keys();
+    std::int32_t* row_ranking = ranking + b * data::pattern_ranking_ints;
     if (queries) {
+      demos.load(row_ranking);
       for (index_t i = 0; i < L; ++i)
-        out[b * L + i] = demos.answer(queries[b * L + i], {query_neighbours + b * L + i, B * L}, -1);
+        out[b * L + i] = demos.answer(queries[b * L + i], {query_neighbours + b * L + i, B * L}, -1).id(V);
       return;
     }
+    demos.find_voters().rank_keys().save(row_ranking);
     for (index_t m = 0; m < M; ++m) {
       const index_t first = (b * M + m) * Lp;
       for (index_t i = 0; i < half; ++i) {
         out[first + i] = V;
         out[first + half + i] =
-            demos.votes(int(m)) ? demos.answer(tokens[first + i], {neighbours + first + i, n}, int(m)) : V;
+            demos.votes(int(m)) ? demos.answer(tokens[first + i], {neighbours + first + i, n}, int(m)).id(V) : V;
       }
     }
   }
@@ -263,7 +270,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
     if (e.search_alignment) transported_ = l.add(pre + "embed_transported.weight", {c.vocab_size + 1, Dm}, emb);
     if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {2 * c.vocab_size, Dm}, emb);
-    if (e.pattern_cells) pattern_ = l.add(pre + "embed_pattern.weight", {c.vocab_size + 1, Dm}, emb);
+    if (e.pattern_cells) pattern_ = l.add(pre + "embed_pattern.weight", {data::pattern_answer_ids(c.vocab_size), Dm}, emb);
     // Zero: the 8 tables start silent, so training starts as without them (drawn like the others,
     // their sum drowned each cell's own colour and slowed the lookup; docs/RESULTS.md).
     if (e.neighbour_cells)
@@ -333,8 +340,9 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     std::int32_t* query_candidate = nullptr;  // [B, L]
     std::int32_t* pattern = nullptr;  // (pattern_cells) the look-alikes' answers, V on inputs: [B, M·Lp]
     std::int32_t* query_pattern = nullptr;  // [B, L]
-    std::int32_t* pattern_neighbours = nullptr;  // and the relations they read: [16, B·M·Lp]
-    std::int32_t* query_pattern_neighbours = nullptr;  // [16, B·L]
+    std::int32_t* pattern_neighbours = nullptr;  // and the relations they read: [17, B·M·Lp]
+    std::int32_t* query_pattern_neighbours = nullptr;  // [17, B·L]
+    std::int32_t* pattern_ranking = nullptr;  // and the rows' key rankings: [B, data::pattern_ranking_ints]
     std::int32_t* flags = nullptr;     // presence flags then counts: [2, B, M]
     T* pos = nullptr;                  // [Lp, D]
     T* x0 = nullptr;                   // pair embeddings [B·M, Lp, D]
@@ -377,8 +385,9 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.pattern_cells) {
       s.pattern = ws.template take<std::int32_t>(B * M * Lp);
       s.query_pattern = ws.template take<std::int32_t>(B * cells());
-      s.pattern_neighbours = ws.template take<std::int32_t>(data::pattern_directions * B * M * Lp);
-      s.query_pattern_neighbours = ws.template take<std::int32_t>(data::pattern_directions * B * cells());
+      s.pattern_neighbours = ws.template take<std::int32_t>(data::pattern_relations * B * M * Lp);
+      s.query_pattern_neighbours = ws.template take<std::int32_t>(data::pattern_relations * B * cells());
+      s.pattern_ranking = ws.template take<std::int32_t>(data::pattern_ranking_ints * B);
     }
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
@@ -578,7 +587,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
         add_neighbours(ctx, p, B * cells(), s.query_neighbours, s.query_in, ws);
       }
       if (cfg_.pattern_cells) {
-        kernels<D>::for_each(ctx, data::pattern_directions * B * cells(),
+        kernels<D>::for_each(ctx, data::pattern_relations * B * cells(),
                              data::pattern_neighbours{inputs, B, int(cfg_.grid_side), s.query_pattern_neighbours});
         kernels<D>::for_each(ctx, B, patterns(B, s, inputs, s.query_pattern));
         add_embedding(ctx, p + pattern_.offset, B * cells(), s.query_pattern, s.query_in, ws);
@@ -652,7 +661,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
   // (pattern_cells) The look-alikes' answers of the demo outputs, or with `queries` of the query cells.
   pattern_rows patterns(index_t B, const saved& s, const std::int32_t* queries, std::int32_t* out) const {
-    return {s.tokens, s.flags, s.pattern_neighbours, queries, s.query_pattern_neighbours, B, cfg_.max_demos,
+    return {s.tokens, s.flags, s.pattern_neighbours, queries, s.query_pattern_neighbours, s.pattern_ranking, B, cfg_.max_demos,
             cfg_.pair_len(), cells(), int(cfg_.grid_side), int(V_), out};
   }
 
@@ -715,7 +724,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       add_neighbours(ctx, p, B * M * Lp, s.neighbours, s.x0, ws);
     }
     if (cfg_.pattern_cells) {  // every grid of every pair: [B·M·2, G, G]
-      K::for_each(ctx, data::pattern_directions * B * M * Lp,
+      K::for_each(ctx, data::pattern_relations * B * M * Lp,
                   data::pattern_neighbours{s.tokens, B * M * 2, int(cfg_.grid_side), s.pattern_neighbours});
       K::for_each(ctx, B, patterns(B, s, nullptr, s.pattern));
       add_embedding(ctx, p + pattern_.offset, B * M * Lp, s.pattern, s.x0, ws);

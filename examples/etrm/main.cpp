@@ -229,9 +229,10 @@ void add_train_options(CLI::App* app, overrides& o) {
               [](R& r, const bool& v) { r.enc.candidate_cells = v; });
   o.add<bool>(app, "--pattern-cells",
               "Query cells and demo output tokens also embed what the demos' input cells that look like them became "
-              "(the same colour or class and the same relations of the adjacent cells or along the rays, under the "
-              "key the demos support best): a local rule read off the demos (needs the query attention; default: true "
-              "with the few-shot defaults, false elsewhere)",
+              "(the same colour or class and the same relations of the adjacent cells or along the rays, or the same "
+              "role of the colour, or lying between two cells of one colour, under the key the demos support best), "
+              "and whether that key answers every demo cell right: a local rule read off the demos (needs the query "
+              "attention; default: true with the few-shot defaults, false elsewhere)",
               [](R& r, const bool& v) { r.enc.pattern_cells = v; });
   // data
   o.add<int>(app, "--min-side", "Few-shot generator: smallest input side", [](R& r, const int& v) { r.min_side = v; });

@@ -318,6 +318,12 @@ api_examples)
   grep -q "^8 tasks with known answers, 2 votes per model and test input, 1 steps of test-time training" ens.txt ||
     fail "example_ensemble_solve: summary"
   [ "$(grep -c "pass@1 .*pass@2" ens.txt)" -eq 3 ] || fail "example_ensemble_solve: two models and the pooled vote"
+  # The pattern cells alone on generated tasks (their quality is the unit tests').
+  "$ETRM_EXAMPLES/example_pattern_cells_probe" held_out 60 >probe.txt || fail "example_pattern_cells_probe"
+  cat probe.txt
+  grep -q "^held_out split, seed 77: [0-9]* tasks" probe.txt && grep -q "^total  " probe.txt ||
+    fail "example_pattern_cells_probe: summary"
+  if "$ETRM_EXAMPLES/example_pattern_cells_probe" tests 2>/dev/null; then fail "example_pattern_cells_probe: a bad split"; fi
   ;;
 infer)
   for f in parity_att parity_mlp; do

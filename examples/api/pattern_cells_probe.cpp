@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> demos;
     for (std::size_t i = 0; i < task.train.size() && i < std::size_t(M); ++i) demos.push_back(i);
     const auto fits = [&](const d::grid_pair& p) { return shape.fits(p); };
-    if (!std::all_of(task.train.begin(), task.train.end(), fits) || !std::all_of(task.test.begin(), task.test.end(), fits)) {
+    if (!std::all_of(task.train.begin(), task.train.end(), fits) ||
+        !std::all_of(task.test.begin(), task.test.end(), fits)) {
       ++skipped;  // a grid larger than the canvas: the trainer skips such tasks too
       continue;
     }

@@ -3962,7 +3962,8 @@ struct pattern_demos {
           const std::int32_t t = in[i], want = in[G * G + i];
           if (t < arc_first_colour_token) continue;
           if (k == 0) ++(want != t ? changed : kept);
-          if (apply(vote(pattern_key_at(k), t, cell(m, i), m), t, cell(m, i)) == want) ++(want != t ? changed_right : kept_right);
+          if (apply(vote(pattern_key_at(k), t, cell(m, i), m), t, cell(m, i)) == want)
+            ++(want != t ? changed_right : kept_right);
         }
       }
       scores[k] = changed_right * (kept > 0 ? kept : 1) + kept_right * (changed > 0 ? changed : 1);
@@ -4334,7 +4335,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     std::int32_t* query_transported = nullptr;  // and each query cell's: [B, L]
     std::int32_t* candidate = nullptr;  // (candidate_cells) the same recoloured: [B, M·Lp]
     std::int32_t* query_candidate = nullptr;  // [B, L]
-    std::int32_t* pattern = nullptr;  // (pattern_cells) the look-alikes' answers, V on inputs: [B, M·Lp]
+    std::int32_t* pattern = nullptr;  // (pattern_cells) the look-alikes' answer ids, V on inputs: [B, M·Lp]
     std::int32_t* query_pattern = nullptr;  // [B, L]
     std::int32_t* pattern_neighbours = nullptr;  // and the relations they read: [17, B·M·Lp]
     std::int32_t* query_pattern_neighbours = nullptr;  // [17, B·L]
@@ -4657,8 +4658,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
   // (pattern_cells) The look-alikes' answers of the demo outputs, or with `queries` of the query cells.
   pattern_rows patterns(index_t B, const saved& s, const std::int32_t* queries, std::int32_t* out) const {
-    return {s.tokens, s.flags, s.pattern_neighbours, queries, s.query_pattern_neighbours, s.pattern_ranking, B, cfg_.max_demos,
-            cfg_.pair_len(), cells(), int(cfg_.grid_side), int(V_), out};
+    return {s.tokens, s.flags, s.pattern_neighbours, queries, s.query_pattern_neighbours, s.pattern_ranking,
+            B, cfg_.max_demos, cfg_.pair_len(), cells(), int(cfg_.grid_side), int(V_), out};
   }
 
   data::neighbour_kind neighbours() const { return {cfg_.neighbour_rays, cfg_.neighbour_relations}; }

@@ -47,7 +47,8 @@ answered answer_query(const d::task& t) {
   d::pattern_demos p{pairs.data(), context.data() + 2 * M * n, demo_ids.data(), 2 * M * n, int(M), int(G),
                      d::arc_vocab_size};
   p.find_voters().rank_keys();
-  for (index_t i = 0; i < n; ++i) a.answers.push_back(p.answer(a.inputs[std::size_t(i)], {query_ids.data() + i, n}, -1).token);
+  for (index_t i = 0; i < n; ++i)
+    a.answers.push_back(p.answer(a.inputs[std::size_t(i)], {query_ids.data() + i, n}, -1).token);
   return a;
 }
 

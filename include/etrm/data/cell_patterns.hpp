@@ -172,7 +172,8 @@ struct pattern_demos {
           const std::int32_t t = in[i], want = in[G * G + i];
           if (t < arc_first_colour_token) continue;
           if (k == 0) ++(want != t ? changed : kept);
-          if (apply(vote(pattern_key_at(k), t, cell(m, i), m), t, cell(m, i)) == want) ++(want != t ? changed_right : kept_right);
+          if (apply(vote(pattern_key_at(k), t, cell(m, i), m), t, cell(m, i)) == want)
+            ++(want != t ? changed_right : kept_right);
         }
       }
       scores[k] = changed_right * (kept > 0 ? kept : 1) + kept_right * (changed > 0 ? changed : 1);

@@ -2,8 +2,8 @@
 // The local rule the demos show (data/cell_patterns.hpp): on generated tasks of rules that
 // recolour a cell by its neighbourhood or its colour, the look-alike cells' answer is the query's
 // answer, also for held-out families the model never trains on and for query colours no demo
-// shows; the key the demos support, the vote, which demos vote and the leave-one-out skip, on
-// hand-made canvases.
+// shows; the colour a cell lies between; the key the demos support, the vote, the sure bit,
+// which demos vote, the leave-one-out skip and the stored ranking, on hand-made canvases.
 #include <etrm/data/cell_neighbours.hpp>
 #include <etrm/data/cell_patterns.hpp>
 #include <etrm/data/episode.hpp>
@@ -22,7 +22,7 @@ namespace {
 
 const d::episode_shape shape{8, 3};
 
-// The neighbour relations of N stacked canvases of side G: [16, N, G, G].
+// The relations of N stacked canvases of side G: [17, N, G, G].
 std::vector<std::int32_t> relations(const std::vector<std::int32_t>& grids, index_t N, int G) {
   std::vector<std::int32_t> out(std::size_t(d::pattern_relations * N * G * G));
   const d::pattern_neighbours f{grids.data(), N, G, out.data()};

@@ -3,7 +3,8 @@
 # Installs the Debian packages etrm needs, only those missing. Used by the README's commands.
 set -euo pipefail
 packages=(cmake g++ make python3 libeigen3-dev libtbb-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
-          libcli11-dev libfmt-dev python3-torch libopenblas0-pthread python3-matplotlib python3-numpy)
+          libcli11-dev libfmt-dev python3-torch libopenblas0-pthread python3-matplotlib python3-numpy
+          libdnnl-dev libopenmpi-dev openmpi-bin clang libfuzzer-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

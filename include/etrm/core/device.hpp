@@ -13,7 +13,8 @@
 //   static void zero(context&, void* dst, std::size_t bytes);
 //   static void synchronize(context&);
 //   static constexpr const char* name;
-// and `kernels<D>` (ops/kernels.hpp) implements the numeric primitives.
+// and `kernels<D>` (declared below, specialised by each backend; the list is in
+// backend/host/host_kernels.hpp) implements the numeric primitives.
 #pragma once
 
 #include <etrm/core/config.hpp>

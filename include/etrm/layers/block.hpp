@@ -6,8 +6,8 @@
 
 #include <type_traits>
 #include <etrm/core/params.hpp>
-#include <etrm/model/config.hpp>
 #include <etrm/layers/attention.hpp>
+#include <etrm/layers/dims.hpp>
 #include <etrm/layers/swiglu_mlp.hpp>
 #include <etrm/layers/token_mlp.hpp>
 
@@ -39,7 +39,7 @@ swiglu_mlp<D> declare_swiglu(param_layout& l, const std::string& prefix, index_t
 template <class D>
 token_mlp_mixer<D> declare_mixer(std::type_identity<token_mlp_mixer<D>>, param_layout& l, const std::string& prefix,
                                  index_t, index_t seq, double expansion) {
-  return {declare_swiglu<D>(l, prefix + "mlp_t.", seq, trm_config::swiglu_intermediate(seq, expansion))};
+  return {declare_swiglu<D>(l, prefix + "mlp_t.", seq, swiglu_intermediate(seq, expansion))};
 }
 
 template <class D, class Mixer>
@@ -50,7 +50,7 @@ struct block {
   static block declare(param_layout& l, const std::string& prefix, index_t width, index_t seq, double expansion) {
     block b;
     b.mixer = declare_mixer<D>(std::type_identity<Mixer>{}, l, prefix, width, seq, expansion);
-    b.mlp = declare_swiglu<D>(l, prefix + "mlp.", width, trm_config::swiglu_intermediate(width, expansion));
+    b.mlp = declare_swiglu<D>(l, prefix + "mlp.", width, swiglu_intermediate(width, expansion));
     return b;
   }
 

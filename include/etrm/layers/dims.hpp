@@ -6,7 +6,15 @@
 #include <type_traits>
 #include <etrm/core/config.hpp>
 
+#include <cmath>
+
 ETRM_BEGIN_NAMESPACE
+
+// TRM's SwiGLU intermediate size: ceil_to_multiple(round(expansion · width · 2/3), 256).
+inline index_t swiglu_intermediate(index_t width, double expansion) {
+  const auto inter = index_t(std::nearbyint(expansion * double(width) * 2.0 / 3.0));
+  return (inter + 255) / 256 * 256;
+}
 
 struct layer_dims {
   index_t B = 0, S = 0, D = 0, H = 0, hd = 0;

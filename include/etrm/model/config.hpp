@@ -5,6 +5,7 @@
 #pragma once
 
 #include <etrm/core/config.hpp>
+#include <etrm/layers/dims.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -53,11 +54,8 @@ struct trm_config {
     auto side = index_t(std::lround(std::sqrt(double(seq_len))));
     return side * side == seq_len ? side : 0;
   }
-  // TRM: ceil_to_multiple(round(expansion · width · 2/3), 256)
-  static index_t swiglu_intermediate(index_t width, double expansion) {
-    const auto inter = index_t(std::nearbyint(expansion * double(width) * 2.0 / 3.0));
-    return (inter + 255) / 256 * 256;
-  }
+  // The rule lives with the layers (layers/dims.hpp); kept here for the callers that size from a config.
+  static index_t swiglu_intermediate(index_t width, double expansion) { return etrm::swiglu_intermediate(width, expansion); }
   index_t intermediate() const { return swiglu_intermediate(hidden_size, expansion); }
   index_t token_intermediate() const { return swiglu_intermediate(full_len(), expansion); }
 

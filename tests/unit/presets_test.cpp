@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The paper's parameter counts (trm-spec §1.10), puzzle table excluded, and the arena's
+// The paper's parameter counts (trm-computation.md §1.10), puzzle table excluded, and the arena's
 // promise that a steady-state training step allocates nothing.
 #include "../common/tiny_models.hpp"
 

@@ -1,6 +1,7 @@
 """Independent PyTorch reference of the Tiny Recursive Model (TRM).
 
-Written from docs/trm-spec.md (shared docs), not copied from the official repository.
+Written from a description of the computation (now docs/trm-computation.md), not copied from the
+official repository.
 It computes what the official SamsungSAILMontreal/TinyRecursiveModels code computes, except
 that the forward dtype is a parameter (fp32 for parity, fp64 for gradcheck) instead of bf16.
 

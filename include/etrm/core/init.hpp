@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// TRM's initialisers (trm-spec §1.9): a JAX-style truncated normal (uniform in
+// TRM's initialisers (trm-computation.md §1.9): a JAX-style truncated normal (uniform in
 // [erf(-2/√2), erf(2/√2)], erfinv, times √2·c·std, clipped at ±2·c·std, c ≈ 1.13685 so the
 // empirical std equals the requested std), zeros and constants. Values are generated on the
 // host from the counter-based RNG, so every backend starts from the same numbers.

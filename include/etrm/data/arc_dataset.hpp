@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The TRM-style ARC dataset (trm-spec §5.5). Training split: every pair of the training-source
+// The TRM-style ARC dataset (trm-computation.md §5.5). Training split: every pair of the training-source
 // tasks plus the demonstration pairs of the evaluation tasks; test split: the evaluation tasks'
 // test pairs. Each task is a group of puzzles, the original and up to `num_aug` distinct
 // augmentations, and each puzzle has its own identifier (0 is blank), shared by both splits.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// ARC grids as token sequences (trm-spec §5.5, §6.2): each grid sits in a 30x30 canvas at an
+// ARC grids as token sequences (trm-computation.md §5.5, §6.2): each grid sits in a 30x30 canvas at an
 // offset, flattened row-major, PAD=0, EOS=1, colour c -> c+2 (vocab 12). An EOS row under the
 // grid and an EOS column right of it tell the model, and the crop, where the grid ends.
 #pragma once

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// ARC augmentations (trm-spec §5.5): the 8 dihedral transforms with TRM's ids, colour
+// ARC augmentations (trm-computation.md §5.5): the 8 dihedral transforms with TRM's ids, colour
 // permutations that keep black (0) fixed, and an `augmentation` that applies both to a whole task
 // (colours first, then the dihedral) plus an optional seed for per-pair canvas translation. Also
 // the content hashes used to reject duplicate augmentations, to match predictions to test pairs

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// TRM's batch samplers (trm-spec §5.2) over any grouped dataset: a group is an original puzzle
+// TRM's batch samplers (trm-computation.md §5.2) over any grouped dataset: a group is an original puzzle
 // with its augmentations (the "puzzles"), each holding a few examples. Training visits groups
 // in a seeded random order, takes one puzzle per group and all of its examples, and cuts batches
 // of exactly B examples; evaluation walks every example in order and pads the last batch. Only

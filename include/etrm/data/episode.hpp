@@ -69,7 +69,7 @@ inline void encode_episode(const task& t, std::span<const std::size_t> demos, st
 
 // A leave-one-out row of the same episode: demo `held` (an index into `demos`) becomes the
 // query and the other demos the context, so the model learns to predict each demo's output
-// from the others (etrm-lessons §4). Needs two or more demos.
+// from the others (docs/demo-encoders.md §3). Needs two or more demos.
 inline void encode_leave_one_out(const task& t, std::span<const std::size_t> demos, std::size_t held,
                                  const episode_shape& shape, std::span<std::int32_t> inputs,
                                  std::span<std::int32_t> labels, std::span<std::int32_t> context) {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The ARC evaluator (trm-spec §6.2): every prediction is cropped from its canvas, mapped back
+// The ARC evaluator (trm-computation.md §6.2): every prediction is cropped from its canvas, mapped back
 // through the inverse of its augmentation and filed under the test pair whose input it answers
 // (found by the de-augmented input's hash), so augmented duplicates vote together. Candidates
 // rank by vote count, then by mean halting confidence; pass@k holds when the answer is among

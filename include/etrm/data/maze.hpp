@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Maze data (trm-spec §5.4), generated here because the HRM maze set exists only on Hugging
+// Maze data (trm-computation.md §5.4), generated here because the HRM maze set exists only on Hugging
 // Face: N x N mazes (30 by default) with a start and a goal; the label is the maze with its
 // shortest path marked. Tokens follow the charset "# SGo" -> 1..5 (PAD 0, vocab 6, N*N tokens).
 // A "hard" filter keeps mazes whose shortest path is long (HRM's Maze-Hard: more than 110 moves

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Sudoku data (trm-spec §5.3): loaders for the Sudoku-Extreme CSV and the sudoku-exchange puzzle
+// Sudoku data (trm-computation.md §5.3): loaders for the Sudoku-Extreme CSV and the sudoku-exchange puzzle
 // bank, an exact solver that also proves uniqueness, TRM's augmentation, a generator of
 // unique-solution puzzles with a clue-count knob, and the token encoding (PAD 0, blank 1,
 // digit d -> d+1; vocab 11, 81 tokens).

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Non-causal multi-head self-attention token mixer with fused QKV and RoPE, followed by TRM's
-// post-norm residual (trm-spec §1.4, §1.6): h1 = rms_norm(x + o_proj(attn(qkv_proj(x)))).
+// post-norm residual (trm-computation.md §1.4, §1.6): h1 = rms_norm(x + o_proj(attn(qkv_proj(x)))).
 // Weights: qkv [3·D, D] split as [q heads, k heads, v heads], o [D, D]; no biases.
 // Scores use strided-batched GEMMs over B·H heads; probabilities are kept for backward.
 // backward assigns dx and accumulates dW.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// TRM's post-norm residual: y = rms_norm(x + f(x)) with no learned weight (trm-spec §1.6).
+// TRM's post-norm residual: y = rms_norm(x + f(x)) with no learned weight (trm-computation.md §1.6).
 // forward:  y[rows, cols] = rms_norm(x + fx), rstd[rows] saved for backward
 // backward: dsum[rows, cols] = ∂/∂(x + fx) (assigned); the caller routes it to both branches.
 #pragma once

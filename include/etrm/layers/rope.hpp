@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Rotary position tables (trm-spec §1.3): inv_freq_i = θ^(−2i/hd), angles pos · inv_freq
+// Rotary position tables (trm-computation.md §1.3): inv_freq_i = θ^(−2i/hd), angles pos · inv_freq
 // duplicated as [freqs, freqs] over the head dimension, positions 0..S−1 (prefix included); or
 // 2-D, by row and column of a square canvas (pos_encoding::rope2d).
 #pragma once

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// TRM's `mlp_t` token mixer (trm-spec §1.6): transpose [B, S, D] → [B, D, S], apply a SwiGLU
+// TRM's `mlp_t` token mixer (trm-computation.md §1.6): transpose [B, S, D] → [B, D, S], apply a SwiGLU
 // MLP over the sequence axis with its post-norm residual (so the RMSNorm runs over S), and
 // transpose back. Weights: gate_up [2·It, S], down [S, It]. backward assigns dx.
 #pragma once

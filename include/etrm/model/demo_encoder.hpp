@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // ETRM's demonstration encoder: a prefix source that reads a task's demonstration pairs in
 // place of TRM's per-puzzle embedding, so the model has no per-task parameters and can run on
-// tasks it never saw (etrm-lessons.md §5).
+// tasks it never saw (docs/demo-encoders.md §6).
 //
 // Per row the context holds up to `max_demos` pairs, each an input and an output canvas of
 // side G (grid cropped to content with an EOS border, PAD beyond, not a 30×30 canvas):

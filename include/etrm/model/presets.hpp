@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Named configurations of the paper (trm-spec §4.4) plus `small_att`, a CPU-sized model.
+// Named configurations of the paper (trm-computation.md §4.4) plus `small_att`, a CPU-sized model.
 // A preset is a value of trm_config, never a code path of its own; the mixer type follows
 // from `mlp_t`. Parameter counts (puzzle table excluded) are asserted in the tests:
 // sudoku_mlp 5,028,866; sudoku_att 6,828,034; maze 6,822,914; arc 6,829,058.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The prefix source of the original TRM: a per-puzzle embedding table (trm-spec §1.2).
+// The prefix source of the original TRM: a per-puzzle embedding table (trm-computation.md §1.2).
 // It is a buffer, not a parameter: zero-initialised, absent from the parameter count, updated
 // by sparse SignSGD on the rows in the batch. The vector fills the first puzzle_emb_ndim
 // values of the flattened [P, D] prefix (TRM: prefix token 0); the rest is zero.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The Tiny Recursive Model (trm-spec §1–2): input embedding (prefix from a prefix source,
+// The Tiny Recursive Model (trm-computation.md §1–2): input embedding (prefix from a prefix source,
 // scaled token embedding, RoPE or learned positions), one reasoning network applied
 // recursively, lm_head and q_head. Compile-time choices: the token mixer (attention or mlp_t),
 // the recursion policy (T, n) and the prefix source (puzzle ids, or the ETRM demo encoder).
@@ -53,7 +53,7 @@ class trm_model {
     if (cfg_.pos_encodings == pos_encoding::rope) rope_ = rope_table<T, D>(ctx, S, cfg_.head_dim(), cfg_.rope_theta);
     if (cfg_.pos_encodings == pos_encoding::rope2d)
       rope_ = rope_table<T, D>::grid(ctx, cfg_.prefix_len(), cfg_.canvas_side(), cfg_.head_dim(), cfg_.rope_theta);
-    // H_init / L_init: fixed buffers drawn with std 1 (trm-spec §1.7).
+    // H_init / L_init: fixed buffers drawn with std 1 (trm-computation.md §1.7).
     std::vector<T> hi(static_cast<std::size_t>(Dm)), li(hi.size());
     fill_init<T>(hi, init_spec::trunc_normal(1.0), philox_key{0, 0x51});
     fill_init<T>(li, init_spec::trunc_normal(1.0), philox_key{0, 0x52});

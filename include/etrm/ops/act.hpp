@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The ACT halting rule for one row (trm-spec §2.2), shared by every backend's act_update so the
+// The ACT halting rule for one row (trm-computation.md §2.2), shared by every backend's act_update so the
 // host and the GPU decide identically: steps += 1; halted = steps >= max; in training (max > 1)
 // also halt where q_halt > 0 (or > q_continue when use_continue), then keep running rows below
 // an exploration minimum drawn afresh from the counter-based RNG for every row at every step.

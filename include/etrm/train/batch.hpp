@@ -9,7 +9,7 @@
 
 ETRM_BEGIN_NAMESPACE
 
-// Metrics of one step (trm-spec §3): losses are divided by the batch size; the accuracies
+// Metrics of one step (trm-computation.md §3): losses are divided by the batch size; the accuracies
 // count rows that halted this step and have at least one valid label.
 struct step_metrics {
   double loss = 0, lm_loss = 0, q_halt_loss = 0, q_continue_loss = 0;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Encoder-collapse monitor (etrm-lessons §1.1): does the decoder's input still depend on the
+// Encoder-collapse monitor (docs/demo-encoders.md §2): does the decoder's input still depend on the
 // demonstrations? Two measures on one batch of rows from distinct tasks:
 //  - context_spread: the spread of the K prefix tokens across the rows' tasks;
 //  - demo_dependence: how much the whole input embedding (prefix and token rows) changes when

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Test-time adaptation for ETRM: a gradient search over the K context tokens on the task's own
-// demonstrations (LPN's latent search, etrm-lessons §3, with ETRM's token context). For each
+// demonstrations (LPN's latent search, docs/demo-encoders.md §3, with ETRM's token context). For each
 // task an offset δ [K, D] added to its context tokens is fitted by Adam, model weights frozen,
 // to the task's leave-one-out rows (each demo's output predicted from the other demos, every
 // supervision step supervised); the query is then answered with δ added to the context that

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Optimizer settings and the learning-rate schedule (trm-spec §4): linear warmup from
+// Optimizer settings and the learning-rate schedule (trm-computation.md §4): linear warmup from
 // base·step/warmup (step counts from 1), then base·(r + (1 − r)·½(1 + cos(π·progress))) with
 // r = lr_min_ratio; TRM's r = 1 makes it constant after warmup.
 #pragma once

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Deep supervision with ACT (trm-spec §2.2–§4) around any TRM-shaped model: the carry persists
+// Deep supervision with ACT (trm-computation.md §2.2–§4) around any TRM-shaped model: the carry persists
 // across optimizer steps, halted rows take new data and reset their state, every row is
 // supervised at every step, and one optimizer step follows each supervision step.
 // Parameters, gradients, moments and the EMA shadow are flat device buffers; all per-step
@@ -24,7 +24,7 @@ struct int_eq_fn {
   ETRM_HD T operator()(T a, T b) const { return T(a == b); }
 };
 
-// ACT continue target (trm-spec §3): sigmoid of the next step's q_halt at the last step,
+// ACT continue target (trm-computation.md §3): sigmoid of the next step's q_halt at the last step,
 // else of max(next q_halt, next q_continue).
 template <class T>
 struct continue_target_fn {
@@ -165,7 +165,7 @@ class trainer {
     return m;
   }
 
-  // Evaluation (trm-spec §2.2): a fresh carry, halt_max_steps no-grad steps, no early halting.
+  // Evaluation (trm-computation.md §2.2): a fresh carry, halt_max_steps no-grad steps, no early halting.
   // Returns metrics over all rows with labels; `pred` (optional) gets the argmax [B, seq_len]
   // and `q_halt` (optional) the final halting logits [B].
   step_metrics evaluate(const token_batch& b, std::vector<std::int32_t>* pred = nullptr,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Test-time training of the whole network on one task's demonstrations (etrm-lessons §2.4: every
+// Test-time training of the whole network on one task's demonstrations (docs/demo-encoders.md §4: every
 // method above ~10% on unseen ARC tasks adapts to the demos at test time; fitting a context alone
 // into a frozen trunk is weak). A copy of the weights is fitted by Adam to the task's
 // leave-one-out rows (each demo's output predicted from the other demos, every supervision step

@@ -167,7 +167,7 @@ struct elementwise_ops {
     ETRM_CUDA_CHECK_LAUNCH(ctx);
   }
 
-  // AdamATan2 (trm-spec §4.1): decay, moments, p −= lr/bc1 · atan2(m, sqrt(v/bc2)).   all: [n]
+  // AdamATan2 (trm-computation.md §4.1): decay, moments, p −= lr/bc1 · atan2(m, sqrt(v/bc2)).   all: [n]
   template <class T>
   static void adam_atan2(context& ctx, index_t n, T* p, const T* g, T* m, T* v, T lr, T wd, T b1, T b2, T bc1, T bc2) {
     if (n <= 0) return;

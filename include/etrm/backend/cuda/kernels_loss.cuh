@@ -147,7 +147,7 @@ struct loss_ops {
     ETRM_CUDA_CHECK_LAUNCH(ctx);
   }
 
-  // ACT bookkeeping after a supervision step (trm-spec §2.2), identical draws to the host.
+  // ACT bookkeeping after a supervision step (trm-computation.md §2.2), identical draws to the host.
   // q: [B, 2]; steps: [B]; halted: [B]
   template <class T>
   static void act_update(context& ctx, index_t B, std::int32_t max_steps, bool training, bool use_continue,

@@ -91,7 +91,7 @@ struct encoder_config {
   // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
   // demo token table as a copy of the model's, so from the first step a query cell attends most
   // to demo cells of its own colour and position, which carry their pair's other grid. Off by
-  // default: it showed no effect on the training plateau (docs/RESULTS.md).
+  // default: it showed no effect on the training plateau (docs/experiments/matching-init.md).
   bool matching_init = false;
   // With query_attention: weight of the readout loss (see 5. above; 0: no readout head).
   double readout_weight = 0;
@@ -272,7 +272,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {2 * c.vocab_size, Dm}, emb);
     if (e.pattern_cells) pattern_ = l.add(pre + "embed_pattern.weight", {data::pattern_answer_ids(c.vocab_size), Dm}, emb);
     // Zero: the 8 tables start silent, so training starts as without them (drawn like the others,
-    // their sum drowned each cell's own colour and slowed the lookup; docs/RESULTS.md).
+    // their sum drowned each cell's own colour and slowed the lookup; docs/experiments/neighbour-rays.md).
     if (e.neighbour_cells)
       neighbours_ = l.add(pre + "embed_neighbours.weight", {8, neighbour_vocab(), Dm}, init_spec::zeros());
     for (index_t i = 0; i < e.encoder_layers; ++i)

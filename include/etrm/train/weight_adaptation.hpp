@@ -34,7 +34,7 @@ struct weight_adaptation_options {
   bool augment = true;            // false: the task's own demo rows only, no augmented copies
   // Leave the weights as they are for a task whose leave-one-out rows (the fit's batch) they
   // already answer exactly: the fit is for tasks the model does not read, and a few steps on
-  // a few rows can undo what it does read (docs/RESULTS.md).
+  // a few rows can undo what it does read (docs/experiments/comparison-history.md, compare6).
   bool skip_solved = false;
 };
 

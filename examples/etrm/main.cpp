@@ -285,13 +285,10 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
   const auto& md = f.metadata();
   const auto it = md.find("train_state");
   if (it == md.end()) return std::nullopt;
-  json state;
-  try {
-    state = json::parse(it->second);
-  } catch (const json::exception& e) {
-    throw etrm::io::io_error("'" + f.origin() + "': malformed train_state metadata: " + e.what());
-  }
-  if (!state.contains("run")) return std::nullopt;
+  const json state = etrm::io::parse_json_bounded(it->second, [&](const std::string& problem) {
+    throw etrm::io::io_error("'" + f.origin() + "': malformed train_state metadata: " + problem);
+  });
+  if (!state.is_object() || !state.contains("run")) return std::nullopt;
   try {
     json run = state.at("run");
     // Checkpoints written before the encoder had these options were trained without them.

@@ -350,8 +350,8 @@ TEST_SUITE("io.safetensors") {
       std::string huge(8, char(0xff));
       check_error(huge + "{}", "truncated: header length is 18446744073709551615 bytes");
     }
-    check_error(make_file(R"({"x":{"dtype":"F32")", ""), "malformed header: not valid JSON");
-    check_error(make_file("not json at all", ""), "malformed header: not valid JSON");
+    check_error(make_file(R"({"x":{"dtype":"F32")", ""), "malformed header: invalid JSON");
+    check_error(make_file("not json at all", ""), "malformed header: invalid JSON");
     check_error(make_file("[1,2,3]", ""), "malformed header: not a JSON object");
     check_error(make_file(R"({"x":5})", ""), "tensor 'x' is not an object");
     check_error(make_file(R"({"x":{"shape":[1],"data_offsets":[0,4]}})", f32_1), "tensor 'x' has no 'dtype'");

@@ -131,6 +131,7 @@ class runner {
     const bool resuming = s_.command == "resume";
     double prior_elapsed = 0;
     const fs::path ckpt = s_.out / "checkpoint.safetensors";
+    etrm::io::remove_stale_temporaries(ckpt);  // left by a run killed while writing its checkpoint
     if (resuming) {
       const json state = etrm::load_training_checkpoint(s_.checkpoint, tr);
       prior_elapsed = state.value("elapsed_s", 0.0);
@@ -187,7 +188,7 @@ class runner {
       acc.exact += m.exact_accuracy * double(m.count);
       acc.qacc += m.q_halt_accuracy * double(m.count);
       acc.nsteps += m.steps * double(m.count);
-      if (!std::isfinite(m.loss)) throw std::runtime_error(fmt::format("training diverged at step {} (loss {})", step, m.loss));
+      if (!std::isfinite(m.loss)) throw etrm::non_finite_error(step, fmt::format("loss {}", m.loss));
       const bool last = (r.steps > 0 && step >= r.steps) || interrupted;
       if (step % std::max<index_t>(1, r.log_every) == 0 || last) {
         const double now = seconds(), dt = std::max(1e-9, now - last_log_time);

@@ -146,7 +146,7 @@ inline json to_json(const run_spec& r) {
 namespace detail {
 template <class T>
 void get(const json& j, const char* k, T& v) {
-  if (j.is_object() && j.contains(k) && !j.at(k).is_null()) j.at(k).get_to(v);
+  if (j.is_object()) etrm::read_json_field(j, k, v);
 }
 }  // namespace detail
 

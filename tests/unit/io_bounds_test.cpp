@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Untrusted sizes (issue #32): a declared size far beyond the file, a file beyond its reader's
 // limit, JSON nested 10^5 deep, 10^5 demonstrations, a grid of 10^6 cells, a line of 10^5
-// characters. Each is refused with one line that names the file and the limit, before the
-// loader allocates for it.
+// characters, a configuration of 10^12 tokens, a float where an integer belongs. Each is refused
+// with one line that names the file (or field) and the limit, before anything is allocated for it.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -12,6 +12,7 @@
 #include <etrm/data/sudoku.hpp>
 #include <etrm/io/bounded_read.hpp>
 #include <etrm/io/safetensors.hpp>
+#include <etrm/model/demo_encoder.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -113,4 +114,30 @@ TEST_CASE("Sudoku: a line of 10^5 characters is refused at the line limit") {
         "s.csv:1: line longer than the limit of 4096 characters");
   std::istringstream bank("abc 000 1\n" + std::string(100000, ' '));
   CHECK(error_of([&] { (void)d::load_sudoku_bank(bank, "b.txt"); }).starts_with("b.txt:1: "));  // the bad first line
+}
+
+TEST_CASE("configuration: an integer field holding 1e300 or 2.5 is refused, not cast") {
+  etrm::trm_config c;
+  CHECK(error_of([&] { c = nlohmann::json::parse(R"({"hidden_size": 1e300})").get<etrm::trm_config>(); }) ==
+        "hidden_size must be an integer in [-9223372036854775808, 9223372036854775807], got 1e+300");
+  CHECK(error_of([&] { c = nlohmann::json::parse(R"({"seq_len": 2.5})").get<etrm::trm_config>(); }).starts_with(
+      "seq_len must be an integer"));
+  c = nlohmann::json::parse(R"({"hidden_size": 256.0, "num_heads": 4})").get<etrm::trm_config>();  // YAML-converted
+  CHECK(c.hidden_size == 256);
+  etrm::encoder_config e;
+  CHECK(error_of([&] { e = nlohmann::json::parse(R"({"grid_side": -1e19})").get<etrm::encoder_config>(); }).starts_with(
+      "grid_side must be an integer"));
+}
+
+TEST_CASE("configuration: sizes beyond the limits are refused naming the limit") {
+  etrm::trm_config c;
+  c.hidden_size = 1 << 20;
+  c.num_heads = 1;
+  CHECK(error_of([&] { c.validate(); }) == "etrm config: hidden_size is 1048576, more than the limit of 65536");
+  c = {};
+  c.seq_len = 1'000'000'000'000;
+  CHECK(error_of([&] { c.validate(); }) == "etrm config: seq_len is 1000000000000, more than the limit of 1048576");
+  c = {};
+  c.expansion = 1e300;
+  CHECK(error_of([&] { c.validate(); }).starts_with("etrm config: expansion must be in (0, 64"));
 }

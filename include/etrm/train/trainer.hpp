@@ -366,6 +366,7 @@ class trainer {
     const index_t encoder_end = o.encoder_lr_scale != 1.0 ? model_.prefix_parameters_end() : 0;
     update(0, encoder_end, lr * o.encoder_lr_scale);
     update(encoder_end, n, lr);
+    require_finite_parameters(ctx_, ws_, params_.data(), n, step_);
     if (ema_.size()) K::ema(ctx_, n, params_.data(), ema_.data(), T(o.ema_rate));
   }
 

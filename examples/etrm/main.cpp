@@ -26,6 +26,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
@@ -285,13 +286,10 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
   const auto& md = f.metadata();
   const auto it = md.find("train_state");
   if (it == md.end()) return std::nullopt;
-  json state;
-  try {
-    state = json::parse(it->second);
-  } catch (const json::exception& e) {
-    throw etrm::io::io_error("'" + f.origin() + "': malformed train_state metadata: " + e.what());
-  }
-  if (!state.contains("run")) return std::nullopt;
+  const json state = etrm::io::parse_json_bounded(it->second, [&](const std::string& problem) {
+    throw etrm::io::io_error("'" + f.origin() + "': malformed train_state metadata: " + problem);
+  });
+  if (!state.is_object() || !state.contains("run")) return std::nullopt;
   try {
     json run = state.at("run");
     // Checkpoints written before the encoder had these options were trained without them.
@@ -506,7 +504,7 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? 0 : 2;  // --help is a ParseError too
   }
   s.progress = !no_progress;
   const std::string env_data = env_or("ETRM_DATA_DIR", "");
@@ -611,9 +609,18 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
+// Exit codes: 0 done; 1 an error (a bad or unreadable input, an unwritable output, a bad
+// configuration); 2 a command-line usage error; 3 training diverged (a NaN or Inf, the last
+// checkpoint left as it was); 130 interrupted by Ctrl-C after saving a checkpoint.
 int main(int argc, char** argv) {
+  // With a file-size limit (ulimit -f) a write past it fails with EFBIG, reported like a full
+  // disk, instead of SIGXFSZ killing the process in the middle of a checkpoint.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return run(argc, argv);
+  } catch (const etrm::non_finite_error& e) {
+    std::cerr << "etrm: error: " << one_line(e.what()) << '\n';
+    return 3;
   } catch (const etrm::io::io_error& e) {
     std::cerr << "etrm: error: " << one_line(e.what()) << '\n';
   } catch (const etrm::data::data_error& e) {

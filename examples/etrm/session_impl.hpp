@@ -3,6 +3,8 @@
 #pragma once
 
 #include "data_sources.hpp"
+#include "infer_input.hpp"
+#include "metrics_log.hpp"
 #include "progress.hpp"
 #include "session.hpp"
 
@@ -46,41 +48,6 @@ inline void ensure_output_dir(const fs::path& dir) {
     if (!f) throw etrm::io::io_error("cannot write into output directory '" + dir.string() + "'");
   }
   fs::remove(probe, ec);
-}
-
-// Appends JSON lines; flushed after every line so a killed run keeps what it logged.
-class jsonl_log {
- public:
-  jsonl_log(const fs::path& file, bool append) : path_(file), out_(file, append ? std::ios::app : std::ios::trunc) {
-    if (!out_) throw etrm::io::io_error("cannot write '" + file.string() + "'");
-  }
-  void write(const json& j) {
-    out_ << j.dump() << '\n';
-    out_.flush();
-    if (!out_) throw etrm::io::io_error("cannot write '" + path_.string() + "'");
-  }
-
- private:
-  fs::path path_;
-  std::ofstream out_;
-};
-
-// Keeps the lines of an earlier run up to `step` (a resumed run rewrites what came after).
-inline void truncate_metrics(const fs::path& file, index_t step) {
-  std::ifstream in(file);
-  if (!in) return;
-  std::string kept, line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    try {
-      if (json::parse(line).value("step", index_t(0)) > step) continue;
-    } catch (const json::exception&) {
-      continue;
-    }
-    kept += line + '\n';
-  }
-  in.close();
-  etrm::io::write_file_atomic(file, kept);
 }
 
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
@@ -164,6 +131,7 @@ class runner {
     const bool resuming = s_.command == "resume";
     double prior_elapsed = 0;
     const fs::path ckpt = s_.out / "checkpoint.safetensors";
+    etrm::io::remove_stale_temporaries(ckpt);  // left by a run killed while writing its checkpoint
     if (resuming) {
       const json state = etrm::load_training_checkpoint(s_.checkpoint, tr);
       prior_elapsed = state.value("elapsed_s", 0.0);
@@ -220,7 +188,7 @@ class runner {
       acc.exact += m.exact_accuracy * double(m.count);
       acc.qacc += m.q_halt_accuracy * double(m.count);
       acc.nsteps += m.steps * double(m.count);
-      if (!std::isfinite(m.loss)) throw std::runtime_error(fmt::format("training diverged at step {} (loss {})", step, m.loss));
+      if (!std::isfinite(m.loss)) throw etrm::non_finite_error(step, fmt::format("loss {}", m.loss));
       const bool last = (r.steps > 0 && step >= r.steps) || interrupted;
       if (step % std::max<index_t>(1, r.log_every) == 0 || last) {
         const double now = seconds(), dt = std::max(1e-9, now - last_log_time);
@@ -648,22 +616,10 @@ class runner {
   int infer() {
     const auto in = etrm::io::safetensors_file::load(s_.input);
     const auto& c = s_.spec.cfg;
-    const auto& ii = in.info("inputs");
-    if (ii.shape.size() != 2 || ii.shape[1] != c.seq_len)
-      throw etrm::io::io_error("'" + in.origin() + "': tensor 'inputs' must be [B, " + std::to_string(c.seq_len) + "]");
-    const index_t B = ii.shape[0];
-    etrm::token_batch b;
-    b.batch = B;
-    b.inputs = in.read_i32("inputs", {B, c.seq_len});
-    if constexpr (is_etrm)
-      b.context = in.read_i32("context", {B, s_.spec.enc.context_width()});
-    else
-      b.context = in.contains("puzzle_identifiers") ? in.read_i32("puzzle_identifiers", {B})
-                                                    : std::vector<std::int32_t>(std::size_t(B), 0);
-    for (auto id : b.context)
-      if (!is_etrm && (id < 0 || id >= c.num_puzzle_identifiers))
-        throw etrm::io::io_error("'" + in.origin() + "': puzzle identifier " + std::to_string(id) + " outside [0, " +
-                                 std::to_string(c.num_puzzle_identifiers) + ")");
+    std::optional<infer_context_shape> demos;
+    if constexpr (is_etrm) demos = infer_context_shape{s_.spec.enc.max_demos, s_.spec.enc.pair_len()};
+    const etrm::token_batch b = read_infer_input(in, c, demos);
+    const index_t B = b.batch;
     build(B);
     load_weights();
     const index_t N = s_.infer_steps > 0 ? s_.infer_steps : c.halt_max_steps;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <etrm/etrm.hpp>
+#include <etrm/io/bounded_read.hpp>
 #include <etrm/io/error.hpp>
 
 #include <nlohmann/json.hpp>
@@ -145,7 +146,7 @@ inline json to_json(const run_spec& r) {
 namespace detail {
 template <class T>
 void get(const json& j, const char* k, T& v) {
-  if (j.is_object() && j.contains(k) && !j.at(k).is_null()) j.at(k).get_to(v);
+  if (j.is_object()) etrm::read_json_field(j, k, v);
 }
 }  // namespace detail
 
@@ -249,14 +250,13 @@ inline run_spec spec_from_json(const json& j) {
   return r;
 }
 
+// Configuration files are a few kilobytes; the limit refuses a wrong file before reading it.
+inline constexpr std::uint64_t config_max_file_bytes = std::uint64_t(1) << 20;
+
 inline json read_json_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw etrm::io::io_error("cannot read '" + file.string() + "': no such file or not readable");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw etrm::io::io_error("'" + file.string() + "': invalid JSON: " + e.what());
-  }
+  const std::string text = etrm::io::read_file_bounded(file, config_max_file_bytes, "a JSON configuration");
+  return etrm::io::parse_json_bounded(
+      text, [&](const std::string& problem) { throw etrm::io::io_error("'" + file.string() + "': " + problem); });
 }
 
 inline void merge_json_file(run_spec& r, const std::filesystem::path& file) {

@@ -36,6 +36,7 @@
 #include <etrm/train/batch.hpp>
 #include <etrm/train/schedule.hpp>
 #include <etrm/train/trainer.hpp>
+#include <etrm/train/numerical_guard.hpp>
 
 #include <etrm/testing/compare.hpp>
 #include <etrm/testing/gradcheck.hpp>

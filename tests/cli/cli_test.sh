@@ -330,6 +330,20 @@ infer)
     "$py" "$src/tests/cli/infer_parity.py" "$bin" "$src/tests/fixtures/$f.safetensors" "$f" || fail "$f"
   done
   ;;
+bad_infer_input)  # token ids and puzzle ids outside the model's tables (issue #32)
+  "$py" "$src/tests/cli/infer_parity.py" "$bin" "$src/tests/fixtures/parity_att.safetensors" ok >/dev/null || fail "infer"
+  for bad in "inputs 0 999" "inputs 3 -1" "puzzle_identifiers 1 99999"; do
+    set -- $bad
+    "$py" -c 'import sys, json, struct
+raw = bytearray(open(sys.argv[1], "rb").read()); n = struct.unpack("<Q", raw[:8])[0]
+e = json.loads(raw[8:8 + n])[sys.argv[2]]
+struct.pack_into("<i", raw, 8 + n + e["data_offsets"][0] + 4 * int(sys.argv[3]), int(sys.argv[4]))
+open(sys.argv[5], "wb").write(raw)' ok/in.safetensors "$1" "$2" "$3" bad_ids.safetensors
+    expect_error "bad_ids.safetensors': tensor '$1' value $3 at index $2" "$bin" infer \
+      --checkpoint "$src/tests/fixtures/parity_att.safetensors" --input bad_ids.safetensors --output o.safetensors
+  done
+  [ ! -e o.safetensors ] || fail "an output was written for a bad input"
+  ;;
 bad_missing_file)
   expect_error missing.safetensors "$bin" eval --checkpoint missing.safetensors
   expect_error nope.json "$bin" train --config nope.json --steps 1 --out run

@@ -4,6 +4,7 @@
 // validation error (message names the file and the problem, never a crash) and the "_orig_mod."
 // prefix.
 #include <doctest/doctest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bit>
@@ -350,8 +351,8 @@ TEST_SUITE("io.safetensors") {
       std::string huge(8, char(0xff));
       check_error(huge + "{}", "truncated: header length is 18446744073709551615 bytes");
     }
-    check_error(make_file(R"({"x":{"dtype":"F32")", ""), "malformed header: not valid JSON");
-    check_error(make_file("not json at all", ""), "malformed header: not valid JSON");
+    check_error(make_file(R"({"x":{"dtype":"F32")", ""), "malformed header: invalid JSON");
+    check_error(make_file("not json at all", ""), "malformed header: invalid JSON");
     check_error(make_file("[1,2,3]", ""), "malformed header: not a JSON object");
     check_error(make_file(R"({"x":5})", ""), "tensor 'x' is not an object");
     check_error(make_file(R"({"x":{"shape":[1],"data_offsets":[0,4]}})", f32_1), "tensor 'x' has no 'dtype'");
@@ -568,4 +569,24 @@ TEST_SUITE("io.atomic_file") {
     fs::permissions(dir.path, fs::perms::owner_all);
     CHECK(read_all(p) == "old");
   }
+}
+
+TEST_CASE("remove_stale_temporaries removes what a killed writer left, nothing else") {
+  temp_dir dir;
+  const fs::path target = dir.path / "ckpt.safetensors";
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  int status = 0;
+  ::waitpid(child, &status, 0);  // now a pid without a process
+  const auto touch = [&](const std::string& name) { std::ofstream(dir.path / name) << "x"; };
+  touch("ckpt.safetensors.tmp." + std::to_string(child));
+  touch("ckpt.safetensors.tmp." + std::to_string(::getpid()));  // a live writer's
+  touch("ckpt.safetensors.tmp.notapid");
+  touch("other.safetensors.tmp." + std::to_string(child));
+  CHECK(io::remove_stale_temporaries(target) == 1);
+  CHECK_FALSE(fs::exists(dir.path / ("ckpt.safetensors.tmp." + std::to_string(child))));
+  CHECK(fs::exists(dir.path / ("ckpt.safetensors.tmp." + std::to_string(::getpid()))));
+  CHECK(fs::exists(dir.path / "ckpt.safetensors.tmp.notapid"));
+  CHECK(fs::exists(dir.path / ("other.safetensors.tmp." + std::to_string(child))));
 }

@@ -9,6 +9,7 @@
 #include <etrm/core/config.hpp>
 #include <etrm/data/error.hpp>
 #include <etrm/data/grid.hpp>
+#include <etrm/io/bounded_read.hpp>
 
 #include <nlohmann/json.hpp>
 #include <tbb/parallel_for.h>
@@ -18,6 +19,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -25,6 +27,10 @@ namespace data {
 
 inline constexpr int arc_max_side = 30;
 inline constexpr int arc_num_colours = 10;
+// Limits on untrusted files, far above any real task (ARC files hold at most 10 pairs per split
+// and 140 KB): a task with more pairs, or a larger file, is refused before it is parsed further.
+inline constexpr std::size_t arc_max_pairs = 1000;
+inline constexpr std::uint64_t arc_max_file_bytes = std::uint64_t(16) << 20;
 
 // `where` prefixes the message, e.g. "a.json: train[2].output".
 inline grid parse_arc_grid(const nlohmann::json& j, const std::string& where) {
@@ -72,6 +78,9 @@ inline task parse_arc_task(const nlohmann::json& j, std::string id, const std::s
     if (it == j.end()) throw data_error(source + ": missing \"" + name + "\" list");
     if (!it->is_array()) throw data_error(source + ": \"" + name + "\" is not a list");
     if (it->empty()) throw data_error(source + ": \"" + name + "\" list is empty");
+    if (it->size() > arc_max_pairs)
+      throw data_error(source + ": \"" + name + "\" has " + std::to_string(it->size()) + " pairs, more than the limit of " +
+                       std::to_string(arc_max_pairs));
     auto& pairs = name == "train" ? t.train : t.test;
     for (std::size_t i = 0; i < it->size(); ++i) {
       const auto& p = (*it)[i];
@@ -90,17 +99,16 @@ inline task parse_arc_task(const nlohmann::json& j, std::string id, const std::s
   return t;
 }
 
+// `text` is the content of one task file; `source` names it in errors.
+inline task parse_arc_task_text(std::string_view text, std::string id, const std::string& source) {
+  const nlohmann::json j =
+      io::parse_json_bounded(text, [&](const std::string& problem) { throw data_error(source + ": " + problem); });
+  return parse_arc_task(j, std::move(id), source);
+}
+
 inline task load_arc_task(const std::filesystem::path& file) {
-  const std::string source = file.string();
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw data_error(source + ": cannot open file");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw data_error(source + ": invalid JSON: " + e.what());
-  }
-  return parse_arc_task(j, file.stem().string(), source);
+  const std::string text = io::read_file_bounded<data_error>(file, arc_max_file_bytes, "an ARC task file");
+  return parse_arc_task_text(text, file.stem().string(), file.string());
 }
 
 namespace detail {

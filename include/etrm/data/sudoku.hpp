@@ -230,23 +230,39 @@ inline std::ifstream open_sudoku_file(const std::filesystem::path& path) {
   return in;
 }
 
-inline void strip_cr(std::string& line) {
+// Longer than any line of either format (~200 characters); a longer one is refused before it is
+// held in memory, so a file without line breaks cannot exhaust it.
+inline constexpr std::size_t sudoku_max_line = 4096;
+
+// The next line without its '\n' or '\r\n'; false at the end of the input.
+inline bool read_sudoku_line(std::istream& in, std::string& line, const std::string& origin, std::size_t line_no) {
+  line.clear();
+  std::streambuf* buf = in.rdbuf();
+  using traits = std::char_traits<char>;
+  int ch = traits::eof();
+  while ((ch = buf->sbumpc()) != traits::eof() && ch != '\n') {
+    if (line.size() == sudoku_max_line)
+      throw data_error(origin + ":" + std::to_string(line_no) + ": line longer than the limit of " +
+                       std::to_string(sudoku_max_line) + " characters");
+    line.push_back(traits::to_char_type(ch));
+  }
+  if (ch == traits::eof() && line.empty()) return false;
   if (!line.empty() && line.back() == '\r') line.pop_back();
+  return true;
 }
 
 }  // namespace detail
 
 // Sudoku-Extreme (`source,question,answer,rating`, header line, '.' blanks). Reads at most
-// `max_count` puzzles; the answer is checked against the question.
+// `max_count` puzzles; the answer is checked against the question. `origin` names the input in
+// errors ("<origin>:<line>: ...").
 inline std::vector<sudoku_example> load_sudoku_extreme_csv(
-    const std::filesystem::path& path, std::size_t max_count = std::numeric_limits<std::size_t>::max()) {
-  auto in = detail::open_sudoku_file(path);
+    std::istream& in, const std::string& origin, std::size_t max_count = std::numeric_limits<std::size_t>::max()) {
   std::vector<sudoku_example> out;
   std::string line;
-  for (std::size_t line_no = 1; out.size() < max_count && std::getline(in, line); ++line_no) {
-    detail::strip_cr(line);
+  for (std::size_t line_no = 1; out.size() < max_count && detail::read_sudoku_line(in, line, origin, line_no); ++line_no) {
     if (line.empty() || (line_no == 1 && line.rfind("source,", 0) == 0)) continue;
-    const std::string where = path.string() + ":" + std::to_string(line_no);
+    const std::string where = origin + ":" + std::to_string(line_no);
     std::vector<std::string> fields;
     std::stringstream ss(line);
     for (std::string f; std::getline(ss, f, ',');) fields.push_back(f);
@@ -263,16 +279,20 @@ inline std::vector<sudoku_example> load_sudoku_extreme_csv(
   return out;
 }
 
+inline std::vector<sudoku_example> load_sudoku_extreme_csv(
+    const std::filesystem::path& path, std::size_t max_count = std::numeric_limits<std::size_t>::max()) {
+  auto in = detail::open_sudoku_file(path);
+  return load_sudoku_extreme_csv(in, path.string(), max_count);
+}
+
 // The sudoku-exchange bank: `<hash> <81 digits, 0 = blank> <rating>` per line. No solutions are
 // shipped: answers stay zero until label_sudoku. `source` is the hash.
-inline std::vector<sudoku_example> load_sudoku_bank(const std::filesystem::path& path) {
-  auto in = detail::open_sudoku_file(path);
+inline std::vector<sudoku_example> load_sudoku_bank(std::istream& in, const std::string& origin) {
   std::vector<sudoku_example> out;
   std::string line;
-  for (std::size_t line_no = 1; std::getline(in, line); ++line_no) {
-    detail::strip_cr(line);
+  for (std::size_t line_no = 1; detail::read_sudoku_line(in, line, origin, line_no); ++line_no) {
     if (line.empty()) continue;
-    const std::string where = path.string() + ":" + std::to_string(line_no);
+    const std::string where = origin + ":" + std::to_string(line_no);
     std::istringstream ss(line);
     std::string hash, digits, rating, extra;
     if (!(ss >> hash >> digits >> rating) || (ss >> extra))
@@ -284,6 +304,11 @@ inline std::vector<sudoku_example> load_sudoku_bank(const std::filesystem::path&
     out.push_back(std::move(e));
   }
   return out;
+}
+
+inline std::vector<sudoku_example> load_sudoku_bank(const std::filesystem::path& path) {
+  auto in = detail::open_sudoku_file(path);
+  return load_sudoku_bank(in, path.string());
 }
 
 // ---------------------------------------------------------------------------------------------

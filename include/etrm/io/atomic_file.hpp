@@ -6,6 +6,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -165,6 +166,27 @@ inline void write_file_atomic(const std::filesystem::path& path, const std::func
   if (buf.error()) detail::throw_write_error(path, buf.error());
   if (!out) throw io_error("cannot write '" + path.string() + "': the output stream failed");
   tmp.commit();
+}
+
+// A process killed in the middle of write_file_atomic leaves its `<path>.tmp.<pid>` behind (the
+// target itself is intact). Removes those of `path` whose process no longer exists; returns how
+// many. A temporary of a live process, another writer's, is left alone.
+inline std::size_t remove_stale_temporaries(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  const std::string prefix = path.filename().string() + ".tmp.";
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const auto pid = ::pid_t(std::stol(pid_text));
+    if (pid == ::getpid() || (::kill(pid, 0) == 0 || errno != ESRCH)) continue;
+    removed += fs::remove(entry.path(), ec) ? 1 : 0;
+  }
+  return removed;
 }
 
 }  // namespace io

@@ -27,6 +27,7 @@
 #include <etrm/core/config.hpp>
 #include <etrm/core/bfloat16.hpp>
 #include <etrm/io/atomic_file.hpp>
+#include <etrm/io/bounded_read.hpp>
 #include <etrm/io/error.hpp>
 #include <filesystem>
 #include <limits>
@@ -170,28 +171,17 @@ struct tensor_info {
 
 class safetensors_file {
  public:
-  // Reads and validates `path`. Throws io_error "cannot read '<path>': <strerror>" or one of
-  // parse()'s errors.
-  static safetensors_file load(const std::filesystem::path& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw io_error("cannot read '" + path.string() + "': " + std::strerror(errno));
-    std::string bytes;
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) bytes.reserve(std::size_t(st.st_size));
-    char buf[1 << 16];
-    for (;;) {
-      const ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        const int err = errno;
-        ::close(fd);
-        throw io_error("cannot read '" + path.string() + "': " + std::strerror(err));
-      }
-      if (n == 0) break;
-      bytes.append(buf, std::size_t(n));
-    }
-    ::close(fd);
-    return parse(std::move(bytes), path.string());
+  // Limits on untrusted sizes. The file limit is far above any etrm checkpoint (a 7M-parameter
+  // TRM with its Adam moments is ~120 MB) and can be raised per call; the header limit is the
+  // one the reference implementation (safetensors' MAX_HEADER_SIZE) enforces.
+  static constexpr std::uint64_t max_file_bytes_default = std::uint64_t(8) << 30;
+  static constexpr std::uint64_t max_header_bytes = 100'000'000;
+
+  // Reads and validates `path`. Throws io_error "cannot read '<path>': <strerror>", "'<path>':
+  // file is N bytes, more than the limit of M bytes for a safetensors file" (before reading it)
+  // or one of parse()'s errors.
+  static safetensors_file load(const std::filesystem::path& path, std::uint64_t max_file_bytes = max_file_bytes_default) {
+    return parse(read_file_bounded(path, max_file_bytes, "a safetensors file"), path.string());
   }
 
   // Validates `bytes` as a safetensors file; `origin` names it in every error message.
@@ -380,15 +370,15 @@ class safetensors_file {
     if (n > available)
       fail("truncated: header length is " + std::to_string(n) + " bytes but only " + std::to_string(available) +
            " bytes follow");
+    if (n > max_header_bytes)
+      fail("header length is " + std::to_string(n) + " bytes, more than the limit of " +
+           std::to_string(max_header_bytes) + " bytes");
     data_start_ = 8 + std::size_t(n);
     const std::size_t data_size = bytes_.size() - data_start_;
 
-    nlohmann::json header;
-    try {
-      header = nlohmann::json::parse(bytes_.begin() + 8, bytes_.begin() + std::ptrdiff_t(data_start_));
-    } catch (const nlohmann::json::parse_error& e) {
-      fail("malformed header: not valid JSON (at header byte " + std::to_string(e.byte) + ")");
-    }
+    const nlohmann::json header =
+        parse_json_bounded(std::string_view(bytes_).substr(8, std::size_t(n)),
+                           [&](const std::string& problem) { fail("malformed header: " + problem); });
     if (!header.is_object()) fail("malformed header: not a JSON object");
 
     for (const auto& [key, value] : header.items()) {

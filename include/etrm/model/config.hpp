@@ -5,6 +5,7 @@
 #pragma once
 
 #include <etrm/core/config.hpp>
+#include <etrm/core/json_fields.hpp>
 #include <etrm/layers/dims.hpp>
 
 #include <nlohmann/json.hpp>
@@ -59,8 +60,33 @@ struct trm_config {
   index_t intermediate() const { return swiglu_intermediate(hidden_size, expansion); }
   index_t token_intermediate() const { return swiglu_intermediate(full_len(), expansion); }
 
+  // Bounds far above any model etrm trains, so that no size computed from a configuration read
+  // from a file overflows and a wrong file is refused before anything is allocated.
+  static constexpr index_t max_width = 1 << 16, max_sequence = 1 << 20, max_vocab = 1 << 20, max_depth = 1 << 10,
+                           max_identifiers = index_t(1) << 30;
+  static constexpr double max_expansion = 64;
+
   void validate() const {
     auto fail = [](const std::string& m) { throw std::invalid_argument("etrm config: " + m); };
+    const auto bound = [&](const char* name, index_t v, index_t limit) {
+      if (v > limit) fail(std::string(name) + " is " + std::to_string(v) + ", more than the limit of " + std::to_string(limit));
+    };
+    bound("hidden_size", hidden_size, max_width);
+    bound("num_heads", num_heads, max_width);
+    bound("puzzle_emb_ndim", puzzle_emb_ndim, max_width * max_width);
+    bound("puzzle_emb_len", puzzle_emb_len, max_sequence);
+    bound("seq_len", seq_len, max_sequence);
+    bound("vocab_size", vocab_size, max_vocab);
+    bound("num_puzzle_identifiers", num_puzzle_identifiers, max_identifiers);
+    bound("L_layers", L_layers, max_depth);
+    bound("H_cycles", H_cycles, max_depth);
+    bound("L_cycles", L_cycles, max_depth);
+    bound("halt_max_steps", halt_max_steps, max_depth);
+    if (!(expansion > 0 && expansion <= max_expansion))
+      fail("expansion must be in (0, " + std::to_string(max_expansion) + "], got " + std::to_string(expansion));
+    if (!(rms_norm_eps > 0 && std::isfinite(rms_norm_eps)) || !(rope_theta > 0 && std::isfinite(rope_theta)))
+      fail("rms_norm_eps and rope_theta must be positive and finite");
+    if (!(halt_exploration_prob >= 0 && halt_exploration_prob <= 1)) fail("halt_exploration_prob must be in [0, 1]");
     if (hidden_size <= 0 || num_heads <= 0 || hidden_size % num_heads) fail("hidden_size must be a positive multiple of num_heads");
     if (pos_encodings == pos_encoding::rope && head_dim() % 2) fail("rope needs an even head dimension");
     if (pos_encodings == pos_encoding::rope2d && head_dim() % 4) fail("rope2d needs a head dimension divisible by 4");
@@ -117,9 +143,7 @@ inline void to_json(nlohmann::json& j, const trm_config& c) {
 
 // Missing fields keep their defaults; unknown fields are ignored (official configs carry more).
 inline void from_json(const nlohmann::json& j, trm_config& c) {
-  auto get = [&](const char* k, auto& v) {
-    if (j.contains(k)) j.at(k).get_to(v);
-  };
+  auto get = [&](const char* k, auto& v) { read_json_field(j, k, v); };
   get("hidden_size", c.hidden_size);
   get("num_heads", c.num_heads);
   get("expansion", c.expansion);
@@ -131,7 +155,9 @@ inline void from_json(const nlohmann::json& j, trm_config& c) {
   get("puzzle_emb_ndim", c.puzzle_emb_ndim);
   get("puzzle_emb_len", c.puzzle_emb_len);
   get("num_puzzle_identifiers", c.num_puzzle_identifiers);
-  if (j.contains("pos_encodings")) c.pos_encodings = pos_encoding_from_string(j.at("pos_encodings").get<std::string>());
+  std::string pos;
+  get("pos_encodings", pos);
+  if (!pos.empty()) c.pos_encodings = pos_encoding_from_string(pos);
   get("mlp_t", c.mlp_t);
   get("rms_norm_eps", c.rms_norm_eps);
   get("rope_theta", c.rope_theta);

@@ -114,21 +114,21 @@ inline void to_json(nlohmann::json& j, const encoder_config& e) {
        {"readout_weight", e.readout_weight}, {"raw_lookup", e.raw_lookup}};
 }
 inline void from_json(const nlohmann::json& j, encoder_config& e) {
-  e.grid_side = j.value("grid_side", e.grid_side);
-  e.max_demos = j.value("max_demos", e.max_demos);
-  e.encoder_layers = j.value("encoder_layers", e.encoder_layers);
-  e.latent_layers = j.value("latent_layers", e.latent_layers);
-  e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
-  e.neighbour_cells = j.value("neighbour_cells", e.neighbour_cells);
-  e.neighbour_rays = j.value("neighbour_rays", e.neighbour_rays);
-  e.neighbour_relations = j.value("neighbour_relations", e.neighbour_relations);
-  e.query_attention = j.value("query_attention", e.query_attention);
-  e.search_alignment = j.value("search_alignment", e.search_alignment);
-  e.candidate_cells = j.value("candidate_cells", e.candidate_cells);
-  e.pattern_cells = j.value("pattern_cells", e.pattern_cells);
-  e.matching_init = j.value("matching_init", e.matching_init);
-  e.readout_weight = j.value("readout_weight", e.readout_weight);
-  e.raw_lookup = j.value("raw_lookup", e.raw_lookup);
+  read_json_field(j, "grid_side", e.grid_side);
+  read_json_field(j, "max_demos", e.max_demos);
+  read_json_field(j, "encoder_layers", e.encoder_layers);
+  read_json_field(j, "latent_layers", e.latent_layers);
+  read_json_field(j, "aligned_cells", e.aligned_cells);
+  read_json_field(j, "neighbour_cells", e.neighbour_cells);
+  read_json_field(j, "neighbour_rays", e.neighbour_rays);
+  read_json_field(j, "neighbour_relations", e.neighbour_relations);
+  read_json_field(j, "query_attention", e.query_attention);
+  read_json_field(j, "search_alignment", e.search_alignment);
+  read_json_field(j, "candidate_cells", e.candidate_cells);
+  read_json_field(j, "pattern_cells", e.pattern_cells);
+  read_json_field(j, "matching_init", e.matching_init);
+  read_json_field(j, "readout_weight", e.readout_weight);
+  read_json_field(j, "raw_lookup", e.raw_lookup);
 }
 
 struct cross_attention_aggregation {
@@ -259,6 +259,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   type(context_t<D>& ctx, param_layout& l, const trm_config& c, const encoder_config& e = {})
       : cfg_(e), K_(c.prefix_len()), Dm_(c.hidden_size), H_(c.num_heads), V_(c.vocab_size), eps_(c.rms_norm_eps),
         P_total_(c.prefix_len() * c.hidden_size), S_(c.full_len()), expansion_(c.expansion) {
+    if (e.grid_side <= 0 || e.grid_side > 64 || e.max_demos <= 0 || e.max_demos > 64 || e.encoder_layers < 0 ||
+        e.encoder_layers > trm_config::max_depth || e.latent_layers < 0 || e.latent_layers > trm_config::max_depth)
+      throw std::invalid_argument("etrm encoder: grid_side and max_demos must be in [1, 64], the layer counts in [0, " +
+                                  std::to_string(trm_config::max_depth) + "]");
     const std::string pre = "model.inner.encoder.";
     const index_t G = e.grid_side, Dm = Dm_;
     const init_spec emb = init_spec::trunc_normal(1.0 / std::sqrt(double(Dm)));

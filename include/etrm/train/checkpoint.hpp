@@ -55,8 +55,12 @@ inline trm_config read_checkpoint_config(const io::safetensors_file& f) {
   const auto& md = f.metadata();
   const auto it = md.find("config");
   if (it == md.end()) throw io::io_error("'" + f.origin() + "': no 'config' metadata (pass the configuration with --config)");
+  const auto fail = [&](const std::string& problem) {
+    throw io::io_error("'" + f.origin() + "': malformed 'config' metadata: " + problem);
+  };
+  const nlohmann::json j = io::parse_json_bounded(it->second, fail);
   try {
-    return nlohmann::json::parse(it->second).get<trm_config>();
+    return j.get<trm_config>();
   } catch (const std::exception& e) {
     throw io::io_error("'" + f.origin() + "': malformed 'config' metadata: " + e.what());
   }
@@ -167,12 +171,11 @@ nlohmann::json load_training_checkpoint(const std::filesystem::path& path, train
   from_host<D>(ctx, s.inputs.data(), f.read_i32("train.carry.inputs", {B, L}));
   from_host<D>(ctx, s.labels.data(), f.read_i32("train.carry.labels", {B, L}));
   from_host<D>(ctx, s.context.data(), f.read_i32("train.carry.context", {B, R}));
-  nlohmann::json state;
-  try {
-    state = nlohmann::json::parse(it->second);
-  } catch (const std::exception& e) {
-    throw io::io_error("'" + f.origin() + "': malformed train_state metadata: " + e.what());
-  }
+  const nlohmann::json state = io::parse_json_bounded(it->second, [&](const std::string& problem) {
+    throw io::io_error("'" + f.origin() + "': malformed train_state metadata: " + problem);
+  });
+  if (!state.is_object() || !state.contains("step") || !state.at("step").is_number_unsigned())
+    throw io::io_error("'" + f.origin() + "': malformed train_state metadata: no non-negative integer 'step'");
   tr.set_step(state.at("step").get<index_t>());
   return state;
 }

@@ -10,6 +10,7 @@
 #include <etrm/core/arena.hpp>
 #include <etrm/model/trm.hpp>
 #include <etrm/train/batch.hpp>
+#include <etrm/train/numerical_guard.hpp>
 #include <etrm/train/schedule.hpp>
 
 #include <algorithm>
@@ -350,6 +351,7 @@ class trainer {
     using K = kernels<D>;
     const auto& o = opt_.optimizer;
     const index_t n = params_.size();
+    require_finite_gradients(ctx_, ws_, grads_.data(), n, step_);
     if (o.grad_clip > 0) clip_global_norm(ctx_, ws_, grads_.data(), n, o.grad_clip);
     const T bc1 = T(1 - std::pow(o.beta1, double(step_))), bc2 = T(1 - std::pow(o.beta2, double(step_)));
     // [begin, end) of the flat buffers at `rate`
@@ -364,6 +366,7 @@ class trainer {
     const index_t encoder_end = o.encoder_lr_scale != 1.0 ? model_.prefix_parameters_end() : 0;
     update(0, encoder_end, lr * o.encoder_lr_scale);
     update(encoder_end, n, lr);
+    require_finite_parameters(ctx_, ws_, params_.data(), n, step_);
     if (ema_.size()) K::ema(ctx_, n, params_.data(), ema_.data(), T(o.ema_rate));
   }
 

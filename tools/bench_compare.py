@@ -4,14 +4,15 @@
 one run and prints samples/s and the ratio, each side at its best thread setting.
 
   tools/bench_compare.py [--build build/release] [--cases sudoku_mlp:16,small_att:8] [--steps 3]
-                         [--gemm eigen,onednn]
+                         [--gemm eigen,onednn] [--threads 1,2]
 
 etrm: build/release/benchmarks/etrm_bench, benchmarks train_step/<preset>/<batch> (fp32) and
 train_step_bf16/<preset>/<batch> (bf16 GEMMs, fp32 master weights), with ETRM_BENCH_THREADS in
-{1, 2}, once per CPU GEMM provider of --gemm (ETRM_BENCH_GEMM; a build without oneDNN has only
-eigen). The CPU model and its vector ISA (from lscpu) head the table. PyTorch (Debian python3-torch, /usr/bin/python3): tools/reference/bench_torch.py with
-torch threads x OpenBLAS threads in {1, 2} x {1, 2}, fp32 and bf16 autocast, both with the EMA
-update (as etrm's step does). Each ratio compares the same precision.
+--threads (default 1,2), once per CPU GEMM provider of --gemm (ETRM_BENCH_GEMM; a build without
+oneDNN has only eigen). PyTorch (Debian python3-torch, /usr/bin/python3):
+tools/reference/bench_torch.py with torch threads x OpenBLAS threads, each in --threads, fp32 and
+bf16 autocast, both with the EMA update (as etrm's step does). Each ratio compares the same
+precision. The CPU model and its vector ISA (from lscpu) head the table.
 """
 import argparse
 import json
@@ -54,17 +55,19 @@ def main():
     ap.add_argument("--cases", default="sudoku_mlp:16,small_att:8")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--gemm", default="eigen,onednn", help="etrm's CPU GEMM providers to time")
+    ap.add_argument("--threads", default="1,2", help="thread settings tried on each side (and for OpenBLAS)")
     args = ap.parse_args()
     build = pathlib.Path(args.build)
+    threads = [int(t) for t in args.threads.split(",")]
     print(f"CPU: {cpu_description()}")
     print(f"{'case':<16} {'dtype':<5} {'gemm':<6} {'etrm':>8} {'torch':>8} {'ratio':>6}   best settings (samples/s)")
     for case in args.cases.split(","):
         preset, batch = case.split(":")
         for dtype in ("fp32", "bf16"):
-            tr = {(t, b): torch_rate(preset, batch, t, b, dtype, args.steps) for t in (1, 2) for b in (1, 2)}
+            tr = {(t, b): torch_rate(preset, batch, t, b, dtype, args.steps) for t in threads for b in threads}
             tk = max(tr, key=tr.get)
             for gemm in args.gemm.split(","):
-                e = {t: etrm_rate(build, preset, batch, t, dtype, gemm) for t in (1, 2)}
+                e = {t: etrm_rate(build, preset, batch, t, dtype, gemm) for t in threads}
                 et = max(e, key=e.get)
                 print(f"{preset + '/' + batch:<16} {dtype:<5} {gemm:<6} {e[et]:>8.2f} {tr[tk]:>8.2f} "
                       f"{e[et] / tr[tk]:>6.2f}   etrm threads={et}; torch threads={tk[0]} blas={tk[1]}")

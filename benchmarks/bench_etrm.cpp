@@ -11,10 +11,11 @@
 // ttt_fit_etrm/fewshot/{copies,own_rows}: one test-time training fit of the weights (16 Adam steps of 2
 // supervision steps, `etrm eval --adapt weights`) on a held-out task with 3 demos, with augmented
 // copies filling the batch of 32 (copies) or on its 3 leave-one-out rows alone (own_rows).
+#include "bench_context.hpp"
+
 #include <benchmark/benchmark.h>
 #include <etrm/etrm.hpp>
 
-#include <cstdlib>
 
 namespace {
 
@@ -36,11 +37,6 @@ etrm::trm_config fewshot_config(const etrm::data::episode_shape& shape) {
   c.seq_len = shape.seq_len();
   c.vocab_size = 12;
   return c;
-}
-
-etrm::context_t<C> bench_context() {
-  const char* t = std::getenv("ETRM_BENCH_THREADS");
-  return etrm::context_t<C>(t ? std::atoi(t) : 0);
 }
 
 struct encoder_features {

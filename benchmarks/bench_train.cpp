@@ -3,11 +3,12 @@
 // preset on the CPU backend: train_step/<preset>/<batch> with fp32 GEMMs and
 // train_step_bf16/<preset>/<batch> with bf16 GEMMs (fp32 master weights), samples/s as
 // items_per_second.
+// ETRM_BENCH_THREADS and ETRM_BENCH_GEMM set the context (bench_context.hpp).
 // tools/bench_compare.py runs the same steps in the PyTorch reference and prints the ratio.
+#include "bench_context.hpp"
+
 #include <benchmark/benchmark.h>
 #include <etrm/etrm.hpp>
-
-#include <cstdlib>
 
 namespace {
 
@@ -24,14 +25,9 @@ etrm::token_batch random_batch(const etrm::trm_config& c, etrm::index_t B, std::
   return b;
 }
 
-int bench_threads() {
-  const char* t = std::getenv("ETRM_BENCH_THREADS");
-  return t ? std::atoi(t) : 0;
-}
-
 template <class Mixer>
 void run(benchmark::State& state, const etrm::trm_config& c, etrm::index_t B, etrm::gemm_precision precision) {
-  etrm::context_t<C> ctx(bench_threads(), precision);
+  auto ctx = bench_context(precision);
   using model_t = etrm::trm_model<C, float, Mixer>;
   model_t m(ctx, c);
   etrm::trainer<model_t> tr(ctx, m, B, {});
@@ -40,6 +36,7 @@ void run(benchmark::State& state, const etrm::trm_config& c, etrm::index_t B, et
   for (auto _ : state) benchmark::DoNotOptimize(tr.train_step(b).loss);
   state.SetItemsProcessed(int64_t(state.iterations()) * B);
   state.counters["threads"] = double(ctx.threads());
+  state.SetLabel(std::string("gemm ") + etrm::to_string(ctx.provider()));
   state.counters["arena_MiB"] = double(tr.arena().high_water()) / (1 << 20);
 }
 

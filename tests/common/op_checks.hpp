@@ -94,6 +94,13 @@ void check_gemm(etrm::context_t<D>& ctx) {
       K::gemm(ctx, ta, tb, Mw, Nw, Kw, 1.f, da2.data(), ta ? Mw : Kw, 0, db2.data(), tb ? Kw : Nw, 0, 0.5f, dc2.data(),
               Nw, 0, 1);
       expect_close(dev.get(dc2), want2, 1e-4, "gemm wide");
+      // Batch stride 0: the same A for every matrix of the batch, beta = 1.
+      auto want3 = c;
+      ref_k::gemm(ref_ctx, ta, tb, m, n, k, 1.f, a.data(), lda, 0, b.data(), ldb, k * n, 1.f, want3.data(), n, m * n,
+                  batch);
+      auto dc3 = dev.put(c);
+      K::gemm(ctx, ta, tb, m, n, k, 1.f, da.data(), lda, 0, db.data(), ldb, k * n, 1.f, dc3.data(), n, m * n, batch);
+      expect_close(dev.get(dc3), want3, 1e-4, "gemm broadcast A");
     }
 }
 

@@ -58,12 +58,29 @@ void check_bf16_gemm(Gemm&& gemm) {
 }  // namespace
 
 TEST_SUITE("cpu bf16 gemm") {
-  TEST_CASE("kernels<cpu_device>::gemm in a bf16 context") {
+  TEST_CASE("kernels<cpu_device>::gemm in a bf16 context, Eigen provider") {
     etrm::context_t<C> ctx(2, etrm::gemm_precision::bf16);
+    ctx.set_gemm_provider(etrm::gemm_provider::eigen);
     MESSAGE("native AVX-512 BF16 kernel: "
             << std::string(etrm::backend::cpu::bf16::native_supported() ? "yes" : "no (emulated)"));
     check_bf16_gemm([&](auto... args) { etrm::kernels<C>::gemm(ctx, args...); });
   }
+#if ETRM_WITH_DNNL
+  TEST_CASE("kernels<cpu_device>::gemm in a bf16 context, oneDNN provider") {
+    etrm::context_t<C> ctx(2, etrm::gemm_precision::bf16);
+    ctx.set_gemm_provider(etrm::gemm_provider::onednn);
+    using etrm::backend::cpu::onednn::operands;
+    MESSAGE("oneDNN bf16 matmul at [301, 600]·[600, 97]: "
+            << ctx.onednn->implementation(2, operands::bf16, {false, false, 301, 97, 600, 600, 97, 97, 0, 0, 0, 1, 0.7f, 0.f}));
+    check_bf16_gemm([&](auto... args) { etrm::kernels<C>::gemm(ctx, args...); });
+  }
+  TEST_CASE("oneDNN with bf16 operands (its reference kernels where the processor lacks bf16)") {
+    etrm::context_t<C> ctx(2, etrm::gemm_precision::bf16);
+    ctx.set_gemm_provider(etrm::gemm_provider::onednn);
+    ctx.onednn->accept_reference = true;  // so the bf16 copies reach oneDNN on every processor
+    check_bf16_gemm([&](auto... args) { etrm::kernels<C>::gemm(ctx, args...); });
+  }
+#endif
 
   TEST_CASE("portable emulation") {
     check_bf16_gemm([](bool ta, bool tb, index_t m, index_t n, index_t k, float alpha, const float* a, index_t lda,

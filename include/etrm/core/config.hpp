@@ -10,8 +10,18 @@
 #define ETRM_VERSION_MINOR 1
 #define ETRM_VERSION_PATCH 0
 
+// 1 where the CPU backend may take its GEMMs from oneDNN (the CMake target etrm::etrm defines it
+// and links oneDNN when it finds the library).
+#ifndef ETRM_WITH_DNNL
+#define ETRM_WITH_DNNL 0
+#endif
+
 // Two builds with different settings must fail to link rather than silently mix layouts.
+#if ETRM_WITH_DNNL
+#define ETRM_ABI_NAMESPACE abi_v0_1_dnnl
+#else
 #define ETRM_ABI_NAMESPACE abi_v0_1
+#endif
 
 #define ETRM_BEGIN_NAMESPACE \
   namespace etrm {           \

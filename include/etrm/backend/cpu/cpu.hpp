@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-// The CPU backend: Eigen GEMM kernels on Eigen::Map views, run inside oneTBB parallel loops.
-// Eigen's own threading is off so the two never oversubscribe the cores; the context owns a
-// tbb::task_arena sized to the requested thread count and the float GEMM precision:
+// The CPU backend: oneTBB parallel loops, float GEMMs from a provider: oneDNN where etrm was
+// built with it (ETRM_WITH_DNNL, the default when CMake finds it; gemm_onednn.hpp), else Eigen
+// GEMM kernels on Eigen::Map views. Eigen's own threading is off so it never oversubscribes the
+// cores; the context owns a tbb::task_arena sized to the requested thread count, the float GEMM
+// precision and the provider:
 //
 //   etrm::backend::cpu::context ctx;                          // all cores, fp32 GEMMs
 //   etrm::backend::cpu::context ctx(2, etrm::gemm_precision::bf16);
 //   ctx.set_precision(etrm::gemm_precision::fp32);
+//   ctx.set_gemm_provider(etrm::gemm_provider::eigen);
 //
-// bf16 runs the AVX-512 BF16 kernel of gemm_bf16.hpp (or its emulation on processors without
-// it); tf32 does not exist on a CPU and is refused.
+// bf16 on Eigen runs the AVX-512 BF16 kernel of gemm_bf16.hpp (or its emulation on processors
+// without it); tf32 does not exist on a CPU and is refused. Double GEMMs are always Eigen's.
 #pragma once
 
 #ifndef EIGEN_DONT_PARALLELIZE
@@ -16,6 +19,9 @@
 #endif
 
 #include <etrm/backend/cpu/gemm_bf16.hpp>
+#if ETRM_WITH_DNNL
+#include <etrm/backend/cpu/gemm_onednn.hpp>
+#endif
 #include <etrm/backend/host/host_kernels.hpp>
 #include <etrm/backend/host/host_memory.hpp>
 #include <etrm/core/device.hpp>
@@ -31,6 +37,15 @@
 #include <type_traits>
 
 ETRM_BEGIN_NAMESPACE
+
+// Who computes the CPU backend's float GEMMs.
+enum class gemm_provider { eigen, onednn };
+
+inline const char* to_string(gemm_provider p) { return p == gemm_provider::eigen ? "eigen" : "onednn"; }
+
+// oneDNN where this build has it.
+constexpr gemm_provider default_gemm_provider = ETRM_WITH_DNNL ? gemm_provider::onednn : gemm_provider::eigen;
+
 namespace backend::cpu {
 
 struct context {
@@ -45,10 +60,20 @@ struct context {
     if (p == gemm_precision::tf32) throw std::invalid_argument("etrm cpu: tf32 GEMMs exist on CUDA only (use fp32 or bf16)");
     precision_ = p;
   }
+  gemm_provider provider() const { return provider_; }
+  void set_gemm_provider(gemm_provider p) {
+    if (p == gemm_provider::onednn && !ETRM_WITH_DNNL)
+      throw std::invalid_argument("etrm cpu: this build has no oneDNN (configure with oneDNN installed)");
+    provider_ = p;
+  }
   std::unique_ptr<tbb::task_arena> arena;
+#if ETRM_WITH_DNNL
+  std::unique_ptr<onednn::provider> onednn = std::make_unique<onednn::provider>();
+#endif
 
  private:
   gemm_precision precision_ = gemm_precision::fp32;
+  gemm_provider provider_ = default_gemm_provider;
 };
 
 struct tbb_exec {
@@ -125,6 +150,19 @@ void gemm_rows_in(const context& ctx, bool ta, bool tb, index_t i0, index_t i1, 
   gemm_rows(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+#if ETRM_WITH_DNNL
+// The GEMM on the context's oneDNN provider, inside its arena; false when oneDNN has no
+// optimised kernel for the shape.
+inline bool gemm_onednn(context& ctx, const onednn::gemm_shape& s, const float* a, const float* b, float* c) {
+  const auto type = ctx.precision() == gemm_precision::bf16 ? onednn::operands::bf16 : onednn::operands::fp32;
+  bool done = false;
+  ctx.arena->execute([&] {
+    done = ctx.onednn->gemm(ctx.threads(), type, s, a, b, c, [&](index_t n, auto&& f) { tbb_exec::run(ctx, n, 64, f); });
+  });
+  return done;
+}
+#endif
+
 }  // namespace backend::cpu
 
 template <>
@@ -135,12 +173,19 @@ struct device_traits<cpu_device> : backend::host::host_memory<backend::cpu::cont
 
 template <>
 struct kernels<cpu_device> : backend::host::host_kernels<backend::cpu::tbb_exec, false> {
-  // Same contract as kernels<reference_device>::gemm. Batches run in parallel; one large
-  // matrix is split into row or column blocks so both cores work on it.
+  // Same contract as kernels<reference_device>::gemm. On Eigen, batches run in parallel and
+  // one large matrix is split into row or column blocks so every core works on it.
   template <class T>
   static void gemm(ctx_t& ctx, bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
                    index_t stride_a, const T* b, index_t ldb, index_t stride_b, T beta, T* c, index_t ldc,
                    index_t stride_c, index_t batch) {
+#if ETRM_WITH_DNNL
+    if constexpr (std::is_same_v<T, float>)
+      if (ctx.provider() == gemm_provider::onednn &&
+          backend::cpu::gemm_onednn(ctx, {ta, tb, m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch, alpha, beta},
+                                    a, b, c))
+        return;
+#endif
     if (batch > 1) {
       backend::cpu::tbb_exec::run(ctx, batch, 1, [&](index_t p0, index_t p1) {
         for (index_t p = p0; p < p1; ++p)

@@ -388,6 +388,13 @@ api_examples)
   grep -q "^held_out split, seed 77: [0-9]* tasks" probe.txt && grep -q "^total  " probe.txt ||
     fail "example_pattern_cells_probe: summary"
   if "$ETRM_EXAMPLES/example_pattern_cells_probe" tests 2>/dev/null; then fail "example_pattern_cells_probe: a bad split"; fi
+  # The priors alone on a folder of tasks, every one counted (the 8 saved rows fit their 8x8 canvas).
+  "$ETRM_EXAMPLES/example_pattern_cells_probe" --tasks saved/held_out 8 >probe_folder.txt || fail "probe --tasks"
+  cat probe_folder.txt
+  grep -q "^saved/held_out: 8 tasks, 8 fit the 8x8 canvas; priors alone: pass@1 [0-9.]*% ([0-8]), pass@2 " \
+    probe_folder.txt || fail "probe --tasks: summary"
+  "$ETRM_EXAMPLES/example_pattern_cells_probe" --tasks saved/held_out 3 >probe_small.txt || fail "probe --tasks, side 3"
+  grep -q "8 tasks, [0-7] fit the 3x3 canvas" probe_small.txt || fail "probe --tasks: tasks larger than the canvas fit"
   ;;
 infer)
   for f in parity_att parity_mlp; do

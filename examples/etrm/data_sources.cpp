@@ -9,6 +9,7 @@
 #include <etrm/data/query_batches.hpp>
 #include <etrm/data/sudoku.hpp>
 
+#include <fmt/core.h>
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <numeric>
 #include <optional>
 #include <stdexcept>
+#include <unordered_set>
 
 namespace etrm_cli {
 
@@ -53,6 +55,34 @@ bool task_fits(const data::task& t, const data::episode_shape& s) {
          std::all_of(t.train.begin(), t.train.end(), [&](const auto& p) { return s.fits(p); }) &&
          std::all_of(t.test.begin(), t.test.end(), [&](const auto& p) { return s.fits(p); });
 }
+
+// Rows of any number of sources packed into full batches of B rows (the last one padded).
+class row_merger {
+ public:
+  row_merger(index_t B, index_t L, index_t W) : B_(B), L_(L), W_(W) {}
+  // A new row with its id, task and augmentation: its spans, to be filled.
+  row_spans add(const std::string& id, data::task t, const data::augmentation& a) {
+    if (out_.empty() || out_.back().valid == B_) out_.push_back({etrm::padding_batch(B_, L_, W_), 0, {}, {}, {}});
+    eval_rows& m = out_.back();
+    m.ids.push_back(id);
+    m.tasks.push_back(std::move(t));
+    m.augs.push_back(a);
+    return row_of(m.b, m.valid++, L_, W_);
+  }
+  // A copy of row r of e.
+  void copy(const eval_rows& e, index_t r) {
+    const auto i = std::size_t(r);
+    const row_spans to = add(e.ids[i], e.tasks[i], e.augs[i]);
+    std::copy_n(e.b.inputs.begin() + r * L_, L_, to.in.begin());
+    std::copy_n(e.b.labels.begin() + r * L_, L_, to.lab.begin());
+    std::copy_n(e.b.context.begin() + r * W_, W_, to.ctx.begin());
+  }
+  std::vector<eval_rows> take() { return std::move(out_); }
+
+ private:
+  index_t B_, L_, W_;
+  std::vector<eval_rows> out_;
+};
 
 // ---- few-shot generator ---------------------------------------------------------------------
 
@@ -356,10 +386,8 @@ arc_files load_arc(const run_spec& r) {
     throw data::data_error("ARC needs --data-dir (or ETRM_DATA_DIR) holding " + set + "/training and " + set +
                            "/evaluation");
   const fs::path root(r.data_dir);
-  std::vector<fs::path> train{root / set / "training"};
-  if (fs::exists(root / "concept-arc")) train.push_back(root / "concept-arc");
-  arc_files f;
-  f.training = data::load_arc_tasks(train);
+  arc_files f;  // ConceptARC is an evaluation suite: it never trains
+  f.training = data::load_arc_tasks(root / set / "training");
   f.evaluation = data::load_arc_tasks(root / set / "evaluation");
   return f;
 }
@@ -402,7 +430,9 @@ class arc_trm_provider final : public data_provider {
   eval_split split(const std::string& name, index_t B, index_t max_batches, int) override {
     if (name != "arc-eval") throw std::invalid_argument("arc has no split '" + name + "' (arc-eval)");
     const index_t total = (index_t(test_view_->total_examples()) + B - 1) / B;
-    eval_split s{name, max_batches > 0 ? std::min(total, max_batches) : total, {}, true};
+    eval_split s{name, max_batches > 0 ? std::min(total, max_batches) : total, {}, true, {}, -1};
+    const auto tasks = ds_->evaluation_tasks();
+    s.vote_tasks.assign(tasks.begin(), tasks.end());
     s.get = [this, B](index_t i) {
       if (!seq_ || i == 0 || i != seq_next_) {
         seq_ = std::make_unique<data::sequential_batches<data::arc_dataset::split_view>>(*test_view_, std::size_t(B));
@@ -422,10 +452,6 @@ class arc_trm_provider final : public data_provider {
       return e;
     };
     return s;
-  }
-  std::vector<data::task> vote_tasks() const override {
-    const auto t = ds_->evaluation_tasks();
-    return {t.begin(), t.end()};
   }
 
  private:
@@ -450,18 +476,36 @@ class arc_etrm_provider final : public data_provider {
  public:
   explicit arc_etrm_provider(run_spec& r) : r_(r), shape_(etrm::episode_shape_of(r.enc)) {
     arc_files f = load_arc(r);
-    const auto leak = data::find_leakage(f.training, f.evaluation);
+    // Nothing of an evaluated task's test pairs trains: not the training tasks that are one of
+    // them (same id or same pairs), not a pair whose output is one of their test outputs.
+    std::vector<data::task> evaluated = f.evaluation;
+    for (const auto& name : available_suites(r))
+      if (name != "generator-held-out")
+        for (auto& t : suite_tasks(r, name, 0)) evaluated.push_back(std::move(t));
+    std::unordered_set<std::uint64_t> test_outputs;
+    for (const auto& t : evaluated)
+      for (const auto& p : t.test) test_outputs.insert(data::grid_hash(p.output));
+    const auto leak = data::find_leakage(f.training, evaluated);
+    std::size_t pairs_left_out = 0;
     // Training episodes use the pairs that fit the canvas (all of them at 30x30).
     const auto add_to_pool = [&](std::vector<data::grid_pair> pairs) {
+      pairs_left_out += std::size_t(std::erase_if(
+          pairs, [&](const data::grid_pair& p) { return test_outputs.contains(data::grid_hash(p.output)); }));
       std::erase_if(pairs, [&](const data::grid_pair& p) { return !shape_.fits(p); });
       if (pairs.size() >= 2) pool_.push_back(std::move(pairs));
     };
+    const std::size_t sources = f.training.size();
     for (auto& t : data::exclude_leaked(std::move(f.training), leak)) {
       std::vector<data::grid_pair> pairs = t.train;
       pairs.insert(pairs.end(), t.test.begin(), t.test.end());
       add_to_pool(std::move(pairs));
+      ++kept_;
     }
-    for (const auto& t : f.evaluation) add_to_pool(t.train);  // their demonstrations only: test outputs are never seen
+    if (r.eval_demos_in_training)  // their demonstrations only: test outputs are never seen
+      for (const auto& t : f.evaluation) add_to_pool(t.train);
+    fmt::print("training pool: {} episodes' sources; left out: {} of {} training tasks (an evaluated task's id or "
+               "pairs), {} pairs (output = an evaluated test output); evaluation demos in training: {}\n",
+               pool_.size(), sources - kept_, sources, pairs_left_out, r.eval_demos_in_training ? "yes" : "no");
     eval_ = std::move(f.evaluation);
     if (pool_.empty())
       throw data::data_error(r.data_dir + ": no ARC task with two or more pairs that fit the " +
@@ -496,45 +540,123 @@ class arc_etrm_provider final : public data_provider {
   std::vector<std::string> split_names() const override { return {"arc-eval"}; }
   eval_split split(const std::string& name, index_t B, index_t max_batches, int augmentations) override {
     if (name != "arc-eval") throw std::invalid_argument("arc has no split '" + name + "' (arc-eval)");
-    rows_.clear();
-    // Every task is scored (vote_tasks). Demos that do not fit the canvas are left out; a task
-    // with no demo left or a test input that does not fit gets no rows, so no answer: unsolved.
-    for (const auto& t : eval_)
-      if (const auto fitting = etrm::answerable_part(t, shape_))
-        for (auto& e : task_rows(*fitting, r_.enc, augmentations, r_.seed, B, t.id)) rows_.push_back(std::move(e));
-    // Merge the per-task batches' rows into full batches.
-    std::vector<eval_rows> merged;
-    const index_t L = seq_len(), W = shape_.context_width();
-    for (const auto& e : rows_)
-      for (index_t r = 0; r < e.valid; ++r) {
-        if (merged.empty() || merged.back().valid == B) {
-          merged.push_back({etrm::padding_batch(B, L, W), 0, {}, {}, {}});
-        }
-        auto& m = merged.back();
-        std::copy_n(e.b.inputs.begin() + r * L, L, m.b.inputs.begin() + m.valid * L);
-        std::copy_n(e.b.labels.begin() + r * L, L, m.b.labels.begin() + m.valid * L);
-        std::copy_n(e.b.context.begin() + r * W, W, m.b.context.begin() + m.valid * W);
-        m.ids.push_back(e.ids[std::size_t(r)]);
-        m.augs.push_back(e.augs[std::size_t(r)]);
-        m.tasks.push_back(e.tasks[std::size_t(r)]);
-        ++m.valid;
-      }
-    rows_ = std::move(merged);
-    const index_t total = index_t(rows_.size());
-    return {name, max_batches > 0 ? std::min(total, max_batches) : total, [this](index_t i) { return rows_[std::size_t(i)]; },
-            true};
+    eval_split s = scored_split(r_, name, eval_, B, augmentations);
+    if (max_batches > 0) s.batches = std::min(s.batches, max_batches);
+    return s;
   }
-  std::vector<data::task> vote_tasks() const override { return eval_; }
 
  private:
   run_spec& r_;
   data::episode_shape shape_;
   std::vector<std::vector<data::grid_pair>> pool_;
+  std::size_t kept_ = 0;  // training tasks that are no evaluated task
   std::vector<data::task> eval_;
-  std::vector<eval_rows> rows_;
 };
 
 }  // namespace
+
+// ---- external evaluation suites ------------------------------------------------------------------
+
+namespace {
+// The ARC suites' folders under the data directory.
+std::optional<fs::path> suite_folder(const std::string& name) {
+  if (name == "arc1-eval") return fs::path("arc-agi-1") / "evaluation";
+  if (name == "concept-arc") return fs::path("concept-arc") / "corpus";
+  if (name == "arc2-eval") return fs::path("arc-agi-2") / "evaluation";
+  return std::nullopt;
+}
+}  // namespace
+
+const std::vector<std::string>& suite_names() {
+  static const std::vector<std::string> names{"arc1-eval", "concept-arc", "arc2-eval", "generator-held-out"};
+  return names;
+}
+
+bool is_suite(const std::string& name) {
+  return std::find(suite_names().begin(), suite_names().end(), name) != suite_names().end();
+}
+
+std::vector<std::string> available_suites(const run_spec& r) {
+  std::vector<std::string> out;
+  for (const auto& name : suite_names()) {
+    const auto folder = suite_folder(name);
+    if (!folder || (!r.data_dir.empty() && fs::is_directory(fs::path(r.data_dir) / *folder))) out.push_back(name);
+  }
+  return out;
+}
+
+bool fits_canvas(const data::task& t, const data::episode_shape& s) {
+  return !t.test.empty() && std::all_of(t.test.begin(), t.test.end(), [&](const auto& p) { return s.fits(p); }) &&
+         std::any_of(t.train.begin(), t.train.end(), [&](const auto& p) { return s.fits(p); });
+}
+
+std::vector<data::task> suite_tasks(const run_spec& r, const std::string& name, std::size_t count) {
+  if (name == "generator-held-out") {
+    data::generator_config g;
+    g.min_side = r.min_side;
+    g.max_side = r.max_side;
+    g.min_demos = r.gen_min_demos;
+    g.max_demos = r.gen_max_demos;
+    g.compose_percent = r.compose_percent;
+    g.queries = 1;
+    std::vector<data::task> tasks(count);
+    tbb::parallel_for(std::size_t(0), count, [&](std::size_t i) {
+      tasks[i] = data::sample_task(data::rule_split::held_out, r.seed + 3000017, i, g);  // drawn once, fitting or not
+      tasks[i].id = fmt::format("held_out_{:05d}_{}", i, tasks[i].id);
+    });
+    return tasks;
+  }
+  const auto folder = suite_folder(name);
+  if (!folder) throw std::invalid_argument("unknown evaluation suite '" + name + "'");
+  const fs::path dir = fs::path(r.data_dir) / *folder;
+  if (r.data_dir.empty() || !fs::is_directory(dir))
+    throw data::data_error("suite " + name + " needs " + folder->string() + " under --data-dir (or ETRM_DATA_DIR)" +
+                           (r.data_dir.empty() ? "" : "; not found in " + r.data_dir));
+  return data::load_arc_tasks(dir);
+}
+
+eval_split scored_split(const run_spec& r, const std::string& name, std::vector<data::task> tasks, index_t B,
+                        int augmentations) {
+  const bool etrm = r.model == "etrm";
+  if (!etrm && r.task != "fewshot")
+    throw std::invalid_argument("split " + name + ": a TRM answers ARC-format tasks only when trained on the few-shot "
+                                "generator's canvases (--task fewshot)");
+  const data::episode_shape shape = etrm::episode_shape_of(r.enc);
+  const index_t L = shape.seq_len(), W = etrm ? shape.context_width() : 1;
+  row_merger rows(B, L, W);
+  index_t fitting = 0;
+  for (const auto& t : tasks) {
+    if (!fits_canvas(t, shape)) continue;  // no rows, no answer: failed
+    ++fitting;
+    const data::task part = *etrm::answerable_part(t, shape);
+    if (etrm) {
+      for (const auto& e : task_rows(part, r.enc, augmentations, r.seed, B, t.id))
+        for (index_t i = 0; i < e.valid; ++i) rows.copy(e, i);
+    } else {  // a TRM answers each test input under the blank id (or fits its copy on the demos)
+      for (const auto& q : part.test) {
+        const row_spans to = rows.add(t.id, {t.id, part.train, {q}}, {});
+        encode_pair(q, shape.side, to.in, to.lab);
+        to.ctx[0] = 0;
+      }
+    }
+  }
+  auto all = std::make_shared<std::vector<eval_rows>>(rows.take());
+  eval_split s{name, index_t(all->size()), [all](index_t i) { return (*all)[std::size_t(i)]; }, true, std::move(tasks),
+               fitting};
+  return s;
+}
+
+void take_other_tasks_demos(eval_rows& e) {
+  const index_t n = e.valid, W = index_t(e.b.context.size()) / std::max<index_t>(1, e.b.batch);
+  const std::vector<std::int32_t> own = e.b.context;
+  for (index_t r = 0; r < n; ++r)
+    for (index_t k = 1; k < n; ++k) {
+      const index_t o = (r + k) % n;
+      if (e.ids[std::size_t(o)] == e.ids[std::size_t(r)]) continue;
+      std::copy_n(own.begin() + o * W, W, e.b.context.begin() + r * W);
+      break;
+    }
+}
 
 // ---- shared -------------------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ struct eval_split {
   index_t batches = 0;
   std::function<eval_rows(index_t)> get;
   bool arc_vote = false;  // predictions vote per task (pass@k) through data/evaluator.hpp
+  std::vector<etrm::data::task> vote_tasks;  // arc_vote: every task scored (one without rows: failed)
+  index_t fitting = -1;  // arc_vote with canvases: tasks that fit the canvas (fits_canvas) and got rows
 };
 
 class data_provider {
@@ -44,9 +46,31 @@ class data_provider {
   // Split names: fewshot train_rules, held_out; sudoku/maze test; arc arc-eval.
   virtual std::vector<std::string> split_names() const = 0;
   virtual eval_split split(const std::string& name, index_t B, index_t max_batches, int augmentations) = 0;
-  // ARC: the evaluation tasks with their truth (for the voting evaluator).
-  virtual std::vector<etrm::data::task> vote_tasks() const { return {}; }
 };
+
+// ---- external evaluation suites ----------------------------------------------------------------
+// Tasks nobody here wrote, every one scored (pass@1, pass@2; a task that does not fit the canvas
+// gets no answer and counts as failed): arc1-eval (ARC-AGI-1 evaluation, 400), concept-arc
+// (ConceptARC corpus, 160), arc2-eval (ARC-AGI-2 evaluation, 120), read from r.data_dir; and
+// generator-held-out, tasks of the generator's held-out rules each drawn once (no redraw when the
+// answer does not fit). None of these tasks' test pairs is ever in training (arc_etrm_provider).
+const std::vector<std::string>& suite_names();
+bool is_suite(const std::string& name);
+// The ARC suites whose folder exists under r.data_dir (generator-held-out always).
+std::vector<std::string> available_suites(const run_spec& r);
+// A task fits a canvas when every test pair (input and output) and at least one demo fit; the
+// demos that do not fit are left out of its rows.
+bool fits_canvas(const etrm::data::task& t, const etrm::data::episode_shape& s);
+// The suite's tasks; generator-held-out draws `count` of them.
+std::vector<etrm::data::task> suite_tasks(const run_spec& r, const std::string& name, std::size_t count);
+// Every task of `tasks` scored, the fitting ones as rows (ETRM: each test input under
+// `augmentations`; TRM: each test input under the blank id) in batches of B.
+eval_split scored_split(const run_spec& r, const std::string& name, std::vector<etrm::data::task> tasks, index_t B,
+                        int augmentations);
+
+// The wrong-demos control of a voting split: each row takes the demos of the next row of another
+// task (rows of one task sit together, so a plain rotation would give a row its own task's demos).
+void take_other_tasks_demos(eval_rows& e);
 
 // Fixes the task-determined fields of the configuration (seq_len, vocab, prefix source sizes),
 // checks names and combinations. Throws std::invalid_argument with a one-line message.

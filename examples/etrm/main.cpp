@@ -216,11 +216,19 @@ void add_train_options(CLI::App* app, overrides& o) {
                 "Weight of the readout loss: a linear head answers each query cell from what it read in the demos "
                 "(default 1; 0: off)",
                 [](R& r, const double& v) { r.enc.readout_weight = v; });
+  // Before the single priors' flags, which override it.
+  o.add<bool>(app, "--priors",
+              "Switch the per-task priors on or off together: the alignment search and the pattern cells, "
+              "hand-written searches over each task's demos outside the network (default false: the learned ETRM; "
+              "true: ETRM + priors; needs the query attention)",
+              [](R& r, const bool& v) {
+                merge_json(r, json{{"encoder", {{"search_alignment", v}, {"pattern_cells", v}}}});
+              });
   // After --query-attention, whose `false` switches the alignment search off unless set here.
   o.add<bool>(app, "--search-alignment",
               "Demo output tokens and query cells also embed the input cell that lands on them under the dihedral "
-              "transform and shift that best explain the task's demos (searched per task; needs query attention; "
-              "default: true with the few-shot defaults, false elsewhere; false also switches the candidate cells off)",
+              "transform and shift that best explain the task's demos (searched per task, a prior; needs query attention; "
+              "default false; false also switches the candidate cells off)",
               [](R& r, const bool& v) { merge_json(r, json{{"encoder", {{"search_alignment", v}}}}); });
   // After --search-alignment, whose `false` switches the candidate cells off unless set here.
   o.add<bool>(app, "--candidate-cells",
@@ -232,8 +240,8 @@ void add_train_options(CLI::App* app, overrides& o) {
               "Query cells and demo output tokens also embed what the demos' input cells that look like them became "
               "(the same colour or class and the same relations of the adjacent cells or along the rays, or the same "
               "role of the colour, or lying between two cells of one colour, under the key the demos support best), "
-              "and whether that key answers every demo cell right: a local rule read off the demos (needs the query "
-              "attention; default: true with the few-shot defaults, false elsewhere)",
+              "and whether that key answers every demo cell right: a local rule searched per task, a prior (needs the "
+              "query attention; default false)",
               [](R& r, const bool& v) { r.enc.pattern_cells = v; });
   // data
   o.add<int>(app, "--min-side", "Few-shot generator: smallest input side", [](R& r, const int& v) { r.min_side = v; });
@@ -268,6 +276,10 @@ void add_train_options(CLI::App* app, overrides& o) {
              "ETRM on ARC: canvas side (default 30). Smaller: only pairs that fit train; evaluation tasks "
              "whose demos or test inputs do not fit count as unsolved",
              [](R& r, const int& v) { r.arc_canvas_side = v; });
+  o.add<bool>(app, "--eval-demos-in-training",
+              "ETRM on ARC: the evaluation tasks' demonstration pairs (never their test pairs) join the training "
+              "episodes (default false)",
+              [](R& r, const bool& v) { r.eval_demos_in_training = v; });
   o.add<int>(app, "--arc-version", "ARC: 1 (arc-agi-1/training → arc-agi-1/evaluation) or 2 (arc-agi-2/...)",
              [](R& r, const int& v) { r.arc_version = v; });
   o.add<std::size_t>(app, "--data-limit", "Most rows read from a data file", [](R& r, const std::size_t& v) { r.data_limit = v; });
@@ -299,6 +311,9 @@ std::optional<run_spec> spec_from_checkpoint(const etrm::io::safetensors_file& f
         if (!run.at("encoder").contains(key)) run["encoder"][key] = false;
       if (!run.at("encoder").contains("readout_weight")) run["encoder"]["readout_weight"] = 0.0;
     }
+    // ETRM on ARC trained on the evaluation tasks' demos before the option existed.
+    if (run.value("task", "") == "arc" && run.contains("data") && !run.at("data").contains("eval_demos_in_training"))
+      run["data"]["eval_demos_in_training"] = run.value("model", "") == "etrm";
     return spec_from_json(run);
   } catch (const std::exception& e) {
     throw etrm::io::io_error("'" + f.origin() + "': malformed run description: " + e.what());
@@ -440,7 +455,9 @@ int run(int argc, char** argv) {
   std::string eval_ckpt, svg;
   CLI::App* eval = app.add_subcommand("eval", "Evaluate a checkpoint: per-split and per-task results (ARC: pass@1/2)");
   eval->add_option("--checkpoint", eval_ckpt, "Checkpoint written by etrm train")->required();
-  eval->add_option("--split", s.splits, "train_rules | held_out (fewshot), test (sudoku, maze), arc-eval (arc); default all")
+  eval->add_option("--split", s.splits,
+                   "train_rules | held_out (fewshot), test (sudoku, maze), arc-eval (arc), or a suite (arc1-eval, "
+                   "concept-arc, arc2-eval, generator-held-out); default all of the task's")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   eval->add_option("--eval-batches", s.spec.eval_batches, "Batches per split (0: the whole split where finite)");
   eval->add_option("--augmentations", s.augmentations, "ARC with ETRM: augmentations voting per test input");
@@ -454,6 +471,13 @@ int run(int argc, char** argv) {
   add_compute_options(eval, s);
   bool no_controls = false;
   eval->add_flag("--no-controls", no_controls, "ETRM: skip the no-demo and wrong-demo controls");
+  eval->add_flag("--external", s.external,
+                 "Also evaluate the external suites found under --data-dir: arc1-eval (ARC-AGI-1 evaluation), "
+                 "concept-arc (ConceptARC corpus), arc2-eval (ARC-AGI-2 evaluation), and generator-held-out (tasks "
+                 "of the generator's held-out rules drawn once). Every task counts; one that does not fit the "
+                 "canvas is failed. Also by name with --split");
+  eval->add_option("--generator-tasks", s.generator_tasks, "Tasks of the generator-held-out suite (default 256)")
+      ->check(CLI::PositiveNumber);
   add_adaptation_options(eval, s);
 
   // solve

@@ -23,7 +23,9 @@ struct session {
   bool progress = true;  // progress bar when stdout is a terminal
   // eval
   std::vector<std::string> splits;  // empty: all of the task's splits
-  bool controls = true;             // ETRM on fewshot: no-demo and wrong-demo controls
+  bool controls = true;             // ETRM on fewshot and the suites: no-demo and wrong-demo controls
+  bool external = false;            // also every available external suite (data_sources.hpp)
+  index_t generator_tasks = 256;    // tasks of the generator-held-out suite
   int augmentations = 8;            // ARC voting
   index_t adapt_steps = 0;          // ETRM: > 0 adds a test-time-adapted evaluation of each split
   std::string adapt = "context";     // what adapts: context (tokens' offsets) | weights (whole network)

@@ -62,9 +62,12 @@ struct split_result {
   // Test-time adaptation of single-answer rows: the share of rows that the adapted answer or,
   // as a second attempt, the unadapted one answers exactly (pass@2 as ARC scores it).
   std::optional<double> pass2_with_unadapted;
+  index_t fitting = -1;          // a suite: tasks that fit the canvas (the others failed)
+  std::uint64_t prior_rows = 0;  // task rows the per-task priors searched during this split
   json summary() const {
     json j{{"split", name}, {"rows", rows}, {"loss", loss}, {"accuracy", accuracy}, {"exact_accuracy", exact},
-           {"q_halt_accuracy", q_halt_accuracy}};
+           {"q_halt_accuracy", q_halt_accuracy}, {"prior_search_rows", prior_rows}};
+    if (fitting >= 0) j["fitting_tasks"] = fitting;
     if (collapse) {
       j["context_spread"] = collapse->context_spread;
       j["demo_dependence"] = collapse->demo_dependence;
@@ -150,8 +153,9 @@ class runner {
       std::ofstream f(s_.out / "run.json");
       f << to_json(r).dump(2) << '\n';
     }
-    fmt::print("etrm {}: task {}, model {}{}, {} parameters, batch {}, seq_len {}, {} threads, {} GEMMs{}\n",
+    fmt::print("etrm {}: task {}, model {}{}{}, {} parameters, batch {}, seq_len {}, {} threads, {} GEMMs{}\n",
                resuming ? "resume" : "train", r.task, r.model, r.cfg.mlp_t ? " (mlp_t)" : "",
+               r.model == "etrm" ? (priors_on(r) ? " + per-task priors" : " (learned, no per-task priors)") : "",
                model_->layout().count(), r.batch_size, r.cfg.seq_len, ctx_.threads(), etrm::to_string(ctx_.precision()),
                resuming ? fmt::format(", from step {}", tr.step()) : std::string());
     std::fflush(stdout);
@@ -253,8 +257,10 @@ class runner {
     if (sp.arc_vote) {
       etrm::data::evaluator_options o;
       o.pass_ks = {1, 2};
-      ev = std::make_unique<etrm::data::arc_evaluator>(p.vote_tasks(), o);
+      ev = std::make_unique<etrm::data::arc_evaluator>(sp.vote_tasks, o);
     }
+    res.fitting = sp.fitting;
+    const std::uint64_t prior_rows_before = etrm::prior_search_rows().load();
     const index_t L = s_.spec.cfg.seq_len;
     const int side = p.canvas_side();
     double loss_sum = 0, qacc_sum = 0;
@@ -265,7 +271,12 @@ class runner {
       eval_rows e = sp.get(i);
       if constexpr (is_etrm) {
         if (ctl == control::no_demos) strip_demos(e.b, s_.spec.enc);
-        if (ctl == control::wrong_demos) etrm::rotate_contexts(e.b, e.valid);
+        if (ctl == control::wrong_demos) {
+          if (sp.arc_vote)
+            take_other_tasks_demos(e);
+          else
+            etrm::rotate_contexts(e.b, e.valid);
+        }
       }
       const etrm::step_metrics m = ctl == control::adapted ? adapted_evaluate(e, weights, pred, qh, ev.get())
                                                            : tr.evaluate(e.b, &pred, &qh, weights);
@@ -311,6 +322,7 @@ class runner {
     }
     res.loss = batches ? loss_sum / double(batches) : 0;
     res.q_halt_accuracy = counted ? qacc_sum / double(counted) : 0;
+    res.prior_rows = etrm::prior_search_rows().load() - prior_rows_before;
     if (ev) {
       const auto result = ev->result();
       res.arc = result.summary_json();
@@ -318,7 +330,7 @@ class runner {
       // a folder of its own (arc-eval.ttt/ ...), so neither overwrites the other.
       std::string folder = res.name;
       std::replace(folder.begin(), folder.end(), '/', '.');
-      ev->write(result, ctl == control::none ? s_.out : s_.out / folder);
+      ev->write(result, ctl == control::none && !is_suite(sp.name) ? s_.out : s_.out / folder);
       for (const auto& t : result.tasks)
         res.per_task.push_back({{"task_id", t.task_id}, {"pass@1", t.score(1)}, {"pass@2", t.score(2)}});
     }
@@ -406,19 +418,25 @@ class runner {
     std::vector<split_result> all;
     const T* weights = tr_->eval_parameters();
     std::vector<std::string> names = s_.splits.empty() ? p.split_names() : s_.splits;
+    if (s_.external)
+      for (const auto& name : available_suites(s_.spec))
+        if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
     for (const auto& name : names) {
       std::vector<control> ctls{control::none};
-      if (is_etrm && with_controls && s_.controls && s_.spec.task == "fewshot")
+      if (is_etrm && with_controls && s_.controls && (s_.spec.task == "fewshot" || is_suite(name)))
         ctls.insert(ctls.end(), {control::no_demos, control::wrong_demos});
       if (with_controls && s_.adapt_steps > 0) ctls.push_back(control::adapted);
       const std::size_t unadapted = all.size();  // this split's control::none result
       for (control c : ctls) {
         const auto t0 = std::chrono::steady_clock::now();
         const int augmentations = votes_itself(c) ? 1 : s_.augmentations;
-        split_result res = run_split(p, p.split(name, s_.spec.batch_size, s_.spec.eval_batches, augmentations), c,
+        eval_split sp = is_suite(name) ? scored_split(s_.spec, name, suite_tasks(s_.spec, name, std::size_t(s_.generator_tasks)),
+                                                      s_.spec.batch_size, augmentations)
+                                       : p.split(name, s_.spec.batch_size, s_.spec.eval_batches, augmentations);
+        split_result res = run_split(p, std::move(sp), c,
                                      weights, print, print && !s_.svg.empty() && name == names.back() ? &pictures_ : nullptr);
         if (c == control::adapted) res.pass2_with_unadapted = either_exact(all[unadapted].per_task, res.per_task);
-        json j = res.summary();
+        json j = described(res);
         j["type"] = "eval";
         j["step"] = step;
         j["elapsed_s"] = elapsed;
@@ -436,6 +454,16 @@ class runner {
     if (print) print_table(all);
     std::fflush(stdout);
     return all;
+  }
+
+  // A split's results with what the tables must say about the run: whether per-task priors were
+  // on, whether the evaluated tasks' demos were in training (ARC), and the training steps.
+  json described(const split_result& r) const {
+    json j = r.summary();
+    j["priors"] = priors_on(s_.spec);
+    j["eval_demos_in_training"] = s_.spec.task == "arc" && s_.spec.model == "etrm" && s_.spec.eval_demos_in_training;
+    j["parameters"] = model_->layout().count();
+    return j;
   }
 
   // The share of rows that either result answers exactly, when both hold the same single-answer
@@ -457,9 +485,9 @@ class runner {
         fmt::print("{:<26} context spread across tasks {:.3f}, demo dependence {:.3f} (collapse: near 0)\n", "",
                    r.collapse->context_spread, r.collapse->demo_dependence);
       if (!r.arc.is_null())
-        fmt::print("{:<26} pass@1 {:.2f}%  pass@2 {:.2f}%  ({} tasks, {} answered)\n", "",
+        fmt::print("{:<26} pass@1 {:.2f}%  pass@2 {:.2f}%  ({} tasks, {} answered{})\n", "",
                    100 * r.arc.value("ARC/pass@1", 0.0), 100 * r.arc.value("ARC/pass@2", 0.0), r.arc.value("tasks", 0),
-                   r.arc.value("answered_tasks", 0));
+                   r.arc.value("answered_tasks", 0), r.fitting >= 0 ? fmt::format(", {} fit the canvas", r.fitting) : "");
       if (r.pass2_with_unadapted)
         fmt::print("{:<26} pass@2 {:.2f}% (the unadapted answer as the second attempt)\n", "",
                    100 * *r.pass2_with_unadapted);
@@ -481,7 +509,7 @@ class runner {
     const auto all = evaluate_all(*provider, log, 0, 0, true, true);
     json summary = json::array();
     for (const auto& r : all) {
-      summary.push_back(r.summary());
+      summary.push_back(described(r));
       std::string file = "eval_" + r.name + ".jsonl";
       std::replace(file.begin(), file.end(), '/', '.');
       jsonl_log per(s_.out / file, false);

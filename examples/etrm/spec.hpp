@@ -54,6 +54,8 @@ struct run_spec {
   // ETRM on ARC: canvas side. Below 30, only pairs that fit train, only evaluation tasks whose
   // demos and test inputs fit are answered, and the others count as unsolved.
   int arc_canvas_side = 30;
+  // ETRM on ARC: the evaluation tasks' demos join the training episodes (their test pairs never do).
+  bool eval_demos_in_training = false;
   std::size_t data_limit = 100000;  // rows read from data files
   // budget and logging
   index_t steps = 0;
@@ -63,6 +65,11 @@ struct run_spec {
   index_t log_every = 10;
   index_t checkpoint_every = 0;
 };
+
+// Whether the run uses a per-task prior (model/priors.hpp): searches over the demos outside the network.
+inline bool priors_on(const run_spec& r) {
+  return r.model == "etrm" && (r.enc.search_alignment || r.enc.candidate_cells || r.enc.pattern_cells);
+}
 
 // Small CPU defaults shared by every task (the fewshot JSON file refines them).
 inline run_spec default_spec() {
@@ -133,6 +140,7 @@ inline json to_json(const run_spec& r) {
                 {"arc_augmentations", r.arc_augmentations},
                 {"arc_version", r.arc_version},
                 {"arc_canvas_side", r.arc_canvas_side},
+                {"eval_demos_in_training", r.eval_demos_in_training},
                 {"data_limit", r.data_limit}}},
               {"budget",
                {{"steps", r.steps},
@@ -231,6 +239,7 @@ inline void merge_json(run_spec& r, const json& j) {
     get(*s, "arc_augmentations", r.arc_augmentations);
     get(*s, "arc_version", r.arc_version);
     get(*s, "arc_canvas_side", r.arc_canvas_side);
+    get(*s, "eval_demos_in_training", r.eval_demos_in_training);
     get(*s, "data_limit", r.data_limit);
   }
   for (const json* s : {&j, j.contains("budget") ? &j.at("budget") : nullptr}) {

@@ -129,12 +129,12 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
     etrm_no_query/run.json || fail "--query-attention false left the alignment search on"
   "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert not e["pattern_cells"], e' \
     etrm_no_query/run.json || fail "--query-attention false left the pattern cells on"
-  "$py" -c 'import json,sys; assert json.load(open(sys.argv[1]))["encoder"]["search_alignment"]' etrm_readout/run.json \
-    || fail "the few-shot defaults search the alignment"
+  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert not e["search_alignment"], e' \
+    etrm_readout/run.json || fail "the few-shot defaults (the learned ETRM) search the alignment"
   "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert e["neighbour_cells"] and not e["neighbour_rays"], e' \
     etrm_readout/run.json || fail "the few-shot defaults embed the adjacent neighbour cells"
-  "$py" -c 'import json,sys; assert json.load(open(sys.argv[1]))["encoder"]["pattern_cells"]' etrm_readout/run.json \
-    || fail "the few-shot defaults embed the pattern cells"
+  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert not e["pattern_cells"], e' \
+    etrm_readout/run.json || fail "the few-shot defaults (the learned ETRM) embed the pattern cells"
   expect_error "search_alignment needs query_attention" "$bin" train --query-attention false --search-alignment true \
     --steps 1 --out bad_alignment "${tiny[@]}"
   # An encoder option that needs another: written to run.json when set; a later run that switches
@@ -151,7 +151,7 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
       "etrm_no_$key/run.json" "$key" || fail "$needs_flag false left $key on"
     expect_error "$key needs $needs" "$bin" train "$needs_flag" false "$flag" true --steps 1 --out "bad_$key" "${tiny[@]}"
   }
-  check_dependent_option candidate_cells --candidate-cells search_alignment --search-alignment
+  check_dependent_option candidate_cells --candidate-cells search_alignment --search-alignment --search-alignment true
   check_dependent_option neighbour_rays --neighbour-rays neighbour_cells --neighbour-cells --neighbour-cells true
   check_dependent_option neighbour_relations --neighbour-relations neighbour_cells --neighbour-cells \
     --neighbour-cells true
@@ -179,7 +179,7 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
   # Test-time training on ARC: the fitted copy's answers under --adapt-votes augmentations vote for pass@k.
   "$bin" eval --checkpoint arc_etrm/checkpoint.safetensors --no-controls --adapt weights --adapt-steps 1 \
     --adapt-supervision-steps 1 --adapt-votes 2 --threads 2 --out arc_ttt >arc_ttt.txt || fail "arc etrm eval --adapt weights"
-  grep -A2 "^arc-eval/ttt " arc_ttt.txt | grep -q "(2 tasks, 2 answered)" || fail "arc ttt: no pass@k over the 2 tasks"
+  grep -A2 "^arc-eval/ttt " arc_ttt.txt | grep -q "(2 tasks, 2 answered, 2 fit the canvas)" || fail "arc ttt: no pass@k over the 2 tasks"
   [ -f arc_ttt/submission.json ] && [ -f arc_ttt/arc-eval.ttt/submission.json ] ||
     fail "arc ttt: the plain and the adapted split need a submission.json each"
   # A smaller canvas: only what fits trains; evaluation tasks that do not fit are scored, unanswered.
@@ -188,7 +188,7 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
     --max-side 6 >/dev/null
   "$bin" train --task arc --model etrm --arc-canvas-side 5 --data-dir small --steps 1 --out arc_small "${tiny[@]}" \
     --batch-size 4 >small.txt || fail "arc etrm --arc-canvas-side 5"
-  grep -q "(2 tasks, 0 answered)" small.txt || fail "--arc-canvas-side 5: the 6x6 evaluation tasks were answered"
+  grep -q "(2 tasks, 0 answered, 0 fit the canvas)" small.txt || fail "--arc-canvas-side 5: the 6x6 evaluation tasks were answered"
   grep -q '"seq_len": 25' arc_small/run.json || fail "--arc-canvas-side 5: seq_len is not 25"
   expect_error arc-canvas-side "$bin" train --task arc --model trm --arc-canvas-side 5 --data-dir small --steps 1 \
     --out arc_small_trm "${tiny[@]}"
@@ -199,8 +199,72 @@ assert d["curriculum_steps"] == 1 and d["curriculum_families"] == ["color_map", 
     >arc2.txt || fail "arc-agi-2 etrm"
   grep -q "(3 tasks, " arc2.txt || fail "arc-agi-2: expected the 3 evaluation tasks of arc-agi-2"
   "$bin" eval --checkpoint arc2/checkpoint.safetensors --augmentations 1 --threads 2 >arc2_eval.txt || fail "arc2 eval"
-  grep -q "(3 tasks, 3 answered)" arc2_eval.txt || fail "arc-agi-2 eval: expected the 3 evaluation tasks"
+  grep -q "(3 tasks, 3 answered, 3 fit the canvas)" arc2_eval.txt || fail "arc-agi-2 eval: expected the 3 evaluation tasks"
   expect_error arc-version "$bin" train --task arc --model etrm --arc-version 3 --data-dir arc --steps 1 --out arc3 "${tiny[@]}"
+  ;;
+priors)  # the learned default runs no per-task search (the priors' counter stays 0); --priors runs them
+  "$bin" train --steps 2 --out learned "${tiny[@]}" >learned.txt || fail "train the default"
+  grep -q "model etrm (learned, no per-task priors)" learned.txt || fail "the training header does not say: no priors"
+  "$bin" eval --checkpoint learned/checkpoint.safetensors --eval-batches 1 --threads 2 --out learned_eval >/dev/null ||
+    fail "eval the default"
+  "$bin" train --steps 2 --priors true --out priors "${tiny[@]}" >priors.txt || fail "train with --priors true"
+  grep -q "model etrm + per-task priors" priors.txt || fail "the training header does not say: priors"
+  "$bin" eval --checkpoint priors/checkpoint.safetensors --eval-batches 1 --threads 2 --out priors_eval >/dev/null ||
+    fail "eval with priors"
+  "$py" -c 'import json,sys
+learned, priors = (json.load(open(f)) for f in sys.argv[1:3])
+assert len(learned) == 6 and all(r["prior_search_rows"] == 0 and r["priors"] is False for r in learned), learned
+assert all(r["prior_search_rows"] > 0 and r["priors"] is True for r in priors), priors' \
+    learned_eval/eval.json priors_eval/eval.json || fail "prior_search_rows: the default searched, or --priors did not"
+  "$py" -c 'import json,sys; e = json.load(open(sys.argv[1]))["encoder"]; assert e["search_alignment"] and e["pattern_cells"], e' \
+    priors/run.json || fail "--priors true: run.json lacks the priors"
+  ;;
+external)  # every task of a suite counts; one that does not fit the canvas (grid side 8) is failed
+  mkdir -p data/arc-agi-1/evaluation data/arc-agi-1/training data/concept-arc/corpus/Copy
+  "$py" - <<'PY' || fail "writing the suites"
+import json
+g = lambda n, c: [[c] * n for _ in range(n)]
+def task(name, demo, test):
+    json.dump({"train": [{"input": i, "output": o} for i, o in demo], "test": [{"input": i, "output": o} for i, o in test]},
+              open(name, "w"))
+e = "data/arc-agi-1/evaluation/"
+task(e + "fits.json", [(g(3, 1), g(3, 2)), (g(2, 1), g(2, 2))], [(g(4, 1), g(4, 2))])
+task(e + "big_output.json", [(g(2, 1), g(4, 1))], [(g(5, 1), g(10, 1))])   # the answer is 10x10
+task(e + "big_input.json", [(g(2, 3), g(2, 4))], [(g(9, 3), g(2, 4))])     # the query is 9x9
+task("data/concept-arc/corpus/Copy/Copy1.json", [(g(2, 5), g(2, 6))], [(g(3, 5), g(3, 6)), (g(2, 5), g(2, 6))])
+t = "data/arc-agi-1/training/"
+task(t + "fits.json", [(g(3, 7), g(3, 8)), (g(2, 7), g(2, 8))], [(g(4, 7), g(4, 8))])            # an evaluated id
+task(t + "other.json", [(g(3, 2), g(3, 3)), (g(4, 1), g(4, 2))], [(g(2, 2), g(2, 3))])          # a test output
+task(t + "clean.json", [(g(3, 6), g(3, 7)), (g(2, 6), g(2, 7))], [(g(4, 6), g(4, 7))])
+PY
+  "$bin" train --steps 2 --out run "${tiny[@]}" >/dev/null || fail "train"
+  "$bin" eval --checkpoint run/checkpoint.safetensors --external --generator-tasks 8 --data-dir data --threads 2 \
+    --eval-batches 1 --out ext >ext.txt || fail "eval --external"
+  cat ext.txt
+  grep -A2 "^arc1-eval " ext.txt | grep -q "(3 tasks, 1 answered, 1 fit the canvas)" || fail "arc1-eval: 3 tasks, 1 fits"
+  grep -A2 "^concept-arc " ext.txt | grep -q "(1 tasks, 1 answered, 1 fit the canvas)" || fail "concept-arc"
+  grep -A2 "^generator-held-out " ext.txt | grep -q "(8 tasks, " || fail "generator-held-out: 8 tasks"
+  ! grep -q "^arc2-eval" ext.txt || fail "arc2-eval evaluated without its folder"
+  for s in arc1-eval/no_demos arc1-eval/wrong_demos concept-arc/no_demos; do
+    grep -q "^$s " ext.txt || fail "table lacks the control $s"
+  done
+  "$py" -c 'import json,sys
+rows = {r["split"]: r for r in json.load(open(sys.argv[1]))}
+a = rows["arc1-eval"]
+assert a["fitting_tasks"] == 1 and a["arc"]["tasks"] == 3 and a["arc"]["answered_tasks"] == 1, a
+assert a["arc"]["ARC/pass@2"] <= 1 / 3, a' ext/eval.json || fail "eval.json: the non-fitting tasks are not failed"
+  [ -f ext/arc1-eval/submission.json ] || fail "no submission.json of arc1-eval"
+  # ARC training: nothing of an evaluated task's test pairs (the id 'fits', the output of 'other'),
+  # no evaluation demos unless asked.
+  "$bin" train --task arc --model etrm --arc-canvas-side 8 --data-dir data --steps 1 --out arc "${tiny[@]}" \
+    --batch-size 4 >arc.txt || fail "train on ARC"
+  grep -q "left out: 1 of 3 training tasks (an evaluated task's id or pairs), 1 pairs (output = an evaluated test output); evaluation demos in training: no" \
+    arc.txt || fail "the training pool holds an evaluated test pair: $(grep 'training pool' arc.txt)"
+  "$bin" train --task arc --model etrm --arc-canvas-side 8 --data-dir data --eval-demos-in-training true --steps 1 \
+    --out arc_demos "${tiny[@]}" --batch-size 4 >arc_demos.txt || fail "--eval-demos-in-training"
+  grep -q "evaluation demos in training: yes" arc_demos.txt || fail "--eval-demos-in-training: not said"
+  grep -q '"eval_demos_in_training":false' arc/metrics.jsonl || fail "metrics lack eval_demos_in_training"
+  grep -q '"eval_demos_in_training":true' arc_demos/metrics.jsonl || fail "metrics lack eval_demos_in_training"
   ;;
 resume)  # 6 steps straight == 3 steps + resume to 6
   args=(--steps 6 --log-every 1 --eval-every 2 "${tiny[@]}")
@@ -324,6 +388,13 @@ api_examples)
   grep -q "^held_out split, seed 77: [0-9]* tasks" probe.txt && grep -q "^total  " probe.txt ||
     fail "example_pattern_cells_probe: summary"
   if "$ETRM_EXAMPLES/example_pattern_cells_probe" tests 2>/dev/null; then fail "example_pattern_cells_probe: a bad split"; fi
+  # The priors alone on a folder of tasks, every one counted (the 8 saved rows fit their 8x8 canvas).
+  "$ETRM_EXAMPLES/example_pattern_cells_probe" --tasks saved/held_out 8 >probe_folder.txt || fail "probe --tasks"
+  cat probe_folder.txt
+  grep -q "^saved/held_out: 8 tasks, 8 fit the 8x8 canvas; priors alone: pass@1 [0-9.]*% ([0-8]), pass@2 " \
+    probe_folder.txt || fail "probe --tasks: summary"
+  "$ETRM_EXAMPLES/example_pattern_cells_probe" --tasks saved/held_out 3 >probe_small.txt || fail "probe --tasks, side 3"
+  grep -q "8 tasks, [0-7] fit the 3x3 canvas" probe_small.txt || fail "probe --tasks: tasks larger than the canvas fit"
   ;;
 infer)
   for f in parity_att parity_mlp; do
@@ -412,7 +483,8 @@ sigint)
   ;;
 main_pipeline)
   ETRM_MAIN_SKIP_BUILD=1 ETRM_BIN="$bin" ETRM_MAIN_STEPS=5 ETRM_MAIN_OUT="$work/main" ETRM_MAIN_EVAL_EVERY=5 \
-    ETRM_MAIN_EVAL_BATCHES=1 ETRM_MAIN_THREADS=2 ETRM_MAIN_ARGS="${tiny[*]}" "$src/tools/run-main.sh" >main.txt 2>&1 ||
+    ETRM_MAIN_EVAL_BATCHES=1 ETRM_MAIN_THREADS=2 ETRM_MAIN_DATA_DIR="$work/no_data" ETRM_MAIN_ARGS="${tiny[*]}" \
+    "$src/tools/run-main.sh" >main.txt 2>&1 ||
     { cat main.txt; fail "run-main.sh"; }
   tail -20 main.txt
   for f in checkpoint.safetensors metrics.jsonl eval.json predictions.svg; do
@@ -422,6 +494,8 @@ main_pipeline)
     [ -f main/learning_curves.png ] && [ -f main/predictions.png ] || fail "missing PNGs"
   fi
   grep -q "held_out/no_demos" main.txt || fail "no control in the summary"
+  grep -q "learned ETRM, per-task priors off" main.txt || fail "the summary does not say the priors were off"
+  grep -q "^generator-held-out .*%" main.txt || fail "no external suite line (with its controls) in the summary"
   ;;
 *)
   fail "unknown case"

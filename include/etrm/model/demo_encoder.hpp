@@ -64,6 +64,7 @@
 #include <etrm/layers/block.hpp>
 #include <etrm/layers/cross_attention.hpp>
 #include <etrm/model/config.hpp>
+#include <etrm/model/priors.hpp>
 
 #include <utility>
 #include <vector>
@@ -80,6 +81,8 @@ struct encoder_config {
   bool neighbour_rays = false;   // with neighbour_cells: the first non-black cell along each direction
   bool neighbour_relations = false;  // with neighbour_cells: each neighbour's relation to the cell, not its colour
   bool query_attention = true;  // the query cells read the demo tokens by cross-attention
+  // search_alignment, candidate_cells and pattern_cells are priors (model/priors.hpp): searches
+  // over each task's demos outside the network, off in the learned ETRM.
   // With query_attention: output tokens and query cells embed the input cell they come from under
   // the searched dihedral transform and shift (see 1. above).
   bool search_alignment = false;
@@ -593,6 +596,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       if (cfg_.pattern_cells) {
         kernels<D>::for_each(ctx, data::pattern_relations * B * cells(),
                              data::pattern_neighbours{inputs, B, int(cfg_.grid_side), s.query_pattern_neighbours});
+        prior_search_rows() += std::uint64_t(B);
         kernels<D>::for_each(ctx, B, patterns(B, s, inputs, s.query_pattern));
         add_embedding(ctx, p + pattern_.offset, B * cells(), s.query_pattern, s.query_in, ws);
       }
@@ -656,6 +660,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   void align_cells(context_t<D>& ctx, index_t B, const std::int32_t* context, const std::int32_t* inputs,
                    saved& s) const {
     const bool query = inputs && query_has_positions();
+    prior_search_rows() += std::uint64_t(B);
     kernels<D>::for_each(ctx, B,
                          align_demo_rows{context, query ? inputs : nullptr, cfg_.context_width(), cfg_.max_demos,
                                          cfg_.pair_len(), cells(), int(cfg_.grid_side), int(V_), s.transported,
@@ -730,6 +735,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.pattern_cells) {  // every grid of every pair: [B·M·2, G, G]
       K::for_each(ctx, data::pattern_relations * B * M * Lp,
                   data::pattern_neighbours{s.tokens, B * M * 2, int(cfg_.grid_side), s.pattern_neighbours});
+      prior_search_rows() += std::uint64_t(B);
       K::for_each(ctx, B, patterns(B, s, nullptr, s.pattern));
       add_embedding(ctx, p + pattern_.offset, B * M * Lp, s.pattern, s.x0, ws);
     }

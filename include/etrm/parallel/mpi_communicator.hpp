@@ -110,17 +110,21 @@ class mpi_communicator {
   void check(int rc, const char* what) {
     if (rc != MPI_SUCCESS) fail(std::string(what) + " failed (MPI error " + std::to_string(rc) + ")");
   }
-  // Polls `r` until it completes or the deadline passes (then the whole job aborts).
+  // Polls `r` until it completes or the deadline passes (then the whole job aborts). MPI moves
+  // the data only inside its calls, so the poll spins for the first second, as MPI_Wait would;
+  // a longer wait is a peer still busy (an evaluation, a checkpoint) and polls once a millisecond.
   void wait(MPI_Request& r, const char* what) {
     const auto start = std::chrono::steady_clock::now();
     for (unsigned polls = 0;; ++polls) {
       int done = 0;
       MPI_Test(&r, &done, MPI_STATUS_IGNORE);
       if (done) return;
-      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
-      if ((polls & 255) == 0 && std::chrono::steady_clock::now() - start > timeout_)
+      if ((polls & 255) != 0) continue;
+      const auto waited = std::chrono::steady_clock::now() - start;
+      if (waited > timeout_)
         fail(std::string(what) + " did not complete within " + std::to_string(int(timeout_.count())) +
              " s: another rank failed or hangs");
+      if (waited > std::chrono::seconds(1)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
   [[noreturn]] void fail(const std::string& message) {

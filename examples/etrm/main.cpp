@@ -8,6 +8,7 @@
 //   etrm solve --checkpoint runs/main/checkpoint.safetensors --task task.json --svg task.svg
 //   etrm generate --kind fewshot --count 20 --split held_out --out tasks/
 //   etrm infer --checkpoint model.safetensors --input batch.safetensors --output out.safetensors
+//   mpirun -np 2 etrm train --threads 1 ...   (data parallel: every rank trains a slice of the batch)
 #include "data_sources.hpp"
 #include "session.hpp"
 #include "spec.hpp"
@@ -22,6 +23,9 @@
 #include <etrm/io/safetensors.hpp>
 #include <etrm/model/config.hpp>
 #include <etrm/model/presets.hpp>
+#ifdef ETRM_WITH_MPI
+#include <etrm/parallel/mpi_communicator.hpp>
+#endif
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -32,6 +36,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #ifndef ETRM_CONFIG_DIR
@@ -408,13 +413,14 @@ std::string one_line(std::string s) {
   return s;
 }
 
-int run(int argc, char** argv) {
+int run(int argc, char** argv, etrm::communicator_ref comm) {
   CLI::App app{"etrm: Tiny Recursive Models and ETRM (demonstration encoder) on the CPU"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "etrm 0.1.0");
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag overrides
 
   session s;
+  s.comm = comm;
   std::vector<std::string> config_files;
   std::string task, model, preset, data_dir, out, init_from;
   bool no_progress = false;
@@ -633,6 +639,17 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
+// One line on stderr and exit code `code`; on several ranks it names the rank and ends the whole
+// job (MPI_Abort), so the other ranks do not wait for this one.
+int fail(etrm::communicator_ref comm, const std::string& message, int code = 1) {
+  if (comm.size() == 1) {
+    std::cerr << "etrm: error: " << one_line(message) << '\n';
+    return code;
+  }
+  std::cerr << "etrm: error: rank " << comm.rank() << " of " << comm.size() << ": " << one_line(message) << std::endl;
+  comm.abort(code);
+}
+
 // Exit codes: 0 done; 1 an error (a bad or unreadable input, an unwritable output, a bad
 // configuration); 2 a command-line usage error; 3 training diverged (a NaN or Inf, the last
 // checkpoint left as it was); 130 interrupted by Ctrl-C after saving a checkpoint.
@@ -640,19 +657,25 @@ int main(int argc, char** argv) {
   // With a file-size limit (ulimit -f) a write past it fails with EFBIG, reported like a full
   // disk, instead of SIGXFSZ killing the process in the middle of a checkpoint.
   std::signal(SIGXFSZ, SIG_IGN);
-  try {
-    return run(argc, argv);
-  } catch (const etrm::non_finite_error& e) {
-    std::cerr << "etrm: error: " << one_line(e.what()) << '\n';
-    return 3;
-  } catch (const etrm::io::io_error& e) {
-    std::cerr << "etrm: error: " << one_line(e.what()) << '\n';
-  } catch (const etrm::data::data_error& e) {
-    std::cerr << "etrm: error: " << one_line(e.what()) << '\n';
-  } catch (const std::exception& e) {
-    std::cerr << "etrm: error: " << one_line(e.what()) << '\n';
-  } catch (...) {
-    std::cerr << "etrm: error: unknown failure\n";
+  etrm::communicator_ref comm;
+#ifdef ETRM_WITH_MPI
+  // Started by mpirun or srun: the ranks of MPI_COMM_WORLD train together. A collective that
+  // waits longer than ETRM_COLLECTIVE_TIMEOUT seconds (default 600) ends the job.
+  std::optional<etrm::mpi_environment> mpi;
+  std::optional<etrm::mpi_communicator> world;
+  if (etrm::mpi_environment::launched()) {
+    mpi.emplace(&argc, &argv);
+    world.emplace(MPI_COMM_WORLD, std::chrono::duration<double>(std::stod(env_or("ETRM_COLLECTIVE_TIMEOUT", "600"))));
+    comm = *world;
   }
-  return 1;
+#endif
+  try {
+    return run(argc, argv, comm);
+  } catch (const etrm::non_finite_error& e) {
+    return fail(comm, e.what(), 3);
+  } catch (const std::exception& e) {
+    return fail(comm, e.what());
+  } catch (...) {
+    return fail(comm, "unknown failure");
+  }
 }

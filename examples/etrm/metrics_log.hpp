@@ -20,14 +20,17 @@
 
 namespace etrm_cli {
 
-// Appends JSON lines; flushed after every line so a killed run keeps what it logged.
+// Appends JSON lines; flushed after every line so a killed run keeps what it logged. A disabled
+// log (ranks other than 0 of a data-parallel run) writes nothing.
 class jsonl_log {
  public:
-  jsonl_log(const std::filesystem::path& file, bool append)
-      : path_(file), out_(file, append ? std::ios::app : std::ios::trunc) {
+  jsonl_log(const std::filesystem::path& file, bool append, bool enabled = true) : path_(file) {
+    if (!enabled) return;
+    out_.open(file, append ? std::ios::app : std::ios::trunc);
     if (!out_) throw etrm::io::io_error("cannot write '" + file.string() + "'");
   }
   void write(const nlohmann::json& j) {
+    if (!out_.is_open()) return;
     out_ << j.dump() << '\n';
     out_.flush();
     if (!out_) throw etrm::io::io_error("cannot write '" + path_.string() + "'");

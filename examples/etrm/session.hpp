@@ -6,6 +6,8 @@
 
 #include "spec.hpp"
 
+#include <etrm/parallel/communicator.hpp>
+
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -21,6 +23,7 @@ struct session {
   int threads = 0;
   etrm::gemm_precision precision = etrm::gemm_precision::fp32;
   bool progress = true;  // progress bar when stdout is a terminal
+  etrm::communicator_ref comm;  // the ranks of an mpirun job (train, resume); one process otherwise
   // eval
   std::vector<std::string> splits;  // empty: all of the task's splits
   bool controls = true;             // ETRM on fewshot and the suites: no-demo and wrong-demo controls

@@ -96,6 +96,8 @@ class runner {
     if (!is_etrm && s_.adapt_steps > 0 && s_.adapt != "weights")
       throw std::invalid_argument("--adapt context needs an ETRM checkpoint (a TRM has no context tokens); use --adapt weights");
     if (s_.command == "train" || s_.command == "resume") return train();
+    if (s_.comm.size() > 1)
+      throw std::invalid_argument(s_.command + " runs in one process: start it without mpirun (train and resume run on N ranks)");
     if (s_.command == "eval") return eval();
     if (s_.command == "solve") return solve();
     if (s_.command == "infer") return infer();
@@ -113,7 +115,22 @@ class runner {
     o.loss = s_.spec.loss == "softmax" ? etrm::ops::loss_kind::softmax : etrm::ops::loss_kind::stablemax;
     o.seed = s_.spec.seed;
     if (s_.command != "train" && s_.command != "resume") o.optimizer.ema_rate = 0;  // inference: one copy of the weights
-    tr_ = std::make_unique<etrm::trainer<Model>>(ctx_, *model_, B, o);
+    tr_ = std::make_unique<etrm::trainer<Model>>(ctx_, *model_, B, o, s_.comm);
+  }
+
+  bool lead() const { return s_.comm.rank() == 0; }  // the rank that prints and writes files
+
+  // Every rank of a data-parallel run must train the same run: rank 0's description is
+  // compared with each rank's own (an mpirun line with different options per rank is refused).
+  void check_same_run() {
+    const std::string mine = to_json(s_.spec).dump();
+    std::uint64_t size = mine.size();
+    s_.comm.broadcast(&size, sizeof size, 0);
+    std::string first = mine;
+    first.resize(size);
+    s_.comm.broadcast(first.data(), size, 0);
+    if (first != mine)
+      throw std::invalid_argument(fmt::format("rank {} was started with other options than rank 0", s_.comm.rank()));
   }
 
   // ---- training -----------------------------------------------------------------------------
@@ -126,10 +143,14 @@ class runner {
 
   int train() {
     run_spec& r = s_.spec;
-    ensure_output_dir(s_.out);
+    const int ranks = s_.comm.size();
+    if (r.batch_size % ranks)
+      throw std::invalid_argument(fmt::format("the global batch of {} rows does not split over {} ranks", r.batch_size, ranks));
+    if (ranks > 1) check_same_run();
+    if (lead()) ensure_output_dir(s_.out);
     auto provider = make_provider(r);
     r.cfg.validate();
-    build(r.batch_size);
+    build(r.batch_size / ranks);
     auto& tr = *tr_;
     const bool resuming = s_.command == "resume";
     double prior_elapsed = 0;
@@ -138,33 +159,34 @@ class runner {
     if (resuming) {
       const json state = etrm::load_training_checkpoint(s_.checkpoint, tr);
       prior_elapsed = state.value("elapsed_s", 0.0);
-      truncate_metrics(s_.out / "metrics.jsonl", tr.step());
+      if (lead()) truncate_metrics(s_.out / "metrics.jsonl", tr.step());
     } else if (!r.init_from.empty()) {
       etrm::load_model_checkpoint(r.init_from, ctx_, *model_, tr.parameters().data());
       tr.reset_ema();
     }
     if (r.steps <= 0 && r.minutes <= 0) throw std::invalid_argument("no budget: give --steps and/or --minutes");
     if (r.steps > 0 && tr.step() >= r.steps) {
-      fmt::print("already at step {} of {}: nothing to do\n", tr.step(), r.steps);
+      if (lead()) fmt::print("already at step {} of {}: nothing to do\n", tr.step(), r.steps);
       return 0;
     }
-    jsonl_log log(s_.out / "metrics.jsonl", resuming);
-    {  // the run's description, for people and scripts
+    jsonl_log log(s_.out / "metrics.jsonl", resuming, lead());
+    if (lead()) {  // the run's description, for people and scripts
       std::ofstream f(s_.out / "run.json");
       f << to_json(r).dump(2) << '\n';
+      fmt::print("etrm {}: task {}, model {}{}{}, {} parameters, batch {}, seq_len {}, {} threads{}, {} GEMMs{}\n",
+                 resuming ? "resume" : "train", r.task, r.model, r.cfg.mlp_t ? " (mlp_t)" : "",
+                 r.model == "etrm" ? (priors_on(r) ? " + per-task priors" : " (learned, no per-task priors)") : "",
+                 model_->layout().count(), r.batch_size, r.cfg.seq_len, ctx_.threads(),
+                 ranks > 1 ? fmt::format(" x {} ranks", ranks) : std::string(), etrm::to_string(ctx_.precision()),
+                 resuming ? fmt::format(", from step {}", tr.step()) : std::string());
+      std::fflush(stdout);
     }
-    fmt::print("etrm {}: task {}, model {}{}{}, {} parameters, batch {}, seq_len {}, {} threads, {} GEMMs{}\n",
-               resuming ? "resume" : "train", r.task, r.model, r.cfg.mlp_t ? " (mlp_t)" : "",
-               r.model == "etrm" ? (priors_on(r) ? " + per-task priors" : " (learned, no per-task priors)") : "",
-               model_->layout().count(), r.batch_size, r.cfg.seq_len, ctx_.threads(), etrm::to_string(ctx_.precision()),
-               resuming ? fmt::format(", from step {}", tr.step()) : std::string());
-    std::fflush(stdout);
 
     interrupted = 0;
     std::signal(SIGINT, on_sigint);
     const auto t0 = std::chrono::steady_clock::now();
     auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
-    progress_display bar(s_.progress, r.steps, r.minutes * 60.0, tr.step());
+    progress_display bar(s_.progress && lead(), r.steps, r.minutes * 60.0, tr.step());
     struct acc_t {
       index_t steps = 0, rows = 0;
       double loss = 0, lm = 0, qh = 0, readout = 0, acc = 0, exact = 0, qacc = 0, nsteps = 0, t = 0;
@@ -174,12 +196,17 @@ class runner {
     bool stopped_by_signal = false;
     for (;;) {
       if (r.steps > 0 && tr.step() >= r.steps) break;
-      if (r.minutes > 0 && seconds() >= r.minutes * 60.0) break;
-      if (interrupted) {
+      // Rank 0's clock and Ctrl-C decide for every rank, so that all stop after the same step.
+      std::uint8_t stop[2] = {r.minutes > 0 && seconds() >= r.minutes * 60.0, interrupted != 0};
+      if (ranks > 1) s_.comm.broadcast(stop, sizeof stop, 0);
+      if (stop[0]) break;
+      if (stop[1]) {
         stopped_by_signal = true;
         break;
       }
-      const etrm::token_batch b = provider->train_batch(r.batch_size, std::uint64_t(tr.step()));
+      // Every rank draws the global batch of this step and trains on its slice of the rows.
+      etrm::token_batch b = provider->train_batch(r.batch_size, std::uint64_t(tr.step()));
+      if (ranks > 1) b = etrm::batch_rows(b, tr.first_row(), tr.batch());
       const etrm::step_metrics m = tr.train_step(b);
       const index_t step = tr.step();
       acc.steps++;
@@ -231,11 +258,12 @@ class runner {
     const double elapsed = prior_elapsed + seconds();
     etrm::save_training_checkpoint(ckpt, tr, checkpoint_metadata(tr.step(), elapsed, stopped_by_signal));
     if (stopped_by_signal) {
-      std::fprintf(stderr, "etrm: interrupted at step %lld; checkpoint saved to %s\netrm: continue with: etrm resume --out %s\n",
-                   static_cast<long long>(tr.step()), ckpt.c_str(), s_.out.c_str());
+      if (lead())
+        std::fprintf(stderr, "etrm: interrupted at step %lld; checkpoint saved to %s\netrm: continue with: etrm resume --out %s\n",
+                     static_cast<long long>(tr.step()), ckpt.c_str(), s_.out.c_str());
       return 130;
     }
-    fmt::print("trained {} steps in {:.1f} s; checkpoint {}\n", tr.step(), elapsed, ckpt.string());
+    if (lead()) fmt::print("trained {} steps in {:.1f} s; checkpoint {}\n", tr.step(), elapsed, ckpt.string());
     // The final evaluation runs after the checkpoint is written: it replaces the ACT carry.
     if (r.eval_batches > 0 && last_eval != tr.step()) {
       evaluate_all(*provider, log, tr.step(), elapsed, false, true);
@@ -253,8 +281,12 @@ class runner {
                           : ctl == control::wrong_demos ? "/wrong_demos"
                           : ctl == control::adapted     ? (s_.adapt == "weights" ? "/ttt" : "/tta")
                                                         : "");
+    // On N ranks each evaluates every Nth batch and the sums are added; a voting split (ARC)
+    // needs every answer in one evaluator, so rank 0 evaluates it alone.
+    const int ranks = s_.comm.size(), rank = s_.comm.rank();
+    const auto mine = [&](index_t i) { return sp.arc_vote ? rank == 0 : i % ranks == rank; };
     std::unique_ptr<etrm::data::arc_evaluator> ev;
-    if (sp.arc_vote) {
+    if (sp.arc_vote && rank == 0) {
       etrm::data::evaluator_options o;
       o.pass_ks = {1, 2};
       ev = std::make_unique<etrm::data::arc_evaluator>(sp.vote_tasks, o);
@@ -268,6 +300,7 @@ class runner {
     std::vector<std::int32_t> pred;
     std::vector<T> qh;
     for (index_t i = 0; i < sp.batches; ++i) {
+      if (!mine(i)) continue;
       eval_rows e = sp.get(i);
       if constexpr (is_etrm) {
         if (ctl == control::no_demos) strip_demos(e.b, s_.spec.enc);
@@ -315,6 +348,12 @@ class runner {
           ev->add(e.ids[std::size_t(r)], e.augs[std::size_t(r)], decode_canvas(e.b.inputs, std::size_t(r), side),
                   decode_canvas(pred, std::size_t(r), side), sigmoid(qh[std::size_t(r)]));
         }
+    }
+    if (ranks > 1) {
+      double sums[] = {double(res.rows), res.accuracy, res.exact, loss_sum, qacc_sum, double(batches), double(counted)};
+      s_.comm.all_reduce_sum(sums, std::size(sums));
+      res.rows = index_t(sums[0]), res.accuracy = sums[1], res.exact = sums[2], loss_sum = sums[3], qacc_sum = sums[4];
+      batches = index_t(sums[5]), counted = index_t(sums[6]);
     }
     if (res.rows) {
       res.accuracy /= double(res.rows);
@@ -430,9 +469,12 @@ class runner {
       for (control c : ctls) {
         const auto t0 = std::chrono::steady_clock::now();
         const int augmentations = votes_itself(c) ? 1 : s_.augmentations;
+        // Batches of the trainer's rows (a rank's share of the global batch) that cover the rows
+        // of eval_batches global batches.
+        const index_t ranks = s_.comm.size(), batches = s_.spec.eval_batches * ranks;
         eval_split sp = is_suite(name) ? scored_split(s_.spec, name, suite_tasks(s_.spec, name, std::size_t(s_.generator_tasks)),
-                                                      s_.spec.batch_size, augmentations)
-                                       : p.split(name, s_.spec.batch_size, s_.spec.eval_batches, augmentations);
+                                                      tr_->batch(), augmentations)
+                                       : p.split(name, tr_->batch(), batches, augmentations);
         split_result res = run_split(p, std::move(sp), c,
                                      weights, print, print && !s_.svg.empty() && name == names.back() ? &pictures_ : nullptr);
         if (c == control::adapted) res.pass2_with_unadapted = either_exact(all[unadapted].per_task, res.per_task);
@@ -442,7 +484,7 @@ class runner {
         j["elapsed_s"] = elapsed;
         j["eval_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         log.write(j);
-        if (!print)
+        if (!print && lead())
           fmt::print("  eval {:<24} step {:>6}: exact {:6.2f}%  accuracy {:6.2f}%  ({} rows){}\n", res.name, step,
                      100 * res.exact, 100 * res.accuracy, res.rows,
                      res.collapse ? fmt::format("  context spread {:.3f}  demo dependence {:.3f}",
@@ -451,7 +493,7 @@ class runner {
         all.push_back(std::move(res));
       }
     }
-    if (print) print_table(all);
+    if (print && lead()) print_table(all);
     std::fflush(stdout);
     return all;
   }

@@ -35,4 +35,14 @@ inline void rotate_contexts(token_batch& b, index_t rows) {
   std::rotate(b.context.begin(), b.context.begin() + W, b.context.begin() + rows * W);
 }
 
+// Rows [first, first + count) of b (a data-parallel rank's slice of the global batch).
+inline token_batch batch_rows(const token_batch& b, index_t first, index_t count) {
+  const auto part = [&](const std::vector<std::int32_t>& v) {
+    if (v.empty()) return v;
+    const auto width = std::ptrdiff_t(v.size() / std::size_t(b.batch));
+    return std::vector<std::int32_t>(v.begin() + first * width, v.begin() + (first + count) * width);
+  };
+  return {count, part(b.inputs), part(b.labels), part(b.context)};
+}
+
 ETRM_END_NAMESPACE

@@ -6,6 +6,9 @@
 // evaluation uses (the EMA shadow when enabled), as the official code saves its EMA model.
 // A training checkpoint adds `train.params.*`, `train.m.*`, `train.v.*` and the ACT carry so a
 // run resumes exactly. Files are written atomically (temporary file + rename).
+// Data parallel: saving is collective (every rank calls it, rank 0 writes) and the file holds
+// the ACT carry of the global batch, so a run resumes on any number of ranks that divides it;
+// loading reads every rank's slice of it.
 #pragma once
 
 #include <etrm/io/safetensors.hpp>
@@ -46,6 +49,25 @@ inline void check_same_architecture(const trm_config& file, const trm_config& he
     if (a.at(k) != b.at(k))
       throw io::io_error("'" + origin + "': checkpoint of another configuration: " + k + " is " + a.at(k).dump() +
                          " in the file but " + b.at(k).dump() + " here");
+}
+
+// The global batch's rows [N·B, per_row] of a per-rank device array [B, per_row], on the host.
+template <class Model, class U>
+std::vector<U> gather_rows(trainer<Model>& tr, const U* local, index_t per_row) {
+  using D = typename Model::device_type;
+  const index_t n = tr.batch() * per_row;
+  if (tr.communicator().size() == 1) return to_host<D>(tr.context(), local, n);
+  buffer<U, D> all(tr.global_batch() * per_row);
+  tr.communicator().all_gather(local, sizeof(U) * std::size_t(n), all.data());
+  return to_host<D>(tr.context(), all.data(), all.size());
+}
+
+// This rank's rows of global rows [N·B, per_row] (host) into a per-rank device array.
+template <class Model, class U>
+void scatter_rows(trainer<Model>& tr, const std::vector<U>& global, index_t per_row, U* local) {
+  const auto first = global.begin() + std::ptrdiff_t(tr.first_row() * per_row);
+  from_host<typename Model::device_type>(tr.context(), local,
+                                         std::vector<U>(first, first + std::ptrdiff_t(tr.batch() * per_row)));
 }
 
 }  // namespace detail
@@ -125,16 +147,17 @@ void save_training_checkpoint(const std::filesystem::path& path, trainer<Model>&
   add_model_tensors(w, ctx, m, tr.moment2().data(), "train.v.");
   auto s = tr.act_state();
   const auto& c = m.config();
-  const std::int64_t B = tr.batch(), S = c.full_len(), Dm = c.hidden_size, L = c.seq_len,
+  const std::int64_t B = tr.global_batch(), S = c.full_len(), Dm = c.hidden_size, L = c.seq_len,
                      R = m.prefix().context_width();
-  detail::add_device_f32<D>(w, ctx, "train.carry.z_H", {B, S, Dm}, s.carry.zh.data(), B * S * Dm);
-  detail::add_device_f32<D>(w, ctx, "train.carry.z_L", {B, S, Dm}, s.carry.zl.data(), B * S * Dm);
-  w.add_i32("train.carry.steps", {B}, to_host<D>(ctx, s.steps.data(), B));
-  const auto halted = to_host<D>(ctx, s.halted.data(), B);
+  w.add_f32("train.carry.z_H", {B, S, Dm}, detail::to_f32(detail::gather_rows(tr, s.carry.zh.data(), S * Dm)));
+  w.add_f32("train.carry.z_L", {B, S, Dm}, detail::to_f32(detail::gather_rows(tr, s.carry.zl.data(), S * Dm)));
+  w.add_i32("train.carry.steps", {B}, detail::gather_rows(tr, s.steps.data(), 1));
+  const auto halted = detail::gather_rows(tr, s.halted.data(), 1);
   w.add_i32("train.carry.halted", {B}, std::vector<std::int32_t>(halted.begin(), halted.end()));
-  w.add_i32("train.carry.inputs", {B, L}, to_host<D>(ctx, s.inputs.data(), B * L));
-  w.add_i32("train.carry.labels", {B, L}, to_host<D>(ctx, s.labels.data(), B * L));
-  w.add_i32("train.carry.context", {B, R}, to_host<D>(ctx, s.context.data(), B * R));
+  w.add_i32("train.carry.inputs", {B, L}, detail::gather_rows(tr, s.inputs.data(), L));
+  w.add_i32("train.carry.labels", {B, L}, detail::gather_rows(tr, s.labels.data(), L));
+  w.add_i32("train.carry.context", {B, R}, detail::gather_rows(tr, s.context.data(), R));
+  if (tr.communicator().rank() != 0) return;
   w.set_metadata("config", nlohmann::json(c).dump());
   nlohmann::json state = metadata;
   state["step"] = tr.step();
@@ -161,16 +184,21 @@ nlohmann::json load_training_checkpoint(const std::filesystem::path& path, train
   read_model_tensors(f, ctx, m, tr.ema().size() ? tr.ema().data() : tr.parameters().data());
   auto s = tr.act_state();
   const auto& c = m.config();
-  const std::int64_t B = tr.batch(), S = c.full_len(), Dm = c.hidden_size, L = c.seq_len,
+  const std::int64_t B = tr.global_batch(), S = c.full_len(), Dm = c.hidden_size, L = c.seq_len,
                      R = m.prefix().context_width();
-  detail::read_device<D>(f, ctx, "train.carry.z_H", {B, S, Dm}, s.carry.zh.data());
-  detail::read_device<D>(f, ctx, "train.carry.z_L", {B, S, Dm}, s.carry.zl.data());
-  from_host<D>(ctx, s.steps.data(), f.read_i32("train.carry.steps", {B}));
+  using T = typename Model::scalar_type;
+  const auto carry = [&](const char* name, T* dst) {
+    const std::vector<float> v = f.read_f32(name, {B, S, Dm});
+    detail::scatter_rows(tr, std::vector<T>(v.begin(), v.end()), S * Dm, dst);
+  };
+  carry("train.carry.z_H", s.carry.zh.data());
+  carry("train.carry.z_L", s.carry.zl.data());
+  detail::scatter_rows(tr, f.read_i32("train.carry.steps", {B}), 1, s.steps.data());
   const auto h = f.read_i32("train.carry.halted", {B});
-  from_host<D>(ctx, s.halted.data(), std::vector<std::uint8_t>(h.begin(), h.end()));
-  from_host<D>(ctx, s.inputs.data(), f.read_i32("train.carry.inputs", {B, L}));
-  from_host<D>(ctx, s.labels.data(), f.read_i32("train.carry.labels", {B, L}));
-  from_host<D>(ctx, s.context.data(), f.read_i32("train.carry.context", {B, R}));
+  detail::scatter_rows(tr, std::vector<std::uint8_t>(h.begin(), h.end()), 1, s.halted.data());
+  detail::scatter_rows(tr, f.read_i32("train.carry.inputs", {B, L}), L, s.inputs.data());
+  detail::scatter_rows(tr, f.read_i32("train.carry.labels", {B, L}), L, s.labels.data());
+  detail::scatter_rows(tr, f.read_i32("train.carry.context", {B, R}), R, s.context.data());
   const nlohmann::json state = io::parse_json_bounded(it->second, [&](const std::string& problem) {
     throw io::io_error("'" + f.origin() + "': malformed train_state metadata: " + problem);
   });

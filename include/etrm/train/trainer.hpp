@@ -5,10 +5,18 @@
 // Parameters, gradients, moments and the EMA shadow are flat device buffers; all per-step
 // memory comes from the arena, so a steady-state step allocates nothing. The only host
 // transfers are the batch upload and the [B]-sized metrics for logging.
+//
+// Data parallel (a communicator of N ranks, parallel/communicator.hpp), as the official code
+// does it: `batch` is this rank's rows, the slice [rank·B, (rank+1)·B) of a global batch of N·B
+// rows; parameters start as rank 0's; the loss is scaled by 1/(N·B) and the flat gradient
+// buffer summed over ranks after backward; the puzzle table's sparse rows are gathered so every
+// rank applies the same update; the ACT carry stays per rank (its exploration draws use the
+// global row index); metrics are reduced. With one rank nothing of this runs.
 #pragma once
 
 #include <etrm/core/arena.hpp>
 #include <etrm/model/trm.hpp>
+#include <etrm/parallel/communicator.hpp>
 #include <etrm/train/batch.hpp>
 #include <etrm/train/numerical_guard.hpp>
 #include <etrm/train/schedule.hpp>
@@ -68,8 +76,8 @@ class trainer {
     std::uint64_t seed = 0;
   };
 
-  trainer(context_t<D>& ctx, Model& model, index_t batch, options opt)
-      : ctx_(ctx), model_(model), opt_(opt), B_(batch), carry_(batch, model.config().full_len(), model.config().hidden_size),
+  trainer(context_t<D>& ctx, Model& model, index_t batch, options opt, communicator_ref comm = {})
+      : ctx_(ctx), model_(model), opt_(opt), comm_(comm), B_(batch), carry_(batch, model.config().full_len(), model.config().hidden_size),
         params_(model.layout().total()), grads_(model.layout().total()), m_(model.layout().total()),
         v_(model.layout().total()), ema_(opt.optimizer.ema_rate > 0 ? model.layout().total() : 0) {
     set_parameters(model.layout().template initial_values<T>(opt.seed));
@@ -83,9 +91,16 @@ class trainer {
     steps_ = make_buffer<std::int32_t, D>(ctx, std::vector<std::int32_t>(std::size_t(B_), 0));
     zeros_ = make_buffer<std::int32_t, D>(ctx, std::vector<std::int32_t>(std::size_t(B_), 0));
     halted_ = make_buffer<std::uint8_t, D>(ctx, std::vector<std::uint8_t>(std::size_t(B_), 1));  // all rows take data
+    if (comm_.size() > 1) {
+      comm_.broadcast(params_.data(), sizeof(T) * std::size_t(params_.size()), 0);
+      reset_ema();
+    }
   }
 
-  index_t batch() const { return B_; }
+  index_t batch() const { return B_; }  // rows of this rank
+  index_t global_batch() const { return B_ * comm_.size(); }
+  index_t first_row() const { return B_ * comm_.rank(); }  // this rank's first row of the global batch
+  communicator_ref& communicator() { return comm_; }
   context_t<D>& context() { return ctx_; }
   index_t step() const { return step_; }
   Model& model() { return model_; }
@@ -145,23 +160,22 @@ class trainer {
     T* dq = ws_.template take<T>(B_ * 2);
     typename Model::tape& tape = tape_;
     model_.forward(ctx_, params_.data(), carry_, inputs_.data(), context_.data(), logits, q, &tape, ws_);
-    losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
-    if (!c.no_ACT_continue) continue_loss(l, q, dq, T(1.0 / double(B_)));
-    const T* readout = readout_loss(params_.data(), tape);
+    const T scale = T(1.0 / double(global_batch()));
+    losses l = loss(logits, q, dlogits, dq, scale);
+    if (!c.no_ACT_continue) continue_loss(l, q, dq, scale);
+    const T* readout = readout_loss(params_.data(), tape, scale);
     model_.backward(ctx_, params_.data(), tape, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
+    if (comm_.size() > 1) comm_.all_reduce_sum(grads_.data(), std::size_t(params_.size()));
 
     ++step_;
     const double lr = scheduled_lr(opt_.optimizer, opt_.optimizer.lr, step_);
     optimizer_step(lr);
-    model_.prefix().sparse_update(ctx_, B_, context_.data(), tape.prefix,
-                                  T(scheduled_lr(opt_.optimizer, opt_.optimizer.puzzle_emb_lr, step_)),
-                                  T(opt_.optimizer.puzzle_emb_weight_decay));
+    sparse_update(tape.prefix);
     K::act_update(ctx_, B_, std::int32_t(c.halt_max_steps), true, !c.no_ACT_continue, c.halt_exploration_prob,
-                  philox_key{opt_.seed, 0xAC7}, std::uint64_t(step_), q, steps_.data(), halted_.data());
-    step_metrics m = metrics(l, q, /*only_halted=*/true);
+                  philox_key{opt_.seed, 0xAC7}, std::uint64_t(step_), q, steps_.data(), halted_.data(),
+                  std::uint64_t(first_row()));
+    step_metrics m = metrics(l, q, /*only_halted=*/true, readout);
     m.lr = lr;
-    if (readout)
-      for (const T v : to_host<D>(ctx_, readout, B_)) m.readout_loss += double(v) / double(B_);
     (void)P;
     return m;
   }
@@ -208,7 +222,7 @@ class trainer {
       const std::size_t mark = ws_.mark();
       model_.forward(ctx_, w, carry_, inputs_.data(), context_.data(), logits, q, &tape_, ws_);
       const losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
-      readout_loss(w, tape_);
+      readout_loss(w, tape_, T(1.0 / double(B_)));
       model_.backward(ctx_, w, tape_, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
       total += metrics(l, q, /*only_halted=*/false).loss;
       ws_.rewind(mark);
@@ -292,11 +306,34 @@ class trainer {
 
   // A prefix source's own loss on the taped forward (the ETRM encoder's readout; null when it
   // has none), its gradients into grads_ and the tape. Returns each row's loss ([B], device).
-  const T* readout_loss(const T* weights, typename Model::tape& tape) {
+  const T* readout_loss(const T* weights, typename Model::tape& tape, T grad_scale) {
     if constexpr (requires { &Model::prefix_type::readout_loss; })
-      return model_.prefix().readout_loss(ctx_, weights, B_, tape.prefix, labels_.data(), opt_.loss,
-                                          T(1.0 / double(B_)), grads_.data(), ws_);
+      return model_.prefix().readout_loss(ctx_, weights, B_, tape.prefix, labels_.data(), opt_.loss, grad_scale,
+                                          grads_.data(), ws_);
     return nullptr;
+  }
+
+  // The prefix source's update of its own state after backward (TRM: SignSGD on the puzzle
+  // table's rows in the batch). On N ranks every rank applies it to the gathered ids and row
+  // gradients of the global batch, in global row order, so the tables stay equal.
+  void sparse_update(typename Model::prefix_type::saved& prefix) {
+    const T lr = T(scheduled_lr(opt_.optimizer, opt_.optimizer.puzzle_emb_lr, step_));
+    const T wd = T(opt_.optimizer.puzzle_emb_weight_decay);
+    index_t rows = B_;
+    const std::int32_t* ids = context_.data();
+    auto gathered = prefix;
+    if constexpr (requires { prefix.local_grad; }) {
+      const index_t width = model_.prefix().context_width(), ndim = model_.prefix().ndim();
+      if (comm_.size() > 1 && ndim > 0) {
+        rows = global_batch();
+        std::int32_t* all_ids = ws_.template take<std::int32_t>(rows * width);
+        comm_.all_gather(context_.data(), sizeof(std::int32_t) * std::size_t(B_ * width), all_ids);
+        gathered.local_grad = ws_.template take<T>(rows * ndim);
+        comm_.all_gather(prefix.local_grad, sizeof(T) * std::size_t(B_ * ndim), gathered.local_grad);
+        ids = all_ids;
+      }
+    }
+    model_.prefix().sparse_update(ctx_, rows, ids, gathered, lr, wd);
   }
 
   // Stablemax/softmax CE over the token rows (prefix rows skipped) plus ½·BCE halting loss,
@@ -315,7 +352,9 @@ class trainer {
     return l;
   }
 
-  step_metrics metrics(const losses& l, const T* q, bool only_halted) {
+  // Means over the batch's rows: in a training step (only_halted) over every rank's rows.
+  // `readout` (nullable): the prefix source's loss per row [B].
+  step_metrics metrics(const losses& l, const T* q, bool only_halted, const T* readout = nullptr) {
     const auto seq_loss = to_host<D>(ctx_, l.seq_loss, B_);
     const auto count = to_host<D>(ctx_, l.count, B_);
     const auto correct = to_host<D>(ctx_, l.correct, B_);
@@ -337,9 +376,25 @@ class trainer {
       m.q_halt_accuracy += (qh[2 * b] >= 0) == exact;
       m.steps += only_halted ? double(steps[b]) : double(model_.config().halt_max_steps);
     }
-    m.lm_loss /= double(B_);
-    m.q_halt_loss /= double(B_);
-    m.q_continue_loss /= double(B_);
+    if (readout)
+      for (const T v : to_host<D>(ctx_, readout, B_)) m.readout_loss += double(v);
+    double rows = double(B_);
+    if (only_halted && comm_.size() > 1) {  // sums over all ranks, in device memory (NCCL reads no other)
+      const std::vector<double> local{m.lm_loss,  m.q_halt_loss,    m.q_continue_loss, m.readout_loss, double(m.count),
+                                      m.accuracy, m.exact_accuracy, m.q_halt_accuracy, m.steps};
+      if (!metric_sums_.size()) metric_sums_ = buffer<double, D>(index_t(local.size()));
+      from_host<D>(ctx_, metric_sums_.data(), local);
+      comm_.all_reduce_sum(metric_sums_.data(), local.size());
+      const std::vector<double> sums = to_host<D>(ctx_, metric_sums_.data(), metric_sums_.size());
+      m.lm_loss = sums[0], m.q_halt_loss = sums[1], m.q_continue_loss = sums[2], m.readout_loss = sums[3];
+      m.count = index_t(sums[4]), m.accuracy = sums[5], m.exact_accuracy = sums[6], m.q_halt_accuracy = sums[7];
+      m.steps = sums[8];
+      rows = double(global_batch());
+    }
+    m.lm_loss /= rows;
+    m.q_halt_loss /= rows;
+    m.q_continue_loss /= rows;
+    m.readout_loss /= rows;
     m.loss = m.lm_loss + 0.5 * (m.q_halt_loss + m.q_continue_loss);
     if (m.count) {
       for (double* v : {&m.accuracy, &m.exact_accuracy, &m.q_halt_accuracy, &m.steps}) *v /= double(m.count);
@@ -390,10 +445,12 @@ class trainer {
   context_t<D>& ctx_;
   Model& model_;
   options opt_;
+  communicator_ref comm_;
   index_t B_;
   index_t step_ = 0;
   trm_carry<T, D> carry_, next_carry_;
   buffer<T, D> params_, grads_, m_, v_, ema_;
+  buffer<double, D> metric_sums_;  // data parallel: the step's metric sums
   buffer<std::int32_t, D> inputs_, labels_, context_, fresh_inputs_, fresh_labels_, fresh_context_, steps_, zeros_;
   buffer<std::uint8_t, D> halted_, ones_;
   workspace<D> ws_;

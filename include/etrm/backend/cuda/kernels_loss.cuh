@@ -98,9 +98,9 @@ __global__ void halt_loss_kernel(index_t B, const T* q, const std::int32_t* targ
 template <class T>
 __global__ void act_update_kernel(index_t B, std::int32_t max_steps, bool training, bool use_continue,
                                   double explore_prob, philox_key key, std::uint64_t draw, const T* q,
-                                  std::int32_t* steps, std::uint8_t* halted) {
+                                  std::int32_t* steps, std::uint8_t* halted, std::uint64_t first_row) {
   for (index_t b = index_t(blockIdx.x) * blockDim.x + threadIdx.x; b < B; b += index_t(blockDim.x) * gridDim.x)
-    ops::act_row_update(b, max_steps, training, use_continue, explore_prob, key, draw, q, steps, halted);
+    ops::act_row_update(b, max_steps, training, use_continue, explore_prob, key, draw, q, steps, halted, first_row);
 }
 
 // One thread per (b, j): the first occurrence of each id sums the gradients of all its
@@ -152,10 +152,10 @@ struct loss_ops {
   template <class T>
   static void act_update(context& ctx, index_t B, std::int32_t max_steps, bool training, bool use_continue,
                          double explore_prob, philox_key key, std::uint64_t draw, const T* q, std::int32_t* steps,
-                         std::uint8_t* halted) {
+                         std::uint8_t* halted, std::uint64_t first_row = 0) {
     if (B <= 0) return;
     detail::act_update_kernel<T><<<detail::grid_for(B, 128), 128, 0, ctx.stream()>>>(
-        B, max_steps, training, use_continue, explore_prob, key, draw, q, steps, halted);
+        B, max_steps, training, use_continue, explore_prob, key, draw, q, steps, halted, first_row);
     ETRM_CUDA_CHECK_LAUNCH(ctx);
   }
 

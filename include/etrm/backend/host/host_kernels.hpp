@@ -359,15 +359,15 @@ struct host_kernels {
     });
   }
 
-  // ACT bookkeeping after a supervision step, row by row (ops/act.hpp).
-  // q: [B, 2]; steps: [B]; halted: [B]
+  // ACT bookkeeping after a supervision step, row by row (ops/act.hpp); row b draws as row
+  // first_row + b of the global batch.   q: [B, 2]; steps: [B]; halted: [B]
   template <class T>
   static void act_update(ctx_t& ctx, index_t B, std::int32_t max_steps, bool training, bool use_continue,
                          double explore_prob, philox_key key, std::uint64_t draw, const T* q, std::int32_t* steps,
-                         std::uint8_t* halted) {
+                         std::uint8_t* halted, std::uint64_t first_row = 0) {
     Exec::run(ctx, B, 64, [&](index_t b0, index_t e0) {
       for (index_t b = b0; b < e0; ++b)
-        ops::act_row_update(b, max_steps, training, use_continue, explore_prob, key, draw, q, steps, halted);
+        ops::act_row_update(b, max_steps, training, use_continue, explore_prob, key, draw, q, steps, halted, first_row);
     });
   }
 

@@ -228,7 +228,9 @@ std::vector<preset> presets() {
   trm_config arc = maze;
   arc.vocab_size = 12;
   arc.num_puzzle_identifiers = 1000;
-  return {{"sudoku_mlp", sudoku_mlp}, {"sudoku_att", sudoku_att}, {"maze", maze}, {"arc", arc}};
+  return {{"sudoku_mlp", sudoku_mlp}, {"sudoku_att", sudoku_att}, {"maze", maze}, {"arc", arc},
+          {"hrm_sudoku", etrm::preset("hrm_sudoku")}, {"hrm_maze", etrm::preset("hrm_maze")},
+          {"hrm_arc", etrm::preset("hrm_arc")}};
 }
 
 token_batch random_batch(const trm_config& c, index_t B, std::uint64_t seed) {
@@ -245,10 +247,10 @@ token_batch random_batch(const trm_config& c, index_t B, std::uint64_t seed) {
   return b;
 }
 
-template <class Mixer>
+template <class Mixer, class Recursion = dynamic_recursion>
 void bm_train_step(benchmark::State& state, trm_config cfg, index_t B, gemm_precision mode) {
   precision_guard guard(mode);
-  using model_t = trm_model<CD, float, Mixer>;
+  using model_t = trm_model<CD, float, Mixer, Recursion>;
   double arena_bytes = 0;
   run_timed(state, [&] {
     struct state_t {
@@ -261,6 +263,7 @@ void bm_train_step(benchmark::State& state, trm_config cfg, index_t B, gemm_prec
     st->model = std::make_unique<model_t>(ctx(), cfg);
     typename trainer<model_t>::options opt;
     opt.optimizer.warmup_steps = 1;
+    if (cfg.H_layers > 0) opt.optimizer.ema_rate = 0;  // HRM trains without EMA
     st->tr = std::make_unique<trainer<model_t>>(ctx(), *st->model, B, opt);
     // The arena's first step overflows into one block per take and cannot rewind them, so
     // its footprint would be the sum of all takes rather than the peak; reserving up front
@@ -322,7 +325,9 @@ void register_all() {
         if (mode != gemm_precision::fp32) name += std::string("/") + etrm::to_string(mode);
         const trm_config cfg = p.cfg;
         auto fn = [cfg, B, mode](benchmark::State& s) {
-          if (cfg.mlp_t)
+          if (cfg.H_layers > 0)
+            bm_train_step<attention_mixer<CD>, dynamic_hierarchical_recursion>(s, cfg, B, mode);
+          else if (cfg.mlp_t)
             bm_train_step<token_mlp_mixer<CD>>(s, cfg, B, mode);
           else
             bm_train_step<attention_mixer<CD>>(s, cfg, B, mode);

@@ -669,7 +669,7 @@ void finalize_spec(run_spec& r) {
     throw std::invalid_argument(std::string("unknown ") + what + " '" + v + "' (" + list + ")");
   };
   one_of(r.task, {"fewshot", "sudoku", "maze", "arc"}, "task");
-  one_of(r.model, {"etrm", "trm"}, "model");
+  one_of(r.model, {"etrm", "trm", "hrm"}, "model");
   one_of(r.loss, {"stablemax", "softmax"}, "loss");
   const bool etrm = r.model == "etrm";
   if (etrm && (r.task == "sudoku" || r.task == "maze"))
@@ -677,6 +677,11 @@ void finalize_spec(run_spec& r) {
   if (r.batch_size <= 0) throw std::invalid_argument("--batch-size must be positive");
   if (!(r.opt.encoder_lr_scale >= 0)) throw std::invalid_argument("--encoder-lr-scale must be >= 0");
   auto& c = r.cfg;
+  if (r.model == "hrm" && c.H_layers <= 0)
+    throw std::invalid_argument("--model hrm needs H_layers > 0 (--H-layers, or a preset hrm_*)");
+  if (r.model == "hrm" && c.mlp_t) throw std::invalid_argument("--model hrm has no mlp_t variant (HRM's blocks attend)");
+  if (r.model != "hrm" && c.H_layers > 0)
+    throw std::invalid_argument("H_layers is HRM's second net; --model " + r.model + " has none (use --model hrm)");
   if (r.task == "fewshot") {
     if (r.enc.grid_side < 3 || r.enc.grid_side > 30) throw std::invalid_argument("--grid-side must be 3..30");
     if (r.max_side > r.enc.grid_side) r.max_side = int(r.enc.grid_side);
@@ -706,8 +711,8 @@ void finalize_spec(run_spec& r) {
     c.num_puzzle_identifiers = 1;
     if (c.puzzle_emb_len <= 0) throw std::invalid_argument("etrm needs puzzle_emb_len > 0 (the number of context tokens)");
     if (r.enc.max_demos <= 0) throw std::invalid_argument("--max-demos must be positive");
-  } else if (c.puzzle_emb_ndim == 0 && r.task != "sudoku" && r.task != "maze") {
-    c.puzzle_emb_ndim = c.hidden_size;
+  } else if (c.puzzle_emb_ndim == 0 && (r.model == "hrm" || (r.task != "sudoku" && r.task != "maze"))) {
+    c.puzzle_emb_ndim = c.hidden_size;  // HRM always has its puzzle slot: the q_head reads it
   }
   if (c.mlp_t && c.rotary()) c.pos_encodings = etrm::pos_encoding::none;
   if (r.opt.total_steps == 0 && r.steps > 0) r.opt.total_steps = r.steps;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// `etrm`: train, resume, evaluate and run Tiny Recursive Models (TRM) and ETRM, a TRM that reads a
-// task's demonstration pairs instead of a per-task embedding, on the CPU.
+// `etrm`: train, resume, evaluate and run Tiny Recursive Models (TRM), ETRM, a TRM that reads a
+// task's demonstration pairs instead of a per-task embedding, and HRM as a baseline, on the CPU.
 //
 //   etrm train --task fewshot --model etrm --minutes 8 --out runs/main
 //   etrm resume --out runs/main --steps 20000
@@ -145,7 +145,9 @@ void add_train_options(CLI::App* app, overrides& o) {
   o.add<index_t>(app, "--hidden-size", "Model width (hidden_size)", [](R& r, const index_t& v) { r.cfg.hidden_size = v; });
   o.add<index_t>(app, "--heads", "Attention heads (num_heads)", [](R& r, const index_t& v) { r.cfg.num_heads = v; });
   o.add<double>(app, "--expansion", "SwiGLU expansion", [](R& r, const double& v) { r.cfg.expansion = v; });
-  o.add<index_t>(app, "--layers", "Blocks of the reasoning net (L_layers)", [](R& r, const index_t& v) { r.cfg.L_layers = v; });
+  o.add<index_t>(app, "--layers", "Blocks of the reasoning net (L_layers; HRM: of L_level)",
+                 [](R& r, const index_t& v) { r.cfg.L_layers = v; });
+  o.add<index_t>(app, "--H-layers", "HRM: blocks of H_level (H_layers)", [](R& r, const index_t& v) { r.cfg.H_layers = v; });
   o.add<index_t>(app, "--H-cycles", "Outer recursion cycles T", [](R& r, const index_t& v) { r.cfg.H_cycles = v; });
   o.add<index_t>(app, "--L-cycles", "Latent updates per cycle n", [](R& r, const index_t& v) { r.cfg.L_cycles = v; });
   o.add<index_t>(app, "--halt-max-steps", "Supervision steps N_sup", [](R& r, const index_t& v) { r.cfg.halt_max_steps = v; });
@@ -429,7 +431,8 @@ int run(int argc, char** argv, etrm::communicator_ref comm) {
   overrides train_o;
   CLI::App* train = app.add_subcommand("train", "Train a TRM or ETRM; writes checkpoint.safetensors and metrics.jsonl to --out");
   train->add_option("--task", task, "fewshot | sudoku | maze | arc")->check(CLI::IsMember({"fewshot", "sudoku", "maze", "arc"}));
-  train->add_option("--model", model, "etrm (demonstration encoder) | trm (puzzle ids)")->check(CLI::IsMember({"etrm", "trm"}));
+  train->add_option("--model", model, "etrm (demonstration encoder) | trm (puzzle ids) | hrm (HRM, puzzle ids)")
+      ->check(CLI::IsMember({"etrm", "trm", "hrm"}));
   train->add_option("--preset", preset, "Named configuration: " + [] {
     std::string l;
     for (const auto& n : etrm::preset_names()) l += (l.empty() ? "" : ", ") + n;
@@ -551,12 +554,14 @@ int run(int argc, char** argv, etrm::communicator_ref comm) {
     r.model = !model.empty() ? model : peek.value("model", std::string("etrm"));
     const fs::path dir = env_or("ETRM_CONFIG_DIR", ETRM_CONFIG_DIR);
     if (r.task == "fewshot" && !dir.empty()) {
-      fs::path d = dir / ("fewshot_" + r.model + ".json");
+      // HRM reads puzzle ids as TRM does: TRM's few-shot defaults (task pool, optimizer) apply.
+      fs::path d = dir / ("fewshot_" + std::string(r.model == "hrm" ? "trm" : r.model) + ".json");
       if (!fs::exists(d)) d = dir / "fewshot_etrm.json";
       if (fs::exists(d)) merge_json_file(r, d);
       r.task = "fewshot";
       r.model = !model.empty() ? model : peek.value("model", std::string("etrm"));
     }
+    if (r.model == "hrm") apply_hrm_defaults(r);
     if (!preset.empty()) {
       r.cfg = etrm::preset(preset);
       r.preset = preset;
@@ -618,14 +623,15 @@ int run(int argc, char** argv, etrm::communicator_ref comm) {
       s.spec = *r;
     } else {
       s.spec = default_spec();
-      s.spec.model = "trm";
       if (infer_config.empty()) s.spec.cfg = etrm::read_checkpoint_config(f);
+      s.spec.model = s.spec.cfg.H_layers > 0 ? "hrm" : "trm";
     }
     if (!infer_config.empty()) {
       const json j = read_json_file(infer_config);
       s.spec.cfg = etrm::trm_config{};
       try {
         merge_json(s.spec, j);
+        if (!spec_from_checkpoint(f)) s.spec.model = s.spec.cfg.H_layers > 0 ? "hrm" : "trm";
         s.spec.cfg.validate();
       } catch (const std::exception& e) {
         throw etrm::io::io_error("'" + infer_config + "': " + e.what());

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// What one invocation of a model command (train, resume, eval, solve, infer) needs, and the four
-// model variants it dispatches to at run time: {attention, mlp_t} x {trm, etrm}, all on the CPU
-// backend in float with dynamic recursion. Each variant is compiled in its own file.
+// What one invocation of a model command (train, resume, eval, solve, infer) needs, and the five
+// model variants it dispatches to at run time: {attention, mlp_t} x {trm, etrm} with TRM's
+// recursion, and hrm (attention, puzzle ids, HRM's hierarchical recursion), all on the CPU
+// backend in float with dynamic cycle counts. Each variant is compiled in its own file.
 #pragma once
 
 #include "spec.hpp"
@@ -51,9 +52,11 @@ int run_trm_attention(session& s);
 int run_trm_mlp(session& s);
 int run_etrm_attention(session& s);
 int run_etrm_mlp(session& s);
+int run_hrm(session& s);
 
 inline int dispatch(session& s) {
   const bool mlp = s.spec.cfg.mlp_t;
+  if (s.spec.model == "hrm") return run_hrm(s);
   if (s.spec.model == "etrm") return mlp ? run_etrm_mlp(s) : run_etrm_attention(s);
   return mlp ? run_trm_mlp(s) : run_trm_attention(s);
 }

@@ -24,7 +24,7 @@ using json = nlohmann::json;
 
 struct run_spec {
   std::string task = "fewshot";  // fewshot | sudoku | maze | arc
-  std::string model = "etrm";    // etrm | trm
+  std::string model = "etrm";    // etrm | trm | hrm
   std::string preset;            // named configuration applied before --config and the flags
   std::string init_from;         // checkpoint whose weights a new run starts from (fine-tuning)
   etrm::trm_config cfg;
@@ -94,6 +94,17 @@ inline run_spec default_spec() {
   r.opt.grad_clip = 1.0;
   r.opt.puzzle_emb_lr = 1e-2;
   return r;
+}
+
+// HRM's own choices on top of those (hrm-spec §0): an H_level as deep as L_level, one prefix
+// token (P = ceil(puzzle_emb_ndim / hidden_size), puzzle_emb_ndim 0: the final hidden size),
+// halting on q_halt > q_continue with the Q-learning continue target. Presets, --config files
+// and flags still override them.
+inline void apply_hrm_defaults(run_spec& r) {
+  r.cfg.H_layers = r.cfg.L_layers;
+  r.cfg.puzzle_emb_len = 0;
+  r.cfg.puzzle_emb_ndim = 0;
+  r.cfg.no_ACT_continue = false;
 }
 
 inline json to_json(const run_spec& r) {

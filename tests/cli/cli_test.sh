@@ -396,8 +396,37 @@ api_examples)
   "$ETRM_EXAMPLES/example_pattern_cells_probe" --tasks saved/held_out 3 >probe_small.txt || fail "probe --tasks, side 3"
   grep -q "8 tasks, [0-7] fit the 3x3 canvas" probe_small.txt || fail "probe --tasks: tasks larger than the canvas fit"
   ;;
+hrm)  # HRM trains, resumes and evaluates through the same commands; its checkpoint has the official names
+  # tiny's sizes with HRM's computed prefix (one token) and two cycles of two latent updates
+  tiny=(--hidden-size 32 --heads 2 --expansion 2 --layers 1 --H-cycles 2 --L-cycles 2 --halt-max-steps 2 --batch-size 8
+        --threads 2 --no-progress --eval-batches 1 --warmup-steps 2)
+  "$bin" train --task sudoku --model hrm --sudoku-clues 40 --steps 2 --log-every 1 --out sudoku "${tiny[@]}" \
+    >sudoku.txt || fail "hrm sudoku"
+  grep -q "model hrm" sudoku.txt || fail "hrm sudoku: the banner does not name the model"
+  [ "$(train_lines sudoku/metrics.jsonl)" -eq 2 ] || fail "hrm sudoku: expected 2 train lines"
+  "$py" -c 'import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+h = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
+cfg = json.loads(h["__metadata__"]["config"])
+assert cfg["H_layers"] == 1 and cfg["L_layers"] == 1 and cfg["puzzle_emb_len"] == 0 and not cfg["no_ACT_continue"], cfg
+for n in ("H_level.layers.0.self_attn.qkv_proj.weight", "L_level.layers.0.mlp.down_proj.weight", "q_head.bias",
+          "H_init", "L_init", "puzzle_emb.weights"):
+    assert "model.inner." + n in h, n
+assert h["model.inner.puzzle_emb.weights"]["shape"] == [1, 32], h["model.inner.puzzle_emb.weights"]
+assert not any(".layers.1." in n for n in h), "one block per net"' sudoku/checkpoint.safetensors ||
+    fail "hrm checkpoint: config or tensor names"
+  "$bin" resume --out sudoku --steps 3 --no-progress --threads 2 >/dev/null || fail "hrm resume"
+  [ "$(train_lines sudoku/metrics.jsonl)" -eq 3 ] || fail "hrm resume: expected 3 train lines"
+  "$bin" eval --checkpoint sudoku/checkpoint.safetensors --eval-batches 1 --threads 2 >eval.txt || fail "hrm eval"
+  grep -q "^test " eval.txt || fail "hrm eval: no test row"
+  "$bin" train --model hrm --task-pool 16 --steps 2 --H-layers 2 --out fewshot "${tiny[@]}" || fail "hrm fewshot"
+  grep -q '"H_layers": 2' fewshot/run.json || fail "hrm fewshot: --H-layers not applied"
+  expect_error "mlp_t" "$bin" train --task maze --model hrm --maze-size 7 --mlp-t --steps 1 --out bad_mlp "${tiny[@]}"
+  expect_error "model hrm" "$bin" train --task sudoku --model trm --H-layers 2 --steps 1 --out bad_trm "${tiny[@]}"
+  ;;
 infer)
-  for f in parity_att parity_mlp; do
+  # parity_hrm: an HRM checkpoint under the official names (H_level, L_level) runs as HRM from its config alone.
+  for f in parity_att parity_mlp parity_hrm; do
     "$py" "$src/tests/cli/infer_parity.py" "$bin" "$src/tests/fixtures/$f.safetensors" "$f" || fail "$f"
   done
   ;;

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// Parity with the PyTorch reference (tools/reference/trm_reference.py, written from the spec),
-// generic over the device so the CPU tests and the CUDA tests run the same checks. Fixtures hold
-// the official-named weights, a batch, the eval outputs of every supervision step, three ACT
-// training iterations (losses, halting, metrics), the first gradients and the parameters, EMA
-// and puzzle table after three optimizer steps. fp32, 1e-4 relative to each tensor's RMS.
+// Parity with the PyTorch references (tools/reference/trm_reference.py and hrm_reference.py,
+// written from the specs), generic over the device so the CPU tests and the CUDA tests run the
+// same checks, and over the recursion policy (TRM or HRM). Fixtures hold the official-named
+// weights, a batch, the eval outputs of every supervision step, three ACT training iterations
+// (losses, the continue loss where the fixture trains q_continue, halting, metrics), the first
+// gradients and the parameters, EMA (where used) and puzzle table after three optimizer steps.
+// fp32, 1e-4 relative to each tensor's RMS.
 // Regenerate the fixtures with: /usr/bin/python3 tools/reference/make_fixtures.py
 // No Eigen here: CUDA translation units include this header.
 #pragma once
@@ -38,12 +40,12 @@ void close(const std::vector<T>& got, const std::vector<float>& want, double tol
 }
 
 // Runs the whole parity check for one fixture on device D with mixer Mixer<D>.
-template <class D, template <class> class Mixer>
+template <class D, template <class> class Mixer, class Recursion = dynamic_recursion>
 void check_parity(context_t<D>& ctx, const std::filesystem::path& path) {
   const auto f = io::safetensors_file::load(path);
   const trm_config cfg = read_checkpoint_config(f);
   const auto train = nlohmann::json::parse(f.metadata().at("train"));
-  using model_t = trm_model<D, float, Mixer<D>>;
+  using model_t = trm_model<D, float, Mixer<D>, Recursion>;
   model_t m(ctx, cfg);
   typename trainer<model_t>::options o;
   o.optimizer.lr = train.at("lr");
@@ -99,6 +101,10 @@ void check_parity(context_t<D>& ctx, const std::filesystem::path& path) {
     CHECK(sm.loss == doctest::Approx(f.read_f64(k + "loss")[0]).epsilon(1e-4));
     CHECK(sm.lm_loss == doctest::Approx(f.read_f64(k + "lm_loss")[0]).epsilon(1e-4));
     CHECK(sm.q_halt_loss == doctest::Approx(f.read_f64(k + "q_halt_loss")[0]).epsilon(1e-4));
+    if (f.contains(k + "q_continue_loss"))
+      CHECK(sm.q_continue_loss == doctest::Approx(f.read_f64(k + "q_continue_loss")[0]).epsilon(1e-4));
+    else
+      CHECK(sm.q_continue_loss == 0);
     CHECK(sm.lr == doctest::Approx(f.read_f64(k + "lr")[0]).epsilon(1e-9));
     const auto state = tr.act_state();
     const auto halted = to_host<D>(ctx, state.halted.data(), B);
@@ -119,11 +125,13 @@ void check_parity(context_t<D>& ctx, const std::filesystem::path& path) {
   }
   const auto p = to_host<D>(ctx, tr.parameters().data(), tr.parameters().size());
   const auto ema = to_host<D>(ctx, tr.ema().data(), tr.ema().size());
+  CHECK(ema.empty() == (o.optimizer.ema_rate == 0));
   for (const auto& e : m.layout().entries()) {
     close(std::vector<float>(p.begin() + e.ref.offset, p.begin() + e.ref.offset + e.ref.size),
           f.read_f32("step3." + e.name), 1e-4, "step3 " + e.name);
-    close(std::vector<float>(ema.begin() + e.ref.offset, ema.begin() + e.ref.offset + e.ref.size),
-          f.read_f32("ema3." + e.name), 1e-4, "ema3 " + e.name);
+    if (!ema.empty())
+      close(std::vector<float>(ema.begin() + e.ref.offset, ema.begin() + e.ref.offset + e.ref.size),
+            f.read_f32("ema3." + e.name), 1e-4, "ema3 " + e.name);
   }
   const index_t table = m.prefix().rows() * m.prefix().ndim();
   close(to_host<D>(ctx, m.prefix().table(), table),

@@ -28,6 +28,18 @@ inline etrm::trm_config config(bool mlp_t, etrm::index_t T = 2, etrm::index_t n 
   return c;
 }
 
+// A tiny HRM: N cycles of T latent updates, H_level and L_level of different depths (2 and 1
+// blocks, so a swapped net shows), one prefix token (P = ceil(16 / 16)), HRM's halting with
+// the continue target.
+inline etrm::trm_config hrm_config(etrm::index_t N = 2, etrm::index_t T = 2) {
+  etrm::trm_config c = config(false, N, T);
+  c.H_layers = 2;
+  c.L_layers = 1;
+  c.puzzle_emb_len = 0;
+  c.no_ACT_continue = false;
+  return c;
+}
+
 inline etrm::token_batch batch(const etrm::trm_config& c, etrm::index_t B, std::uint64_t seed) {
   etrm::token_batch b;
   b.batch = B;
@@ -50,13 +62,15 @@ inline std::vector<double> uniform_values(etrm::index_t n, etrm::philox_key key)
 // Three training steps of the same model on the CPU backend and on the reference backend:
 // same losses and accuracies, and parameters within fp32 noise (AdamATan2 moves every
 // parameter by about lr per step, so a flipped sign of a noise-level gradient stays small).
-// `Prefix` and `args` choose the prefix source (puzzle ids or the demo encoder).
-template <class Mixer, template <class, class> class Prefix = etrm::puzzle_id_prefix, class Batches, class... Args>
+// `Prefix` and `args` choose the prefix source (puzzle ids or the demo encoder), `Recursion`
+// the recursion policy (TRM or HRM).
+template <class Mixer, template <class, class> class Prefix = etrm::puzzle_id_prefix,
+          class Recursion = etrm::dynamic_recursion, class Batches, class... Args>
 void check_cpu_matches_reference(const etrm::trm_config& c, Batches&& batch_of_step, const Args&... args) {
   using C = etrm::cpu_device;
   using R = etrm::reference_device;
-  using cpu_model = etrm::trm_model<C, float, typename Mixer::template on<C>, etrm::dynamic_recursion, Prefix>;
-  using ref_model = etrm::trm_model<R, float, typename Mixer::template on<R>, etrm::dynamic_recursion, Prefix>;
+  using cpu_model = etrm::trm_model<C, float, typename Mixer::template on<C>, Recursion, Prefix>;
+  using ref_model = etrm::trm_model<R, float, typename Mixer::template on<R>, Recursion, Prefix>;
   etrm::context_t<C> cpu(2);
   etrm::context_t<R> ref;
   cpu_model mc(cpu, c, args...);

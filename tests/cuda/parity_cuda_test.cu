@@ -26,4 +26,9 @@ TEST_SUITE("pytorch parity on cuda") {
     CUDA_TEST_REQUIRE_GPU();
     parity::check_parity<etrm::cuda_device, etrm::attention_mixer>(cuda_test::ctx(), fixtures / "parity_rope2d.safetensors");
   }
+  TEST_CASE("cuda parity, HRM") {
+    CUDA_TEST_REQUIRE_GPU();
+    parity::check_parity<etrm::cuda_device, etrm::attention_mixer, etrm::dynamic_hierarchical_recursion>(
+        cuda_test::ctx(), fixtures / "parity_hrm.safetensors");
+  }
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // ETRM's demonstration encoder: gradchecks of the cross-attention layer and of the whole model
 // with the encoder as prefix source (every aggregation and injection policy), CPU against the
-// reference backend, and the absence of per-task parameters.
+// reference backend (TRM's and HRM's recursion), and the absence of per-task parameters.
 #include "../common/tiny_models.hpp"
 
 #include <doctest/doctest.h>
@@ -409,6 +409,17 @@ TEST_SUITE("etrm encoder") {
           c, [](std::uint64_t s) { return episodes(4, s); }, e);
     }
   }
+}
+
+// "EHRM": the same encoder as the context source of HRM's hierarchical recursion.
+TEST_CASE("CPU matches the reference backend on training steps of HRM with the demo encoder") {
+  trm_config c = etrm_config();
+  c.H_cycles = 2;
+  c.H_layers = 2;
+  c.L_layers = 1;
+  c.no_ACT_continue = false;
+  tiny::check_cpu_matches_reference<tiny::attention, demo_encoder_policy<>::type, dynamic_hierarchical_recursion>(
+      c, [](std::uint64_t s) { return episodes(4, s); }, tiny_encoder());
 }
 
 TEST_CASE("encoder_lr_scale: the demo encoder's parameters learn at lr times the scale, 0 freezes them") {

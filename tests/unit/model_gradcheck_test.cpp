@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Finite-difference gradchecks in double precision on the reference backend: each block
-// variant, and the whole taped recursion (heads, n+1 net applications, embeddings, prefix),
-// with gradient buffers pre-filled with a sentinel so that `=` instead of `+=` fails.
+// variant, and the whole taped recursion (heads, n+1 net applications, embeddings, prefix; HRM:
+// the last L_level and H_level applications), with gradient buffers pre-filled with a sentinel
+// so that `=` instead of `+=` fails. And the no-grad boundaries: what the taped part does not
+// see is exactly what the policy leaves out (TRM: the first T−1 cycles; HRM: every update but
+// the last L and H updates, the one-step gradient).
 #include "../common/tiny_models.hpp"
 
 #include <doctest/doctest.h>
@@ -87,12 +90,17 @@ double step_loss(Model& m, const std::vector<double>& p, const std::vector<doubl
   return s;
 }
 
-template <class Mixer>
-void check_recursion(bool mlp_t, pos_encoding pos) {
+// T = 1 and n = 2: every application is taped, so the gradient is the true one.
+trm_config recursion_config(bool mlp_t, pos_encoding pos) {
   trm_config c = tiny::config(mlp_t, /*T=*/1, /*n=*/2);
   c.pos_encodings = pos;
   if (pos == pos_encoding::rope2d) c.seq_len = 9;  // a 3 x 3 canvas
-  trm_model<R, double, Mixer> m(ctx, c);
+  return c;
+}
+
+template <class Mixer, class Recursion = dynamic_recursion>
+void check_recursion(const trm_config& c) {
+  trm_model<R, double, Mixer, Recursion> m(ctx, c);
   const index_t B = 3, n = B * c.full_len() * c.hidden_size;
   std::vector<double> p = m.layout().template initial_values<double>(5);
   // Non-trivial q_head and puzzle table so that every path carries gradient.
@@ -140,12 +148,21 @@ TEST_SUITE("gradcheck") {
   TEST_CASE("attention block, rope") { check_block<attention_mixer<R>>(true); }
   TEST_CASE("attention block, no positions") { check_block<attention_mixer<R>>(false); }
   TEST_CASE("mlp_t block") { check_block<token_mlp_mixer<R>>(false); }
-  TEST_CASE("taped recursion, attention + rope") { check_recursion<attention_mixer<R>>(false, pos_encoding::rope); }
-  TEST_CASE("taped recursion, attention + rope2d") { check_recursion<attention_mixer<R>>(false, pos_encoding::rope2d); }
-  TEST_CASE("taped recursion, attention + learned positions") {
-    check_recursion<attention_mixer<R>>(false, pos_encoding::learned);
+  TEST_CASE("taped recursion, attention + rope") {
+    check_recursion<attention_mixer<R>>(recursion_config(false, pos_encoding::rope));
   }
-  TEST_CASE("taped recursion, mlp_t") { check_recursion<token_mlp_mixer<R>>(true, pos_encoding::none); }
+  TEST_CASE("taped recursion, attention + rope2d") {
+    check_recursion<attention_mixer<R>>(recursion_config(false, pos_encoding::rope2d));
+  }
+  TEST_CASE("taped recursion, attention + learned positions") {
+    check_recursion<attention_mixer<R>>(recursion_config(false, pos_encoding::learned));
+  }
+  TEST_CASE("taped recursion, mlp_t") { check_recursion<token_mlp_mixer<R>>(recursion_config(true, pos_encoding::none)); }
+  // N = T = 1: one L_level and one H_level application, both taped, so the one-step gradient
+  // is the true gradient, through both nets, the injection, the embeddings and the puzzle table.
+  TEST_CASE("HRM one-step path: the last L_level and H_level updates") {
+    check_recursion<attention_mixer<R>, dynamic_hierarchical_recursion>(tiny::hrm_config(1, 1));
+  }
 
   // Across the no-grad boundary: T cycles give the gradient of one taped cycle started from
   // the state the first T−1 cycles reach, and the carry after the step is that cycle's output.
@@ -170,5 +187,42 @@ TEST_SUITE("gradcheck") {
     CHECK(l3 == doctest::Approx(l1).epsilon(1e-12));
     auto cmp = testing::compare(g3, g1, 1e-9);
     CHECK(cmp.max_rel < 1e-10);
+  }
+
+  // HRM's one-step gradient, in two parts. Within a cycle: N = 1, T = 2 from (z_H, z_L) has the
+  // loss and gradient of N = T = 1 from (z_H, z_L') where z_L' is the first L update's output,
+  // which the carry of an N = T = 1 step holds. Across cycles: N = 2, T = 2 equals N = 1, T = 2
+  // from the carry that N = 1, T = 2 leaves behind (L L H | L L H, of which only the last L
+  // and H updates are taped).
+  TEST_CASE("HRM no-grad updates: all but the last L and H updates carry no gradient") {
+    const trm_config c22 = tiny::hrm_config(2, 2), c12 = tiny::hrm_config(1, 2), c11 = tiny::hrm_config(1, 1);
+    using model_t = trm_model<R, double, attention_mixer<R>, dynamic_hierarchical_recursion>;
+    model_t m22(ctx, c22), m12(ctx, c12), m11(ctx, c11);
+    std::vector<double> p = m22.layout().initial_values<double>(8);
+    const index_t B = 2, S = c22.full_len(), Dm = c22.hidden_size, n = B * S * Dm;
+    auto zh = random_vec(n, 40), zl = random_vec(n, 41);
+    const token_batch b = tiny::batch(c22, B, 5);
+    // The carry after one untaped step of `m` from (zh, zl).
+    const auto carry_after = [&](const model_t& m) {
+      trm_carry<double, R> carry(B, S, Dm);
+      std::copy(zh.begin(), zh.end(), carry.zh.data());
+      std::copy(zl.begin(), zl.end(), carry.zl.data());
+      workspace<R> ws;
+      std::vector<double> logits(B * S * c22.vocab_size), q(2 * B);
+      m.forward(ctx, p.data(), carry, b.inputs.data(), b.context.data(), logits.data(), q.data(), nullptr, ws);
+      return std::pair{std::vector<double>(carry.zh.data(), carry.zh.data() + n),
+                       std::vector<double>(carry.zl.data(), carry.zl.data() + n)};
+    };
+    const auto compare_steps = [&](auto& ma, const std::vector<double>& zha, const std::vector<double>& zla, auto& mb,
+                                   const std::vector<double>& zhb, const std::vector<double>& zlb) {
+      std::vector<double> ga(p.size(), 0.0), gb(p.size(), 0.0);
+      CHECK(step_loss(ma, p, zha, zla, b, &ga) == doctest::Approx(step_loss(mb, p, zhb, zlb, b, &gb)).epsilon(1e-12));
+      CHECK(testing::compare(ga, gb, 1e-9).max_rel < 1e-10);
+      CHECK(testing::compare(ga, std::vector<double>(p.size(), 0.0), 1e-9).max_rel > 0);  // not vacuous
+    };
+    const auto [zh11, zl11] = carry_after(m11);
+    compare_steps(m12, zh, zl, m11, zh, zl11);
+    const auto [zh12, zl12] = carry_after(m12);
+    compare_steps(m22, zh, zl, m12, zh12, zl12);
   }
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// End to end: a tiny TRM overfits a handful of Sudoku-like puzzles (4×4 Latin squares with
-// blanks) to 100% exact accuracy, and a tiny ETRM overfits a small set of generated few-shot
-// tasks to ≥ 95% exact accuracy on their queries, each within a bounded number of steps.
+// End to end: a tiny TRM and a tiny HRM overfit a handful of Sudoku-like puzzles (4×4 Latin
+// squares with blanks) to 100% exact accuracy, and a tiny ETRM overfits a small set of generated
+// few-shot tasks to ≥ 95% exact accuracy on their queries, each within a bounded number of steps.
 #include "../common/tiny_models.hpp"
 
 #include <doctest/doctest.h>
@@ -43,25 +43,29 @@ int steps_to_reach(Trainer& tr, const token_batch& b, double target, int max_ste
   return -1;
 }
 
-// The same run with fp32 and with bf16 GEMMs (fp32 master weights).
-void trm_overfits(gemm_precision precision) {
-  context_t<C> run_ctx(2, precision);
-  trm_config c = tiny::config(false, 2, 2);
+// Trains Model on 8 Latin puzzles until every one is exact; the number of steps, -1 if never.
+template <class Model>
+int latin_steps(context_t<C>& run_ctx, trm_config c, double ema_rate) {
   c.hidden_size = 32;
   c.seq_len = 16;
   c.vocab_size = 6;
   c.puzzle_emb_ndim = 32;
   c.num_puzzle_identifiers = 1;
   c.halt_max_steps = 4;
-  using model_t = trm_model<C, float, attention_mixer<C>>;
-  model_t m(run_ctx, c);
-  trainer<model_t>::options o;
+  Model m(run_ctx, c);
+  typename trainer<Model>::options o;
   o.optimizer.lr = 1e-3;
   o.optimizer.warmup_steps = 20;
   o.optimizer.puzzle_emb_lr = 1e-3;
-  o.optimizer.ema_rate = 0.99;
-  trainer<model_t> tr(run_ctx, m, 8, o);
-  const int steps = steps_to_reach(tr, latin_puzzles(8, 1), 1.0, 1500);
+  o.optimizer.ema_rate = ema_rate;
+  trainer<Model> tr(run_ctx, m, 8, o);
+  return steps_to_reach(tr, latin_puzzles(8, 1), 1.0, 1500);
+}
+
+// The same run with fp32 and with bf16 GEMMs (fp32 master weights).
+void trm_overfits(gemm_precision precision) {
+  context_t<C> run_ctx(2, precision);
+  const int steps = latin_steps<trm_model<C, float, attention_mixer<C>>>(run_ctx, tiny::config(false, 2, 2), 0.99);
   MESSAGE("TRM (" << std::string(to_string(precision)) << " GEMMs) reached 100% exact accuracy after " << steps << " steps");
   CHECK(steps > 0);
 }
@@ -71,6 +75,15 @@ void trm_overfits(gemm_precision precision) {
 TEST_CASE("TRM overfits Sudoku-like puzzles to 100% exact accuracy") { trm_overfits(gemm_precision::fp32); }
 TEST_CASE("TRM overfits Sudoku-like puzzles to 100% exact accuracy with bf16 GEMMs") {
   trm_overfits(gemm_precision::bf16);
+}
+
+// Two 2-block nets, N = T = 2, the continue target, no EMA (as HRM trains).
+TEST_CASE("HRM overfits Sudoku-like puzzles to 100% exact accuracy") {
+  trm_config c = tiny::hrm_config(2, 2);
+  c.L_layers = 2;
+  const int steps = latin_steps<hrm_model<C, float>>(ctx, c, 0.0);
+  MESSAGE("HRM reached 100% exact accuracy after " << steps << " steps");
+  CHECK(steps > 0);
 }
 
 TEST_CASE("ETRM overfits a small set of generated few-shot tasks") {

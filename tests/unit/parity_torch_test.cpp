@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The PyTorch parity fixtures on the CPU backend (checks in tests/common/parity_checks.hpp).
+// The PyTorch parity fixtures on the CPU backend (checks in tests/common/parity_checks.hpp):
+// TRM's three variants and HRM (tools/reference/hrm_reference.py).
 #include "../common/parity_checks.hpp"
 
 #include <etrm/backend/cpu/cpu.hpp>
@@ -18,5 +19,9 @@ TEST_SUITE("pytorch parity") {
   }
   TEST_CASE("attention variant, rotary positions by row and column") {
     parity::check_parity<etrm::cpu_device, etrm::attention_mixer>(ctx, fixtures / "parity_rope2d.safetensors");
+  }
+  TEST_CASE("HRM: two nets, the one-step gradient, halting on q_halt > q_continue with the continue target") {
+    parity::check_parity<etrm::cpu_device, etrm::attention_mixer, etrm::dynamic_hierarchical_recursion>(
+        ctx, fixtures / "parity_hrm.safetensors");
   }
 }

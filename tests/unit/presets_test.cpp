@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The paper's parameter counts (trm-computation.md §1.10), puzzle table excluded, and the arena's
-// promise that a steady-state training step allocates nothing.
+// The papers' parameter counts (trm-computation.md §1.10, docs/hrm.md), puzzle table excluded,
+// and the arena's promise that a steady-state training step allocates nothing.
 #include "../common/tiny_models.hpp"
 
 #include <doctest/doctest.h>
@@ -13,6 +13,7 @@ context_t<R> ctx;
 
 index_t count(const std::string& name) {
   const trm_config c = preset(name);
+  if (c.H_layers > 0) return hrm_model<R, float>(ctx, c).layout().count();
   if (c.mlp_t) return trm_model<R, float, token_mlp_mixer<R>>(ctx, c).layout().count();
   return trm_model<R, float, attention_mixer<R>>(ctx, c).layout().count();
 }
@@ -23,7 +24,40 @@ TEST_CASE("preset parameter counts match the paper") {
   CHECK(count("sudoku_att") == 6828034);
   CHECK(count("maze") == 6822914);
   CHECK(count("arc") == 6829058);
+  CHECK(count("hrm_sudoku") == 27275266);
+  CHECK(count("hrm_maze") == 27270146);
+  CHECK(count("hrm_arc") == 27276290);
   CHECK_THROWS_WITH_AS(preset("nope"), doctest::Contains("unknown preset 'nope'"), std::invalid_argument);
+}
+
+TEST_CASE("HRM presets: the official tensor names and shapes, one prefix token") {
+  const trm_config c = preset("hrm_sudoku");
+  CHECK(c.prefix_len() == 1);
+  CHECK(c.full_len() == 82);
+  const hrm_model<R, float> m(ctx, c);
+  // 36 parameters (hrm-spec §3); H_init, L_init and the puzzle table are buffers.
+  CHECK(m.layout().entries().size() == 36);
+  for (const char* level : {"H_level", "L_level"})
+    for (int i = 0; i < 4; ++i) {
+      const std::string b = std::string("model.inner.") + level + ".layers." + std::to_string(i) + ".";
+      const auto shape = [&](const std::string& n) { return m.layout().find(b + n)->shape; };
+      CHECK(shape("self_attn.qkv_proj.weight") == std::vector<index_t>{1536, 512});
+      CHECK(shape("self_attn.o_proj.weight") == std::vector<index_t>{512, 512});
+      CHECK(shape("mlp.gate_up_proj.weight") == std::vector<index_t>{3072, 512});
+      CHECK(shape("mlp.down_proj.weight") == std::vector<index_t>{512, 1536});
+    }
+  CHECK(m.layout().find("model.inner.H_level.layers.4.mlp.down_proj.weight") == nullptr);
+  CHECK(m.layout().find("model.inner.q_head.bias")->shape == std::vector<index_t>{2});
+}
+
+TEST_CASE("HRM configuration errors") {
+  trm_config c = tiny::hrm_config(2, 2);
+  c.H_layers = 0;
+  CHECK_THROWS_WITH_AS((hrm_model<R, float>(ctx, c)), doctest::Contains("needs H_layers > 0"), std::invalid_argument);
+  c.H_layers = 2;
+  CHECK_THROWS_WITH_AS((hrm_model<R, float, hierarchical_recursion<2, 3>>(ctx, c)),
+                       doctest::Contains("fixes L_cycles = 3 but the configuration says 2"), std::invalid_argument);
+  CHECK_NOTHROW((hrm_model<R, float, hierarchical_recursion<2, 2>>(ctx, c)));
 }
 
 TEST_CASE("a steady-state training step allocates nothing") {

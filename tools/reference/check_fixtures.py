@@ -19,13 +19,16 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from trm_reference import (TRMConfig, TrainHParams, Trainer, build_model, load_safetensors,  # noqa: E402
                            reduce_train_metrics)
+from hrm_reference import HRMConfig, build_hrm_model  # noqa: E402
 
 
 def replay(path, dtype):
     tensors, meta = load_safetensors(path)
-    cfg = TRMConfig(**json.loads(meta["config"]))
+    cfg_json = json.loads(meta["config"])
+    hrm = cfg_json.get("H_layers", 0) > 0
+    cfg = HRMConfig(**cfg_json) if hrm else TRMConfig(**cfg_json)
     hp = TrainHParams(**json.loads(meta["train"]))
-    model = build_model(cfg, dtype)
+    model = build_hrm_model(cfg, dtype) if hrm else build_model(cfg, dtype)
     sd = {k: v for k, v in tensors.items() if k.startswith("model.")}
     model.load_state_dict({k: v.to(dtype) for k, v in sd.items()}, strict=True)
     batch = {k.split(".", 1)[1]: tensors[k] for k in ("batch.inputs", "batch.labels", "batch.puzzle_identifiers")}
@@ -38,7 +41,7 @@ def replay(path, dtype):
             got[f"eval.logits.{k}"] = out["logits"]
             got[f"eval.q_halt.{k}"] = out["q_halt_logits"]
             got[f"eval.q_continue.{k}"] = out["q_continue_logits"]
-    tr = Trainer(model, hp)
+    tr = Trainer(model, hp, use_ema=hp.ema_rate > 0)
     t_iters = max(int(k.split(".")[1]) for k in tensors if k.startswith("train."))
     for t in range(1, t_iters + 1):
         r = tr.train_batch(batch, keep_grads=(t == 1))
@@ -55,8 +58,9 @@ def replay(path, dtype):
     for n, p in model.named_parameters():
         got[f"step3.{n}"] = p.detach()
     got["step3.model.inner.puzzle_emb.weights"] = model.model.inner.puzzle_emb.weights
-    for n, s in tr.ema.shadow.items():
-        got[f"ema3.{n}"] = s
+    if tr.ema is not None:
+        for n, s in tr.ema.shadow.items():
+            got[f"ema3.{n}"] = s
     groups = {}
     for k, v in got.items():
         ref = tensors[k].to(torch.float64)
@@ -82,7 +86,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    files = args.files or [os.path.join(root, "tests", "fixtures", f"parity_{v}.safetensors") for v in ("att", "mlp", "rope2d")]
+    files = args.files or [os.path.join(root, "tests", "fixtures", f"parity_{v}.safetensors") for v in ("att", "mlp", "rope2d", "hrm")]
     for f in files:
         replay(f, torch.float64 if args.dtype == "fp64" else torch.float32)
 

@@ -1,4 +1,5 @@
-"""Write the committed TRM parity fixtures (tests/fixtures/parity_{att,mlp,rope2d}.safetensors).
+"""Write the committed parity fixtures: TRM (tests/fixtures/parity_{att,mlp,rope2d}.safetensors)
+and HRM (tests/fixtures/parity_hrm.safetensors, tools/reference/hrm_reference.py).
 
 Usage (from the repository root):
     /usr/bin/python3 tools/reference/make_fixtures.py [--out tests/fixtures]
@@ -23,12 +24,13 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from trm_reference import (TRMConfig, TrainHParams, Trainer, build_model, save_safetensors,  # noqa: E402
                            load_safetensors, reduce_train_metrics)
+from hrm_reference import HRMConfig, build_hrm_model  # noqa: E402
 
 SEED = 1234
 B = 4
 TRAIN_ITERS = 3
 MIN_GAP = 2e-3  # smallest allowed top-1/top-2 logit gap at scored positions in training
-MIN_Q = 2e-2    # smallest allowed |q_halt| in training (halting decisions)
+MIN_Q = 2e-2    # smallest allowed |halting logit| in training (q_halt, or q_halt - q_continue)
 
 BASE_CFG = dict(hidden_size=64, num_heads=4, expansion=4, L_layers=2, H_cycles=2, L_cycles=2,
                 seq_len=16, vocab_size=6, puzzle_emb_ndim=64, puzzle_emb_len=4,
@@ -42,6 +44,15 @@ VARIANTS = {
 HP = TrainHParams(lr=1e-3, lr_warmup_steps=2, weight_decay=0.1, beta1=0.9, beta2=0.95,
                   puzzle_emb_lr=1e-2, puzzle_emb_weight_decay=0.1, ema_rate=0.999,
                   global_batch_size=B, lr_min_ratio=1.0)
+# HRM: two nets of different depths and unequal cycle counts (so swapped loops or layer counts
+# show), P = ceil(32 / 32) = 1, halting on q_halt > q_continue with the continue target, no EMA
+# (the official HRM has none); halt_max_steps 2, so rows that continue at iteration 1 reach the
+# last step at iteration 2 and the continue target takes its last-step branch.
+HRM_CFG = dict(hidden_size=32, num_heads=4, expansion=2, H_layers=2, L_layers=1, H_cycles=2, L_cycles=3,
+               seq_len=16, vocab_size=6, puzzle_emb_ndim=32, puzzle_emb_len=0, num_puzzle_identifiers=5,
+               rms_norm_eps=1e-5, rope_theta=10000.0, pos_encodings="rope", mlp_t=False,
+               halt_max_steps=2, halt_exploration_prob=0.0, no_ACT_continue=False)
+HRM_HP = TrainHParams(**{**HP.__dict__, "ema_rate": 0.0})
 PUZZLE_IDS = [1, 3, 1, 4]  # rows 0 and 2 share id 1: exercises SignSGD duplicate summing
 
 
@@ -56,9 +67,12 @@ class MarginError(Exception):
 
 
 def make_variant(name: str, out_dir: str, seed: int):
-    cfg = TRMConfig(**BASE_CFG, **VARIANTS[name])
+    hrm = name == "hrm"
+    cfg = HRMConfig(**HRM_CFG) if hrm else TRMConfig(**BASE_CFG, **VARIANTS[name])
+    hp = HRM_HP if hrm else HP
     torch.manual_seed(seed)
-    model = build_model(cfg, torch.float32)  # spec init (trunc normal, q_head 0/-5, puzzle 0)
+    # spec init (trunc normal, q_head 0/-5, puzzle 0)
+    model = build_hrm_model(cfg, torch.float32) if hrm else build_model(cfg, torch.float32)
     inner = model.model.inner
     gen = torch.Generator().manual_seed(seed + 1)
 
@@ -78,13 +92,17 @@ def make_variant(name: str, out_dir: str, seed: int):
 
     # Preliminary step 1 (identical to eval step 1 and train iteration 1 up to the q_head bias):
     # row 0's labels := argmax predictions (so seq_correct is true there and the BCE target 1 and
-    # exact_accuracy paths are exercised); q_halt bias chosen so 2 of 4 rows halt at iteration 1.
+    # exact_accuracy paths are exercised); q_halt bias chosen so 2 of 4 rows halt at iteration 1
+    # (TRM: q_halt > 0; with the continue head: q_halt > q_continue).
+    use_continue = not cfg.no_ACT_continue
     model.eval()
     with torch.no_grad():
         c0 = model.initial_carry(batch)
         _, out0 = model.model(c0, batch)
     with torch.no_grad():
         raw = out0["q_halt_logits"].clone()  # bias is 0 here
+        if use_continue:
+            raw -= out0["q_continue_logits"]
         order = raw.argsort(descending=True).tolist()  # rows by raw q_halt, highest first
         r_correct, r_partial, r_full, r_ignored = order
         # Roles (the two highest-q rows halt at iteration 1):
@@ -94,8 +112,9 @@ def make_variant(name: str, out_dir: str, seed: int):
         labels[r_ignored, :] = -100        # count 0: divisor clamp, excluded from metrics
         srt = raw.sort().values
         thr = 0.5 * (srt[1] + srt[2])
-        inner.q_head.bias[0] = -thr
-        inner.q_head.bias[1] = float(torch.randn((), generator=gen) * 0.5)
+        bias_continue = float(torch.randn((), generator=gen) * 0.5)
+        inner.q_head.bias[0] = (bias_continue if use_continue else 0.0) - thr
+        inner.q_head.bias[1] = bias_continue
     halt_margin_1 = float(0.5 * (srt[2] - srt[1]))
 
     tensors = {}
@@ -119,16 +138,19 @@ def make_variant(name: str, out_dir: str, seed: int):
         assert bool(carry.halted.all())
 
     # Training: 3 iterations on the same batch from the initial (all-halted) carry.
-    trainer = Trainer(model, HP, use_ema=True)
+    trainer = Trainer(model, hp, use_ema=hp.ema_rate > 0)
     halted_hist = []
     for t in range(1, TRAIN_ITERS + 1):
         r = trainer.train_batch(batch, keep_grads=(t == 1))
         m = r["metrics"]
-        red = reduce_train_metrics(m, HP.global_batch_size)
+        red = reduce_train_metrics(m, hp.global_batch_size)
         out = r["outputs"]
-        tensors[f"train.{t}.loss"] = torch.tensor(float(r["loss"]) / HP.global_batch_size, dtype=torch.float64)
+        tensors[f"train.{t}.loss"] = torch.tensor(float(r["loss"]) / hp.global_batch_size, dtype=torch.float64)
         tensors[f"train.{t}.lm_loss"] = torch.tensor(red["lm_loss"], dtype=torch.float64)
         tensors[f"train.{t}.q_halt_loss"] = torch.tensor(red["q_halt_loss"], dtype=torch.float64)
+        if use_continue:
+            tensors[f"train.{t}.q_continue_loss"] = torch.tensor(red["q_continue_loss"], dtype=torch.float64)
+            tensors[f"train.{t}.target_q_continue"] = out["target_q_continue"].detach().clone()
         tensors[f"train.{t}.halted"] = r["carry"].halted.to(torch.int32)
         tensors[f"train.{t}.steps"] = r["carry"].steps.to(torch.int32)
         tensors[f"train.{t}.metrics"] = torch.tensor(
@@ -141,7 +163,8 @@ def make_variant(name: str, out_dir: str, seed: int):
         tensors[f"train.{t}.q_continue"] = out["q_continue_logits"].detach().clone()
         tensors[f"train.{t}.seq_correct"] = out["seq_correct"].to(torch.int32)
         gaps.append(top2_gap(out["logits"], r["carry"].current_data["labels"] != -100))
-        qmin.append(float(out["q_halt_logits"].abs().min()))
+        decision = out["q_halt_logits"] - (out["q_continue_logits"] if use_continue else 0)
+        qmin.append(float(decision.abs().min()))
         halted_hist.append(r["carry"].halted.tolist())
         if t == 1:
             for n, g in r["grads"].items():
@@ -149,8 +172,9 @@ def make_variant(name: str, out_dir: str, seed: int):
     for n, p in model.named_parameters():
         tensors[f"step3.{n}"] = p.detach().clone()
     tensors["step3.model.inner.puzzle_emb.weights"] = inner.puzzle_emb.weights.detach().clone()
-    for n, s in trainer.ema.shadow.items():
-        tensors[f"ema3.{n}"] = s.detach().clone()
+    if trainer.ema is not None:
+        for n, s in trainer.ema.shadow.items():
+            tensors[f"ema3.{n}"] = s.detach().clone()
 
     # Sanity on the exercised paths and on decision margins (argmax / halting).
     h1 = halted_hist[0]
@@ -167,7 +191,7 @@ def make_variant(name: str, out_dir: str, seed: int):
 
     meta = {
         "config": cfg.to_json(),
-        "train": HP.to_json(),
+        "train": hp.to_json(),
         "format": "etrm parity fixture v1",
         "generator": "/usr/bin/python3 tools/reference/make_fixtures.py",
         "torch": torch.__version__,
@@ -197,12 +221,12 @@ def main():
     ap = argparse.ArgumentParser()
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap.add_argument("--out", default=os.path.join(root, "tests", "fixtures"))
-    ap.add_argument("--variant", choices=sorted(VARIANTS), action="append")
+    ap.add_argument("--variant", choices=sorted(VARIANTS) + ["hrm"], action="append")
     args = ap.parse_args()
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
     # The first seed >= SEED whose decision margins are comfortable (deterministic search).
-    for name in args.variant or list(VARIANTS):
+    for name in args.variant or list(VARIANTS) + ["hrm"]:
         for seed in range(SEED, SEED + 100):
             try:
                 make_variant(name, args.out, seed)

@@ -10,8 +10,10 @@ Module and buffer names reproduce the official state_dict, e.g.
 :class:`ACTLossHead`.
 
 Pieces:
-  * model: :class:`TRMInner` (one supervision step), :class:`TRMACT` (carry + halting),
-    :class:`ACTLossHead` (stablemax CE + halt BCE + metrics)
+  * model: :class:`TRMInner` (one supervision step), :class:`TRMACT` (carry + halting, and the
+    Q-learning continue target when ``no_ACT_continue`` is False), :class:`ACTLossHead`
+    (stablemax CE + halt BCE + continue BCE + metrics). HRM (hrm_reference.py) reuses all but
+    the supervision step.
   * init: :func:`trunc_normal_init_` (JAX-style truncated normal)
   * training: :class:`AdamATan2`, :class:`SparseSignSGD`, :class:`EMA`, :func:`compute_lr`
 
@@ -302,9 +304,10 @@ class Block(nn.Module):
 
 
 class ReasoningModule(nn.Module):
-    def __init__(self, cfg: TRMConfig):
+    def __init__(self, cfg: TRMConfig, num_layers: Optional[int] = None):
         super().__init__()
-        self.layers = nn.ModuleList([Block(cfg) for _ in range(cfg.L_layers)])
+        n = cfg.L_layers if num_layers is None else num_layers
+        self.layers = nn.ModuleList([Block(cfg) for _ in range(n)])
 
     def forward(self, hidden: torch.Tensor, injection: torch.Tensor, cos_sin) -> torch.Tensor:
         h = hidden + injection
@@ -451,7 +454,8 @@ class TRMACT(nn.Module):
         outputs = {"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_cont}
         with torch.no_grad():
             steps = steps + 1
-            halted = steps >= cfg.halt_max_steps
+            is_last = steps >= cfg.halt_max_steps
+            halted = is_last
             if self.training and cfg.halt_max_steps > 1:
                 if cfg.no_ACT_continue:
                     halted = halted | (q_halt > 0)
@@ -463,6 +467,15 @@ class TRMACT(nn.Module):
                                         dtype=steps.dtype)
                     min_halt = explore.to(steps.dtype) * rnd
                     halted = halted & (steps >= min_halt)
+                if not cfg.no_ACT_continue:
+                    # Q-learning target (hrm-spec §4): one more step from the new, un-reset carry
+                    # with the current weights. Eval mode only changes the puzzle-embedding
+                    # lookup (same values, but it keeps the taped local rows of this step).
+                    self.inner.eval()
+                    _, _, (next_halt, next_cont) = self.inner(inner_carry, data, puzzle_override)
+                    self.inner.train()
+                    outputs["target_q_continue"] = torch.sigmoid(
+                        torch.where(is_last, next_halt, torch.maximum(next_halt, next_cont)))
         return Carry(inner_carry, steps, halted, data), outputs
 
 
@@ -523,8 +536,12 @@ class ACTLossHead(nn.Module):
         metrics["lm_loss"] = lm_loss.detach()
         metrics["q_halt_loss"] = q_halt_loss.detach()
         outputs["seq_correct"] = seq_correct
-        # no_ACT_continue=True: no continue loss
         loss = lm_loss + 0.5 * q_halt_loss
+        if "target_q_continue" in outputs:  # no_ACT_continue = False, training only
+            q_continue_loss = F.binary_cross_entropy_with_logits(outputs["q_continue_logits"],
+                                                                 outputs["target_q_continue"], reduction="sum")
+            metrics["q_continue_loss"] = q_continue_loss.detach()
+            loss = loss + 0.5 * q_continue_loss
         return new_carry, loss, metrics, outputs, new_carry.halted.all()
 
 

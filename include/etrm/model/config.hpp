@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The model configuration, with the official TRM field names so that it round-trips through
-// checkpoint metadata (`config` key) and the official YAML/JSON, plus the derived sizes
+// The model configuration, with the official TRM (and HRM) field names so that it round-trips
+// through checkpoint metadata (`config` key) and the official YAML/JSON, plus the derived sizes
 // (TRM's SwiGLU intermediate rounding, prefix length, sequence length with prefix).
 #pragma once
 
@@ -29,12 +29,13 @@ struct trm_config {
   index_t num_heads = 8;
   double expansion = 4.0;
   index_t L_layers = 2;
+  index_t H_layers = 0;  // HRM's H_level blocks; TRM has no H_level (official TRM config: 0, unused)
   index_t H_cycles = 3;  // T
   index_t L_cycles = 6;  // n
   index_t seq_len = 81;
   index_t vocab_size = 11;
   index_t puzzle_emb_ndim = 512;
-  index_t puzzle_emb_len = 16;  // P, the prefix length
+  index_t puzzle_emb_len = 16;  // P, the prefix length; 0: ceil(puzzle_emb_ndim / hidden_size) (HRM)
   index_t num_puzzle_identifiers = 1;
   pos_encoding pos_encodings = pos_encoding::rope;
   bool mlp_t = false;
@@ -93,6 +94,7 @@ struct trm_config {
     if (pos_encodings == pos_encoding::rope2d && canvas_side() == 0)
       fail("rope2d needs a square canvas (seq_len a square number)");
     if (L_layers <= 0 || H_cycles <= 0 || L_cycles <= 0) fail("L_layers, H_cycles and L_cycles must be positive");
+    if (H_layers < 0) fail("H_layers must not be negative");
     if (seq_len <= 0 || vocab_size <= 1) fail("seq_len must be positive and vocab_size at least 2");
     if (puzzle_emb_ndim < 0 || puzzle_emb_ndim > prefix_len() * hidden_size) fail("puzzle_emb_ndim must fit in the prefix");
     if (num_puzzle_identifiers <= 0) fail("num_puzzle_identifiers must be positive");
@@ -125,6 +127,7 @@ inline void to_json(nlohmann::json& j, const trm_config& c) {
                      {"num_heads", c.num_heads},
                      {"expansion", c.expansion},
                      {"L_layers", c.L_layers},
+                     {"H_layers", c.H_layers},
                      {"H_cycles", c.H_cycles},
                      {"L_cycles", c.L_cycles},
                      {"seq_len", c.seq_len},
@@ -148,6 +151,7 @@ inline void from_json(const nlohmann::json& j, trm_config& c) {
   get("num_heads", c.num_heads);
   get("expansion", c.expansion);
   get("L_layers", c.L_layers);
+  get("H_layers", c.H_layers);
   get("H_cycles", c.H_cycles);
   get("L_cycles", c.L_cycles);
   get("seq_len", c.seq_len);

@@ -2,11 +2,15 @@
 // The Tiny Recursive Model (trm-computation.md §1–2): input embedding (prefix from a prefix source,
 // scaled token embedding, RoPE or learned positions), one reasoning network applied
 // recursively, lm_head and q_head. Compile-time choices: the token mixer (attention or mlp_t),
-// the recursion policy (T, n) and the prefix source (puzzle ids, or the ETRM demo encoder).
+// the recursion policy and the prefix source (puzzle ids, or the ETRM demo encoder).
 //
-// One supervision step: T−1 cycles on the no-grad path (nothing stored), then one taped cycle
-// of n+1 net applications whose activations come from the arena, so memory does not grow with
-// T. The carry is detached between steps.
+// One supervision step: T−1 cycles on the no-grad path (nothing stored), then the last cycle,
+// whose taped net applications keep their activations in the arena, so memory does not grow
+// with T. The carry is detached between steps.
+//
+// With hierarchical_recursion<N, T> the same class is the Hierarchical Reasoning Model
+// (hrm-spec §1): a second net, H_level, makes the answer update, and only the last latent
+// update and the last answer update are taped (`hrm_model` below).
 #pragma once
 
 #include <etrm/model/puzzle_prefix.hpp>
@@ -47,6 +51,8 @@ class trm_model {
     if (cfg_.pos_encodings == pos_encoding::learned)
       pos_emb_ = layout_.add("model.inner.embed_pos.embedding_weight", {S, Dm}, init_spec::trunc_normal(std));
     net_ = net_type(layout_, "model.inner.L_level.", cfg_.L_layers, Dm, S, cfg_.expansion);
+    if constexpr (Recursion::separate_H_level)
+      h_net_ = net_type(layout_, "model.inner.H_level.", cfg_.H_layers, Dm, S, cfg_.expansion);
     lm_head_ = layout_.add("model.inner.lm_head.weight", {cfg_.vocab_size, Dm}, init_spec::trunc_normal(std));
     q_w_ = layout_.add("model.inner.q_head.weight", {2, Dm}, init_spec::zeros());
     q_b_ = layout_.add("model.inner.q_head.bias", {2}, init_spec::constant(-5.0));
@@ -71,6 +77,8 @@ class trm_model {
   T* l_init() { return l_init_.data(); }
   index_t H_cycles() const { return T_; }
   index_t L_cycles() const { return n_; }
+  // Latent updates of the last cycle that are taped (TRM: all n; HRM: the last one).
+  index_t taped_latent_updates() const { return Recursion::taped_latent_updates(n_); }
 
   layer_dims dims(index_t B) const {
     return {B, cfg_.full_len(), cfg_.hidden_size, cfg_.num_heads, cfg_.head_dim(), cfg_.intermediate(),
@@ -83,9 +91,9 @@ class trm_model {
     index_t B = 0;
     T* x = nullptr;       // input embedding [B, S, D]
     T* inj = nullptr;     // z_H + x for the latent updates
-    std::vector<T*> zl;   // z_L after each latent update, n of them
+    std::vector<T*> zl;   // z_L after each taped latent update
     T* zh_out = nullptr;  // new z_H
-    std::vector<typename net_type::template saved<T>> apps;  // n + 1
+    std::vector<typename net_type::template saved<T>> apps;  // taped latent updates, then the answer update
     typename prefix_type::saved prefix;
   };
 
@@ -111,20 +119,22 @@ class trm_model {
     T* zh = carry.zh.data();
     T* zl = carry.zl.data();
     const rope_view<T> rope = rope_.view();
+    const index_t taped = taped_latent_updates();
     for (index_t c = 0; c + 1 < T_; ++c) {
       K::map(ctx, n, ops::add_fn<T>{}, inj, zh, x);
       for (index_t j = 0; j < n_; ++j) net_.forward(ctx, p, d, rope, zl, inj, zl, nullptr, ws);
-      net_.forward(ctx, p, d, rope, zh, zl, zh, nullptr, ws);
+      answer_net().forward(ctx, p, d, rope, zh, zl, zh, nullptr, ws);
     }
     K::map(ctx, n, ops::add_fn<T>{}, inj, zh, x);
+    for (index_t j = taped; j < n_; ++j) net_.forward(ctx, p, d, rope, zl, inj, zl, nullptr, ws);  // HRM: untaped
     const T* zl_cur = zl;
-    for (index_t j = 0; j < n_; ++j) {
+    for (index_t j = 0; j < taped; ++j) {
       T* out = t ? t->zl[j] : zl;
       net_.forward(ctx, p, d, rope, zl_cur, inj, out, t ? &t->apps[j] : nullptr, ws);
       zl_cur = out;
     }
     T* zh_out = t ? t->zh_out : zh;
-    net_.forward(ctx, p, d, rope, zh, zl_cur, zh_out, t ? &t->apps[n_] : nullptr, ws);
+    answer_net().forward(ctx, p, d, rope, zh, zl_cur, zh_out, t ? &t->apps[taped] : nullptr, ws);
     if (t) {  // detached carry for the next step
       device_traits<D>::copy(ctx, zh, zh_out, sizeof(T) * n);
       device_traits<D>::copy(ctx, zl, zl_cur, sizeof(T) * n);
@@ -160,11 +170,12 @@ class trm_model {
     T* d_in = ws.template take<T>(n);
     T* dzl = ws.template take<T>(n);
     T* dx = ws.template take<T>(n);
-    net_.backward(ctx, p, d, rope, t.apps[n_], t.zh_out, dzh, d_in, g, ws);
+    const index_t taped = taped_latent_updates();
+    answer_net().backward(ctx, p, d, rope, t.apps[taped], t.zh_out, dzh, d_in, g, ws);
     // z_H entering the cycle is detached; only z_L (the injection) carries gradient on.
     std::swap(dzl, d_in);
     device_traits<D>::zero(ctx, dx, sizeof(T) * n);
-    for (index_t j = n_; j-- > 0;) {
+    for (index_t j = taped; j-- > 0;) {
       net_.backward(ctx, p, d, rope, t.apps[j], t.zl[j], dzl, d_in, g, ws);
       K::map(ctx, n, ops::add_fn<T>{}, dx, dx, d_in);  // inj = z_H + x: x gets every latent update's gradient
       std::swap(dzl, d_in);                            // into z_L of the previous update
@@ -176,7 +187,16 @@ class trm_model {
  private:
   static const trm_config& checked(const trm_config& c) {
     c.validate();
+    if (Recursion::separate_H_level && c.H_layers <= 0)
+      throw std::invalid_argument("etrm config: hierarchical recursion (HRM) needs H_layers > 0");
     return c;
+  }
+
+  const net_type& answer_net() const {
+    if constexpr (Recursion::separate_H_level)
+      return h_net_;
+    else
+      return net_;
   }
 
   void take(tape& t, workspace<D>& ws, index_t B) const {
@@ -186,10 +206,12 @@ class trm_model {
     t.x = ws.template take<T>(n);
     t.inj = ws.template take<T>(n);
     t.zh_out = ws.template take<T>(n);
-    t.zl.resize(std::size_t(n_));
+    const index_t taped = taped_latent_updates();
+    t.zl.resize(std::size_t(taped));
     for (auto& z : t.zl) z = ws.template take<T>(n);
-    t.apps.resize(std::size_t(n_ + 1));
-    for (auto& a : t.apps) net_.take(a, ws, d);
+    t.apps.resize(std::size_t(taped + 1));
+    for (index_t j = 0; j < taped; ++j) net_.take(t.apps[j], ws, d);
+    answer_net().take(t.apps[taped], ws, d);
     prefix_.take(t.prefix, ws, B);
   }
 
@@ -246,10 +268,16 @@ class trm_model {
   index_t T_, n_;
   param_layout layout_;
   prefix_type prefix_;
-  net_type net_;
+  net_type net_, h_net_;  // L_level; H_level with hierarchical recursion only
   param_ref tok_emb_, pos_emb_, lm_head_, q_w_, q_b_;
   rope_table<T, D> rope_;
   buffer<T, D> h_init_, l_init_;
 };
+
+// The Hierarchical Reasoning Model (hrm-spec): TRM's layers, embeddings, heads and ACT with two
+// nets and the one-step gradient. With the demo encoder as Prefix it reads demonstrations.
+template <class D, class T, class Recursion = dynamic_hierarchical_recursion,
+          template <class, class> class Prefix = puzzle_id_prefix>
+using hrm_model = trm_model<D, T, attention_mixer<D>, Recursion, Prefix>;
 
 ETRM_END_NAMESPACE

@@ -44,8 +44,8 @@ void read_device(const io::safetensors_file& f, context_t<D>& ctx, const std::st
 // Fields that change tensor shapes or meaning; cycle counts and halting may differ.
 inline void check_same_architecture(const trm_config& file, const trm_config& here, const std::string& origin) {
   const nlohmann::json a = file, b = here;
-  for (const char* k : {"hidden_size", "num_heads", "expansion", "L_layers", "seq_len", "vocab_size", "puzzle_emb_ndim",
-                        "puzzle_emb_len", "num_puzzle_identifiers", "pos_encodings", "mlp_t"})
+  for (const char* k : {"hidden_size", "num_heads", "expansion", "L_layers", "H_layers", "seq_len", "vocab_size",
+                        "puzzle_emb_ndim", "puzzle_emb_len", "num_puzzle_identifiers", "pos_encodings", "mlp_t"})
     if (a.at(k) != b.at(k))
       throw io::io_error("'" + origin + "': checkpoint of another configuration: " + k + " is " + a.at(k).dump() +
                          " in the file but " + b.at(k).dump() + " here");

@@ -4,6 +4,9 @@
 # batch of ROWS against `mpirun -np 2` x 1 thread at a global batch of 2 x ROWS (ROWS per rank),
 # same preset and task, run alternately REPEATS times. Throughput is the median samples/s of the
 # logged steps after the first two; efficiency = samples/s of 2 ranks / (2 x samples/s of 1).
+# A third run starts two independent one-rank trainings at once: their summed samples/s is what
+# the machine gives two processes right now (on a shared machine, less than twice one), and
+# "vs pair" compares the two ranks with that.
 #
 #   tools/bench_data_parallel.sh [path/to/etrm]      env: PRESET TASK ROWS STEPS REPEATS
 set -euo pipefail
@@ -27,12 +30,17 @@ print(statistics.median(r))' "$1"
 lscpu | grep -E "Model name|^CPU\(s\)" | sed 's/  */ /g'
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "preset $preset, task $task, $rows rows per rank, $steps steps"
-printf '%-8s %-12s %-12s %-10s %s\n' repeat "1 rank" "2 ranks" efficiency "load (1 min)"
+printf '%-7s %-9s %-9s %-12s %-11s %-8s %s\n' repeat "1 rank" "2 ranks" "2 x 1 at once" efficiency "vs pair" \
+  "load (1 min)"
 for i in $(seq "$repeats"); do
   "$bin" train "${args[@]}" --batch-size "$rows" --out "$work/one_$i" >/dev/null
   one=$(rate "$work/one_$i/metrics.jsonl")
   mpirun -np 2 "$bin" train "${args[@]}" --batch-size $((2 * rows)) --out "$work/two_$i" >/dev/null
   two=$(rate "$work/two_$i/metrics.jsonl")
-  printf '%-8s %-12.3f %-12.3f %-10.3f %s\n' "$i" "$one" "$two" "$(echo "$two / (2 * $one)" | bc -l)" \
-    "$(cut -d' ' -f1 /proc/loadavg)"
+  "$bin" train "${args[@]}" --batch-size "$rows" --out "$work/a_$i" >/dev/null &
+  "$bin" train "${args[@]}" --batch-size "$rows" --out "$work/b_$i" --seed 1 >/dev/null
+  wait
+  pair=$(echo "$(rate "$work/a_$i/metrics.jsonl") + $(rate "$work/b_$i/metrics.jsonl")" | bc -l)
+  printf '%-7s %-9.3f %-9.3f %-12.3f %-11.3f %-8.3f %s\n' "$i" "$one" "$two" "$pair" \
+    "$(echo "$two / (2 * $one)" | bc -l)" "$(echo "$two / $pair" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
 done

@@ -670,8 +670,15 @@ int main(int argc, char** argv) {
   std::optional<etrm::mpi_environment> mpi;
   std::optional<etrm::mpi_communicator> world;
   if (etrm::mpi_environment::launched()) {
+    const std::string timeout = env_or("ETRM_COLLECTIVE_TIMEOUT", "600");
+    char* end = nullptr;
+    const double seconds = std::strtod(timeout.c_str(), &end);
+    if (end == timeout.c_str() || *end || !(seconds > 0)) {
+      std::cerr << "etrm: error: ETRM_COLLECTIVE_TIMEOUT '" << timeout << "' is not a positive number of seconds\n";
+      return 1;
+    }
     mpi.emplace(&argc, &argv);
-    world.emplace(MPI_COMM_WORLD, std::chrono::duration<double>(std::stod(env_or("ETRM_COLLECTIVE_TIMEOUT", "600"))));
+    world.emplace(MPI_COMM_WORLD, std::chrono::duration<double>(seconds));
     comm = *world;
   }
 #endif

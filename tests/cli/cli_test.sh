@@ -408,12 +408,13 @@ hrm)  # HRM trains, resumes and evaluates through the same commands; its checkpo
 raw = open(sys.argv[1], "rb").read()
 h = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
 cfg = json.loads(h["__metadata__"]["config"])
-assert cfg["H_layers"] == 1 and cfg["L_layers"] == 1 and cfg["puzzle_emb_len"] == 0 and not cfg["no_ACT_continue"], cfg
-for n in ("H_level.layers.0.self_attn.qkv_proj.weight", "L_level.layers.0.mlp.down_proj.weight", "q_head.bias",
+# H_layers follows the default depth (2); --layers sets L_level alone.
+assert cfg["H_layers"] == 2 and cfg["L_layers"] == 1 and cfg["puzzle_emb_len"] == 0 and not cfg["no_ACT_continue"], cfg
+for n in ("H_level.layers.1.self_attn.qkv_proj.weight", "L_level.layers.0.mlp.down_proj.weight", "q_head.bias",
           "H_init", "L_init", "puzzle_emb.weights"):
     assert "model.inner." + n in h, n
 assert h["model.inner.puzzle_emb.weights"]["shape"] == [1, 32], h["model.inner.puzzle_emb.weights"]
-assert not any(".layers.1." in n for n in h), "one block per net"' sudoku/checkpoint.safetensors ||
+assert not any("L_level.layers.1." in n for n in h), "one block in L_level"' sudoku/checkpoint.safetensors ||
     fail "hrm checkpoint: config or tensor names"
   "$bin" resume --out sudoku --steps 3 --no-progress --threads 2 >/dev/null || fail "hrm resume"
   [ "$(train_lines sudoku/metrics.jsonl)" -eq 3 ] || fail "hrm resume: expected 3 train lines"

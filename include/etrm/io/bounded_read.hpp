@@ -42,8 +42,11 @@ std::string read_file_bounded(const std::filesystem::path& path, std::uint64_t m
   if (::fstat(fd, &st) != 0) throw cannot_read(std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw cannot_read("is a directory");
   const auto too_large = [&](std::uint64_t size) {
-    return Error("'" + path.string() + "': file is " + (S_ISREG(st.st_mode) ? "" : "at least ") + std::to_string(size) +
-                 " bytes, more than the limit of " + std::to_string(max_bytes) + " bytes for " + std::string(what));
+    std::string message = "'" + path.string() + "': file is ";
+    if (!S_ISREG(st.st_mode)) message.append("at least ");
+    message.append(std::to_string(size)).append(" bytes, more than the limit of ").append(std::to_string(max_bytes));
+    message.append(" bytes for ").append(what);
+    return Error(message);
   };
   if (S_ISREG(st.st_mode) && std::uint64_t(st.st_size) > max_bytes) throw too_large(std::uint64_t(st.st_size));
   std::string bytes;

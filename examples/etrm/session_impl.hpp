@@ -477,7 +477,8 @@ class runner {
                                        : p.split(name, tr_->batch(), batches, augmentations);
         split_result res = run_split(p, std::move(sp), c,
                                      weights, print, print && !s_.svg.empty() && name == names.back() ? &pictures_ : nullptr);
-        if (c == control::adapted) res.pass2_with_unadapted = either_exact(all[unadapted].per_task, res.per_task);
+        if (c == control::adapted && res.arc.is_null())  // a voting split has its own pass@2
+          res.pass2_with_unadapted = either_exact(all[unadapted].per_task, res.per_task);
         json j = described(res);
         j["type"] = "eval";
         j["step"] = step;

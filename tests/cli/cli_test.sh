@@ -254,6 +254,12 @@ a = rows["arc1-eval"]
 assert a["fitting_tasks"] == 1 and a["arc"]["tasks"] == 3 and a["arc"]["answered_tasks"] == 1, a
 assert a["arc"]["ARC/pass@2"] <= 1 / 3, a' ext/eval.json || fail "eval.json: the non-fitting tasks are not failed"
   [ -f ext/arc1-eval/submission.json ] || fail "no submission.json of arc1-eval"
+  # TRM fitted on each task's demos under the blank id, on a suite (the ablation's baseline)
+  "$bin" train --model trm --task-pool 16 --steps 2 --out trm "${tiny[@]}" >/dev/null || fail "train trm"
+  "$bin" eval --checkpoint trm/checkpoint.safetensors --split generator-held-out --generator-tasks 4 --no-controls \
+    --adapt weights --adapt-steps 1 --adapt-supervision-steps 1 --threads 2 --out trm_ttt >trm_ttt.txt ||
+    fail "trm eval --adapt weights on a suite"
+  grep -A1 "^generator-held-out/ttt " trm_ttt.txt | grep -q "(4 tasks, " || fail "trm: no pass@k of the fitted copies"
   # ARC training: nothing of an evaluated task's test pairs (the id 'fits', the output of 'other'),
   # no evaluation demos unless asked.
   "$bin" train --task arc --model etrm --arc-canvas-side 8 --data-dir data --steps 1 --out arc "${tiny[@]}" \

@@ -40,7 +40,7 @@ std::string read_file_bounded(const std::filesystem::path& path, std::uint64_t m
   } closer{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw cannot_read(std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) throw cannot_read("is a directory");
+  if (S_ISDIR(st.st_mode)) throw cannot_read(std::strerror(EISDIR));
   const auto too_large = [&](std::uint64_t size) {
     return Error("'" + path.string() + "': file is " + (S_ISREG(st.st_mode) ? "" : "at least ") + std::to_string(size) +
                  " bytes, more than the limit of " + std::to_string(max_bytes) + " bytes for " + std::string(what));

@@ -11,7 +11,7 @@ kill   A reference run trains STEPS steps uninterrupted. Each trial trains the s
 full   A file-size limit below the checkpoint's size (ulimit -f): `etrm resume` must fail with
        one line naming the checkpoint and the cause, exit 1, and leave the previous checkpoint
        byte for byte as it was, with no temporary file behind.
-nan    A learning rate of 1e38 makes the weights overflow: training must stop with exit 3 and one
+nan    A learning rate of 1e15 makes the weights overflow: training must stop with exit 3 and one
        line naming the step, and the checkpoint written before must hold finite values only.
 
 usage: crash_resume.py CASE ETRM_BINARY WORK_DIR [--trials N] [--seed S]"""
@@ -87,10 +87,12 @@ def start(etrm, out, resume):
 
 
 def kill_during_write(proc, out, timeout=60):
-    """SIGKILL as soon as a checkpoint temporary exists; False if the run ended first."""
+    """SIGKILL as soon as a checkpoint temporary exists beside an earlier checkpoint; False if the
+    run ended first."""
     t0 = time.monotonic()
     while proc.poll() is None and time.monotonic() - t0 < timeout:
-        if any(p.name.startswith("checkpoint.safetensors.tmp.") for p in out.iterdir()):
+        if (out / "checkpoint.safetensors").exists() and \
+                any(p.name.startswith("checkpoint.safetensors.tmp.") for p in out.iterdir()):
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             return True
@@ -146,7 +148,8 @@ def case_kill(etrm, work, trials, rng):
             logged = last_logged_step(out)
             if step < logged - 1:
                 fail(f"trial {trial}: checkpoint at step {step} but step {logged} was logged: more than one interval lost")
-            print(f"trial {trial}: killed (logged step {logged}, checkpoint step {step})")
+            print(f"trial {trial}: killed{' during a checkpoint write' if trial == 0 and kills == 1 else ''} "
+                  f"(logged step {logged}, checkpoint step {step})")
             resume = True
         tensors, _ = read_checkpoint(out / "checkpoint.safetensors")
         if tensors.keys() != ref_tensors.keys():
@@ -196,7 +199,7 @@ def case_full(etrm, work):
 def case_nan(etrm, work):
     out = work / "run"
     r = subprocess.run([etrm, "train", "--task", "fewshot", "--model", "etrm", "--out", str(out), *TINY, "--steps", "20",
-                        "--lr", "1e38", "--warmup-steps", "0"], capture_output=True, text=True)
+                        "--lr", "1e15", "--warmup-steps", "0"], capture_output=True, text=True)
     print(f"exit {r.returncode}: {r.stderr.strip()}")
     if r.returncode != 3:
         fail(f"exit {r.returncode}, expected 3")

@@ -40,7 +40,7 @@ std::string read_file_bounded(const std::filesystem::path& path, std::uint64_t m
   } closer{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw cannot_read(std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) throw cannot_read("is a directory");
+  if (S_ISDIR(st.st_mode)) throw cannot_read(std::strerror(EISDIR));
   const auto too_large = [&](std::uint64_t size) {
     std::string message = "'" + path.string() + "': file is ";
     if (!S_ISREG(st.st_mode)) message.append("at least ");

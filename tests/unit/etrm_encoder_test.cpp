@@ -518,7 +518,9 @@ TEST_CASE("measure_collapse: the decoder's input depends on the demos; one task'
     for (std::size_t r = 1; r < 4; ++r)
       std::copy_n(one_task.context.begin(), W, one_task.context.begin() + std::ptrdiff_t(r * W));
     const collapse_metrics same = measure_collapse(tr, one_task, 4, tr.eval_parameters());
-    CHECK(same.context_spread == 0.0);
+    // Identical rows give the same tokens up to summation order (oneDNN's GEMM kernels sum a row
+    // in an order that depends on its place in their tiles: 1.7e-7 measured), far below `distinct`.
+    CHECK(same.context_spread < 1e-5);
     CHECK(same.demo_dependence == 0.0);
     CHECK(measure_collapse(tr, b, 1, tr.eval_parameters()).demo_dependence == 0.0);
   }

@@ -13,7 +13,7 @@ etrm::context_t<etrm::cpu_device> cpu_ctx(2);
 
 TEST_SUITE("ops cpu vs reference") {
   TEST_CASE("gemm, the default provider") {
-    MESSAGE("CPU GEMM provider: " << etrm::to_string(cpu_ctx.provider()));
+    MESSAGE("CPU GEMM provider: " << std::string(etrm::to_string(cpu_ctx.provider())));
     CHECK(cpu_ctx.provider() == etrm::default_gemm_provider);
     op_checks::check_gemm<etrm::cpu_device>(cpu_ctx);
   }

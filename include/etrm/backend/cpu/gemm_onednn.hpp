@@ -15,6 +15,9 @@
 //
 // Threads: Debian's oneDNN runs on OpenMP; each call sets the calling thread's OpenMP team size
 // to the context's thread count (a oneDNN built on oneTBB runs inside the context's arena).
+// OpenMP's workers spin after each call; on a machine with more busy threads than cores that
+// spinning costs small GEMMs several times their time unless OMP_WAIT_POLICY=passive is set in
+// the environment (docs/PERFORMANCE.md).
 #pragma once
 
 #include <etrm/core/bfloat16.hpp>

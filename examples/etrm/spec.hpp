@@ -96,7 +96,7 @@ inline run_spec default_spec() {
   return r;
 }
 
-// HRM's own choices on top of those (hrm-spec §0): an H_level as deep as L_level, one prefix
+// HRM's own choices on top of those (docs/hrm.md): an H_level as deep as L_level, one prefix
 // token (P = ceil(puzzle_emb_ndim / hidden_size), puzzle_emb_ndim 0: the final hidden size),
 // halting on q_halt > q_continue with the Q-learning continue target. Presets, --config files
 // and flags still override them.

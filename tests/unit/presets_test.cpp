@@ -35,7 +35,7 @@ TEST_CASE("HRM presets: the official tensor names and shapes, one prefix token")
   CHECK(c.prefix_len() == 1);
   CHECK(c.full_len() == 82);
   const hrm_model<R, float> m(ctx, c);
-  // 36 parameters (hrm-spec §3); H_init, L_init and the puzzle table are buffers.
+  // 36 parameters (docs/hrm.md); H_init, L_init and the puzzle table are buffers.
   CHECK(m.layout().entries().size() == 36);
   for (const char* level : {"H_level", "L_level"})
     for (int i = 0; i < 4; ++i) {

@@ -1,13 +1,13 @@
 """Independent PyTorch reference of the Hierarchical Reasoning Model (HRM).
 
-Written from hrm-spec.md (shared docs), not copied from the official sapientinc/HRM code. HRM
+Written from the computation described in docs/hrm.md, not copied from the official sapientinc/HRM code. HRM
 shares its layers, embeddings, heads, ACT wrapper, loss and optimizers with TRM (the official
 repositories share models/layers.py, the sparse embedding and the loss head), so those come
 from trm_reference.py; what is HRM's own is written here:
 
   * two reasoning modules, ``H_level`` (H_layers blocks) and ``L_level`` (L_layers blocks);
   * one supervision step of H_cycles x L_cycles updates in which every update but the last L
-    update and the last H update runs under no_grad (the one-step gradient, hrm-spec §1.6);
+    update and the last H update runs under no_grad (the one-step gradient, docs/hrm.md);
   * the prefix length P = ceil(puzzle_emb_ndim / hidden_size) (puzzle_emb_len = 0);
   * ACT with Q-learning: halting on q_halt > q_continue and the continue target from a second
     no-grad step (no_ACT_continue = False, handled by trm_reference.TRMACT / ACTLossHead).
@@ -26,7 +26,7 @@ from trm_reference import ACTLossHead, InnerCarry, ReasoningModule, TRMACT, TRMC
 
 @dataclass
 class HRMConfig(TRMConfig):
-    # hrm_v1.yaml (hrm-spec §0); P is computed, halting uses the continue head.
+    # hrm_v1.yaml (docs/hrm.md); P is computed, halting uses the continue head.
     H_layers: int = 4
     L_layers: int = 4
     H_cycles: int = 2

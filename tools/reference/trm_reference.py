@@ -468,7 +468,7 @@ class TRMACT(nn.Module):
                     min_halt = explore.to(steps.dtype) * rnd
                     halted = halted & (steps >= min_halt)
                 if not cfg.no_ACT_continue:
-                    # Q-learning target (hrm-spec §4): one more step from the new, un-reset carry
+                    # Q-learning target (docs/hrm.md): one more step from the new, un-reset carry
                     # with the current weights. Eval mode only changes the puzzle-embedding
                     # lookup (same values, but it keeps the taped local rows of this step).
                     self.inner.eval()

@@ -9,7 +9,7 @@
 // with T. The carry is detached between steps.
 //
 // With hierarchical_recursion<N, T> the same class is the Hierarchical Reasoning Model
-// (hrm-spec §1): a second net, H_level, makes the answer update, and only the last latent
+// (docs/hrm.md): a second net, H_level, makes the answer update, and only the last latent
 // update and the last answer update are taped (`hrm_model` below).
 #pragma once
 
@@ -274,7 +274,7 @@ class trm_model {
   buffer<T, D> h_init_, l_init_;
 };
 
-// The Hierarchical Reasoning Model (hrm-spec): TRM's layers, embeddings, heads and ACT with two
+// The Hierarchical Reasoning Model (docs/hrm.md): TRM's layers, embeddings, heads and ACT with two
 // nets and the one-step gradient. With the demo encoder as Prefix it reads demonstrations.
 template <class D, class T, class Recursion = dynamic_hierarchical_recursion,
           template <class, class> class Prefix = puzzle_id_prefix>

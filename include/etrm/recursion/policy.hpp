@@ -7,7 +7,7 @@
 //                                   last cycle (n latent updates + the answer update) is taped.
 //   hierarchical_recursion<N, T>    HRM: the answer update has its own net, H_level (H_layers
 //                                   blocks); only the last latent update and the last answer
-//                                   update are taped (HRM's one-step gradient, hrm-spec §1.6).
+//                                   update are taped (HRM's one-step gradient, docs/hrm.md).
 //
 // The cycle counts are template parameters; they size the tape and feed static_asserts, the
 // loops themselves are plain loops in the model. A count of `dynamic_cycles` takes it from the

@@ -35,7 +35,8 @@
 //   static void zero(context&, void* dst, std::size_t bytes);
 //   static void synchronize(context&);
 //   static constexpr const char* name;
-// and `kernels<D>` (ops/kernels.hpp) implements the numeric primitives.
+// and `kernels<D>` (declared below, specialised by each backend; the list is in
+// backend/host/host_kernels.hpp) implements the numeric primitives.
 
 // ---- begin etrm/core/config.hpp
 // SPDX-License-Identifier: Apache-2.0
@@ -49,8 +50,18 @@
 #define ETRM_VERSION_MINOR 1
 #define ETRM_VERSION_PATCH 0
 
+// 1 where the CPU backend may take its GEMMs from oneDNN (the CMake target etrm::etrm defines it
+// and links oneDNN when it finds the library).
+#ifndef ETRM_WITH_DNNL
+#define ETRM_WITH_DNNL 0
+#endif
+
 // Two builds with different settings must fail to link rather than silently mix layouts.
+#if ETRM_WITH_DNNL
+#define ETRM_ABI_NAMESPACE abi_v0_1_dnnl
+#else
 #define ETRM_ABI_NAMESPACE abi_v0_1
+#endif
 
 #define ETRM_BEGIN_NAMESPACE \
   namespace etrm {           \
@@ -340,7 +351,7 @@ ETRM_END_NAMESPACE
 // ---- end etrm/core/bfloat16.hpp
 // ---- begin etrm/core/init.hpp
 // SPDX-License-Identifier: Apache-2.0
-// TRM's initialisers (trm-spec §1.9): a JAX-style truncated normal (uniform in
+// TRM's initialisers (trm-computation.md §1.9): a JAX-style truncated normal (uniform in
 // [erf(-2/√2), erf(2/√2)], erfinv, times √2·c·std, clipped at ±2·c·std, c ≈ 1.13685 so the
 // empirical std equals the requested std), zeros and constants. Values are generated on the
 // host from the counter-based RNG, so every backend starts from the same numbers.
@@ -605,16 +616,19 @@ ETRM_END_NAMESPACE
 
 // ---- begin etrm/backend/cpu/cpu.hpp
 // SPDX-License-Identifier: Apache-2.0
-// The CPU backend: Eigen GEMM kernels on Eigen::Map views, run inside oneTBB parallel loops.
-// Eigen's own threading is off so the two never oversubscribe the cores; the context owns a
-// tbb::task_arena sized to the requested thread count and the float GEMM precision:
+// The CPU backend: oneTBB parallel loops, float GEMMs from a provider: oneDNN where etrm was
+// built with it (ETRM_WITH_DNNL, the default when CMake finds it; gemm_onednn.hpp), else Eigen
+// GEMM kernels on Eigen::Map views. Eigen's own threading is off so it never oversubscribes the
+// cores; the context owns a tbb::task_arena sized to the requested thread count, the float GEMM
+// precision and the provider:
 //
 //   etrm::backend::cpu::context ctx;                          // all cores, fp32 GEMMs
 //   etrm::backend::cpu::context ctx(2, etrm::gemm_precision::bf16);
 //   ctx.set_precision(etrm::gemm_precision::fp32);
+//   ctx.set_gemm_provider(etrm::gemm_provider::eigen);
 //
-// bf16 runs the AVX-512 BF16 kernel of gemm_bf16.hpp (or its emulation on processors without
-// it); tf32 does not exist on a CPU and is refused.
+// bf16 on Eigen runs the AVX-512 BF16 kernel of gemm_bf16.hpp (or its emulation on processors
+// without it); tf32 does not exist on a CPU and is refused. Double GEMMs are always Eigen's.
 
 #ifndef EIGEN_DONT_PARALLELIZE
 #define EIGEN_DONT_PARALLELIZE
@@ -840,6 +854,220 @@ void gemm_rows_emulated(bool ta, bool tb, index_t i0, index_t i1, index_t n, ind
 }  // namespace backend::cpu::bf16
 ETRM_END_NAMESPACE
 // ---- end etrm/backend/cpu/gemm_bf16.hpp
+#if ETRM_WITH_DNNL
+// ---- begin etrm/backend/cpu/gemm_onednn.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The CPU backend's oneDNN GEMM provider, compiled where ETRM_WITH_DNNL is defined (the CMake
+// target etrm::etrm defines it and links oneDNN when it finds the library). Each call shape gets
+// one oneDNN matmul primitive, created on first use and cached by transposes, sizes, leading
+// dimensions, batch strides, alpha, beta, thread count and precision, so a steady training step
+// only executes primitives. A batched call is one 3-D matmul (a batch stride of 0 broadcasts that
+// operand); the transposes are the operands' strides.
+//
+// bf16: A and B are rounded into contiguous bf16 copies and multiplied by oneDNN's bf16 kernels
+// (fp32 accumulation and output) where the processor has them; elsewhere the copies hold the
+// bf16-rounded floats and the fp32 kernel multiplies them (the same products up to summation
+// order, as the backend's own emulation). Where oneDNN has only its reference implementation
+// for a shape, or the GEMM is tiny (below min_work multiply-adds, where a oneDNN call's fixed
+// cost dominates), gemm() says so and the backend uses Eigen.
+//
+// Threads: Debian's oneDNN runs on OpenMP; each call sets the calling thread's OpenMP team size
+// to the context's thread count (a oneDNN built on oneTBB runs inside the context's arena).
+// OpenMP's workers spin after each call; on a machine with more busy threads than cores that
+// spinning costs small GEMMs several times their time unless OMP_WAIT_POLICY=passive is set in
+// the environment (docs/PERFORMANCE.md).
+
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+#include <omp.h>
+#endif
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace backend::cpu::onednn {
+
+// C[p] = alpha·op(A[p])·op(B[p]) + beta·C[p] for p < batch, row-major, each operand at its own
+// leading dimension and batch stride (0: the same matrix for every p).
+struct gemm_shape {
+  bool ta, tb;
+  index_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch;
+  float alpha, beta;
+  auto operator<=>(const gemm_shape&) const = default;
+};
+
+enum class operands { fp32, bf16 };
+
+class provider {
+ public:
+  static constexpr index_t min_work = index_t(1) << 15;
+
+  // Runs the GEMM; false (nothing written) when oneDNN has no optimised kernel for it.
+  // `parallel(n, f)` runs f(begin, end) over chunks of [0, n): the rounding copies of bf16.
+  template <class Parallel>
+  bool gemm(int threads, operands type, const gemm_shape& s, const float* a, const float* b, float* c,
+            Parallel&& parallel) {
+    if (s.m <= 0 || s.n <= 0 || s.k <= 0 || s.batch <= 0 || s.m * s.n * s.k * s.batch < min_work) return false;
+    std::lock_guard lock(mutex_);
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+    omp_set_num_threads(threads);
+#endif
+    const entry& e = lookup({s, threads, type});
+    if (!e.primitive) return false;
+    if (type == operands::fp32) return execute(e, a, b, c);
+    const index_t a_count = batches(s.stride_a, s.batch) * s.m * s.k;
+    const index_t b_count = batches(s.stride_b, s.batch) * s.k * s.n;
+    if (e.bf16_copies) {
+      std::uint16_t* a16 = grow(a_bf16_, a_count);
+      std::uint16_t* b16 = grow(b_bf16_, b_count);
+      copy_operand(s.ta, s.m, s.k, s.lda, s.stride_a, s.batch, a, a16, parallel);
+      copy_operand(s.tb, s.k, s.n, s.ldb, s.stride_b, s.batch, b, b16, parallel);
+      return execute(e, a16, b16, c);
+    }
+    float* a32 = grow(a_rounded_, a_count);
+    float* b32 = grow(b_rounded_, b_count);
+    copy_operand(s.ta, s.m, s.k, s.lda, s.stride_a, s.batch, a, a32, parallel);
+    copy_operand(s.tb, s.k, s.n, s.ldb, s.stride_b, s.batch, b, b32, parallel);
+    return execute(e, a32, b32, c);
+  }
+
+  // Also take oneDNN's reference kernels (the tests use it to run the bf16 copies on
+  // processors without bf16 instructions).
+  bool accept_reference = false;
+
+  // The implementation oneDNN chose for a shape ("" when none): for benchmarks and tests.
+  std::string implementation(int threads, operands type, const gemm_shape& s) {
+    std::lock_guard lock(mutex_);
+    return lookup({s, threads, type}).name;
+  }
+
+ private:
+  struct key {
+    gemm_shape shape;
+    int threads;
+    operands type;
+    auto operator<=>(const key&) const = default;
+  };
+  struct entry {
+    std::optional<dnnl::matmul> primitive;
+    dnnl::memory a, b, c;
+    bool bf16_copies = false;
+    std::string name;
+  };
+
+  static index_t batches(index_t stride, index_t batch) { return stride == 0 ? 1 : batch; }
+
+  template <class V>
+  static auto* grow(std::vector<V>& v, index_t n) {
+    if (index_t(v.size()) < n) v.resize(std::size_t(n));
+    return v.data();
+  }
+
+  static std::uint16_t to_element(float x, std::uint16_t*) { return f32_to_bf16(x); }
+  static float to_element(float x, float*) { return round_to_bf16(x); }
+
+  // Rounds op-layout operand X ([rows, cols] as op(X), stored transposed when `t`) into a
+  // contiguous copy of the same orientation   x: batch matrices at `stride`; out: [batches·rows·cols]
+  template <class Out, class Parallel>
+  static void copy_operand(bool t, index_t rows, index_t cols, index_t ld, index_t stride, index_t batch,
+                           const float* x, Out* out, Parallel& parallel) {
+    const index_t stored_rows = t ? cols : rows, stored_cols = t ? rows : cols;
+    parallel(batches(stride, batch) * stored_rows, [&](index_t r0, index_t r1) {
+      for (index_t r = r0; r < r1; ++r) {
+        const float* src = x + (r / stored_rows) * stride + (r % stored_rows) * ld;
+        Out* dst = out + r * stored_cols;
+        for (index_t j = 0; j < stored_cols; ++j) dst[j] = to_element(src[j], out);
+      }
+    });
+  }
+
+  // [batches, rows, cols] of op(X) for X stored [rows, ld] (or [cols, ld] when transposed).
+  static dnnl::memory::desc operand_desc(bool t, index_t rows, index_t cols, index_t ld, index_t stride, index_t batch,
+                                         dnnl::memory::data_type type) {
+    const index_t nb = batches(stride, batch);
+    const index_t step = stride == 0 ? (t ? cols : rows) * ld : stride;
+    return {{nb, rows, cols}, type, t ? dnnl::memory::dims{step, 1, ld} : dnnl::memory::dims{step, ld, 1}};
+  }
+
+  std::optional<dnnl::matmul> create(const gemm_shape& s, dnnl::memory::desc a, dnnl::memory::desc b,
+                                     dnnl::memory::desc c, std::string& name) const {
+    dnnl::primitive_attr attr;
+    if (s.alpha != 1.f) attr.set_output_scales(0, {s.alpha});
+    if (s.beta != 0.f) {
+      dnnl::post_ops post;
+      post.append_sum(s.beta);
+      attr.set_post_ops(post);
+    }
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, engine_, /*allow_empty=*/true);
+    if (!pd) return std::nullopt;
+    name = pd.impl_info_str();
+    if (!accept_reference && name.rfind("ref", 0) == 0) return std::nullopt;
+    return dnnl::matmul(pd);
+  }
+
+  const entry& lookup(const key& key) {
+    auto [it, fresh] = cache_.try_emplace(key);
+    entry& e = it->second;
+    if (!fresh) return e;
+    using dt = dnnl::memory::data_type;
+    const gemm_shape& s = key.shape;
+    const dnnl::memory::desc c_desc({s.batch, s.m, s.n}, dt::f32, {s.stride_c == 0 ? s.m * s.ldc : s.stride_c, s.ldc, 1});
+    dnnl::memory::desc a_desc, b_desc;
+    auto descs = [&](dt type, bool contiguous) {
+      a_desc = operand_desc(s.ta, s.m, s.k, contiguous ? (s.ta ? s.m : s.k) : s.lda,
+                            contiguous && s.stride_a ? s.m * s.k : s.stride_a, s.batch, type);
+      b_desc = operand_desc(s.tb, s.k, s.n, contiguous ? (s.tb ? s.k : s.n) : s.ldb,
+                            contiguous && s.stride_b ? s.k * s.n : s.stride_b, s.batch, type);
+    };
+    if (key.type == operands::fp32) {
+      descs(dt::f32, false);
+      e.primitive = create(s, a_desc, b_desc, c_desc, e.name);
+    } else {
+      descs(dt::bf16, true);
+      e.primitive = create(s, a_desc, b_desc, c_desc, e.name);
+      e.bf16_copies = bool(e.primitive);
+      if (!e.primitive) {
+        descs(dt::f32, true);
+        e.primitive = create(s, a_desc, b_desc, c_desc, e.name);
+      }
+    }
+    if (e.primitive) {
+      e.a = dnnl::memory(a_desc, engine_, DNNL_MEMORY_NONE);
+      e.b = dnnl::memory(b_desc, engine_, DNNL_MEMORY_NONE);
+      e.c = dnnl::memory(c_desc, engine_, DNNL_MEMORY_NONE);
+    }
+    return e;
+  }
+
+  bool execute(const entry& e, const void* a, const void* b, float* c) {
+    e.a.set_data_handle(const_cast<void*>(a));
+    e.b.set_data_handle(const_cast<void*>(b));
+    e.c.set_data_handle(c);
+    e.primitive->execute(stream_, {{DNNL_ARG_SRC, e.a}, {DNNL_ARG_WEIGHTS, e.b}, {DNNL_ARG_DST, e.c}});
+    stream_.wait();
+    return true;
+  }
+
+  dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream_{engine_};
+  std::mutex mutex_;
+  std::map<key, entry> cache_;
+  std::vector<std::uint16_t> a_bf16_, b_bf16_;
+  std::vector<float> a_rounded_, b_rounded_;
+};
+
+}  // namespace backend::cpu::onednn
+ETRM_END_NAMESPACE
+// ---- end etrm/backend/cpu/gemm_onednn.hpp
+#endif
 // ---- begin etrm/backend/host/host_kernels.hpp
 // SPDX-License-Identifier: Apache-2.0
 // The numeric primitives for host memory, written once for the reference and the CPU backend.
@@ -851,11 +1079,12 @@ ETRM_END_NAMESPACE
 
 // ---- begin etrm/ops/act.hpp
 // SPDX-License-Identifier: Apache-2.0
-// The ACT halting rule for one row (trm-spec §2.2), shared by every backend's act_update so the
+// The ACT halting rule for one row (trm-computation.md §2.2), shared by every backend's act_update so the
 // host and the GPU decide identically: steps += 1; halted = steps >= max; in training (max > 1)
 // also halt where q_halt > 0 (or > q_continue when use_continue), then keep running rows below
 // an exploration minimum drawn afresh from the counter-based RNG for every row at every step.
-// q: [B, 2]; steps: [B]; halted: [B]
+// q: [B, 2]; steps: [B]; halted: [B]. Row b draws as row first_row + b of a global batch (a
+// data-parallel rank's rows are a slice of it).
 
 
 #include <cstdint>
@@ -866,13 +1095,13 @@ namespace ops {
 template <class T>
 ETRM_HD void act_row_update(index_t b, std::int32_t max_steps, bool training, bool use_continue, double explore_prob,
                             philox_key key, std::uint64_t draw, const T* q, std::int32_t* steps,
-                            std::uint8_t* halted) {
+                            std::uint8_t* halted, std::uint64_t first_row = 0) {
   const std::int32_t st = steps[b] + 1;
   steps[b] = st;
   bool h = st >= max_steps;
   if (training && max_steps > 1) {
     h = h || (use_continue ? q[2 * b] > q[2 * b + 1] : q[2 * b] > T(0));
-    const std::uint64_t idx = (draw * std::uint64_t(1 << 20) + std::uint64_t(b)) * 2;
+    const std::uint64_t idx = (draw * std::uint64_t(1 << 20) + first_row + std::uint64_t(b)) * 2;
     const bool explore = uniform01(key, idx) < explore_prob;
     const std::int32_t min_steps =
         explore ? 2 + std::int32_t(uniform_index(key, idx + 1, std::uint64_t(max_steps - 1))) : 0;
@@ -1274,19 +1503,19 @@ struct host_kernels {
     });
   }
 
-  // ACT bookkeeping after a supervision step, row by row (ops/act.hpp).
-  // q: [B, 2]; steps: [B]; halted: [B]
+  // ACT bookkeeping after a supervision step, row by row (ops/act.hpp); row b draws as row
+  // first_row + b of the global batch.   q: [B, 2]; steps: [B]; halted: [B]
   template <class T>
   static void act_update(ctx_t& ctx, index_t B, std::int32_t max_steps, bool training, bool use_continue,
                          double explore_prob, philox_key key, std::uint64_t draw, const T* q, std::int32_t* steps,
-                         std::uint8_t* halted) {
+                         std::uint8_t* halted, std::uint64_t first_row = 0) {
     Exec::run(ctx, B, 64, [&](index_t b0, index_t e0) {
       for (index_t b = b0; b < e0; ++b)
-        ops::act_row_update(b, max_steps, training, use_continue, explore_prob, key, draw, q, steps, halted);
+        ops::act_row_update(b, max_steps, training, use_continue, explore_prob, key, draw, q, steps, halted, first_row);
     });
   }
 
-  // AdamATan2 (trm-spec §4.1): decay, moments, p −= lr/bc1 · atan2(m, sqrt(v/bc2)).   all: [n]
+  // AdamATan2 (trm-computation.md §4.1): decay, moments, p −= lr/bc1 · atan2(m, sqrt(v/bc2)).   all: [n]
   template <class T>
   static void adam_atan2(ctx_t& ctx, index_t n, T* p, const T* g, T* m, T* v, T lr, T wd, T b1, T b2, T bc1, T bc2) {
     Exec::run(ctx, n, 4096, [&](index_t b, index_t e) {
@@ -1432,6 +1661,15 @@ ETRM_END_NAMESPACE
 #include <type_traits>
 
 ETRM_BEGIN_NAMESPACE
+
+// Who computes the CPU backend's float GEMMs.
+enum class gemm_provider { eigen, onednn };
+
+inline const char* to_string(gemm_provider p) { return p == gemm_provider::eigen ? "eigen" : "onednn"; }
+
+// oneDNN where this build has it.
+constexpr gemm_provider default_gemm_provider = ETRM_WITH_DNNL ? gemm_provider::onednn : gemm_provider::eigen;
+
 namespace backend::cpu {
 
 struct context {
@@ -1446,10 +1684,20 @@ struct context {
     if (p == gemm_precision::tf32) throw std::invalid_argument("etrm cpu: tf32 GEMMs exist on CUDA only (use fp32 or bf16)");
     precision_ = p;
   }
+  gemm_provider provider() const { return provider_; }
+  void set_gemm_provider(gemm_provider p) {
+    if (p == gemm_provider::onednn && !ETRM_WITH_DNNL)
+      throw std::invalid_argument("etrm cpu: this build has no oneDNN (configure with oneDNN installed)");
+    provider_ = p;
+  }
   std::unique_ptr<tbb::task_arena> arena;
+#if ETRM_WITH_DNNL
+  std::unique_ptr<onednn::provider> onednn = std::make_unique<onednn::provider>();
+#endif
 
  private:
   gemm_precision precision_ = gemm_precision::fp32;
+  gemm_provider provider_ = default_gemm_provider;
 };
 
 struct tbb_exec {
@@ -1526,6 +1774,19 @@ void gemm_rows_in(const context& ctx, bool ta, bool tb, index_t i0, index_t i1, 
   gemm_rows(ta, tb, i0, i1, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+#if ETRM_WITH_DNNL
+// The GEMM on the context's oneDNN provider, inside its arena; false when oneDNN has no
+// optimised kernel for the shape.
+inline bool gemm_onednn(context& ctx, const onednn::gemm_shape& s, const float* a, const float* b, float* c) {
+  const auto type = ctx.precision() == gemm_precision::bf16 ? onednn::operands::bf16 : onednn::operands::fp32;
+  bool done = false;
+  ctx.arena->execute([&] {
+    done = ctx.onednn->gemm(ctx.threads(), type, s, a, b, c, [&](index_t n, auto&& f) { tbb_exec::run(ctx, n, 64, f); });
+  });
+  return done;
+}
+#endif
+
 }  // namespace backend::cpu
 
 template <>
@@ -1536,12 +1797,19 @@ struct device_traits<cpu_device> : backend::host::host_memory<backend::cpu::cont
 
 template <>
 struct kernels<cpu_device> : backend::host::host_kernels<backend::cpu::tbb_exec, false> {
-  // Same contract as kernels<reference_device>::gemm. Batches run in parallel; one large
-  // matrix is split into row or column blocks so both cores work on it.
+  // Same contract as kernels<reference_device>::gemm. On Eigen, batches run in parallel and
+  // one large matrix is split into row or column blocks so every core works on it.
   template <class T>
   static void gemm(ctx_t& ctx, bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
                    index_t stride_a, const T* b, index_t ldb, index_t stride_b, T beta, T* c, index_t ldc,
                    index_t stride_c, index_t batch) {
+#if ETRM_WITH_DNNL
+    if constexpr (std::is_same_v<T, float>)
+      if (ctx.provider() == gemm_provider::onednn &&
+          backend::cpu::gemm_onednn(ctx, {ta, tb, m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch, alpha, beta},
+                                    a, b, c))
+        return;
+#endif
     if (batch > 1) {
       backend::cpu::tbb_exec::run(ctx, batch, 1, [&](index_t p0, index_t p1) {
         for (index_t p = p0; p < p1; ++p)
@@ -1683,7 +1951,7 @@ ETRM_END_NAMESPACE
 // ---- begin etrm/layers/attention.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Non-causal multi-head self-attention token mixer with fused QKV and RoPE, followed by TRM's
-// post-norm residual (trm-spec §1.4, §1.6): h1 = rms_norm(x + o_proj(attn(qkv_proj(x)))).
+// post-norm residual (trm-computation.md §1.4, §1.6): h1 = rms_norm(x + o_proj(attn(qkv_proj(x)))).
 // Weights: qkv [3·D, D] split as [q heads, k heads, v heads], o [D, D]; no biases.
 // Scores use strided-batched GEMMs over B·H heads; probabilities are kept for backward.
 // backward assigns dx and accumulates dW.
@@ -1696,7 +1964,15 @@ ETRM_END_NAMESPACE
 
 #include <type_traits>
 
+#include <cmath>
+
 ETRM_BEGIN_NAMESPACE
+
+// TRM's SwiGLU intermediate size: ceil_to_multiple(round(expansion · width · 2/3), 256).
+inline index_t swiglu_intermediate(index_t width, double expansion) {
+  const auto inter = index_t(std::nearbyint(expansion * double(width) * 2.0 / 3.0));
+  return (inter + 255) / 256 * 256;
+}
 
 struct layer_dims {
   index_t B = 0, S = 0, D = 0, H = 0, hd = 0;
@@ -1741,7 +2017,7 @@ ETRM_END_NAMESPACE
 // ---- end etrm/layers/linear.hpp
 // ---- begin etrm/layers/residual_norm.hpp
 // SPDX-License-Identifier: Apache-2.0
-// TRM's post-norm residual: y = rms_norm(x + f(x)) with no learned weight (trm-spec §1.6).
+// TRM's post-norm residual: y = rms_norm(x + f(x)) with no learned weight (trm-computation.md §1.6).
 // forward:  y[rows, cols] = rms_norm(x + fx), rstd[rows] saved for backward
 // backward: dsum[rows, cols] = ∂/∂(x + fx) (assigned); the caller routes it to both branches.
 
@@ -1766,7 +2042,7 @@ ETRM_END_NAMESPACE
 // ---- end etrm/layers/residual_norm.hpp
 // ---- begin etrm/layers/rope.hpp
 // SPDX-License-Identifier: Apache-2.0
-// Rotary position tables (trm-spec §1.3): inv_freq_i = θ^(−2i/hd), angles pos · inv_freq
+// Rotary position tables (trm-computation.md §1.3): inv_freq_i = θ^(−2i/hd), angles pos · inv_freq
 // duplicated as [freqs, freqs] over the head dimension, positions 0..S−1 (prefix included); or
 // 2-D, by row and column of a square canvas (pos_encoding::rope2d).
 
@@ -1910,151 +2186,6 @@ ETRM_END_NAMESPACE
 // backward assigns dx and accumulates parameter gradients.
 
 #include <type_traits>
-// ---- begin etrm/model/config.hpp
-// SPDX-License-Identifier: Apache-2.0
-// The model configuration, with the official TRM field names so that it round-trips through
-// checkpoint metadata (`config` key) and the official YAML/JSON, plus the derived sizes
-// (TRM's SwiGLU intermediate rounding, prefix length, sequence length with prefix).
-
-
-#include <nlohmann/json.hpp>
-
-#include <cmath>
-#include <stdexcept>
-#include <string>
-
-ETRM_BEGIN_NAMESPACE
-
-// The token embedding table of the recursive model (official PyTorch name).
-inline constexpr const char* token_embedding_name = "model.inner.embed_tokens.embedding_weight";
-
-// rope: 1-D rotary positions over the flattened sequence (official TRM); rope2d: rotary positions
-// by row and column of the square canvas (half the frequency pairs each), so a shift by (dr, dc)
-// is the same rotation wherever the cell is and whatever the canvas width.
-enum class pos_encoding { rope, rope2d, learned, none };
-
-struct trm_config {
-  index_t hidden_size = 512;
-  index_t num_heads = 8;
-  double expansion = 4.0;
-  index_t L_layers = 2;
-  index_t H_cycles = 3;  // T
-  index_t L_cycles = 6;  // n
-  index_t seq_len = 81;
-  index_t vocab_size = 11;
-  index_t puzzle_emb_ndim = 512;
-  index_t puzzle_emb_len = 16;  // P, the prefix length
-  index_t num_puzzle_identifiers = 1;
-  pos_encoding pos_encodings = pos_encoding::rope;
-  bool mlp_t = false;
-  double rms_norm_eps = 1e-5;
-  double rope_theta = 10000.0;
-  index_t halt_max_steps = 16;
-  double halt_exploration_prob = 0.1;
-  bool no_ACT_continue = true;  // halting on q_halt > 0 (official default)
-
-  index_t prefix_len() const {
-    return puzzle_emb_len > 0 ? puzzle_emb_len : (puzzle_emb_ndim + hidden_size - 1) / hidden_size;
-  }
-  index_t full_len() const { return prefix_len() + seq_len; }  // S
-  index_t head_dim() const { return hidden_size / num_heads; }
-  bool rotary() const { return pos_encodings == pos_encoding::rope || pos_encodings == pos_encoding::rope2d; }
-  // The side of the square canvas (seq_len = side²), 0 when seq_len is not a square.
-  index_t canvas_side() const {
-    auto side = index_t(std::lround(std::sqrt(double(seq_len))));
-    return side * side == seq_len ? side : 0;
-  }
-  // TRM: ceil_to_multiple(round(expansion · width · 2/3), 256)
-  static index_t swiglu_intermediate(index_t width, double expansion) {
-    const auto inter = index_t(std::nearbyint(expansion * double(width) * 2.0 / 3.0));
-    return (inter + 255) / 256 * 256;
-  }
-  index_t intermediate() const { return swiglu_intermediate(hidden_size, expansion); }
-  index_t token_intermediate() const { return swiglu_intermediate(full_len(), expansion); }
-
-  void validate() const {
-    auto fail = [](const std::string& m) { throw std::invalid_argument("etrm config: " + m); };
-    if (hidden_size <= 0 || num_heads <= 0 || hidden_size % num_heads) fail("hidden_size must be a positive multiple of num_heads");
-    if (pos_encodings == pos_encoding::rope && head_dim() % 2) fail("rope needs an even head dimension");
-    if (pos_encodings == pos_encoding::rope2d && head_dim() % 4) fail("rope2d needs a head dimension divisible by 4");
-    if (pos_encodings == pos_encoding::rope2d && canvas_side() == 0)
-      fail("rope2d needs a square canvas (seq_len a square number)");
-    if (L_layers <= 0 || H_cycles <= 0 || L_cycles <= 0) fail("L_layers, H_cycles and L_cycles must be positive");
-    if (seq_len <= 0 || vocab_size <= 1) fail("seq_len must be positive and vocab_size at least 2");
-    if (puzzle_emb_ndim < 0 || puzzle_emb_ndim > prefix_len() * hidden_size) fail("puzzle_emb_ndim must fit in the prefix");
-    if (num_puzzle_identifiers <= 0) fail("num_puzzle_identifiers must be positive");
-    if (halt_max_steps <= 0) fail("halt_max_steps must be positive");
-  }
-};
-
-inline std::string to_string(pos_encoding p) {
-  switch (p) {
-    case pos_encoding::rope:
-      return "rope";
-    case pos_encoding::rope2d:
-      return "rope2d";
-    case pos_encoding::learned:
-      return "learned";
-    default:
-      return "none";
-  }
-}
-inline pos_encoding pos_encoding_from_string(const std::string& s) {
-  if (s == "rope") return pos_encoding::rope;
-  if (s == "rope2d") return pos_encoding::rope2d;
-  if (s == "learned") return pos_encoding::learned;
-  if (s == "none") return pos_encoding::none;
-  throw std::invalid_argument("etrm config: unknown pos_encodings '" + s + "' (rope, rope2d, learned, none)");
-}
-
-inline void to_json(nlohmann::json& j, const trm_config& c) {
-  j = nlohmann::json{{"hidden_size", c.hidden_size},
-                     {"num_heads", c.num_heads},
-                     {"expansion", c.expansion},
-                     {"L_layers", c.L_layers},
-                     {"H_cycles", c.H_cycles},
-                     {"L_cycles", c.L_cycles},
-                     {"seq_len", c.seq_len},
-                     {"vocab_size", c.vocab_size},
-                     {"puzzle_emb_ndim", c.puzzle_emb_ndim},
-                     {"puzzle_emb_len", c.puzzle_emb_len},
-                     {"num_puzzle_identifiers", c.num_puzzle_identifiers},
-                     {"pos_encodings", to_string(c.pos_encodings)},
-                     {"mlp_t", c.mlp_t},
-                     {"rms_norm_eps", c.rms_norm_eps},
-                     {"rope_theta", c.rope_theta},
-                     {"halt_max_steps", c.halt_max_steps},
-                     {"halt_exploration_prob", c.halt_exploration_prob},
-                     {"no_ACT_continue", c.no_ACT_continue}};
-}
-
-// Missing fields keep their defaults; unknown fields are ignored (official configs carry more).
-inline void from_json(const nlohmann::json& j, trm_config& c) {
-  auto get = [&](const char* k, auto& v) {
-    if (j.contains(k)) j.at(k).get_to(v);
-  };
-  get("hidden_size", c.hidden_size);
-  get("num_heads", c.num_heads);
-  get("expansion", c.expansion);
-  get("L_layers", c.L_layers);
-  get("H_cycles", c.H_cycles);
-  get("L_cycles", c.L_cycles);
-  get("seq_len", c.seq_len);
-  get("vocab_size", c.vocab_size);
-  get("puzzle_emb_ndim", c.puzzle_emb_ndim);
-  get("puzzle_emb_len", c.puzzle_emb_len);
-  get("num_puzzle_identifiers", c.num_puzzle_identifiers);
-  if (j.contains("pos_encodings")) c.pos_encodings = pos_encoding_from_string(j.at("pos_encodings").get<std::string>());
-  get("mlp_t", c.mlp_t);
-  get("rms_norm_eps", c.rms_norm_eps);
-  get("rope_theta", c.rope_theta);
-  get("halt_max_steps", c.halt_max_steps);
-  get("halt_exploration_prob", c.halt_exploration_prob);
-  get("no_ACT_continue", c.no_ACT_continue);
-}
-
-ETRM_END_NAMESPACE
-// ---- end etrm/model/config.hpp
 // ---- begin etrm/layers/swiglu_mlp.hpp
 // SPDX-License-Identifier: Apache-2.0
 // SwiGLU MLP sub-layer with its post-norm residual: y = rms_norm(x + down(silu(gate) ⊙ up)).
@@ -2118,7 +2249,7 @@ ETRM_END_NAMESPACE
 // ---- end etrm/layers/swiglu_mlp.hpp
 // ---- begin etrm/layers/token_mlp.hpp
 // SPDX-License-Identifier: Apache-2.0
-// TRM's `mlp_t` token mixer (trm-spec §1.6): transpose [B, S, D] → [B, D, S], apply a SwiGLU
+// TRM's `mlp_t` token mixer (trm-computation.md §1.6): transpose [B, S, D] → [B, D, S], apply a SwiGLU
 // MLP over the sequence axis with its post-norm residual (so the RMSNorm runs over S), and
 // transpose back. Weights: gate_up [2·It, S], down [S, It]. backward assigns dx.
 
@@ -2201,7 +2332,7 @@ swiglu_mlp<D> declare_swiglu(param_layout& l, const std::string& prefix, index_t
 template <class D>
 token_mlp_mixer<D> declare_mixer(std::type_identity<token_mlp_mixer<D>>, param_layout& l, const std::string& prefix,
                                  index_t, index_t seq, double expansion) {
-  return {declare_swiglu<D>(l, prefix + "mlp_t.", seq, trm_config::swiglu_intermediate(seq, expansion))};
+  return {declare_swiglu<D>(l, prefix + "mlp_t.", seq, swiglu_intermediate(seq, expansion))};
 }
 
 template <class D, class Mixer>
@@ -2212,7 +2343,7 @@ struct block {
   static block declare(param_layout& l, const std::string& prefix, index_t width, index_t seq, double expansion) {
     block b;
     b.mixer = declare_mixer<D>(std::type_identity<Mixer>{}, l, prefix, width, seq, expansion);
-    b.mlp = declare_swiglu<D>(l, prefix + "mlp.", width, trm_config::swiglu_intermediate(width, expansion));
+    b.mlp = declare_swiglu<D>(l, prefix + "mlp.", width, swiglu_intermediate(width, expansion));
     return b;
   }
 
@@ -2255,9 +2386,235 @@ struct block {
 ETRM_END_NAMESPACE
 // ---- end etrm/layers/block.hpp
 
+// ---- begin etrm/model/config.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The model configuration, with the official TRM (and HRM) field names so that it round-trips
+// through checkpoint metadata (`config` key) and the official YAML/JSON, plus the derived sizes
+// (TRM's SwiGLU intermediate rounding, prefix length, sequence length with prefix).
+
+// ---- begin etrm/core/json_fields.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Reading one field of a configuration object from untrusted JSON. nlohmann converts a JSON
+// float to an integer with a plain cast, undefined behaviour when the value does not fit (a
+// config saying "hidden_size": 1e300); here an integer field takes a JSON integer, or a float
+// with an integral value (YAML-converted configs write 512.0), within the field's range, and
+// anything else is std::invalid_argument naming the field and the value.
+
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <concepts>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+ETRM_BEGIN_NAMESPACE
+
+// Sets `v` from j[key] when j has the key with a non-null value; keeps it otherwise.
+template <class T>
+void read_json_field(const nlohmann::json& j, const char* key, T& v) {
+  if (!j.is_object()) throw std::invalid_argument(std::string("expected a JSON object holding '") + key + "'");
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if constexpr (std::integral<T> && !std::same_as<T, bool>) {
+    using lim = std::numeric_limits<T>;
+    const auto bad = [&] {
+      return std::invalid_argument(std::string(key) + " must be an integer in [" + std::to_string(lim::min()) + ", " +
+                                   std::to_string(lim::max()) + "], got " + it->dump());
+    };
+    if (it->is_number_unsigned()) {
+      const auto u = it->template get<std::uint64_t>();
+      if (u > std::uint64_t(lim::max())) throw bad();
+      v = T(u);
+    } else if (it->is_number_integer()) {
+      const auto s = it->template get<std::int64_t>();
+      if (s < 0 && (!lim::is_signed || s < std::int64_t(lim::min()))) throw bad();
+      if (s > 0 && std::uint64_t(s) > std::uint64_t(lim::max())) throw bad();
+      v = T(s);
+    } else if (it->is_number_float()) {
+      const double d = it->template get<double>();
+      // double(lim::max()) + 1 is a power of two, exact: the bound is strict.
+      if (!(d == std::floor(d) && d >= double(lim::min()) && d < double(lim::max()) + 1.0)) throw bad();
+      v = T(d);
+    } else {
+      throw bad();
+    }
+  } else {
+    it->get_to(v);
+  }
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/core/json_fields.hpp
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+ETRM_BEGIN_NAMESPACE
+
+// The token embedding table of the recursive model (official PyTorch name).
+inline constexpr const char* token_embedding_name = "model.inner.embed_tokens.embedding_weight";
+
+// rope: 1-D rotary positions over the flattened sequence (official TRM); rope2d: rotary positions
+// by row and column of the square canvas (half the frequency pairs each), so a shift by (dr, dc)
+// is the same rotation wherever the cell is and whatever the canvas width.
+enum class pos_encoding { rope, rope2d, learned, none };
+
+struct trm_config {
+  index_t hidden_size = 512;
+  index_t num_heads = 8;
+  double expansion = 4.0;
+  index_t L_layers = 2;
+  index_t H_layers = 0;  // HRM's H_level blocks; TRM has no H_level (official TRM config: 0, unused)
+  index_t H_cycles = 3;  // T
+  index_t L_cycles = 6;  // n
+  index_t seq_len = 81;
+  index_t vocab_size = 11;
+  index_t puzzle_emb_ndim = 512;
+  index_t puzzle_emb_len = 16;  // P, the prefix length; 0: ceil(puzzle_emb_ndim / hidden_size) (HRM)
+  index_t num_puzzle_identifiers = 1;
+  pos_encoding pos_encodings = pos_encoding::rope;
+  bool mlp_t = false;
+  double rms_norm_eps = 1e-5;
+  double rope_theta = 10000.0;
+  index_t halt_max_steps = 16;
+  double halt_exploration_prob = 0.1;
+  bool no_ACT_continue = true;  // halting on q_halt > 0 (official default)
+
+  index_t prefix_len() const {
+    return puzzle_emb_len > 0 ? puzzle_emb_len : (puzzle_emb_ndim + hidden_size - 1) / hidden_size;
+  }
+  index_t full_len() const { return prefix_len() + seq_len; }  // S
+  index_t head_dim() const { return hidden_size / num_heads; }
+  bool rotary() const { return pos_encodings == pos_encoding::rope || pos_encodings == pos_encoding::rope2d; }
+  // The side of the square canvas (seq_len = side²), 0 when seq_len is not a square.
+  index_t canvas_side() const {
+    auto side = index_t(std::lround(std::sqrt(double(seq_len))));
+    return side * side == seq_len ? side : 0;
+  }
+  // The rule lives with the layers (layers/dims.hpp); kept here for the callers that size from a config.
+  static index_t swiglu_intermediate(index_t width, double expansion) { return etrm::swiglu_intermediate(width, expansion); }
+  index_t intermediate() const { return swiglu_intermediate(hidden_size, expansion); }
+  index_t token_intermediate() const { return swiglu_intermediate(full_len(), expansion); }
+
+  // Bounds far above any model etrm trains, so that no size computed from a configuration read
+  // from a file overflows and a wrong file is refused before anything is allocated.
+  static constexpr index_t max_width = 1 << 16, max_sequence = 1 << 20, max_vocab = 1 << 20, max_depth = 1 << 10,
+                           max_identifiers = index_t(1) << 30;
+  static constexpr double max_expansion = 64;
+
+  void validate() const {
+    auto fail = [](const std::string& m) { throw std::invalid_argument("etrm config: " + m); };
+    const auto bound = [&](const char* name, index_t v, index_t limit) {
+      if (v > limit) fail(std::string(name) + " is " + std::to_string(v) + ", more than the limit of " + std::to_string(limit));
+    };
+    bound("hidden_size", hidden_size, max_width);
+    bound("num_heads", num_heads, max_width);
+    bound("puzzle_emb_ndim", puzzle_emb_ndim, max_width * max_width);
+    bound("puzzle_emb_len", puzzle_emb_len, max_sequence);
+    bound("seq_len", seq_len, max_sequence);
+    bound("vocab_size", vocab_size, max_vocab);
+    bound("num_puzzle_identifiers", num_puzzle_identifiers, max_identifiers);
+    bound("L_layers", L_layers, max_depth);
+    bound("H_cycles", H_cycles, max_depth);
+    bound("L_cycles", L_cycles, max_depth);
+    bound("halt_max_steps", halt_max_steps, max_depth);
+    if (!(expansion > 0 && expansion <= max_expansion))
+      fail("expansion must be in (0, " + std::to_string(max_expansion) + "], got " + std::to_string(expansion));
+    if (!(rms_norm_eps > 0 && std::isfinite(rms_norm_eps)) || !(rope_theta > 0 && std::isfinite(rope_theta)))
+      fail("rms_norm_eps and rope_theta must be positive and finite");
+    if (!(halt_exploration_prob >= 0 && halt_exploration_prob <= 1)) fail("halt_exploration_prob must be in [0, 1]");
+    if (hidden_size <= 0 || num_heads <= 0 || hidden_size % num_heads) fail("hidden_size must be a positive multiple of num_heads");
+    if (pos_encodings == pos_encoding::rope && head_dim() % 2) fail("rope needs an even head dimension");
+    if (pos_encodings == pos_encoding::rope2d && head_dim() % 4) fail("rope2d needs a head dimension divisible by 4");
+    if (pos_encodings == pos_encoding::rope2d && canvas_side() == 0)
+      fail("rope2d needs a square canvas (seq_len a square number)");
+    if (L_layers <= 0 || H_cycles <= 0 || L_cycles <= 0) fail("L_layers, H_cycles and L_cycles must be positive");
+    if (H_layers < 0) fail("H_layers must not be negative");
+    if (seq_len <= 0 || vocab_size <= 1) fail("seq_len must be positive and vocab_size at least 2");
+    if (puzzle_emb_ndim < 0 || puzzle_emb_ndim > prefix_len() * hidden_size) fail("puzzle_emb_ndim must fit in the prefix");
+    if (num_puzzle_identifiers <= 0) fail("num_puzzle_identifiers must be positive");
+    if (halt_max_steps <= 0) fail("halt_max_steps must be positive");
+  }
+};
+
+inline std::string to_string(pos_encoding p) {
+  switch (p) {
+    case pos_encoding::rope:
+      return "rope";
+    case pos_encoding::rope2d:
+      return "rope2d";
+    case pos_encoding::learned:
+      return "learned";
+    default:
+      return "none";
+  }
+}
+inline pos_encoding pos_encoding_from_string(const std::string& s) {
+  if (s == "rope") return pos_encoding::rope;
+  if (s == "rope2d") return pos_encoding::rope2d;
+  if (s == "learned") return pos_encoding::learned;
+  if (s == "none") return pos_encoding::none;
+  throw std::invalid_argument("etrm config: unknown pos_encodings '" + s + "' (rope, rope2d, learned, none)");
+}
+
+inline void to_json(nlohmann::json& j, const trm_config& c) {
+  j = nlohmann::json{{"hidden_size", c.hidden_size},
+                     {"num_heads", c.num_heads},
+                     {"expansion", c.expansion},
+                     {"L_layers", c.L_layers},
+                     {"H_layers", c.H_layers},
+                     {"H_cycles", c.H_cycles},
+                     {"L_cycles", c.L_cycles},
+                     {"seq_len", c.seq_len},
+                     {"vocab_size", c.vocab_size},
+                     {"puzzle_emb_ndim", c.puzzle_emb_ndim},
+                     {"puzzle_emb_len", c.puzzle_emb_len},
+                     {"num_puzzle_identifiers", c.num_puzzle_identifiers},
+                     {"pos_encodings", to_string(c.pos_encodings)},
+                     {"mlp_t", c.mlp_t},
+                     {"rms_norm_eps", c.rms_norm_eps},
+                     {"rope_theta", c.rope_theta},
+                     {"halt_max_steps", c.halt_max_steps},
+                     {"halt_exploration_prob", c.halt_exploration_prob},
+                     {"no_ACT_continue", c.no_ACT_continue}};
+}
+
+// Missing fields keep their defaults; unknown fields are ignored (official configs carry more).
+inline void from_json(const nlohmann::json& j, trm_config& c) {
+  auto get = [&](const char* k, auto& v) { read_json_field(j, k, v); };
+  get("hidden_size", c.hidden_size);
+  get("num_heads", c.num_heads);
+  get("expansion", c.expansion);
+  get("L_layers", c.L_layers);
+  get("H_layers", c.H_layers);
+  get("H_cycles", c.H_cycles);
+  get("L_cycles", c.L_cycles);
+  get("seq_len", c.seq_len);
+  get("vocab_size", c.vocab_size);
+  get("puzzle_emb_ndim", c.puzzle_emb_ndim);
+  get("puzzle_emb_len", c.puzzle_emb_len);
+  get("num_puzzle_identifiers", c.num_puzzle_identifiers);
+  std::string pos;
+  get("pos_encodings", pos);
+  if (!pos.empty()) c.pos_encodings = pos_encoding_from_string(pos);
+  get("mlp_t", c.mlp_t);
+  get("rms_norm_eps", c.rms_norm_eps);
+  get("rope_theta", c.rope_theta);
+  get("halt_max_steps", c.halt_max_steps);
+  get("halt_exploration_prob", c.halt_exploration_prob);
+  get("no_ACT_continue", c.no_ACT_continue);
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/model/config.hpp
 // ---- begin etrm/model/puzzle_prefix.hpp
 // SPDX-License-Identifier: Apache-2.0
-// The prefix source of the original TRM: a per-puzzle embedding table (trm-spec §1.2).
+// The prefix source of the original TRM: a per-puzzle embedding table (trm-computation.md §1.2).
 // It is a buffer, not a parameter: zero-initialised, absent from the parameter count, updated
 // by sparse SignSGD on the rows in the batch. The vector fills the first puzzle_emb_ndim
 // values of the flattened [P, D] prefix (TRM: prefix token 0); the rest is zero.
@@ -2417,21 +2774,35 @@ ETRM_END_NAMESPACE
 // ---- end etrm/model/reasoning_net.hpp
 // ---- begin etrm/model/trm.hpp
 // SPDX-License-Identifier: Apache-2.0
-// The Tiny Recursive Model (trm-spec §1–2): input embedding (prefix from a prefix source,
+// The Tiny Recursive Model (trm-computation.md §1–2): input embedding (prefix from a prefix source,
 // scaled token embedding, RoPE or learned positions), one reasoning network applied
 // recursively, lm_head and q_head. Compile-time choices: the token mixer (attention or mlp_t),
-// the recursion policy (T, n) and the prefix source (puzzle ids, or the ETRM demo encoder).
+// the recursion policy and the prefix source (puzzle ids, or the ETRM demo encoder).
 //
-// One supervision step: T−1 cycles on the no-grad path (nothing stored), then one taped cycle
-// of n+1 net applications whose activations come from the arena, so memory does not grow with
-// T. The carry is detached between steps.
+// One supervision step: T−1 cycles on the no-grad path (nothing stored), then the last cycle,
+// whose taped net applications keep their activations in the arena, so memory does not grow
+// with T. The carry is detached between steps.
+//
+// With hierarchical_recursion<N, T> the same class is the Hierarchical Reasoning Model
+// (docs/hrm.md): a second net, H_level, makes the answer update, and only the last latent
+// update and the last answer update are taped (`hrm_model` below).
 
 // ---- begin etrm/recursion/policy.hpp
 // SPDX-License-Identifier: Apache-2.0
-// The recursion policy: T (H_cycles) and n (L_cycles) as template parameters. They size the
-// tape and feed static_asserts; the loops themselves are plain loops in the model. A value of
-// `dynamic_cycles` takes the count from the runtime configuration instead (the CLI uses it to
-// run any checkpoint); a fixed policy rejects a configuration that disagrees.
+// The recursion policy: how one supervision step recurses over the reasoning nets. Both
+// policies run H_cycles cycles of L_cycles latent updates z_L ← L_level(z_L, z_H + x) followed
+// by one answer update z_H ← answer_net(z_H, z_L); they differ in two compile-time facts:
+//
+//   recursion_policy<T, n>          TRM: the answer update reuses L_level (one net); the whole
+//                                   last cycle (n latent updates + the answer update) is taped.
+//   hierarchical_recursion<N, T>    HRM: the answer update has its own net, H_level (H_layers
+//                                   blocks); only the last latent update and the last answer
+//                                   update are taped (HRM's one-step gradient, docs/hrm.md).
+//
+// The cycle counts are template parameters; they size the tape and feed static_asserts, the
+// loops themselves are plain loops in the model. A count of `dynamic_cycles` takes it from the
+// runtime configuration instead (the CLI uses it to run any checkpoint); a fixed policy rejects
+// a configuration that disagrees.
 
 
 #include <stdexcept>
@@ -2441,13 +2812,12 @@ ETRM_BEGIN_NAMESPACE
 
 inline constexpr int dynamic_cycles = 0;
 
+namespace detail {
 template <int T, int N>
-struct recursion_policy {
+struct cycle_counts {
   static_assert(T >= 0 && N >= 0, "cycle counts are non-negative (0 = dynamic)");
   static constexpr int H_cycles = T;
   static constexpr int L_cycles = N;
-  // Net applications recorded for backward: the last cycle only, so memory is independent of T.
-  static constexpr int tape_length = N == dynamic_cycles ? dynamic_cycles : N + 1;
 
   static index_t resolve_T(index_t configured) { return resolve(T, configured, "H_cycles"); }
   static index_t resolve_n(index_t configured) { return resolve(N, configured, "L_cycles"); }
@@ -2461,8 +2831,27 @@ struct recursion_policy {
     return fixed;
   }
 };
+}  // namespace detail
+
+template <int T, int N>
+struct recursion_policy : detail::cycle_counts<T, N> {
+  static constexpr bool separate_H_level = false;
+  // Latent updates of the last cycle recorded for backward: all n of them.
+  static constexpr index_t taped_latent_updates(index_t n) { return n; }
+  // Net applications recorded for backward: the last cycle only, so memory is independent of T.
+  static constexpr int tape_length = N == dynamic_cycles ? dynamic_cycles : N + 1;
+};
+
+template <int N, int T>
+struct hierarchical_recursion : detail::cycle_counts<N, T> {
+  static constexpr bool separate_H_level = true;
+  // Only the last latent update is recorded; the ones before it run without gradient.
+  static constexpr index_t taped_latent_updates(index_t) { return 1; }
+  static constexpr int tape_length = 2;
+};
 
 using dynamic_recursion = recursion_policy<dynamic_cycles, dynamic_cycles>;
+using dynamic_hierarchical_recursion = hierarchical_recursion<dynamic_cycles, dynamic_cycles>;
 
 ETRM_END_NAMESPACE
 // ---- end etrm/recursion/policy.hpp
@@ -2501,13 +2890,15 @@ class trm_model {
     if (cfg_.pos_encodings == pos_encoding::learned)
       pos_emb_ = layout_.add("model.inner.embed_pos.embedding_weight", {S, Dm}, init_spec::trunc_normal(std));
     net_ = net_type(layout_, "model.inner.L_level.", cfg_.L_layers, Dm, S, cfg_.expansion);
+    if constexpr (Recursion::separate_H_level)
+      h_net_ = net_type(layout_, "model.inner.H_level.", cfg_.H_layers, Dm, S, cfg_.expansion);
     lm_head_ = layout_.add("model.inner.lm_head.weight", {cfg_.vocab_size, Dm}, init_spec::trunc_normal(std));
     q_w_ = layout_.add("model.inner.q_head.weight", {2, Dm}, init_spec::zeros());
     q_b_ = layout_.add("model.inner.q_head.bias", {2}, init_spec::constant(-5.0));
     if (cfg_.pos_encodings == pos_encoding::rope) rope_ = rope_table<T, D>(ctx, S, cfg_.head_dim(), cfg_.rope_theta);
     if (cfg_.pos_encodings == pos_encoding::rope2d)
       rope_ = rope_table<T, D>::grid(ctx, cfg_.prefix_len(), cfg_.canvas_side(), cfg_.head_dim(), cfg_.rope_theta);
-    // H_init / L_init: fixed buffers drawn with std 1 (trm-spec §1.7).
+    // H_init / L_init: fixed buffers drawn with std 1 (trm-computation.md §1.7).
     std::vector<T> hi(static_cast<std::size_t>(Dm)), li(hi.size());
     fill_init<T>(hi, init_spec::trunc_normal(1.0), philox_key{0, 0x51});
     fill_init<T>(li, init_spec::trunc_normal(1.0), philox_key{0, 0x52});
@@ -2525,6 +2916,8 @@ class trm_model {
   T* l_init() { return l_init_.data(); }
   index_t H_cycles() const { return T_; }
   index_t L_cycles() const { return n_; }
+  // Latent updates of the last cycle that are taped (TRM: all n; HRM: the last one).
+  index_t taped_latent_updates() const { return Recursion::taped_latent_updates(n_); }
 
   layer_dims dims(index_t B) const {
     return {B, cfg_.full_len(), cfg_.hidden_size, cfg_.num_heads, cfg_.head_dim(), cfg_.intermediate(),
@@ -2537,9 +2930,9 @@ class trm_model {
     index_t B = 0;
     T* x = nullptr;       // input embedding [B, S, D]
     T* inj = nullptr;     // z_H + x for the latent updates
-    std::vector<T*> zl;   // z_L after each latent update, n of them
+    std::vector<T*> zl;   // z_L after each taped latent update
     T* zh_out = nullptr;  // new z_H
-    std::vector<typename net_type::template saved<T>> apps;  // n + 1
+    std::vector<typename net_type::template saved<T>> apps;  // taped latent updates, then the answer update
     typename prefix_type::saved prefix;
   };
 
@@ -2565,20 +2958,22 @@ class trm_model {
     T* zh = carry.zh.data();
     T* zl = carry.zl.data();
     const rope_view<T> rope = rope_.view();
+    const index_t taped = taped_latent_updates();
     for (index_t c = 0; c + 1 < T_; ++c) {
       K::map(ctx, n, ops::add_fn<T>{}, inj, zh, x);
       for (index_t j = 0; j < n_; ++j) net_.forward(ctx, p, d, rope, zl, inj, zl, nullptr, ws);
-      net_.forward(ctx, p, d, rope, zh, zl, zh, nullptr, ws);
+      answer_net().forward(ctx, p, d, rope, zh, zl, zh, nullptr, ws);
     }
     K::map(ctx, n, ops::add_fn<T>{}, inj, zh, x);
+    for (index_t j = taped; j < n_; ++j) net_.forward(ctx, p, d, rope, zl, inj, zl, nullptr, ws);  // HRM: untaped
     const T* zl_cur = zl;
-    for (index_t j = 0; j < n_; ++j) {
+    for (index_t j = 0; j < taped; ++j) {
       T* out = t ? t->zl[j] : zl;
       net_.forward(ctx, p, d, rope, zl_cur, inj, out, t ? &t->apps[j] : nullptr, ws);
       zl_cur = out;
     }
     T* zh_out = t ? t->zh_out : zh;
-    net_.forward(ctx, p, d, rope, zh, zl_cur, zh_out, t ? &t->apps[n_] : nullptr, ws);
+    answer_net().forward(ctx, p, d, rope, zh, zl_cur, zh_out, t ? &t->apps[taped] : nullptr, ws);
     if (t) {  // detached carry for the next step
       device_traits<D>::copy(ctx, zh, zh_out, sizeof(T) * n);
       device_traits<D>::copy(ctx, zl, zl_cur, sizeof(T) * n);
@@ -2614,11 +3009,12 @@ class trm_model {
     T* d_in = ws.template take<T>(n);
     T* dzl = ws.template take<T>(n);
     T* dx = ws.template take<T>(n);
-    net_.backward(ctx, p, d, rope, t.apps[n_], t.zh_out, dzh, d_in, g, ws);
+    const index_t taped = taped_latent_updates();
+    answer_net().backward(ctx, p, d, rope, t.apps[taped], t.zh_out, dzh, d_in, g, ws);
     // z_H entering the cycle is detached; only z_L (the injection) carries gradient on.
     std::swap(dzl, d_in);
     device_traits<D>::zero(ctx, dx, sizeof(T) * n);
-    for (index_t j = n_; j-- > 0;) {
+    for (index_t j = taped; j-- > 0;) {
       net_.backward(ctx, p, d, rope, t.apps[j], t.zl[j], dzl, d_in, g, ws);
       K::map(ctx, n, ops::add_fn<T>{}, dx, dx, d_in);  // inj = z_H + x: x gets every latent update's gradient
       std::swap(dzl, d_in);                            // into z_L of the previous update
@@ -2630,7 +3026,16 @@ class trm_model {
  private:
   static const trm_config& checked(const trm_config& c) {
     c.validate();
+    if (Recursion::separate_H_level && c.H_layers <= 0)
+      throw std::invalid_argument("etrm config: hierarchical recursion (HRM) needs H_layers > 0");
     return c;
+  }
+
+  const net_type& answer_net() const {
+    if constexpr (Recursion::separate_H_level)
+      return h_net_;
+    else
+      return net_;
   }
 
   void take(tape& t, workspace<D>& ws, index_t B) const {
@@ -2640,10 +3045,12 @@ class trm_model {
     t.x = ws.template take<T>(n);
     t.inj = ws.template take<T>(n);
     t.zh_out = ws.template take<T>(n);
-    t.zl.resize(std::size_t(n_));
+    const index_t taped = taped_latent_updates();
+    t.zl.resize(std::size_t(taped));
     for (auto& z : t.zl) z = ws.template take<T>(n);
-    t.apps.resize(std::size_t(n_ + 1));
-    for (auto& a : t.apps) net_.take(a, ws, d);
+    t.apps.resize(std::size_t(taped + 1));
+    for (index_t j = 0; j < taped; ++j) net_.take(t.apps[j], ws, d);
+    answer_net().take(t.apps[taped], ws, d);
     prefix_.take(t.prefix, ws, B);
   }
 
@@ -2700,11 +3107,17 @@ class trm_model {
   index_t T_, n_;
   param_layout layout_;
   prefix_type prefix_;
-  net_type net_;
+  net_type net_, h_net_;  // L_level; H_level with hierarchical recursion only
   param_ref tok_emb_, pos_emb_, lm_head_, q_w_, q_b_;
   rope_table<T, D> rope_;
   buffer<T, D> h_init_, l_init_;
 };
+
+// The Hierarchical Reasoning Model (docs/hrm.md): TRM's layers, embeddings, heads and ACT with two
+// nets and the one-step gradient. With the demo encoder as Prefix it reads demonstrations.
+template <class D, class T, class Recursion = dynamic_hierarchical_recursion,
+          template <class, class> class Prefix = puzzle_id_prefix>
+using hrm_model = trm_model<D, T, attention_mixer<D>, Recursion, Prefix>;
 
 ETRM_END_NAMESPACE
 // ---- end etrm/model/trm.hpp
@@ -2749,6 +3162,16 @@ inline void rotate_contexts(token_batch& b, index_t rows) {
   std::rotate(b.context.begin(), b.context.begin() + W, b.context.begin() + rows * W);
 }
 
+// Rows [first, first + count) of b (a data-parallel rank's slice of the global batch).
+inline token_batch batch_rows(const token_batch& b, index_t first, index_t count) {
+  const auto part = [&](const std::vector<std::int32_t>& v) {
+    if (v.empty()) return v;
+    const auto width = std::ptrdiff_t(v.size() / std::size_t(b.batch));
+    return std::vector<std::int32_t>(v.begin() + first * width, v.begin() + (first + count) * width);
+  };
+  return {count, part(b.inputs), part(b.labels), part(b.context)};
+}
+
 ETRM_END_NAMESPACE
 // ---- end etrm/data/token_batch.hpp
 
@@ -2757,7 +3180,7 @@ ETRM_END_NAMESPACE
 
 ETRM_BEGIN_NAMESPACE
 
-// Metrics of one step (trm-spec §3): losses are divided by the batch size; the accuracies
+// Metrics of one step (trm-computation.md §3): losses are divided by the batch size; the accuracies
 // count rows that halted this step and have at least one valid label.
 struct step_metrics {
   double loss = 0, lm_loss = 0, q_halt_loss = 0, q_continue_loss = 0;
@@ -2773,7 +3196,7 @@ ETRM_END_NAMESPACE
 // ---- end etrm/train/batch.hpp
 // ---- begin etrm/train/schedule.hpp
 // SPDX-License-Identifier: Apache-2.0
-// Optimizer settings and the learning-rate schedule (trm-spec §4): linear warmup from
+// Optimizer settings and the learning-rate schedule (trm-computation.md §4): linear warmup from
 // base·step/warmup (step counts from 1), then base·(r + (1 − r)·½(1 + cos(π·progress))) with
 // r = lr_min_ratio; TRM's r = 1 makes it constant after warmup.
 
@@ -2816,13 +3239,175 @@ ETRM_END_NAMESPACE
 // ---- end etrm/train/schedule.hpp
 // ---- begin etrm/train/trainer.hpp
 // SPDX-License-Identifier: Apache-2.0
-// Deep supervision with ACT (trm-spec §2.2–§4) around any TRM-shaped model: the carry persists
+// Deep supervision with ACT (trm-computation.md §2.2–§4) around any TRM-shaped model: the carry persists
 // across optimizer steps, halted rows take new data and reset their state, every row is
 // supervised at every step, and one optimizer step follows each supervision step.
 // Parameters, gradients, moments and the EMA shadow are flat device buffers; all per-step
 // memory comes from the arena, so a steady-state step allocates nothing. The only host
 // transfers are the batch upload and the [B]-sized metrics for logging.
+//
+// Data parallel (a communicator of N ranks, parallel/communicator.hpp), as the official code
+// does it: `batch` is this rank's rows, the slice [rank·B, (rank+1)·B) of a global batch of N·B
+// rows; parameters start as rank 0's; the loss is scaled by 1/(N·B) and the flat gradient
+// buffer summed over ranks after backward; the puzzle table's sparse rows are gathered so every
+// rank applies the same update; the ACT carry stays per rank (its exploration draws use the
+// global row index); metrics are reduced. With one rank nothing of this runs.
 
+// ---- begin etrm/parallel/communicator.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The collectives data-parallel training needs, as a contract beside the device trait.
+// A communicator joins `size()` processes (ranks); buffers live where its transport reads them
+// (host memory for MPI, device memory for NCCL). Every collective is called by every rank in
+// the same order with the same sizes.
+//
+//   rank(), size()                     this process's index in [0, size) and the process count
+//   broadcast(data, bytes, root)       data [bytes] of `root` copied to every rank
+//   all_reduce_sum(x, n)               x [n] (float or double) replaced by the sum over ranks
+//   all_gather(send, bytes, recv)      recv [size · bytes] = every rank's send [bytes], rank order
+//   barrier()                          returns once every rank has entered it
+//   abort(code)                        ends every rank's process with `code` (does not return)
+//
+// `single_process` is the one-rank communicator; `mpi_communicator` (parallel/mpi_communicator.hpp,
+// target etrm::mpi) and `nccl_communicator` (parallel/nccl_communicator.cuh, target etrm::nccl)
+// join processes. `communicator_ref` holds any of them without a template parameter, so the
+// trainer's type does not depend on the transport.
+
+
+#include <concepts>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class C>
+concept communicator = requires(C& c, const C& cc, void* data, const void* send, float* f, double* d, std::size_t n) {
+  { cc.rank() } -> std::convertible_to<int>;
+  { cc.size() } -> std::convertible_to<int>;
+  c.broadcast(data, n, 0);
+  c.all_reduce_sum(f, n);
+  c.all_reduce_sum(d, n);
+  c.all_gather(send, n, data);
+  c.barrier();
+  c.abort(1);
+};
+
+// One process: collectives are identities on host memory.
+struct single_process {
+  int rank() const { return 0; }
+  int size() const { return 1; }
+  void broadcast(void*, std::size_t, int) {}
+  void all_reduce_sum(float*, std::size_t) {}
+  void all_reduce_sum(double*, std::size_t) {}
+  void all_gather(const void* send, std::size_t bytes, void* recv) {
+    if (send != recv && bytes) std::memmove(recv, send, bytes);
+  }
+  void barrier() {}
+  [[noreturn]] void abort(int code) { std::exit(code); }
+};
+static_assert(communicator<single_process>);
+
+// A non-owning reference to any communicator (the referenced one must outlive it); a
+// default-constructed reference is a single process.
+class communicator_ref {
+ public:
+  communicator_ref() : communicator_ref(one_process_) {}
+  template <class C>
+    requires(!std::same_as<std::remove_cv_t<C>, communicator_ref> && communicator<C>)
+  communicator_ref(C& c) : self_(&c), ops_(&ops_of<C>) {}  // NOLINT: implicit, like a reference
+
+  int rank() const { return ops_->rank(self_); }
+  int size() const { return ops_->size(self_); }
+  void broadcast(void* data, std::size_t bytes, int root) { ops_->broadcast(self_, data, bytes, root); }
+  void all_reduce_sum(float* x, std::size_t n) { ops_->reduce_f(self_, x, n); }
+  void all_reduce_sum(double* x, std::size_t n) { ops_->reduce_d(self_, x, n); }
+  void all_gather(const void* send, std::size_t bytes, void* recv) { ops_->gather(self_, send, bytes, recv); }
+  void barrier() { ops_->barrier(self_); }
+  [[noreturn]] void abort(int code) {
+    ops_->abort(self_, code);
+    std::exit(code);  // a transport's abort that returned
+  }
+
+ private:
+  struct table {
+    int (*rank)(const void*);
+    int (*size)(const void*);
+    void (*broadcast)(void*, void*, std::size_t, int);
+    void (*reduce_f)(void*, float*, std::size_t);
+    void (*reduce_d)(void*, double*, std::size_t);
+    void (*gather)(void*, const void*, std::size_t, void*);
+    void (*barrier)(void*);
+    void (*abort)(void*, int);
+  };
+  template <class C>
+  static constexpr table ops_of{
+      [](const void* s) { return int(static_cast<const C*>(s)->rank()); },
+      [](const void* s) { return int(static_cast<const C*>(s)->size()); },
+      [](void* s, void* d, std::size_t b, int r) { static_cast<C*>(s)->broadcast(d, b, r); },
+      [](void* s, float* x, std::size_t n) { static_cast<C*>(s)->all_reduce_sum(x, n); },
+      [](void* s, double* x, std::size_t n) { static_cast<C*>(s)->all_reduce_sum(x, n); },
+      [](void* s, const void* in, std::size_t b, void* out) { static_cast<C*>(s)->all_gather(in, b, out); },
+      [](void* s) { static_cast<C*>(s)->barrier(); },
+      [](void* s, int code) { static_cast<C*>(s)->abort(code); },
+  };
+  static inline single_process one_process_;
+
+  void* self_;
+  const table* ops_;
+};
+static_assert(communicator<communicator_ref>);
+
+ETRM_END_NAMESPACE
+// ---- end etrm/parallel/communicator.hpp
+// ---- begin etrm/train/numerical_guard.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The trainer's guard against numerical faults: a NaN or Inf in the gradients (from a NaN or Inf
+// loss, or an overflow in the backward pass) would spread through every parameter and both Adam
+// moments in one update, and the next checkpoint would carry them. The gradients are checked
+// before each update (a fault: no parameter or moment is updated) and the parameters after it;
+// either fault stops training with the step named, so the last checkpoint written stays the
+// last good state (the trainer's step count and ACT carry have moved on: reload that checkpoint
+// to continue).
+
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+ETRM_BEGIN_NAMESPACE
+
+struct non_finite_error : std::runtime_error {
+  non_finite_error(index_t step, const std::string& what)
+      : std::runtime_error("training diverged at step " + std::to_string(step) + ": " + what), step(step) {}
+  index_t step;
+};
+
+// Throws non_finite_error naming `what` when x [n] holds a NaN or Inf (its sum of squares, one
+// [1] arena scalar, is then not finite; so is that of finite values beyond ~1e19 in float, a
+// divergence as well).
+template <class D, class T>
+void require_finite(context_t<D>& ctx, workspace<D>& ws, const T* x, index_t n, index_t step, const char* what) {
+  T* sq = ws.template take<T>(1);
+  kernels<D>::row_reduce(ctx, 1, n, ops::reduce_op::sum_squares, x, sq);
+  const double sum = double(to_host<D>(ctx, sq, 1)[0]);
+  if (!std::isfinite(sum)) throw non_finite_error(step, std::string(what) + " " + std::to_string(std::sqrt(sum)));
+}
+
+// The two checks of an optimizer step: the gradients before it (a NaN or Inf loss, an overflow
+// in the backward pass: nothing is updated) and the parameters after it (an overflow in the
+// update itself: the step is refused before any checkpoint can hold it).
+template <class D, class T>
+void require_finite_gradients(context_t<D>& ctx, workspace<D>& ws, const T* g, index_t n, index_t step) {
+  require_finite(ctx, ws, g, n, step, "no update was made, the gradient norm is");
+}
+template <class D, class T>
+void require_finite_parameters(context_t<D>& ctx, workspace<D>& ws, const T* p, index_t n, index_t step) {
+  require_finite(ctx, ws, p, n, step, "the update overflowed, the parameter norm is");
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/train/numerical_guard.hpp
 
 #include <algorithm>
 #include <cmath>
@@ -2836,7 +3421,7 @@ struct int_eq_fn {
   ETRM_HD T operator()(T a, T b) const { return T(a == b); }
 };
 
-// ACT continue target (trm-spec §3): sigmoid of the next step's q_halt at the last step,
+// ACT continue target (trm-computation.md §3): sigmoid of the next step's q_halt at the last step,
 // else of max(next q_halt, next q_continue).
 template <class T>
 struct continue_target_fn {
@@ -2879,8 +3464,8 @@ class trainer {
     std::uint64_t seed = 0;
   };
 
-  trainer(context_t<D>& ctx, Model& model, index_t batch, options opt)
-      : ctx_(ctx), model_(model), opt_(opt), B_(batch), carry_(batch, model.config().full_len(), model.config().hidden_size),
+  trainer(context_t<D>& ctx, Model& model, index_t batch, options opt, communicator_ref comm = {})
+      : ctx_(ctx), model_(model), opt_(opt), comm_(comm), B_(batch), carry_(batch, model.config().full_len(), model.config().hidden_size),
         params_(model.layout().total()), grads_(model.layout().total()), m_(model.layout().total()),
         v_(model.layout().total()), ema_(opt.optimizer.ema_rate > 0 ? model.layout().total() : 0) {
     set_parameters(model.layout().template initial_values<T>(opt.seed));
@@ -2894,9 +3479,16 @@ class trainer {
     steps_ = make_buffer<std::int32_t, D>(ctx, std::vector<std::int32_t>(std::size_t(B_), 0));
     zeros_ = make_buffer<std::int32_t, D>(ctx, std::vector<std::int32_t>(std::size_t(B_), 0));
     halted_ = make_buffer<std::uint8_t, D>(ctx, std::vector<std::uint8_t>(std::size_t(B_), 1));  // all rows take data
+    if (comm_.size() > 1) {
+      comm_.broadcast(params_.data(), sizeof(T) * std::size_t(params_.size()), 0);
+      reset_ema();
+    }
   }
 
-  index_t batch() const { return B_; }
+  index_t batch() const { return B_; }  // rows of this rank
+  index_t global_batch() const { return B_ * comm_.size(); }
+  index_t first_row() const { return B_ * comm_.rank(); }  // this rank's first row of the global batch
+  communicator_ref& communicator() { return comm_; }
   context_t<D>& context() { return ctx_; }
   index_t step() const { return step_; }
   Model& model() { return model_; }
@@ -2956,28 +3548,27 @@ class trainer {
     T* dq = ws_.template take<T>(B_ * 2);
     typename Model::tape& tape = tape_;
     model_.forward(ctx_, params_.data(), carry_, inputs_.data(), context_.data(), logits, q, &tape, ws_);
-    losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
-    if (!c.no_ACT_continue) continue_loss(l, q, dq, T(1.0 / double(B_)));
-    const T* readout = readout_loss(params_.data(), tape);
+    const T scale = T(1.0 / double(global_batch()));
+    losses l = loss(logits, q, dlogits, dq, scale);
+    if (!c.no_ACT_continue) continue_loss(l, q, dq, scale);
+    const T* readout = readout_loss(params_.data(), tape, scale);
     model_.backward(ctx_, params_.data(), tape, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
+    if (comm_.size() > 1) comm_.all_reduce_sum(grads_.data(), std::size_t(params_.size()));
 
     ++step_;
     const double lr = scheduled_lr(opt_.optimizer, opt_.optimizer.lr, step_);
     optimizer_step(lr);
-    model_.prefix().sparse_update(ctx_, B_, context_.data(), tape.prefix,
-                                  T(scheduled_lr(opt_.optimizer, opt_.optimizer.puzzle_emb_lr, step_)),
-                                  T(opt_.optimizer.puzzle_emb_weight_decay));
+    sparse_update(tape.prefix);
     K::act_update(ctx_, B_, std::int32_t(c.halt_max_steps), true, !c.no_ACT_continue, c.halt_exploration_prob,
-                  philox_key{opt_.seed, 0xAC7}, std::uint64_t(step_), q, steps_.data(), halted_.data());
-    step_metrics m = metrics(l, q, /*only_halted=*/true);
+                  philox_key{opt_.seed, 0xAC7}, std::uint64_t(step_), q, steps_.data(), halted_.data(),
+                  std::uint64_t(first_row()));
+    step_metrics m = metrics(l, q, /*only_halted=*/true, readout);
     m.lr = lr;
-    if (readout)
-      for (const T v : to_host<D>(ctx_, readout, B_)) m.readout_loss += double(v) / double(B_);
     (void)P;
     return m;
   }
 
-  // Evaluation (trm-spec §2.2): a fresh carry, halt_max_steps no-grad steps, no early halting.
+  // Evaluation (trm-computation.md §2.2): a fresh carry, halt_max_steps no-grad steps, no early halting.
   // Returns metrics over all rows with labels; `pred` (optional) gets the argmax [B, seq_len]
   // and `q_halt` (optional) the final halting logits [B].
   step_metrics evaluate(const token_batch& b, std::vector<std::int32_t>* pred = nullptr,
@@ -3019,7 +3610,7 @@ class trainer {
       const std::size_t mark = ws_.mark();
       model_.forward(ctx_, w, carry_, inputs_.data(), context_.data(), logits, q, &tape_, ws_);
       const losses l = loss(logits, q, dlogits, dq, T(1.0 / double(B_)));
-      readout_loss(w, tape_);
+      readout_loss(w, tape_, T(1.0 / double(B_)));
       model_.backward(ctx_, w, tape_, inputs_.data(), context_.data(), dlogits, dq, grads_.data(), ws_);
       total += metrics(l, q, /*only_halted=*/false).loss;
       ws_.rewind(mark);
@@ -3103,11 +3694,34 @@ class trainer {
 
   // A prefix source's own loss on the taped forward (the ETRM encoder's readout; null when it
   // has none), its gradients into grads_ and the tape. Returns each row's loss ([B], device).
-  const T* readout_loss(const T* weights, typename Model::tape& tape) {
+  const T* readout_loss(const T* weights, typename Model::tape& tape, T grad_scale) {
     if constexpr (requires { &Model::prefix_type::readout_loss; })
-      return model_.prefix().readout_loss(ctx_, weights, B_, tape.prefix, labels_.data(), opt_.loss,
-                                          T(1.0 / double(B_)), grads_.data(), ws_);
+      return model_.prefix().readout_loss(ctx_, weights, B_, tape.prefix, labels_.data(), opt_.loss, grad_scale,
+                                          grads_.data(), ws_);
     return nullptr;
+  }
+
+  // The prefix source's update of its own state after backward (TRM: SignSGD on the puzzle
+  // table's rows in the batch). On N ranks every rank applies it to the gathered ids and row
+  // gradients of the global batch, in global row order, so the tables stay equal.
+  void sparse_update(typename Model::prefix_type::saved& prefix) {
+    const T lr = T(scheduled_lr(opt_.optimizer, opt_.optimizer.puzzle_emb_lr, step_));
+    const T wd = T(opt_.optimizer.puzzle_emb_weight_decay);
+    index_t rows = B_;
+    const std::int32_t* ids = context_.data();
+    auto gathered = prefix;
+    if constexpr (requires { prefix.local_grad; }) {
+      const index_t width = model_.prefix().context_width(), ndim = model_.prefix().ndim();
+      if (comm_.size() > 1 && ndim > 0) {
+        rows = global_batch();
+        std::int32_t* all_ids = ws_.template take<std::int32_t>(rows * width);
+        comm_.all_gather(context_.data(), sizeof(std::int32_t) * std::size_t(B_ * width), all_ids);
+        gathered.local_grad = ws_.template take<T>(rows * ndim);
+        comm_.all_gather(prefix.local_grad, sizeof(T) * std::size_t(B_ * ndim), gathered.local_grad);
+        ids = all_ids;
+      }
+    }
+    model_.prefix().sparse_update(ctx_, rows, ids, gathered, lr, wd);
   }
 
   // Stablemax/softmax CE over the token rows (prefix rows skipped) plus ½·BCE halting loss,
@@ -3126,7 +3740,9 @@ class trainer {
     return l;
   }
 
-  step_metrics metrics(const losses& l, const T* q, bool only_halted) {
+  // Means over the batch's rows: in a training step (only_halted) over every rank's rows.
+  // `readout` (nullable): the prefix source's loss per row [B].
+  step_metrics metrics(const losses& l, const T* q, bool only_halted, const T* readout = nullptr) {
     const auto seq_loss = to_host<D>(ctx_, l.seq_loss, B_);
     const auto count = to_host<D>(ctx_, l.count, B_);
     const auto correct = to_host<D>(ctx_, l.correct, B_);
@@ -3148,9 +3764,25 @@ class trainer {
       m.q_halt_accuracy += (qh[2 * b] >= 0) == exact;
       m.steps += only_halted ? double(steps[b]) : double(model_.config().halt_max_steps);
     }
-    m.lm_loss /= double(B_);
-    m.q_halt_loss /= double(B_);
-    m.q_continue_loss /= double(B_);
+    if (readout)
+      for (const T v : to_host<D>(ctx_, readout, B_)) m.readout_loss += double(v);
+    double rows = double(B_);
+    if (only_halted && comm_.size() > 1) {  // sums over all ranks, in device memory (NCCL reads no other)
+      const std::vector<double> local{m.lm_loss,  m.q_halt_loss,    m.q_continue_loss, m.readout_loss, double(m.count),
+                                      m.accuracy, m.exact_accuracy, m.q_halt_accuracy, m.steps};
+      if (!metric_sums_.size()) metric_sums_ = buffer<double, D>(index_t(local.size()));
+      from_host<D>(ctx_, metric_sums_.data(), local);
+      comm_.all_reduce_sum(metric_sums_.data(), local.size());
+      const std::vector<double> sums = to_host<D>(ctx_, metric_sums_.data(), metric_sums_.size());
+      m.lm_loss = sums[0], m.q_halt_loss = sums[1], m.q_continue_loss = sums[2], m.readout_loss = sums[3];
+      m.count = index_t(sums[4]), m.accuracy = sums[5], m.exact_accuracy = sums[6], m.q_halt_accuracy = sums[7];
+      m.steps = sums[8];
+      rows = double(global_batch());
+    }
+    m.lm_loss /= rows;
+    m.q_halt_loss /= rows;
+    m.q_continue_loss /= rows;
+    m.readout_loss /= rows;
     m.loss = m.lm_loss + 0.5 * (m.q_halt_loss + m.q_continue_loss);
     if (m.count) {
       for (double* v : {&m.accuracy, &m.exact_accuracy, &m.q_halt_accuracy, &m.steps}) *v /= double(m.count);
@@ -3162,6 +3794,7 @@ class trainer {
     using K = kernels<D>;
     const auto& o = opt_.optimizer;
     const index_t n = params_.size();
+    require_finite_gradients(ctx_, ws_, grads_.data(), n, step_);
     if (o.grad_clip > 0) clip_global_norm(ctx_, ws_, grads_.data(), n, o.grad_clip);
     const T bc1 = T(1 - std::pow(o.beta1, double(step_))), bc2 = T(1 - std::pow(o.beta2, double(step_)));
     // [begin, end) of the flat buffers at `rate`
@@ -3176,6 +3809,7 @@ class trainer {
     const index_t encoder_end = o.encoder_lr_scale != 1.0 ? model_.prefix_parameters_end() : 0;
     update(0, encoder_end, lr * o.encoder_lr_scale);
     update(encoder_end, n, lr);
+    require_finite_parameters(ctx_, ws_, params_.data(), n, step_);
     if (ema_.size()) K::ema(ctx_, n, params_.data(), ema_.data(), T(o.ema_rate));
   }
 
@@ -3199,10 +3833,12 @@ class trainer {
   context_t<D>& ctx_;
   Model& model_;
   options opt_;
+  communicator_ref comm_;
   index_t B_;
   index_t step_ = 0;
   trm_carry<T, D> carry_, next_carry_;
   buffer<T, D> params_, grads_, m_, v_, ema_;
+  buffer<double, D> metric_sums_;  // data parallel: the step's metric sums
   buffer<std::int32_t, D> inputs_, labels_, context_, fresh_inputs_, fresh_labels_, fresh_context_, steps_, zeros_;
   buffer<std::uint8_t, D> halted_, ones_;
   workspace<D> ws_;
@@ -3448,7 +4084,7 @@ ETRM_END_NAMESPACE
 // SPDX-License-Identifier: Apache-2.0
 // ETRM's demonstration encoder: a prefix source that reads a task's demonstration pairs in
 // place of TRM's per-puzzle embedding, so the model has no per-task parameters and can run on
-// tasks it never saw (etrm-lessons.md §5).
+// tasks it never saw (docs/demo-encoders.md §6).
 //
 // Per row the context holds up to `max_demos` pairs, each an input and an output canvas of
 // side G (grid cropped to content with an EOS border, PAD beyond, not a 30×30 canvas):
@@ -4061,6 +4697,28 @@ struct pattern_demos {
 }  // namespace data
 ETRM_END_NAMESPACE
 // ---- end etrm/data/cell_patterns.hpp
+// ---- begin etrm/model/priors.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Per-task priors: hand-written searches that read a task's demonstrations outside the network
+// (the alignment search of encoder_config::search_alignment and candidate_cells, the key ranking
+// and answer of encoder_config::pattern_cells). The learned ETRM runs none of them. This counter
+// tells how many task rows they searched in this process, so a tool or a test can show that a
+// run used no prior (the count stays 0) rather than trusting the configuration flags.
+
+
+#include <atomic>
+#include <cstdint>
+
+ETRM_BEGIN_NAMESPACE
+
+// Task rows searched by a prior since the process started (one per row and search call).
+inline std::atomic<std::uint64_t>& prior_search_rows() {
+  static std::atomic<std::uint64_t> rows{0};
+  return rows;
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/model/priors.hpp
 
 #include <utility>
 #include <vector>
@@ -4077,6 +4735,8 @@ struct encoder_config {
   bool neighbour_rays = false;   // with neighbour_cells: the first non-black cell along each direction
   bool neighbour_relations = false;  // with neighbour_cells: each neighbour's relation to the cell, not its colour
   bool query_attention = true;  // the query cells read the demo tokens by cross-attention
+  // search_alignment, candidate_cells and pattern_cells are priors (model/priors.hpp): searches
+  // over each task's demos outside the network, off in the learned ETRM.
   // With query_attention: output tokens and query cells embed the input cell they come from under
   // the searched dihedral transform and shift (see 1. above).
   bool search_alignment = false;
@@ -4088,7 +4748,7 @@ struct encoder_config {
   // With query_attention: the query cross-attention starts as a matcher (k_proj = q_proj) and the
   // demo token table as a copy of the model's, so from the first step a query cell attends most
   // to demo cells of its own colour and position, which carry their pair's other grid. Off by
-  // default: it showed no effect on the training plateau (docs/RESULTS.md).
+  // default: it showed no effect on the training plateau (docs/experiments/matching-init.md).
   bool matching_init = false;
   // With query_attention: weight of the readout loss (see 5. above; 0: no readout head).
   double readout_weight = 0;
@@ -4111,21 +4771,21 @@ inline void to_json(nlohmann::json& j, const encoder_config& e) {
        {"readout_weight", e.readout_weight}, {"raw_lookup", e.raw_lookup}};
 }
 inline void from_json(const nlohmann::json& j, encoder_config& e) {
-  e.grid_side = j.value("grid_side", e.grid_side);
-  e.max_demos = j.value("max_demos", e.max_demos);
-  e.encoder_layers = j.value("encoder_layers", e.encoder_layers);
-  e.latent_layers = j.value("latent_layers", e.latent_layers);
-  e.aligned_cells = j.value("aligned_cells", e.aligned_cells);
-  e.neighbour_cells = j.value("neighbour_cells", e.neighbour_cells);
-  e.neighbour_rays = j.value("neighbour_rays", e.neighbour_rays);
-  e.neighbour_relations = j.value("neighbour_relations", e.neighbour_relations);
-  e.query_attention = j.value("query_attention", e.query_attention);
-  e.search_alignment = j.value("search_alignment", e.search_alignment);
-  e.candidate_cells = j.value("candidate_cells", e.candidate_cells);
-  e.pattern_cells = j.value("pattern_cells", e.pattern_cells);
-  e.matching_init = j.value("matching_init", e.matching_init);
-  e.readout_weight = j.value("readout_weight", e.readout_weight);
-  e.raw_lookup = j.value("raw_lookup", e.raw_lookup);
+  read_json_field(j, "grid_side", e.grid_side);
+  read_json_field(j, "max_demos", e.max_demos);
+  read_json_field(j, "encoder_layers", e.encoder_layers);
+  read_json_field(j, "latent_layers", e.latent_layers);
+  read_json_field(j, "aligned_cells", e.aligned_cells);
+  read_json_field(j, "neighbour_cells", e.neighbour_cells);
+  read_json_field(j, "neighbour_rays", e.neighbour_rays);
+  read_json_field(j, "neighbour_relations", e.neighbour_relations);
+  read_json_field(j, "query_attention", e.query_attention);
+  read_json_field(j, "search_alignment", e.search_alignment);
+  read_json_field(j, "candidate_cells", e.candidate_cells);
+  read_json_field(j, "pattern_cells", e.pattern_cells);
+  read_json_field(j, "matching_init", e.matching_init);
+  read_json_field(j, "readout_weight", e.readout_weight);
+  read_json_field(j, "raw_lookup", e.raw_lookup);
 }
 
 struct cross_attention_aggregation {
@@ -4256,6 +4916,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   type(context_t<D>& ctx, param_layout& l, const trm_config& c, const encoder_config& e = {})
       : cfg_(e), K_(c.prefix_len()), Dm_(c.hidden_size), H_(c.num_heads), V_(c.vocab_size), eps_(c.rms_norm_eps),
         P_total_(c.prefix_len() * c.hidden_size), S_(c.full_len()), expansion_(c.expansion) {
+    if (e.grid_side <= 0 || e.grid_side > 64 || e.max_demos <= 0 || e.max_demos > 64 || e.encoder_layers < 0 ||
+        e.encoder_layers > trm_config::max_depth || e.latent_layers < 0 || e.latent_layers > trm_config::max_depth)
+      throw std::invalid_argument("etrm encoder: grid_side and max_demos must be in [1, 64], the layer counts in [0, " +
+                                  std::to_string(trm_config::max_depth) + "]");
     const std::string pre = "model.inner.encoder.";
     const index_t G = e.grid_side, Dm = Dm_;
     const init_spec emb = init_spec::trunc_normal(1.0 / std::sqrt(double(Dm)));
@@ -4269,7 +4933,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {2 * c.vocab_size, Dm}, emb);
     if (e.pattern_cells) pattern_ = l.add(pre + "embed_pattern.weight", {data::pattern_answer_ids(c.vocab_size), Dm}, emb);
     // Zero: the 8 tables start silent, so training starts as without them (drawn like the others,
-    // their sum drowned each cell's own colour and slowed the lookup; docs/RESULTS.md).
+    // their sum drowned each cell's own colour and slowed the lookup; docs/experiments/neighbour-rays.md).
     if (e.neighbour_cells)
       neighbours_ = l.add(pre + "embed_neighbours.weight", {8, neighbour_vocab(), Dm}, init_spec::zeros());
     for (index_t i = 0; i < e.encoder_layers; ++i)
@@ -4586,6 +5250,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       if (cfg_.pattern_cells) {
         kernels<D>::for_each(ctx, data::pattern_relations * B * cells(),
                              data::pattern_neighbours{inputs, B, int(cfg_.grid_side), s.query_pattern_neighbours});
+        prior_search_rows() += std::uint64_t(B);
         kernels<D>::for_each(ctx, B, patterns(B, s, inputs, s.query_pattern));
         add_embedding(ctx, p + pattern_.offset, B * cells(), s.query_pattern, s.query_in, ws);
       }
@@ -4649,6 +5314,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   void align_cells(context_t<D>& ctx, index_t B, const std::int32_t* context, const std::int32_t* inputs,
                    saved& s) const {
     const bool query = inputs && query_has_positions();
+    prior_search_rows() += std::uint64_t(B);
     kernels<D>::for_each(ctx, B,
                          align_demo_rows{context, query ? inputs : nullptr, cfg_.context_width(), cfg_.max_demos,
                                          cfg_.pair_len(), cells(), int(cfg_.grid_side), int(V_), s.transported,
@@ -4723,6 +5389,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (cfg_.pattern_cells) {  // every grid of every pair: [B·M·2, G, G]
       K::for_each(ctx, data::pattern_relations * B * M * Lp,
                   data::pattern_neighbours{s.tokens, B * M * 2, int(cfg_.grid_side), s.pattern_neighbours});
+      prior_search_rows() += std::uint64_t(B);
       K::for_each(ctx, B, patterns(B, s, nullptr, s.pattern));
       add_embedding(ctx, p + pattern_.offset, B * M * Lp, s.pattern, s.x0, ws);
     }
@@ -4829,7 +5496,7 @@ ETRM_END_NAMESPACE
 
 // ---- begin etrm/data/arc_encoding.hpp
 // SPDX-License-Identifier: Apache-2.0
-// ARC grids as token sequences (trm-spec §5.5, §6.2): each grid sits in a 30x30 canvas at an
+// ARC grids as token sequences (trm-computation.md §5.5, §6.2): each grid sits in a 30x30 canvas at an
 // offset, flattened row-major, PAD=0, EOS=1, colour c -> c+2 (vocab 12). An EOS row under the
 // grid and an EOS column right of it tell the model, and the crop, where the grid ends.
 
@@ -4860,6 +5527,116 @@ struct data_error : std::runtime_error {
 }  // namespace data
 ETRM_END_NAMESPACE
 // ---- end etrm/data/error.hpp
+// ---- begin etrm/io/bounded_read.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Reading files that come from anywhere with limits fixed before anything is allocated: a file's
+// size is checked against a limit before it is read, and JSON nested deeper than any file etrm
+// reads or writes is refused while it is parsed. Every refusal names the limit, so a user whose
+// legitimate file is larger knows which limit to raise. The error type is the caller's
+// (io_error for io/, data_error for data/); each message names the file.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+// ---- begin etrm/io/error.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The one exception type of the io modules: a file that cannot be read, written or understood.
+// Its message is a single line that names the file and what is wrong with it, so a log line is
+// enough to find and fix the problem.
+
+#include <stdexcept>
+
+ETRM_BEGIN_NAMESPACE
+namespace io {
+
+struct io_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace io
+ETRM_END_NAMESPACE
+// ---- end etrm/io/error.hpp
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+ETRM_BEGIN_NAMESPACE
+namespace io {
+
+// The deepest nesting of any JSON etrm reads (a safetensors header is 3 deep, an ARC task 5, a
+// run description 4); nlohmann's parser is iterative, so this bounds memory, not the stack.
+inline constexpr int json_max_depth = 32;
+
+// The whole of `path`, refused with "'<path>': file is N bytes, more than the limit of M bytes for
+// <what>" before any allocation when it is larger than `max_bytes`.
+template <class Error = io_error>
+std::string read_file_bounded(const std::filesystem::path& path, std::uint64_t max_bytes, std::string_view what) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const auto cannot_read = [&](const char* why) { return Error("cannot read '" + path.string() + "': " + why); };
+  if (fd < 0) throw cannot_read(std::strerror(errno));
+  struct fd_closer {
+    int fd;
+    ~fd_closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw cannot_read(std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw cannot_read(std::strerror(EISDIR));
+  const auto too_large = [&](std::uint64_t size) {
+    std::string message = "'" + path.string() + "': file is ";
+    if (!S_ISREG(st.st_mode)) message.append("at least ");
+    message.append(std::to_string(size)).append(" bytes, more than the limit of ").append(std::to_string(max_bytes));
+    message.append(" bytes for ").append(what);
+    return Error(message);
+  };
+  if (S_ISREG(st.st_mode) && std::uint64_t(st.st_size) > max_bytes) throw too_large(std::uint64_t(st.st_size));
+  std::string bytes;
+  if (S_ISREG(st.st_mode)) bytes.reserve(std::size_t(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw cannot_read(std::strerror(errno));
+    }
+    if (n == 0) break;
+    if (bytes.size() + std::size_t(n) > max_bytes) throw too_large(bytes.size() + std::size_t(n));  // a pipe, or a file that grew
+    bytes.append(buf, std::size_t(n));
+  }
+  return bytes;
+}
+
+// Parses `text`; on failure calls `fail` (which must throw) with "invalid JSON: <parser message>"
+// or "JSON nested deeper than <max_depth> levels".
+template <class Fail>
+nlohmann::json parse_json_bounded(std::string_view text, Fail&& fail, int max_depth = json_max_depth) {
+  bool too_deep = false;
+  const auto limit_depth = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    if (depth >= max_depth && (event == nlohmann::json::parse_event_t::object_start ||
+                               event == nlohmann::json::parse_event_t::array_start)) {
+      too_deep = true;
+      throw std::length_error("too deep");  // unwinds the parser; reported below
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text.begin(), text.end(), limit_depth);
+  } catch (const nlohmann::json::exception& e) {
+    fail(std::string("invalid JSON: ") + e.what());
+  } catch (const std::length_error&) {
+    if (!too_deep) throw;
+    fail("JSON nested deeper than " + std::to_string(max_depth) + " levels");
+  }
+  throw std::logic_error("parse_json_bounded: fail() returned");
+}
+
+}  // namespace io
+ETRM_END_NAMESPACE
+// ---- end etrm/io/bounded_read.hpp
 
 #include <nlohmann/json.hpp>
 #include <tbb/parallel_for.h>
@@ -4869,6 +5646,7 @@ ETRM_END_NAMESPACE
 #include <fstream>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -4876,6 +5654,10 @@ namespace data {
 
 inline constexpr int arc_max_side = 30;
 inline constexpr int arc_num_colours = 10;
+// Limits on untrusted files, far above any real task (ARC files hold at most 10 pairs per split
+// and 140 KB): a task with more pairs, or a larger file, is refused before it is parsed further.
+inline constexpr std::size_t arc_max_pairs = 1000;
+inline constexpr std::uint64_t arc_max_file_bytes = std::uint64_t(16) << 20;
 
 // `where` prefixes the message, e.g. "a.json: train[2].output".
 inline grid parse_arc_grid(const nlohmann::json& j, const std::string& where) {
@@ -4923,6 +5705,9 @@ inline task parse_arc_task(const nlohmann::json& j, std::string id, const std::s
     if (it == j.end()) throw data_error(source + ": missing \"" + name + "\" list");
     if (!it->is_array()) throw data_error(source + ": \"" + name + "\" is not a list");
     if (it->empty()) throw data_error(source + ": \"" + name + "\" list is empty");
+    if (it->size() > arc_max_pairs)
+      throw data_error(source + ": \"" + name + "\" has " + std::to_string(it->size()) + " pairs, more than the limit of " +
+                       std::to_string(arc_max_pairs));
     auto& pairs = name == "train" ? t.train : t.test;
     for (std::size_t i = 0; i < it->size(); ++i) {
       const auto& p = (*it)[i];
@@ -4941,17 +5726,16 @@ inline task parse_arc_task(const nlohmann::json& j, std::string id, const std::s
   return t;
 }
 
+// `text` is the content of one task file; `source` names it in errors.
+inline task parse_arc_task_text(std::string_view text, std::string id, const std::string& source) {
+  const nlohmann::json j =
+      io::parse_json_bounded(text, [&](const std::string& problem) { throw data_error(source + ": " + problem); });
+  return parse_arc_task(j, std::move(id), source);
+}
+
 inline task load_arc_task(const std::filesystem::path& file) {
-  const std::string source = file.string();
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw data_error(source + ": cannot open file");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw data_error(source + ": invalid JSON: " + e.what());
-  }
-  return parse_arc_task(j, file.stem().string(), source);
+  const std::string text = io::read_file_bounded<data_error>(file, arc_max_file_bytes, "an ARC task file");
+  return parse_arc_task_text(text, file.stem().string(), file.string());
 }
 
 namespace detail {
@@ -5108,7 +5892,7 @@ ETRM_END_NAMESPACE
 // ---- end etrm/data/arc_encoding.hpp
 // ---- begin etrm/data/augment.hpp
 // SPDX-License-Identifier: Apache-2.0
-// ARC augmentations (trm-spec §5.5): the 8 dihedral transforms with TRM's ids, colour
+// ARC augmentations (trm-computation.md §5.5): the 8 dihedral transforms with TRM's ids, colour
 // permutations that keep black (0) fixed, and an `augmentation` that applies both to a whole task
 // (colours first, then the dihedral) plus an optional seed for per-pair canvas translation. Also
 // the content hashes used to reject duplicate augmentations, to match predictions to test pairs
@@ -6590,7 +7374,7 @@ inline void encode_episode(const task& t, std::span<const std::size_t> demos, st
 
 // A leave-one-out row of the same episode: demo `held` (an index into `demos`) becomes the
 // query and the other demos the context, so the model learns to predict each demo's output
-// from the others (etrm-lessons §4). Needs two or more demos.
+// from the others (docs/demo-encoders.md §3). Needs two or more demos.
 inline void encode_leave_one_out(const task& t, std::span<const std::size_t> demos, std::size_t held,
                                  const episode_shape& shape, std::span<std::int32_t> inputs,
                                  std::span<std::int32_t> labels, std::span<std::int32_t> context) {
@@ -6692,6 +7476,9 @@ ETRM_END_NAMESPACE
 // evaluation uses (the EMA shadow when enabled), as the official code saves its EMA model.
 // A training checkpoint adds `train.params.*`, `train.m.*`, `train.v.*` and the ACT carry so a
 // run resumes exactly. Files are written atomically (temporary file + rename).
+// Data parallel: saving is collective (every rank calls it, rank 0 writes) and the file holds
+// the ACT carry of the global batch, so a run resumes on any number of ranks that divides it;
+// loading reads every rank's slice of it.
 
 // ---- begin etrm/io/safetensors.hpp
 // SPDX-License-Identifier: Apache-2.0
@@ -6727,29 +7514,12 @@ ETRM_END_NAMESPACE
 // temporary is removed, the old file is left untouched and an io_error names the path. POSIX only.
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-// ---- begin etrm/io/error.hpp
-// SPDX-License-Identifier: Apache-2.0
-// The one exception type of the io modules: a file that cannot be read, written or understood.
-// Its message is a single line that names the file and what is wrong with it, so a log line is
-// enough to find and fix the problem.
-
-#include <stdexcept>
-
-ETRM_BEGIN_NAMESPACE
-namespace io {
-
-struct io_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-}  // namespace io
-ETRM_END_NAMESPACE
-// ---- end etrm/io/error.hpp
 #include <filesystem>
 #include <functional>
 #include <ostream>
@@ -6904,6 +7674,27 @@ inline void write_file_atomic(const std::filesystem::path& path, const std::func
   tmp.commit();
 }
 
+// A process killed in the middle of write_file_atomic leaves its `<path>.tmp.<pid>` behind (the
+// target itself is intact). Removes those of `path` whose process no longer exists; returns how
+// many. A temporary of a live process, another writer's, is left alone.
+inline std::size_t remove_stale_temporaries(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  const std::string prefix = path.filename().string() + ".tmp.";
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const auto pid = ::pid_t(std::stol(pid_text));
+    if (pid == ::getpid() || (::kill(pid, 0) == 0 || errno != ESRCH)) continue;
+    removed += fs::remove(entry.path(), ec) ? 1 : 0;
+  }
+  return removed;
+}
+
 }  // namespace io
 ETRM_END_NAMESPACE
 // ---- end etrm/io/atomic_file.hpp
@@ -7049,28 +7840,17 @@ struct tensor_info {
 
 class safetensors_file {
  public:
-  // Reads and validates `path`. Throws io_error "cannot read '<path>': <strerror>" or one of
-  // parse()'s errors.
-  static safetensors_file load(const std::filesystem::path& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw io_error("cannot read '" + path.string() + "': " + std::strerror(errno));
-    std::string bytes;
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) bytes.reserve(std::size_t(st.st_size));
-    char buf[1 << 16];
-    for (;;) {
-      const ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        const int err = errno;
-        ::close(fd);
-        throw io_error("cannot read '" + path.string() + "': " + std::strerror(err));
-      }
-      if (n == 0) break;
-      bytes.append(buf, std::size_t(n));
-    }
-    ::close(fd);
-    return parse(std::move(bytes), path.string());
+  // Limits on untrusted sizes. The file limit is far above any etrm checkpoint (a 7M-parameter
+  // TRM with its Adam moments is ~120 MB) and can be raised per call; the header limit is the
+  // one the reference implementation (safetensors' MAX_HEADER_SIZE) enforces.
+  static constexpr std::uint64_t max_file_bytes_default = std::uint64_t(8) << 30;
+  static constexpr std::uint64_t max_header_bytes = 100'000'000;
+
+  // Reads and validates `path`. Throws io_error "cannot read '<path>': <strerror>", "'<path>':
+  // file is N bytes, more than the limit of M bytes for a safetensors file" (before reading it)
+  // or one of parse()'s errors.
+  static safetensors_file load(const std::filesystem::path& path, std::uint64_t max_file_bytes = max_file_bytes_default) {
+    return parse(read_file_bounded(path, max_file_bytes, "a safetensors file"), path.string());
   }
 
   // Validates `bytes` as a safetensors file; `origin` names it in every error message.
@@ -7259,15 +8039,15 @@ class safetensors_file {
     if (n > available)
       fail("truncated: header length is " + std::to_string(n) + " bytes but only " + std::to_string(available) +
            " bytes follow");
+    if (n > max_header_bytes)
+      fail("header length is " + std::to_string(n) + " bytes, more than the limit of " +
+           std::to_string(max_header_bytes) + " bytes");
     data_start_ = 8 + std::size_t(n);
     const std::size_t data_size = bytes_.size() - data_start_;
 
-    nlohmann::json header;
-    try {
-      header = nlohmann::json::parse(bytes_.begin() + 8, bytes_.begin() + std::ptrdiff_t(data_start_));
-    } catch (const nlohmann::json::parse_error& e) {
-      fail("malformed header: not valid JSON (at header byte " + std::to_string(e.byte) + ")");
-    }
+    const nlohmann::json header =
+        parse_json_bounded(std::string_view(bytes_).substr(8, std::size_t(n)),
+                           [&](const std::string& problem) { fail("malformed header: " + problem); });
     if (!header.is_object()) fail("malformed header: not a JSON object");
 
     for (const auto& [key, value] : header.items()) {
@@ -7497,11 +8277,30 @@ void read_device(const io::safetensors_file& f, context_t<D>& ctx, const std::st
 // Fields that change tensor shapes or meaning; cycle counts and halting may differ.
 inline void check_same_architecture(const trm_config& file, const trm_config& here, const std::string& origin) {
   const nlohmann::json a = file, b = here;
-  for (const char* k : {"hidden_size", "num_heads", "expansion", "L_layers", "seq_len", "vocab_size", "puzzle_emb_ndim",
-                        "puzzle_emb_len", "num_puzzle_identifiers", "pos_encodings", "mlp_t"})
+  for (const char* k : {"hidden_size", "num_heads", "expansion", "L_layers", "H_layers", "seq_len", "vocab_size",
+                        "puzzle_emb_ndim", "puzzle_emb_len", "num_puzzle_identifiers", "pos_encodings", "mlp_t"})
     if (a.at(k) != b.at(k))
       throw io::io_error("'" + origin + "': checkpoint of another configuration: " + k + " is " + a.at(k).dump() +
                          " in the file but " + b.at(k).dump() + " here");
+}
+
+// The global batch's rows [N·B, per_row] of a per-rank device array [B, per_row], on the host.
+template <class Model, class U>
+std::vector<U> gather_rows(trainer<Model>& tr, const U* local, index_t per_row) {
+  using D = typename Model::device_type;
+  const index_t n = tr.batch() * per_row;
+  if (tr.communicator().size() == 1) return to_host<D>(tr.context(), local, n);
+  buffer<U, D> all(tr.global_batch() * per_row);
+  tr.communicator().all_gather(local, sizeof(U) * std::size_t(n), all.data());
+  return to_host<D>(tr.context(), all.data(), all.size());
+}
+
+// This rank's rows of global rows [N·B, per_row] (host) into a per-rank device array.
+template <class Model, class U>
+void scatter_rows(trainer<Model>& tr, const std::vector<U>& global, index_t per_row, U* local) {
+  const auto first = global.begin() + std::ptrdiff_t(tr.first_row() * per_row);
+  from_host<typename Model::device_type>(tr.context(), local,
+                                         std::vector<U>(first, first + std::ptrdiff_t(tr.batch() * per_row)));
 }
 
 }  // namespace detail
@@ -7511,8 +8310,12 @@ inline trm_config read_checkpoint_config(const io::safetensors_file& f) {
   const auto& md = f.metadata();
   const auto it = md.find("config");
   if (it == md.end()) throw io::io_error("'" + f.origin() + "': no 'config' metadata (pass the configuration with --config)");
+  const auto fail = [&](const std::string& problem) {
+    throw io::io_error("'" + f.origin() + "': malformed 'config' metadata: " + problem);
+  };
+  const nlohmann::json j = io::parse_json_bounded(it->second, fail);
   try {
-    return nlohmann::json::parse(it->second).get<trm_config>();
+    return j.get<trm_config>();
   } catch (const std::exception& e) {
     throw io::io_error("'" + f.origin() + "': malformed 'config' metadata: " + e.what());
   }
@@ -7577,16 +8380,17 @@ void save_training_checkpoint(const std::filesystem::path& path, trainer<Model>&
   add_model_tensors(w, ctx, m, tr.moment2().data(), "train.v.");
   auto s = tr.act_state();
   const auto& c = m.config();
-  const std::int64_t B = tr.batch(), S = c.full_len(), Dm = c.hidden_size, L = c.seq_len,
+  const std::int64_t B = tr.global_batch(), S = c.full_len(), Dm = c.hidden_size, L = c.seq_len,
                      R = m.prefix().context_width();
-  detail::add_device_f32<D>(w, ctx, "train.carry.z_H", {B, S, Dm}, s.carry.zh.data(), B * S * Dm);
-  detail::add_device_f32<D>(w, ctx, "train.carry.z_L", {B, S, Dm}, s.carry.zl.data(), B * S * Dm);
-  w.add_i32("train.carry.steps", {B}, to_host<D>(ctx, s.steps.data(), B));
-  const auto halted = to_host<D>(ctx, s.halted.data(), B);
+  w.add_f32("train.carry.z_H", {B, S, Dm}, detail::to_f32(detail::gather_rows(tr, s.carry.zh.data(), S * Dm)));
+  w.add_f32("train.carry.z_L", {B, S, Dm}, detail::to_f32(detail::gather_rows(tr, s.carry.zl.data(), S * Dm)));
+  w.add_i32("train.carry.steps", {B}, detail::gather_rows(tr, s.steps.data(), 1));
+  const auto halted = detail::gather_rows(tr, s.halted.data(), 1);
   w.add_i32("train.carry.halted", {B}, std::vector<std::int32_t>(halted.begin(), halted.end()));
-  w.add_i32("train.carry.inputs", {B, L}, to_host<D>(ctx, s.inputs.data(), B * L));
-  w.add_i32("train.carry.labels", {B, L}, to_host<D>(ctx, s.labels.data(), B * L));
-  w.add_i32("train.carry.context", {B, R}, to_host<D>(ctx, s.context.data(), B * R));
+  w.add_i32("train.carry.inputs", {B, L}, detail::gather_rows(tr, s.inputs.data(), L));
+  w.add_i32("train.carry.labels", {B, L}, detail::gather_rows(tr, s.labels.data(), L));
+  w.add_i32("train.carry.context", {B, R}, detail::gather_rows(tr, s.context.data(), R));
+  if (tr.communicator().rank() != 0) return;
   w.set_metadata("config", nlohmann::json(c).dump());
   nlohmann::json state = metadata;
   state["step"] = tr.step();
@@ -7613,22 +8417,26 @@ nlohmann::json load_training_checkpoint(const std::filesystem::path& path, train
   read_model_tensors(f, ctx, m, tr.ema().size() ? tr.ema().data() : tr.parameters().data());
   auto s = tr.act_state();
   const auto& c = m.config();
-  const std::int64_t B = tr.batch(), S = c.full_len(), Dm = c.hidden_size, L = c.seq_len,
+  const std::int64_t B = tr.global_batch(), S = c.full_len(), Dm = c.hidden_size, L = c.seq_len,
                      R = m.prefix().context_width();
-  detail::read_device<D>(f, ctx, "train.carry.z_H", {B, S, Dm}, s.carry.zh.data());
-  detail::read_device<D>(f, ctx, "train.carry.z_L", {B, S, Dm}, s.carry.zl.data());
-  from_host<D>(ctx, s.steps.data(), f.read_i32("train.carry.steps", {B}));
+  using T = typename Model::scalar_type;
+  const auto carry = [&](const char* name, T* dst) {
+    const std::vector<float> v = f.read_f32(name, {B, S, Dm});
+    detail::scatter_rows(tr, std::vector<T>(v.begin(), v.end()), S * Dm, dst);
+  };
+  carry("train.carry.z_H", s.carry.zh.data());
+  carry("train.carry.z_L", s.carry.zl.data());
+  detail::scatter_rows(tr, f.read_i32("train.carry.steps", {B}), 1, s.steps.data());
   const auto h = f.read_i32("train.carry.halted", {B});
-  from_host<D>(ctx, s.halted.data(), std::vector<std::uint8_t>(h.begin(), h.end()));
-  from_host<D>(ctx, s.inputs.data(), f.read_i32("train.carry.inputs", {B, L}));
-  from_host<D>(ctx, s.labels.data(), f.read_i32("train.carry.labels", {B, L}));
-  from_host<D>(ctx, s.context.data(), f.read_i32("train.carry.context", {B, R}));
-  nlohmann::json state;
-  try {
-    state = nlohmann::json::parse(it->second);
-  } catch (const std::exception& e) {
-    throw io::io_error("'" + f.origin() + "': malformed train_state metadata: " + e.what());
-  }
+  detail::scatter_rows(tr, std::vector<std::uint8_t>(h.begin(), h.end()), 1, s.halted.data());
+  detail::scatter_rows(tr, f.read_i32("train.carry.inputs", {B, L}), L, s.inputs.data());
+  detail::scatter_rows(tr, f.read_i32("train.carry.labels", {B, L}), L, s.labels.data());
+  detail::scatter_rows(tr, f.read_i32("train.carry.context", {B, R}), R, s.context.data());
+  const nlohmann::json state = io::parse_json_bounded(it->second, [&](const std::string& problem) {
+    throw io::io_error("'" + f.origin() + "': malformed train_state metadata: " + problem);
+  });
+  if (!state.is_object() || !state.contains("step") || !state.at("step").is_number_unsigned())
+    throw io::io_error("'" + f.origin() + "': malformed train_state metadata: no non-negative integer 'step'");
   tr.set_step(state.at("step").get<index_t>());
   return state;
 }
@@ -7637,7 +8445,7 @@ ETRM_END_NAMESPACE
 // ---- end etrm/train/checkpoint.hpp
 // ---- begin etrm/train/collapse_monitor.hpp
 // SPDX-License-Identifier: Apache-2.0
-// Encoder-collapse monitor (etrm-lessons §1.1): does the decoder's input still depend on the
+// Encoder-collapse monitor (docs/demo-encoders.md §2): does the decoder's input still depend on the
 // demonstrations? Two measures on one batch of rows from distinct tasks:
 //  - context_spread: the spread of the K prefix tokens across the rows' tasks;
 //  - demo_dependence: how much the whole input embedding (prefix and token rows) changes when
@@ -7726,7 +8534,7 @@ ETRM_END_NAMESPACE
 // ---- begin etrm/train/context_adaptation.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Test-time adaptation for ETRM: a gradient search over the K context tokens on the task's own
-// demonstrations (LPN's latent search, etrm-lessons §3, with ETRM's token context). For each
+// demonstrations (LPN's latent search, docs/demo-encoders.md §3, with ETRM's token context). For each
 // task an offset δ [K, D] added to its context tokens is fitted by Adam, model weights frozen,
 // to the task's leave-one-out rows (each demo's output predicted from the other demos, every
 // supervision step supervised); the query is then answered with δ added to the context that
@@ -7942,7 +8750,7 @@ ETRM_END_NAMESPACE
 // ---- end etrm/train/context_adaptation.hpp
 // ---- begin etrm/train/weight_adaptation.hpp
 // SPDX-License-Identifier: Apache-2.0
-// Test-time training of the whole network on one task's demonstrations (etrm-lessons §2.4: every
+// Test-time training of the whole network on one task's demonstrations (docs/demo-encoders.md §4: every
 // method above ~10% on unseen ARC tasks adapts to the demos at test time; fitting a context alone
 // into a frozen trunk is weak). A copy of the weights is fitted by Adam to the task's
 // leave-one-out rows (each demo's output predicted from the other demos, every supervision step
@@ -7973,7 +8781,7 @@ struct weight_adaptation_options {
   bool augment = true;            // false: the task's own demo rows only, no augmented copies
   // Leave the weights as they are for a task whose leave-one-out rows (the fit's batch) they
   // already answer exactly: the fit is for tasks the model does not read, and a few steps on
-  // a few rows can undo what it does read (docs/RESULTS.md).
+  // a few rows can undo what it does read (docs/experiments/comparison-history.md, compare6).
   bool skip_solved = false;
 };
 
@@ -8075,7 +8883,7 @@ ETRM_END_NAMESPACE
 
 // ---- begin etrm/data/evaluator.hpp
 // SPDX-License-Identifier: Apache-2.0
-// The ARC evaluator (trm-spec §6.2): every prediction is cropped from its canvas, mapped back
+// The ARC evaluator (trm-computation.md §6.2): every prediction is cropped from its canvas, mapped back
 // through the inverse of its augmentation and filed under the test pair whose input it answers
 // (found by the de-augmented input's hash), so augmented duplicates vote together. Candidates
 // rank by vote count, then by mean halting confidence; pass@k holds when the answer is among
@@ -8083,7 +8891,7 @@ ETRM_END_NAMESPACE
 
 // ---- begin etrm/data/arc_dataset.hpp
 // SPDX-License-Identifier: Apache-2.0
-// The TRM-style ARC dataset (trm-spec §5.5). Training split: every pair of the training-source
+// The TRM-style ARC dataset (trm-computation.md §5.5). Training split: every pair of the training-source
 // tasks plus the demonstration pairs of the evaluation tasks; test split: the evaluation tasks'
 // test pairs. Each task is a group of puzzles, the original and up to `num_aug` distinct
 // augmentations, and each puzzle has its own identifier (0 is blank), shared by both splits.
@@ -8092,7 +8900,7 @@ ETRM_END_NAMESPACE
 
 // ---- begin etrm/data/batching.hpp
 // SPDX-License-Identifier: Apache-2.0
-// TRM's batch samplers (trm-spec §5.2) over any grouped dataset: a group is an original puzzle
+// TRM's batch samplers (trm-computation.md §5.2) over any grouped dataset: a group is an original puzzle
 // with its augmentations (the "puzzles"), each holding a few examples. Training visits groups
 // in a seeded random order, takes one puzzle per group and all of its examples, and cuts batches
 // of exactly B examples; evaluation walks every example in order and pads the last batch. Only
@@ -8914,10 +9722,12 @@ ETRM_END_NAMESPACE
 // ---- end etrm/train/task_solver.hpp
 // ---- begin etrm/model/presets.hpp
 // SPDX-License-Identifier: Apache-2.0
-// Named configurations of the paper (trm-spec §4.4) plus `small_att`, a CPU-sized model.
+// Named configurations of the paper (trm-computation.md §4.4), HRM's (docs/hrm.md, `hrm_*`:
+// H_layers > 0, for hierarchical_recursion) plus `small_att`, a CPU-sized model.
 // A preset is a value of trm_config, never a code path of its own; the mixer type follows
 // from `mlp_t`. Parameter counts (puzzle table excluded) are asserted in the tests:
-// sudoku_mlp 5,028,866; sudoku_att 6,828,034; maze 6,822,914; arc 6,829,058.
+// sudoku_mlp 5,028,866; sudoku_att 6,828,034; maze 6,822,914; arc 6,829,058;
+// hrm_sudoku 27,275,266; hrm_maze 27,270,146; hrm_arc 27,276,290.
 
 
 #include <stdexcept>
@@ -8926,7 +9736,9 @@ ETRM_END_NAMESPACE
 
 ETRM_BEGIN_NAMESPACE
 
-inline std::vector<std::string> preset_names() { return {"sudoku_mlp", "sudoku_att", "maze", "arc", "small_att"}; }
+inline std::vector<std::string> preset_names() {
+  return {"sudoku_mlp", "sudoku_att", "maze", "arc", "small_att", "hrm_sudoku", "hrm_maze", "hrm_arc"};
+}
 
 inline trm_config preset(const std::string& name) {
   trm_config c;  // hidden 512, 8 heads, expansion 4, 2 layers, T = 3, P = 16, N_sup = 16
@@ -8940,6 +9752,17 @@ inline trm_config preset(const std::string& name) {
     c.L_cycles = 4;
     c.seq_len = 900;
     c.vocab_size = name == "maze" ? 6 : 12;
+  } else if (name == "hrm_sudoku" || name == "hrm_maze" || name == "hrm_arc") {
+    // Two 4-block nets, N = T = 2, one prefix token (P = ceil(512 / 512)), halting on
+    // q_halt > q_continue with the continue target (HRM's ACT).
+    c.H_layers = 4;
+    c.L_layers = 4;
+    c.H_cycles = 2;
+    c.L_cycles = 2;
+    c.puzzle_emb_len = 0;
+    c.no_ACT_continue = false;
+    c.seq_len = name == "hrm_sudoku" ? 81 : 900;
+    c.vocab_size = name == "hrm_sudoku" ? 11 : name == "hrm_maze" ? 6 : 12;
   } else if (name == "small_att") {
     c.hidden_size = 128;
     c.num_heads = 4;

@@ -5587,7 +5587,8 @@ std::string read_file_bounded(const std::filesystem::path& path, std::uint64_t m
   if (::fstat(fd, &st) != 0) throw cannot_read(std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw cannot_read(std::strerror(EISDIR));
   const auto too_large = [&](std::uint64_t size) {
-    std::string message = "'" + path.string() + "': file is ";
+    std::string message(1, '\'');
+    message.append(path.string()).append("': file is ");
     if (!S_ISREG(st.st_mode)) message.append("at least ");
     message.append(std::to_string(size)).append(" bytes, more than the limit of ").append(std::to_string(max_bytes));
     message.append(" bytes for ").append(what);

@@ -111,7 +111,7 @@ class provider {
   static index_t batches(index_t stride, index_t batch) { return stride == 0 ? 1 : batch; }
 
   template <class V>
-  static auto* grow(std::vector<V>& v, index_t n) {
+  static V* grow(std::vector<V>& v, index_t n) {
     if (index_t(v.size()) < n) v.resize(std::size_t(n));
     return v.data();
   }

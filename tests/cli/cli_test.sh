@@ -2,20 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # CLI tests of the `etrm` tool, one case per ctest test:  cli_test.sh CASE
 # Environment: ETRM_BIN (the binary), ETRM_SRC (repository root), WORK (scratch directory).
-set -uo pipefail
-case_name="$1"
-bin="${ETRM_BIN:?}"
-src="${ETRM_SRC:?}"
-work="${WORK:?}"
-py=/usr/bin/python3
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work" || exit 1
-
-fail() {
-  echo "FAIL ($case_name): $*" >&2
-  exit 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh"
 # A tiny fewshot model: seconds per run on two cores.
 tiny=(--hidden-size 32 --heads 2 --expansion 2 --layers 1 --H-cycles 1 --L-cycles 1 --halt-max-steps 2
       --puzzle-emb-len 4 --grid-side 8 --max-demos 2 --encoder-layers 1 --latent-layers 1 --batch-size 8

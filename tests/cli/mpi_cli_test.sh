@@ -8,21 +8,8 @@
 #   mpi_fail    a rank started with other options, and a rank that hangs (SIGSTOP): every rank
 #               ends, mpirun exits non-zero within the collective timeout, stderr names the rank
 # Environment: ETRM_BIN, ETRM_SRC, WORK, MPIEXEC (OpenMPI's mpirun; OMPI_* variables from ctest).
-set -uo pipefail
-case_name="$1"
-bin="${ETRM_BIN:?}"
-src="${ETRM_SRC:?}"
-work="${WORK:?}"
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh"
 mpiexec="${MPIEXEC:?}"
-py=/usr/bin/python3
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work" || exit 1
-
-fail() {
-  echo "FAIL ($case_name): $*" >&2
-  exit 1
-}
 tiny=(--hidden-size 32 --heads 2 --expansion 2 --layers 1 --H-cycles 1 --L-cycles 1 --halt-max-steps 3
       --puzzle-emb-len 4 --grid-side 8 --max-demos 2 --encoder-layers 1 --latent-layers 1 --batch-size 8
       --no-progress --eval-batches 1 --warmup-steps 2 --log-every 1 --halt-exploration-prob 0.3)

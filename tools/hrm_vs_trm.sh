@@ -1,22 +1,21 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# TRM against HRM at one small CPU budget, the same number of optimizer steps for both, on
-# Sudoku (the puzzle bank of ETRM_DATA_DIR, labelled by the project's solver; the generator when
-# absent) and the few-shot generator (TRM's task pool and defaults). The two models share every
-# setting but the recursion: TRM one 2-block net, 2 x 2 cycles; HRM H_level and L_level of 2
-# blocks each, 2 x 2 cycles, the one-step gradient, P = 1 and the continue target. Prints one
-# markdown row per run (parameters, steps, seconds, final evaluation) for
-# docs/experiments/hrm-vs-trm.md.
+# TRM against HRM on the same CPU budget: for each task the two models train at once, one thread
+# each, for the same wall-clock minutes (so both see the same machine), on Sudoku (the puzzle bank
+# of ETRM_DATA_DIR, labelled by the project's solver; the generator when absent) and the few-shot
+# generator (TRM's task pool and defaults). The two models share every setting but the
+# recursion: TRM one 2-block net, 2 x 2 cycles; HRM H_level and L_level of 2 blocks each,
+# 2 x 2 cycles, the one-step gradient, P = 1 and the continue target. Prints one markdown row
+# per run and split (parameters, steps reached, final evaluation) for docs/RESULTS.md.
 #
-#   tools/hrm_vs_trm.sh                       # HRM_VS_TRM_STEPS (default 500) per run
-#   HRM_VS_TRM_OUT=runs/hrm_vs_trm HRM_VS_TRM_SEEDS="0 1" HRM_VS_TRM_THREADS=1 ETRM_BIN=build/release/examples/etrm
+#   tools/hrm_vs_trm.sh                       # HRM_VS_TRM_MINUTES (default 10) per run
+#   HRM_VS_TRM_OUT=runs/hrm_vs_trm HRM_VS_TRM_SEEDS="0 1" ETRM_BIN=build/release/examples/etrm
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bin="${ETRM_BIN:-build/release/examples/etrm}"
-steps="${HRM_VS_TRM_STEPS:-500}"
+minutes="${HRM_VS_TRM_MINUTES:-10}"
 out="${HRM_VS_TRM_OUT:-runs/hrm_vs_trm}"
-threads="${HRM_VS_TRM_THREADS:-1}"
 read -r -a seeds <<<"${HRM_VS_TRM_SEEDS:-0}"
 mkdir -p "$out"
 # Sudoku: the CLI's small defaults with a short EMA (0.999 would leave the weights near their start).
@@ -25,21 +24,24 @@ sudoku=(--task sudoku --hidden-size 64 --heads 4 --expansion 2 --layers 2 --H-cy
 fewshot=(--task fewshot --task-pool 256 --eval-batches 8)
 for seed in "${seeds[@]}"; do
   for task in sudoku fewshot; do
+    args=("${sudoku[@]}")
+    [ "$task" = fewshot ] && args=("${fewshot[@]}")
+    pids=()
     for model in trm hrm; do
       run="$out/${task}_${model}_s$seed"
       [ -f "$run/checkpoint.safetensors" ] && continue
-      args=("${sudoku[@]}")
-      [ "$task" = fewshot ] && args=("${fewshot[@]}")
-      echo "== $task $model seed $seed ($steps steps)" >&2
-      "$bin" train --model "$model" "${args[@]}" --steps "$steps" --seed "$seed" --threads "$threads" --no-progress \
-        --log-every 50 --out "$run" >"$run.log" 2>&1
+      echo "== $task $model seed $seed ($minutes min)" >&2
+      "$bin" train --model "$model" "${args[@]}" --minutes "$minutes" --seed "$seed" --threads 1 --no-progress \
+        --log-every 50 --out "$run" >"$run.log" 2>&1 &
+      pids+=($!)
     done
+    for pid in "${pids[@]}"; do wait "$pid"; done
   done
 done
 /usr/bin/python3 - "$out" <<'EOF'
 import json, pathlib, re, sys
 out = pathlib.Path(sys.argv[1])
-print("| task | model | parameters | steps | train s | last 50 steps: loss | split | token acc. | exact |")
+print("| task (seed) | model | parameters | steps in the budget | train s | loss (last log) | split | token acc. | exact |")
 print("|---|---|---|---|---|---|---|---|---|")
 for log in sorted(out.glob("*.log")):
     run = out / log.stem

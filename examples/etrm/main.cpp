@@ -137,6 +137,10 @@ void add_budget_options(CLI::App* app, overrides& o) {
   o.add<index_t>(app, "--log-every", "Write a metrics line every N steps", [](run_spec& r, const index_t& v) { r.log_every = v; });
   o.add<index_t>(app, "--checkpoint-every", "Also write the checkpoint every N steps (0: at the end only)",
                  [](run_spec& r, const index_t& v) { r.checkpoint_every = v; });
+  o.add<index_t>(app, "--max-skipped-steps",
+                 "Skip up to N steps in a row whose gradients hold a NaN or Inf (nothing updated, every row "
+                 "restarts) before stopping with exit 3 (default 0: stop at the first)",
+                 [](run_spec& r, const index_t& v) { r.max_skipped_steps = v; });
 }
 
 void add_train_options(CLI::App* app, overrides& o) {

@@ -114,6 +114,7 @@ class runner {
     o.optimizer = s_.spec.opt;
     o.loss = s_.spec.loss == "softmax" ? etrm::ops::loss_kind::softmax : etrm::ops::loss_kind::stablemax;
     o.seed = s_.spec.seed;
+    o.max_skipped_steps = s_.spec.max_skipped_steps;
     if (s_.command != "train" && s_.command != "resume") o.optimizer.ema_rate = 0;  // inference: one copy of the weights
     tr_ = std::make_unique<etrm::trainer<Model>>(ctx_, *model_, B, o, s_.comm);
   }
@@ -188,7 +189,7 @@ class runner {
     auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     progress_display bar(s_.progress && lead(), r.steps, r.minutes * 60.0, tr.step());
     struct acc_t {
-      index_t steps = 0, rows = 0;
+      index_t steps = 0, rows = 0, skipped = 0;
       double loss = 0, lm = 0, qh = 0, readout = 0, acc = 0, exact = 0, qacc = 0, nsteps = 0, t = 0;
     } acc;
     double last_log_time = 0;
@@ -209,26 +210,32 @@ class runner {
       if (ranks > 1) b = etrm::batch_rows(b, tr.first_row(), tr.batch());
       const etrm::step_metrics m = tr.train_step(b);
       const index_t step = tr.step();
-      acc.steps++;
-      acc.loss += m.loss;
-      acc.lm += m.lm_loss;
-      acc.qh += m.q_halt_loss;
-      acc.readout += m.readout_loss;
-      acc.rows += m.count;
-      acc.acc += m.accuracy * double(m.count);
-      acc.exact += m.exact_accuracy * double(m.count);
-      acc.qacc += m.q_halt_accuracy * double(m.count);
-      acc.nsteps += m.steps * double(m.count);
-      if (!std::isfinite(m.loss)) throw etrm::non_finite_error(step, fmt::format("loss {}", m.loss));
+      if (m.skipped) {
+        acc.skipped++;
+        if (lead()) std::fprintf(stderr, "etrm: step %lld skipped: its gradients hold a NaN or Inf (loss %g)\n",
+                                 static_cast<long long>(step), m.loss);
+      } else {
+        acc.steps++;
+        acc.loss += m.loss;
+        acc.lm += m.lm_loss;
+        acc.qh += m.q_halt_loss;
+        acc.readout += m.readout_loss;
+        acc.rows += m.count;
+        acc.acc += m.accuracy * double(m.count);
+        acc.exact += m.exact_accuracy * double(m.count);
+        acc.qacc += m.q_halt_accuracy * double(m.count);
+        acc.nsteps += m.steps * double(m.count);
+        if (!std::isfinite(m.loss)) throw etrm::non_finite_error(step, fmt::format("loss {}", m.loss));
+      }
       const bool last = (r.steps > 0 && step >= r.steps) || interrupted;
       if (step % std::max<index_t>(1, r.log_every) == 0 || last) {
         const double now = seconds(), dt = std::max(1e-9, now - last_log_time);
-        const double rows = std::max<double>(1, double(acc.rows));
+        const double rows = std::max<double>(1, double(acc.rows)), updates = std::max<double>(1, double(acc.steps));
         json j{{"type", "train"},
                {"step", step},
-               {"loss", acc.loss / double(acc.steps)},
-               {"lm_loss", acc.lm / double(acc.steps)},
-               {"q_halt_loss", acc.qh / double(acc.steps)},
+               {"loss", acc.loss / updates},
+               {"lm_loss", acc.lm / updates},
+               {"q_halt_loss", acc.qh / updates},
                {"accuracy", acc.acc / rows},
                {"exact_accuracy", acc.exact / rows},
                {"q_halt_accuracy", acc.qacc / rows},
@@ -236,8 +243,9 @@ class runner {
                {"halted_rows", acc.rows},
                {"lr", m.lr},
                {"elapsed_s", prior_elapsed + now},
-               {"samples_per_s", double(acc.steps * r.batch_size) / dt}};
-        if (acc.readout > 0) j["readout_loss"] = acc.readout / double(acc.steps);
+               {"samples_per_s", double((acc.steps + acc.skipped) * r.batch_size) / dt}};
+        if (acc.readout > 0) j["readout_loss"] = acc.readout / updates;
+        if (acc.skipped > 0) j["skipped_steps"] = acc.skipped;
         log.write(j);
         bar.update(step, now, j);
         acc = {};

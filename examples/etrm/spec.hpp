@@ -64,6 +64,7 @@ struct run_spec {
   index_t eval_batches = 4;
   index_t log_every = 10;
   index_t checkpoint_every = 0;
+  index_t max_skipped_steps = 0;  // steps in a row with NaN/Inf gradients skipped before stopping
 };
 
 // Whether the run uses a per-task prior (model/priors.hpp): searches over the demos outside the network.
@@ -159,7 +160,8 @@ inline json to_json(const run_spec& r) {
                 {"eval_every", r.eval_every},
                 {"eval_batches", r.eval_batches},
                 {"log_every", r.log_every},
-                {"checkpoint_every", r.checkpoint_every}}}};
+                {"checkpoint_every", r.checkpoint_every},
+                {"max_skipped_steps", r.max_skipped_steps}}}};
 }
 
 namespace detail {
@@ -261,6 +263,7 @@ inline void merge_json(run_spec& r, const json& j) {
     get(*s, "eval_batches", r.eval_batches);
     get(*s, "log_every", r.log_every);
     get(*s, "checkpoint_every", r.checkpoint_every);
+    get(*s, "max_skipped_steps", r.max_skipped_steps);
   }
 }
 

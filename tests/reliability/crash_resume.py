@@ -13,6 +13,9 @@ full   A file-size limit below the checkpoint's size (ulimit -f): `etrm resume` 
        byte for byte as it was, with no temporary file behind.
 nan    A learning rate of 1e15 makes the weights overflow: training must stop with exit 3 and one
        line naming the step, and the checkpoint written before must hold finite values only.
+skip   A checkpoint with one weight set to Inf, resumed with --max-skipped-steps 2: two steps are
+       skipped (one stderr line each, `skipped_steps` in metrics.jsonl), the third in a row stops
+       the run with exit 3, and the checkpoint is the one it started from, byte for byte.
 
 usage: crash_resume.py CASE ETRM_BINARY WORK_DIR [--trials N] [--seed S]"""
 import argparse
@@ -44,7 +47,10 @@ def fail(msg):
 
 def read_checkpoint(path):
     """(tensor name -> raw bytes, metadata), validating the layout as etrm's reader does."""
-    raw = Path(path).read_bytes()
+    return read_checkpoint_bytes(Path(path).read_bytes(), str(path))
+
+
+def read_checkpoint_bytes(raw, path="checkpoint"):
     if len(raw) < 8:
         raise ValueError(f"{path}: {len(raw)} bytes")
     n = struct.unpack("<Q", raw[:8])[0]
@@ -224,9 +230,49 @@ def case_nan(etrm, work):
         fail("a checkpoint was written although the first step diverged")
 
 
+def case_skip(etrm, work):
+    out = work / "run"
+    r = subprocess.run([etrm, "train", "--task", "fewshot", "--model", "etrm", "--out", str(out), *TINY, "--steps", "2"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"first run: {r.stderr}")
+    ckpt = out / "checkpoint.safetensors"
+    raw = bytearray(ckpt.read_bytes())
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    # The first value of the output head's training weights (train.params.*; not the EMA copy).
+    name = next(k for k in header if k.startswith("train.params.") and k.endswith("lm_head.weight"))
+    at = 8 + n + header[name]["data_offsets"][0]
+    raw[at:at + 4] = struct.pack("<f", math.inf)
+    ckpt.write_bytes(bytes(raw))
+    poisoned = ckpt.read_bytes()
+    r = subprocess.run([etrm, "resume", "--out", str(out), "--steps", "6", "--threads", "2", "--no-progress",
+                        "--max-skipped-steps", "2"], capture_output=True, text=True)
+    print(f"{name} set to Inf; exit {r.returncode}: {r.stderr.strip()}")
+    lines = r.stderr.strip().splitlines()
+    if r.returncode != 3:
+        fail(f"exit {r.returncode}, expected 3")
+    if len(lines) != 3 or not all(l.startswith(f"etrm: step {s} skipped: ") for l, s in zip(lines, (3, 4))):
+        fail(f"expected 'step 3 skipped', 'step 4 skipped' and the stop, got {r.stderr!r}")
+    if not lines[2].startswith("etrm: error: training diverged at step 5: no update was made"):
+        fail(f"the third step in a row did not stop the run: {lines[2]!r}")
+    logged = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    if sum(l.get("skipped_steps", 0) for l in logged if l.get("type") == "train") != 2:
+        fail("metrics.jsonl does not count the two skipped steps")
+    # --checkpoint-every 1: the skipped steps 3 and 4 were checkpointed, step 5 was not; no weight,
+    # Adam moment or EMA value moved.
+    before, _ = read_checkpoint_bytes(poisoned)
+    after, meta = read_checkpoint(ckpt)
+    if json.loads(meta["train_state"])["step"] != 4:
+        fail(f"the checkpoint is of step {json.loads(meta['train_state'])['step']}, expected 4")
+    moved = [k for k in before if not k.startswith("train.carry.") and before[k] != after[k]]
+    if moved:
+        fail(f"skipped steps changed {len(moved)} tensors, e.g. {moved[:3]}")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=["kill", "full", "nan"])
+    ap.add_argument("case", choices=["kill", "full", "nan", "skip"])
     ap.add_argument("etrm")
     ap.add_argument("work", type=Path)
     ap.add_argument("--trials", type=int, default=4)
@@ -240,8 +286,10 @@ def main():
         case_kill(a.etrm, a.work, a.trials, random.Random(seed))
     elif a.case == "full":
         case_full(a.etrm, a.work)
-    else:
+    elif a.case == "nan":
         case_nan(a.etrm, a.work)
+    else:
+        case_skip(a.etrm, a.work)
     print("ok")
 
 

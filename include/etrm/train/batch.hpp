@@ -19,6 +19,8 @@ struct step_metrics {
   // The ETRM encoder's readout loss (encoder_config::readout_weight), unweighted, divided by
   // the batch size; not part of `loss`, so runs with and without it compare. 0 when off.
   double readout_loss = 0;
+  // The gradients held a NaN or Inf and the step updated nothing (trainer::options::max_skipped_steps).
+  bool skipped = false;
 };
 
 ETRM_END_NAMESPACE

@@ -5,7 +5,9 @@
 // before each update (a fault: no parameter or moment is updated) and the parameters after it;
 // either fault stops training with the step named, so the last checkpoint written stays the
 // last good state (the trainer's step count and ACT carry have moved on: reload that checkpoint
-// to continue).
+// to continue). A trainer may instead skip a step whose gradients are not finite
+// (trainer::options::max_skipped_steps); an update that overflows always stops, because the
+// parameters it overwrote are gone.
 #pragma once
 
 #include <etrm/core/arena.hpp>
@@ -25,24 +27,26 @@ struct non_finite_error : std::runtime_error {
   index_t step;
 };
 
-// Throws non_finite_error naming `what` when x [n] holds a NaN or Inf (its sum of squares, one
-// [1] arena scalar, is then not finite; so is that of finite values beyond ~1e19 in float, a
-// divergence as well).
+// The L2 norm of x [n] (one [1] arena scalar for its sum of squares): not finite when x holds a
+// NaN or Inf, nor when its finite values reach ~1e19 in float, a divergence as well.
 template <class D, class T>
-void require_finite(context_t<D>& ctx, workspace<D>& ws, const T* x, index_t n, index_t step, const char* what) {
+double l2_norm(context_t<D>& ctx, workspace<D>& ws, const T* x, index_t n) {
   T* sq = ws.template take<T>(1);
   kernels<D>::row_reduce(ctx, 1, n, ops::reduce_op::sum_squares, x, sq);
-  const double sum = double(to_host<D>(ctx, sq, 1)[0]);
-  if (!std::isfinite(sum)) throw non_finite_error(step, std::string(what) + " " + std::to_string(std::sqrt(sum)));
+  return std::sqrt(double(to_host<D>(ctx, sq, 1)[0]));
+}
+
+// Throws non_finite_error naming `what` when x [n] holds a NaN or Inf.
+template <class D, class T>
+void require_finite(context_t<D>& ctx, workspace<D>& ws, const T* x, index_t n, index_t step, const char* what) {
+  const double norm = l2_norm(ctx, ws, x, n);
+  if (!std::isfinite(norm)) throw non_finite_error(step, std::string(what) + " " + std::to_string(norm));
 }
 
 // The two checks of an optimizer step: the gradients before it (a NaN or Inf loss, an overflow
 // in the backward pass: nothing is updated) and the parameters after it (an overflow in the
 // update itself: the step is refused before any checkpoint can hold it).
-template <class D, class T>
-void require_finite_gradients(context_t<D>& ctx, workspace<D>& ws, const T* g, index_t n, index_t step) {
-  require_finite(ctx, ws, g, n, step, "no update was made, the gradient norm is");
-}
+inline constexpr const char* non_finite_gradients = "no update was made, the gradient norm is";
 template <class D, class T>
 void require_finite_parameters(context_t<D>& ctx, workspace<D>& ws, const T* p, index_t n, index_t step) {
   require_finite(ctx, ws, p, n, step, "the update overflowed, the parameter norm is");

@@ -49,7 +49,8 @@ for log in sorted(out.glob("*.log")):
     lines = [json.loads(l) for l in open(run / "metrics.jsonl")]
     train = [l for l in lines if l["type"] == "train"]
     task, model, seed = log.stem.split("_")
-    for e in (l for l in lines if l["type"] == "eval" and l["step"] == train[-1]["step"]):
-        print(f"| {task} ({seed}) | {model} | {int(params):,} | {train[-1]['step']} | {train[-1]['elapsed_s']:.0f} "
+    evals = [l for l in lines if l["type"] == "eval"]
+    for e in (l for l in evals if l["step"] == evals[-1]["step"]):  # the final evaluation
+        print(f"| {task} ({seed}) | {model} | {int(params):,} | {e['step']} | {e['elapsed_s']:.0f} "
               f"| {train[-1]['loss']:.3f} | {e['split']} | {100 * e['accuracy']:.1f}% | {100 * e['exact_accuracy']:.1f}% |")
 EOF

@@ -9,6 +9,9 @@ tools/setup.sh
 if [ -z "${ETRM_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
   export ETRM_DATA_DIR="$(cd ../shared/data && pwd)"
 fi
+# oneDNN's OpenMP workers spin after every GEMM by default; with ctest running two test processes
+# on two cores that spinning takes the cores the other process needs (a test took 2-3x longer).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 cmake --preset release
 cmake --build --preset release
 ctest --preset release

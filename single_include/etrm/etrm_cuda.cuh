@@ -4802,6 +4802,8 @@ struct step_metrics {
   // The ETRM encoder's readout loss (encoder_config::readout_weight), unweighted, divided by
   // the batch size; not part of `loss`, so runs with and without it compare. 0 when off.
   double readout_loss = 0;
+  // The gradients held a NaN or Inf and the step updated nothing (trainer::options::max_skipped_steps).
+  bool skipped = false;
 };
 
 ETRM_END_NAMESPACE
@@ -5853,7 +5855,9 @@ ETRM_END_NAMESPACE
 // before each update (a fault: no parameter or moment is updated) and the parameters after it;
 // either fault stops training with the step named, so the last checkpoint written stays the
 // last good state (the trainer's step count and ACT carry have moved on: reload that checkpoint
-// to continue).
+// to continue). A trainer may instead skip a step whose gradients are not finite
+// (trainer::options::max_skipped_steps); an update that overflows always stops, because the
+// parameters it overwrote are gone.
 
 
 #include <cmath>
@@ -5868,24 +5872,26 @@ struct non_finite_error : std::runtime_error {
   index_t step;
 };
 
-// Throws non_finite_error naming `what` when x [n] holds a NaN or Inf (its sum of squares, one
-// [1] arena scalar, is then not finite; so is that of finite values beyond ~1e19 in float, a
-// divergence as well).
+// The L2 norm of x [n] (one [1] arena scalar for its sum of squares): not finite when x holds a
+// NaN or Inf, nor when its finite values reach ~1e19 in float, a divergence as well.
 template <class D, class T>
-void require_finite(context_t<D>& ctx, workspace<D>& ws, const T* x, index_t n, index_t step, const char* what) {
+double l2_norm(context_t<D>& ctx, workspace<D>& ws, const T* x, index_t n) {
   T* sq = ws.template take<T>(1);
   kernels<D>::row_reduce(ctx, 1, n, ops::reduce_op::sum_squares, x, sq);
-  const double sum = double(to_host<D>(ctx, sq, 1)[0]);
-  if (!std::isfinite(sum)) throw non_finite_error(step, std::string(what) + " " + std::to_string(std::sqrt(sum)));
+  return std::sqrt(double(to_host<D>(ctx, sq, 1)[0]));
+}
+
+// Throws non_finite_error naming `what` when x [n] holds a NaN or Inf.
+template <class D, class T>
+void require_finite(context_t<D>& ctx, workspace<D>& ws, const T* x, index_t n, index_t step, const char* what) {
+  const double norm = l2_norm(ctx, ws, x, n);
+  if (!std::isfinite(norm)) throw non_finite_error(step, std::string(what) + " " + std::to_string(norm));
 }
 
 // The two checks of an optimizer step: the gradients before it (a NaN or Inf loss, an overflow
 // in the backward pass: nothing is updated) and the parameters after it (an overflow in the
 // update itself: the step is refused before any checkpoint can hold it).
-template <class D, class T>
-void require_finite_gradients(context_t<D>& ctx, workspace<D>& ws, const T* g, index_t n, index_t step) {
-  require_finite(ctx, ws, g, n, step, "no update was made, the gradient norm is");
-}
+inline constexpr const char* non_finite_gradients = "no update was made, the gradient norm is";
 template <class D, class T>
 void require_finite_parameters(context_t<D>& ctx, workspace<D>& ws, const T* p, index_t n, index_t step) {
   require_finite(ctx, ws, p, n, step, "the update overflowed, the parameter norm is");
@@ -5970,14 +5976,14 @@ struct soft_bce_grad_fn {
   ETRM_HD T operator()(T x, T t) const { return scale * (T(1) / (T(1) + std::exp(-x)) - t); }
 };
 
-// Scales g [n] down so that its L2 norm is at most max_norm (one [1] arena scalar).
+// Scales g [n], whose L2 norm is `norm`, down so that its norm is at most max_norm.
+template <class D, class T>
+void clip_global_norm(context_t<D>& ctx, T* g, index_t n, double norm, double max_norm) {
+  if (norm > max_norm) kernels<D>::map(ctx, n, ops::scale_fn<T>{T(max_norm / norm)}, g, g);
+}
 template <class D, class T>
 void clip_global_norm(context_t<D>& ctx, workspace<D>& ws, T* g, index_t n, double max_norm) {
-  using K = kernels<D>;
-  T* sq = ws.template take<T>(1);
-  K::row_reduce(ctx, 1, n, ops::reduce_op::sum_squares, g, sq);
-  const double norm = std::sqrt(double(to_host<D>(ctx, sq, 1)[0]));
-  if (norm > max_norm) K::map(ctx, n, ops::scale_fn<T>{T(max_norm / norm)}, g, g);
+  clip_global_norm<D>(ctx, g, n, l2_norm(ctx, ws, g, n), max_norm);
 }
 
 template <class Model>
@@ -5990,6 +5996,10 @@ class trainer {
     optimizer_config optimizer;
     ops::loss_kind loss = ops::loss_kind::stablemax;
     std::uint64_t seed = 0;
+    // Steps in a row whose gradients hold a NaN or Inf that are skipped (no parameter, moment,
+    // EMA or puzzle-table update; every row restarts from fresh data) before training stops
+    // with non_finite_error; 0 stops at the first.
+    index_t max_skipped_steps = 0;
   };
 
   trainer(context_t<D>& ctx, Model& model, index_t batch, options opt, communicator_ref comm = {})
@@ -6085,7 +6095,10 @@ class trainer {
 
     ++step_;
     const double lr = scheduled_lr(opt_.optimizer, opt_.optimizer.lr, step_);
-    optimizer_step(lr);
+    const double grad_norm = l2_norm(ctx_, ws_, grads_.data(), params_.size());
+    if (!std::isfinite(grad_norm)) return skip_step(l, q, readout, lr, grad_norm);
+    skipped_in_row_ = 0;
+    optimizer_step(lr, grad_norm);
     sparse_update(tape.prefix);
     K::act_update(ctx_, B_, std::int32_t(c.halt_max_steps), true, !c.no_ACT_continue, c.halt_exploration_prob,
                   philox_key{opt_.seed, 0xAC7}, std::uint64_t(step_), q, steps_.data(), halted_.data(),
@@ -6318,12 +6331,24 @@ class trainer {
     return m;
   }
 
-  void optimizer_step(double lr) {
+  // A step whose gradients (norm `grad_norm`) are not finite: stops training, or within
+  // max_skipped_steps in a row updates nothing and restarts every row (the carry that produced
+  // them may itself hold the NaN). The metrics are those of the forward pass, marked skipped.
+  step_metrics skip_step(const losses& l, const T* q, const T* readout, double lr, double grad_norm) {
+    if (++skipped_in_row_ > opt_.max_skipped_steps)
+      throw non_finite_error(step_, std::string(non_finite_gradients) + " " + std::to_string(grad_norm));
+    step_metrics m = metrics(l, q, /*only_halted=*/true, readout);
+    m.lr = lr;
+    m.skipped = true;
+    device_traits<D>::copy(ctx_, halted_.data(), halted_ones(), std::size_t(B_));
+    return m;
+  }
+
+  void optimizer_step(double lr, double grad_norm) {
     using K = kernels<D>;
     const auto& o = opt_.optimizer;
     const index_t n = params_.size();
-    require_finite_gradients(ctx_, ws_, grads_.data(), n, step_);
-    if (o.grad_clip > 0) clip_global_norm(ctx_, ws_, grads_.data(), n, o.grad_clip);
+    if (o.grad_clip > 0) clip_global_norm<D>(ctx_, grads_.data(), n, grad_norm, o.grad_clip);
     const T bc1 = T(1 - std::pow(o.beta1, double(step_))), bc2 = T(1 - std::pow(o.beta2, double(step_)));
     // [begin, end) of the flat buffers at `rate`
     const auto update = [&](index_t begin, index_t end, double rate) {
@@ -6364,6 +6389,7 @@ class trainer {
   communicator_ref comm_;
   index_t B_;
   index_t step_ = 0;
+  index_t skipped_in_row_ = 0;
   trm_carry<T, D> carry_, next_carry_;
   buffer<T, D> params_, grads_, m_, v_, ema_;
   buffer<double, D> metric_sums_;  // data parallel: the step's metric sums

@@ -854,6 +854,38 @@ void gemm_rows_emulated(bool ta, bool tb, index_t i0, index_t i1, index_t n, ind
 }  // namespace backend::cpu::bf16
 ETRM_END_NAMESPACE
 // ---- end etrm/backend/cpu/gemm_bf16.hpp
+// ---- begin etrm/core/tsan_edges.hpp
+// SPDX-License-Identifier: Apache-2.0
+// ThreadSanitizer sees no synchronisation inside an uninstrumented libtbb, so it reports the
+// fork and join of every parallel loop as races (a worker reading the caller's captured locals,
+// the caller reusing that stack after the loop). Under -fsanitize=thread these declare the two
+// edges oneTBB guarantees: the caller's work before the loop happens before each chunk (fork),
+// and each chunk before the caller's work after it (join). The edges go through two fixed
+// addresses, one only the callers release and one only the chunks release, so chunks get no
+// edge between them and races between chunks are still reported. Without TSan they are empty.
+
+#if defined(__SANITIZE_THREAD__)
+#define ETRM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ETRM_TSAN 1
+#endif
+#endif
+
+#if defined(ETRM_TSAN)
+#include <sanitizer/tsan_interface.h>
+inline char etrm_tsan_fork = 0, etrm_tsan_join = 0;
+#define ETRM_TSAN_LOOP_FORK() __tsan_release(&etrm_tsan_fork)  // the caller, before the loop
+#define ETRM_TSAN_CHUNK_BEGIN() __tsan_acquire(&etrm_tsan_fork)
+#define ETRM_TSAN_CHUNK_END() __tsan_release(&etrm_tsan_join)
+#define ETRM_TSAN_LOOP_JOIN() __tsan_acquire(&etrm_tsan_join)  // the caller, after the loop
+#else
+#define ETRM_TSAN_LOOP_FORK() ((void)0)
+#define ETRM_TSAN_CHUNK_BEGIN() ((void)0)
+#define ETRM_TSAN_CHUNK_END() ((void)0)
+#define ETRM_TSAN_LOOP_JOIN() ((void)0)
+#endif
+// ---- end etrm/core/tsan_edges.hpp
 #if ETRM_WITH_DNNL
 // ---- begin etrm/backend/cpu/gemm_onednn.hpp
 // SPDX-License-Identifier: Apache-2.0
@@ -1707,10 +1739,14 @@ struct tbb_exec {
   static void run(context& ctx, index_t n, index_t grain, F&& f) {
     if (n <= 0) return;
     if (n <= grain || ctx.threads() == 1) return f(index_t(0), n);
-    ctx.arena->execute([&] {
-      tbb::parallel_for(tbb::blocked_range<index_t>(0, n, grain),
-                        [&](const tbb::blocked_range<index_t>& r) { f(r.begin(), r.end()); });
-    });
+    const auto chunk = [&](const tbb::blocked_range<index_t>& r) {
+      ETRM_TSAN_CHUNK_BEGIN();
+      f(r.begin(), r.end());
+      ETRM_TSAN_CHUNK_END();
+    };
+    ETRM_TSAN_LOOP_FORK();  // after the closure is built: the chunks read it
+    ctx.arena->execute([&] { tbb::parallel_for(tbb::blocked_range<index_t>(0, n, grain), chunk); });
+    ETRM_TSAN_LOOP_JOIN();
   }
   // Eigen's vectorised exp (AVX-512/AVX2 when compiled for them).
   template <class T>
@@ -5664,9 +5700,34 @@ nlohmann::json parse_json_bounded(std::string_view text, Fail&& fail, int max_de
 }  // namespace io
 ETRM_END_NAMESPACE
 // ---- end etrm/io/bounded_read.hpp
+// ---- begin etrm/data/parallel_for.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The data loaders' parallel loop: f(i) for i in [0, n) on oneTBB, with the loop's fork and join
+// declared to ThreadSanitizer (core/tsan_edges.hpp; nothing without it).
+
+
+#include <tbb/parallel_for.h>
+
+ETRM_BEGIN_NAMESPACE
+namespace data {
+
+template <class Index, class F>
+void parallel_for(Index n, F&& f) {
+  const auto item = [&](Index i) {
+    ETRM_TSAN_CHUNK_BEGIN();
+    f(i);
+    ETRM_TSAN_CHUNK_END();
+  };
+  ETRM_TSAN_LOOP_FORK();  // after the closure is built: the workers read it
+  tbb::parallel_for(Index(0), n, item);
+  ETRM_TSAN_LOOP_JOIN();
+}
+
+}  // namespace data
+ETRM_END_NAMESPACE
+// ---- end etrm/data/parallel_for.hpp
 
 #include <nlohmann/json.hpp>
-#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -5789,7 +5850,7 @@ inline std::vector<task> load_arc_tasks(const std::vector<std::filesystem::path>
   std::vector<std::filesystem::path> files;
   for (const auto& p : paths) detail::collect_arc_files(p, files);
   std::vector<task> tasks(files.size());
-  tbb::parallel_for(std::size_t(0), files.size(), [&](std::size_t i) { tasks[i] = load_arc_task(files[i]); });
+  data::parallel_for(files.size(), [&](std::size_t i) { tasks[i] = load_arc_task(files[i]); });
   std::map<std::string, std::size_t> seen;
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     const auto [it, fresh] = seen.emplace(tasks[i].id, i);
@@ -7347,7 +7408,6 @@ inline bool shows_held_out(const rule& r, const augmentation& a) {
 ETRM_END_NAMESPACE
 // ---- end etrm/data/generator_augment.hpp
 
-#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <span>
@@ -7441,7 +7501,7 @@ class episode_source {
     b.inputs.resize(std::size_t(B) * n);
     b.labels.resize(b.inputs.size());
     b.context.resize(std::size_t(B) * w);
-    tbb::parallel_for(index_t(0), B, [&](index_t r) {
+    data::parallel_for(B, [&](index_t r) {
       const std::uint64_t index = step * std::uint64_t(B) + std::uint64_t(r);
       const auto [t, demos] = episode(index);
       const auto in = std::span(b.inputs).subspan(std::size_t(r) * n, n);
@@ -8934,7 +8994,6 @@ ETRM_END_NAMESPACE
 // the current batch is materialised, encoded in parallel with oneTBB.
 
 
-#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <concepts>
@@ -8991,7 +9050,7 @@ void fill_batch(const D& data, std::span<const example_ref> rows, std::size_t ba
   out.inputs.resize(batch_size * L);
   out.labels.resize(batch_size * L);
   out.puzzle_identifiers.resize(batch_size);
-  tbb::parallel_for(std::size_t(0), batch_size, [&](std::size_t i) {
+  data::parallel_for(batch_size, [&](std::size_t i) {
     const std::span<std::int32_t> in(out.inputs.data() + i * L, L), lab(out.labels.data() + i * L, L);
     if (i < rows.size()) {
       const example_ref& r = rows[i];
@@ -9126,7 +9185,6 @@ class sequential_batches {
 ETRM_END_NAMESPACE
 // ---- end etrm/data/batching.hpp
 
-#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -9202,7 +9260,7 @@ class arc_dataset {
     for (auto& t : evaluation) tasks_.push_back(std::move(t));
 
     groups_.resize(tasks_.size());
-    tbb::parallel_for(std::size_t(0), tasks_.size(), [&](std::size_t i) {
+    data::parallel_for(tasks_.size(), [&](std::size_t i) {
       groups_[i].key = {cfg_.seed, stream_id({task_key(tasks_[i].id)})};
       groups_[i].draws = distinct_augmentation_draws(tasks_[i], cfg_.num_aug, groups_[i].key, cfg_.retries_factor);
     });

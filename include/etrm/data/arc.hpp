@@ -10,9 +10,9 @@
 #include <etrm/data/error.hpp>
 #include <etrm/data/grid.hpp>
 #include <etrm/io/bounded_read.hpp>
+#include <etrm/data/parallel_for.hpp>
 
 #include <nlohmann/json.hpp>
-#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -135,7 +135,7 @@ inline std::vector<task> load_arc_tasks(const std::vector<std::filesystem::path>
   std::vector<std::filesystem::path> files;
   for (const auto& p : paths) detail::collect_arc_files(p, files);
   std::vector<task> tasks(files.size());
-  tbb::parallel_for(std::size_t(0), files.size(), [&](std::size_t i) { tasks[i] = load_arc_task(files[i]); });
+  data::parallel_for(files.size(), [&](std::size_t i) { tasks[i] = load_arc_task(files[i]); });
   std::map<std::string, std::size_t> seen;
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     const auto [it, fresh] = seen.emplace(tasks[i].id, i);

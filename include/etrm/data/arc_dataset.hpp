@@ -12,8 +12,8 @@
 #include <etrm/data/augment.hpp>
 #include <etrm/data/batching.hpp>
 #include <etrm/data/grid.hpp>
+#include <etrm/data/parallel_for.hpp>
 
-#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -89,7 +89,7 @@ class arc_dataset {
     for (auto& t : evaluation) tasks_.push_back(std::move(t));
 
     groups_.resize(tasks_.size());
-    tbb::parallel_for(std::size_t(0), tasks_.size(), [&](std::size_t i) {
+    data::parallel_for(tasks_.size(), [&](std::size_t i) {
       groups_[i].key = {cfg_.seed, stream_id({task_key(tasks_[i].id)})};
       groups_[i].draws = distinct_augmentation_draws(tasks_[i], cfg_.num_aug, groups_[i].key, cfg_.retries_factor);
     });

@@ -8,8 +8,8 @@
 
 #include <etrm/core/config.hpp>
 #include <etrm/core/rng.hpp>
+#include <etrm/data/parallel_for.hpp>
 
-#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <concepts>
@@ -66,7 +66,7 @@ void fill_batch(const D& data, std::span<const example_ref> rows, std::size_t ba
   out.inputs.resize(batch_size * L);
   out.labels.resize(batch_size * L);
   out.puzzle_identifiers.resize(batch_size);
-  tbb::parallel_for(std::size_t(0), batch_size, [&](std::size_t i) {
+  data::parallel_for(batch_size, [&](std::size_t i) {
     const std::span<std::int32_t> in(out.inputs.data() + i * L, L), lab(out.labels.data() + i * L, L);
     if (i < rows.size()) {
       const example_ref& r = rows[i];

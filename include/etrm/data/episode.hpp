@@ -14,8 +14,8 @@
 #include <etrm/data/generator.hpp>
 #include <etrm/data/generator_augment.hpp>
 #include <etrm/data/token_batch.hpp>
+#include <etrm/data/parallel_for.hpp>
 
-#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <span>
@@ -109,7 +109,7 @@ class episode_source {
     b.inputs.resize(std::size_t(B) * n);
     b.labels.resize(b.inputs.size());
     b.context.resize(std::size_t(B) * w);
-    tbb::parallel_for(index_t(0), B, [&](index_t r) {
+    data::parallel_for(B, [&](index_t r) {
       const std::uint64_t index = step * std::uint64_t(B) + std::uint64_t(r);
       const auto [t, demos] = episode(index);
       const auto in = std::span(b.inputs).subspan(std::size_t(r) * n, n);

@@ -19,6 +19,7 @@
 #endif
 
 #include <etrm/backend/cpu/gemm_bf16.hpp>
+#include <etrm/core/tsan_edges.hpp>
 #if ETRM_WITH_DNNL
 #include <etrm/backend/cpu/gemm_onednn.hpp>
 #endif
@@ -83,10 +84,14 @@ struct tbb_exec {
   static void run(context& ctx, index_t n, index_t grain, F&& f) {
     if (n <= 0) return;
     if (n <= grain || ctx.threads() == 1) return f(index_t(0), n);
-    ctx.arena->execute([&] {
-      tbb::parallel_for(tbb::blocked_range<index_t>(0, n, grain),
-                        [&](const tbb::blocked_range<index_t>& r) { f(r.begin(), r.end()); });
-    });
+    const auto chunk = [&](const tbb::blocked_range<index_t>& r) {
+      ETRM_TSAN_CHUNK_BEGIN();
+      f(r.begin(), r.end());
+      ETRM_TSAN_CHUNK_END();
+    };
+    ETRM_TSAN_LOOP_FORK();  // after the closure is built: the chunks read it
+    ctx.arena->execute([&] { tbb::parallel_for(tbb::blocked_range<index_t>(0, n, grain), chunk); });
+    ETRM_TSAN_LOOP_JOIN();
   }
   // Eigen's vectorised exp (AVX-512/AVX2 when compiled for them).
   template <class T>

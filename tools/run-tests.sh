@@ -22,7 +22,7 @@ ctest --preset release
 # suppressions of oneTBB's uninstrumented internals, tests/tsan.supp). ETRM_SKIP_FUZZ=1 and
 # ETRM_SKIP_SANITIZERS=1 leave them out.
 if [ -z "${ETRM_SKIP_FUZZ:-}" ]; then
-  tools/fuzz.sh all "${ETRM_FUZZ_SECONDS:-20}"
+  tools/fuzz.sh all "${ETRM_FUZZ_SECONDS:-30}"
 fi
 if [ -z "${ETRM_SKIP_SANITIZERS:-}" ]; then
   cmake --preset asan >/dev/null

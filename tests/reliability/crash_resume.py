@@ -172,13 +172,18 @@ def case_kill(etrm, work, trials, rng):
         fail(f"only {kills_total} kills in {trials} trials: the kill times missed the runs")
 
 
-def case_full(etrm, work):
+def two_step_run(etrm, work):
+    """Trains the tiny run for 2 steps; returns its directory and checkpoint."""
     out = work / "run"
     r = subprocess.run([etrm, "train", "--task", "fewshot", "--model", "etrm", "--out", str(out), *TINY, "--steps", "2"],
                        capture_output=True, text=True)
     if r.returncode != 0:
         fail(f"first run: {r.stderr}")
-    ckpt = out / "checkpoint.safetensors"
+    return out, out / "checkpoint.safetensors"
+
+
+def case_full(etrm, work):
+    out, ckpt = two_step_run(etrm, work)
     before = ckpt.read_bytes()
     limit = len(before) // 2  # the next checkpoint cannot fit; metrics lines and run.json can
 
@@ -231,12 +236,7 @@ def case_nan(etrm, work):
 
 
 def case_skip(etrm, work):
-    out = work / "run"
-    r = subprocess.run([etrm, "train", "--task", "fewshot", "--model", "etrm", "--out", str(out), *TINY, "--steps", "2"],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        fail(f"first run: {r.stderr}")
-    ckpt = out / "checkpoint.safetensors"
+    out, ckpt = two_step_run(etrm, work)
     raw = bytearray(ckpt.read_bytes())
     n = struct.unpack("<Q", raw[:8])[0]
     header = json.loads(raw[8:8 + n])

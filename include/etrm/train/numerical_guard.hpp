@@ -44,8 +44,9 @@ void require_finite(context_t<D>& ctx, workspace<D>& ws, const T* x, index_t n, 
 }
 
 // The two checks of an optimizer step: the gradients before it (a NaN or Inf loss, an overflow
-// in the backward pass: nothing is updated) and the parameters after it (an overflow in the
-// update itself: the step is refused before any checkpoint can hold it).
+// in the backward pass: the trainer computes their norm once, for this check and the clip, and
+// names it with this text) and the parameters after it (an overflow in the update itself: the
+// step is refused before any checkpoint can hold it).
 inline constexpr const char* non_finite_gradients = "no update was made, the gradient norm is";
 template <class D, class T>
 void require_finite_parameters(context_t<D>& ctx, workspace<D>& ws, const T* p, index_t n, index_t step) {

@@ -162,15 +162,14 @@ void bm_block(benchmark::State& state, bool rope_on) {
     struct state_t {
       param_layout layout;
       block<CD, Mixer> blk;
-      layer_dims d;
+      layer_dims dims;
       buffer<float, CD> p, g, x, y, dy, dx;
       rope_table<float, CD> rope;
       workspace<CD> ws;
     };
     auto st = std::make_shared<state_t>();
     st->blk = block<CD, Mixer>::declare(st->layout, "b.", Dm, S, 4.0);
-    st->d = layer_dims{B, S, Dm, H, Dm / H, trm_config::swiglu_intermediate(Dm, 4.0),
-                       trm_config::swiglu_intermediate(S, 4.0), 1e-5};
+    st->dims = layer_dims{B, S, Dm, H, 1e-5};
     st->p = make_buffer<float, CD>(ctx(), st->layout.template initial_values<float>(1));
     st->g = buffer<float, CD>(st->layout.total());
     const index_t n = B * S * Dm;
@@ -182,10 +181,11 @@ void bm_block(benchmark::State& state, bool rope_on) {
     device_traits<CD>::zero(ctx(), st->g.data(), sizeof(float) * std::size_t(st->g.size()));
     auto body = [st, rope_on] {
       st->ws.reset();
-      const auto s = st->blk.template take<float>(st->ws, st->d);
-      const rope_view<float> rv = rope_on ? st->rope.view() : rope_view<float>{};
-      st->blk.forward(ctx(), st->p.data(), st->d, rv, st->x.data(), st->y.data(), &s, st->ws);
-      st->blk.backward(ctx(), st->p.data(), st->d, rv, st->x.data(), st->y.data(), s, st->dy.data(), st->dx.data(),
+      const seq_shape<float> sh{st->dims, rope_on ? st->rope.view() : rope_view<float>{}};
+      typename block<CD, Mixer>::template saved<float> s;
+      st->blk.take(s, st->ws, sh);
+      st->blk.forward(ctx(), st->p.data(), sh, {st->x.data()}, st->y.data(), &s, st->ws);
+      st->blk.backward(ctx(), st->p.data(), sh, {st->x.data()}, st->y.data(), s, st->dy.data(), {st->dx.data()},
                        st->g.data(), st->ws);
     };
     body();

@@ -86,7 +86,10 @@ inline run_spec default_spec() {
   c.puzzle_emb_len = 8;
   c.puzzle_emb_ndim = 128;
   c.halt_exploration_prob = 0.1;
-  r.enc = {8, 3, 1, 1};
+  r.enc.grid_side = 8;
+  r.enc.max_demos = 3;
+  r.enc.encoder_layers = 1;
+  r.enc.latent_layers = 1;
   r.enc.readout_weight = 1;  // ends the loss plateau within ~1,000 steps (docs/experiments/readout-loss.md)
   r.opt.lr = 1e-3;
   r.opt.warmup_steps = 100;

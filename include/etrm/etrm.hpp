@@ -20,6 +20,7 @@
 
 #include <etrm/layers/attention.hpp>
 #include <etrm/layers/block.hpp>
+#include <etrm/layers/contract.hpp>
 #include <etrm/layers/dims.hpp>
 #include <etrm/layers/linear.hpp>
 #include <etrm/layers/residual_norm.hpp>
@@ -34,12 +35,14 @@
 #include <etrm/recursion/policy.hpp>
 
 #include <etrm/train/batch.hpp>
+#include <etrm/train/optimizer.hpp>
 #include <etrm/train/schedule.hpp>
 #include <etrm/train/trainer.hpp>
 #include <etrm/train/numerical_guard.hpp>
 
 #include <etrm/testing/compare.hpp>
 #include <etrm/testing/gradcheck.hpp>
+#include <etrm/testing/gradcheck_layer.hpp>
 #include <etrm/layers/cross_attention.hpp>
 #include <etrm/model/demo_encoder.hpp>
 #include <etrm/data/episode.hpp>

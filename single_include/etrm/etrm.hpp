@@ -1990,92 +1990,130 @@ ETRM_END_NAMESPACE
 // post-norm residual (trm-computation.md §1.4, §1.6): h1 = rms_norm(x + o_proj(attn(qkv_proj(x)))).
 // Weights: qkv [3·D, D] split as [q heads, k heads, v heads], o [D, D]; no biases.
 // Scores use strided-batched GEMMs over B·H heads; probabilities are kept for backward.
-// backward assigns dx and accumulates dW.
-
-#include <type_traits>
-// ---- begin etrm/layers/dims.hpp
-// SPDX-License-Identifier: Apache-2.0
-// Runtime sizes shared by the layers of one network application: batch B, sequence S
-// (prefix included), width D, heads H × head_dim, SwiGLU intermediates (channel and token).
-
-#include <type_traits>
+// A layer (contract.hpp) of arity 1 with seq_shape.
 
 #include <cmath>
-
-ETRM_BEGIN_NAMESPACE
-
-// TRM's SwiGLU intermediate size: ceil_to_multiple(round(expansion · width · 2/3), 256).
-inline index_t swiglu_intermediate(index_t width, double expansion) {
-  const auto inter = index_t(std::nearbyint(expansion * double(width) * 2.0 / 3.0));
-  return (inter + 255) / 256 * 256;
-}
-
-struct layer_dims {
-  index_t B = 0, S = 0, D = 0, H = 0, hd = 0;
-  index_t I = 0;   // channel SwiGLU intermediate
-  index_t It = 0;  // token-mixing SwiGLU intermediate (mlp_t)
-  double eps = 1e-5;
-  index_t tokens() const { return B * S; }
-};
-
-ETRM_END_NAMESPACE
-// ---- end etrm/layers/dims.hpp
-// ---- begin etrm/layers/linear.hpp
+// ---- begin etrm/layers/contract.hpp
 // SPDX-License-Identifier: Apache-2.0
-// Bias-free linear map with PyTorch's weight layout W: [out, in] (so checkpoints load as-is).
-// forward:  y[N, out] = x[N, in] · Wᵀ
-// backward: dx[N, in] = dy · W (assigned, or added with accumulate_dx), dW[out, in] += dyᵀ · x.
+// The layer contract, in code. Every layer static_asserts `layer<L, D, T>`;
+// testing/gradcheck_layer.hpp checks any class that satisfies it.
+//
+// A layer is a plain class holding parameter offsets into one flat buffer and its sizes; it
+// keeps no state between calls. For a scalar type T it has:
+//   arity                          how many differentiable inputs it reads
+//   shape<T>                       what a call needs besides weights and inputs: sizes and
+//                                  constant side inputs (RoPE tables, a key mask)
+//   input_sizes(shape)             elements of each input; output_size(shape): of the output
+//   saved<T>                       what backward needs, owned by the caller
+//   take(saved, ws, shape)         carves `saved` from the arena
+//   forward(ctx, p, shape, inputs, y, saved*, ws)
+//                                  saved == nullptr: the no-grad path (scratch only)
+//   backward(ctx, p, shape, inputs, y, saved, dy, input_grads, g, ws)
+//                                  input gradients assigned, parameter gradients accumulated
+//                                  into g, the flat gradient buffer laid out like p
+// Every call takes the arena as its last argument and leaves it as it found it.
+//
+// A context source fills the prefix rows of the decoder's input x (TRM's puzzle table, the
+// ETRM demo encoder): context_width() int32 values of context per row, take(saved, ws, B),
+// forward(ctx, p, B, tokens, context, x, x_stride, scale, saved*, ws) writing x[b, 0:P·D] (it
+// also sees the query tokens [B, L] and x's token rows, which it may rewrite) and
+// backward(ctx, p, B, tokens, context, saved, dx, x_stride, scale, g, ws) consuming dx[b, 0:P·D]
+// (and mapping the token rows' gradient back if it rewrote them). What only some sources do is a
+// capability of its own below.
 
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 ETRM_BEGIN_NAMESPACE
 
-template <class D>
-struct linear {
-  index_t in = 0, out = 0;
+// A device that only declares its trait: each layer header checks its contract against it
+// (`static_assert(layer<L<archetype_device>, archetype_device, float>)`) without a backend.
+struct archetype_device {};
+template <>
+struct device_traits<archetype_device> {
+  struct context {};
+  static void* allocate(std::size_t bytes);
+  static void deallocate(void* p) noexcept;
+  static void copy(context&, void* dst, const void* src, std::size_t bytes);
+  static void to_host(context&, void* dst, const void* src, std::size_t bytes);
+  static void from_host(context&, void* dst, const void* src, std::size_t bytes);
+  static void zero(context&, void* dst, std::size_t bytes);
+  static void synchronize(context&);
+  static constexpr const char* name = "archetype";
+};
 
-  template <class T>
-  void forward(context_t<D>& ctx, const T* w, index_t n, const T* x, T* y, index_t ldx = 0) const {
-    kernels<D>::gemm(ctx, false, true, n, out, in, T(1), x, ldx ? ldx : in, 0, w, in, 0, T(0), y, out, 0, 1);
-  }
-  // dx may be null (input needs no gradient).
-  template <class T>
-  void backward(context_t<D>& ctx, const T* w, index_t n, const T* x, const T* dy, T* dx, T* dw, bool accumulate_dx = false,
-                index_t ldx = 0) const {
-    kernels<D>::gemm(ctx, true, false, out, in, n, T(1), dy, out, 0, x, ldx ? ldx : in, 0, T(1), dw, in, 0, 1);
-    if (dx)
-      kernels<D>::gemm(ctx, false, false, n, in, out, T(1), dy, out, 0, w, in, 0, T(accumulate_dx ? 1 : 0), dx,
-                       ldx ? ldx : in, 0, 1);
-  }
+template <class T, std::size_t N>
+using layer_inputs = std::array<const T*, N>;
+template <class T, std::size_t N>
+using layer_grads = std::array<T*, N>;
+
+template <class L, class D, class T>
+concept layer = device<D> && requires {
+  typename std::integral_constant<std::size_t, L::arity>;
+} && requires(const L& l, context_t<D>& ctx, const T* p, const typename L::template shape<T>& shape,
+              typename L::template saved<T>& s, workspace<D>& ws, layer_inputs<T, L::arity> in, T* y, const T* dy,
+              layer_grads<T, L::arity> dx, T* g) {
+  { l.input_sizes(shape) } -> std::same_as<std::array<index_t, L::arity>>;
+  { l.output_size(shape) } -> std::same_as<index_t>;
+  l.take(s, ws, shape);
+  l.forward(ctx, p, shape, in, y, &s, ws);
+  l.forward(ctx, p, shape, in, y, nullptr, ws);
+  l.backward(ctx, p, shape, in, y, s, dy, dx, g, ws);
+};
+
+template <class C, class D, class T>
+concept context_source = device<D> &&
+    requires(const C& c, context_t<D>& ctx, const T* p, index_t rows, const std::int32_t* ids, T* x, index_t x_stride,
+             T scale, typename C::saved& s, workspace<D>& ws, T* g) {
+  { c.context_width() } -> std::same_as<index_t>;
+  c.take(s, ws, rows);
+  c.forward(ctx, p, rows, ids, ids, x, x_stride, scale, &s, ws);
+  c.forward(ctx, p, rows, ids, ids, x, x_stride, scale, nullptr, ws);
+  c.backward(ctx, p, rows, ids, ids, s, x, x_stride, scale, g, ws);
+};
+
+// A table outside the parameters (absent from the parameter count, saved in checkpoints),
+// updated after backward from per-row gradients kept in saved.local_grad [B, ndim]: TRM's
+// puzzle embeddings with SignSGD. The trainer all-gathers those rows across ranks.
+template <class C, class D, class T>
+concept sparse_table_source = context_source<C, D, T> &&
+    requires(C& c, const C& cc, context_t<D>& ctx, index_t rows, const std::int32_t* ids, const typename C::saved& s,
+             T lr) {
+  { cc.ndim() } -> std::same_as<index_t>;
+  { cc.rows() } -> std::same_as<index_t>;
+  { c.table() } -> std::same_as<T*>;
+  { C::table_name } -> std::convertible_to<const char*>;
+  { s.local_grad } -> std::convertible_to<const T*>;
+  c.sparse_update(ctx, rows, ids, s, lr, lr);
+};
+
+// An auxiliary loss of the source's own on a taped forward (the encoder's readout of the
+// query cells): returns each row's loss [B] (null when switched off), accumulates its parameter
+// gradients into g and keeps what backward needs in saved.
+template <class C, class D, class T>
+concept readout_source = context_source<C, D, T> &&
+    requires(const C& c, context_t<D>& ctx, const T* p, index_t rows, typename C::saved& s, const std::int32_t* labels,
+             ops::loss_kind kind, T scale, T* g, workspace<D>& ws) {
+  { c.readout_loss(ctx, p, rows, s, labels, kind, scale, g, ws) } -> std::same_as<const T*>;
+};
+
+// Test-time adaptation: an offset [B, K·D] added to the context tokens, and its gradient.
+template <class C, class D, class T>
+concept offset_source = context_source<C, D, T> && requires(C& c, const T* offset, T* grad) {
+  c.set_context_offset(offset, grad);
 };
 
 ETRM_END_NAMESPACE
-// ---- end etrm/layers/linear.hpp
-// ---- begin etrm/layers/residual_norm.hpp
+// ---- end etrm/layers/contract.hpp
+// ---- begin etrm/layers/dims.hpp
 // SPDX-License-Identifier: Apache-2.0
-// TRM's post-norm residual: y = rms_norm(x + f(x)) with no learned weight (trm-computation.md §1.6).
-// forward:  y[rows, cols] = rms_norm(x + fx), rstd[rows] saved for backward
-// backward: dsum[rows, cols] = ∂/∂(x + fx) (assigned); the caller routes it to both branches.
+// The shapes a layer call takes besides its weights and differentiable inputs (see contract.hpp):
+// sizes, and constant side inputs such as the RoPE tables.
 
-#include <type_traits>
-
-ETRM_BEGIN_NAMESPACE
-
-template <class D, class T>
-void residual_norm_forward(context_t<D>& ctx, index_t rows, index_t cols, double eps, const T* x, const T* fx, T* y,
-                           T* rstd) {
-  kernels<D>::map(ctx, rows * cols, ops::add_fn<T>{}, y, x, fx);
-  kernels<D>::rms_norm(ctx, rows, cols, T(eps), y, y, rstd);
-}
-
-template <class D, class T>
-void residual_norm_backward(context_t<D>& ctx, index_t rows, index_t cols, const T* y, const T* rstd, const T* dy,
-                            T* dsum) {
-  kernels<D>::rms_norm_backward(ctx, rows, cols, y, rstd, dy, dsum);
-}
-
-ETRM_END_NAMESPACE
-// ---- end etrm/layers/residual_norm.hpp
+#include <cmath>
 // ---- begin etrm/layers/rope.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Rotary position tables (trm-computation.md §1.3): inv_freq_i = θ^(−2i/hd), angles pos · inv_freq
@@ -2138,14 +2176,115 @@ struct rope_table {
 
 ETRM_END_NAMESPACE
 // ---- end etrm/layers/rope.hpp
+#include <type_traits>
 
-#include <cmath>
+ETRM_BEGIN_NAMESPACE
+
+// TRM's SwiGLU intermediate size: ceil_to_multiple(round(expansion · width · 2/3), 256).
+inline index_t swiglu_intermediate(index_t width, double expansion) {
+  const auto inter = index_t(std::nearbyint(expansion * double(width) * 2.0 / 3.0));
+  return (inter + 255) / 256 * 256;
+}
+
+// One application over [batch, seq, width] activations (prefix included in seq).
+struct layer_dims {
+  index_t batch = 0, seq = 0, width = 0, heads = 0;
+  double eps = 1e-5;
+  index_t tokens() const { return batch * seq; }
+  index_t head_dim() const { return width / heads; }
+};
+
+// Sequence layers (attention, mlp_t, block, reasoning net): the sizes and the RoPE tables
+// (null: no rotation).
+template <class T>
+struct seq_shape {
+  layer_dims dims;
+  rope_view<T> rope{};
+};
+
+// Row-wise layers (swiglu_mlp) over [rows, width]; the width is the layer's own.
+struct row_shape {
+  index_t rows = 0;
+  double eps = 1e-5;
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/layers/dims.hpp
+// ---- begin etrm/layers/linear.hpp
+// SPDX-License-Identifier: Apache-2.0
+// Bias-free linear map with PyTorch's weight layout W: [out, in] (so checkpoints load as-is).
+// forward:  y[N, out] = x[N, in] · Wᵀ
+// backward: dx[N, in] = dy · W (assigned, or added with accumulate_dx), dW[out, in] += dyᵀ · x.
+
+#include <type_traits>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class D>
+struct linear {
+  index_t in = 0, out = 0;
+
+  template <class T>
+  void forward(context_t<D>& ctx, const T* w, index_t n, const T* x, T* y, index_t ldx = 0) const {
+    kernels<D>::gemm(ctx, false, true, n, out, in, T(1), x, ldx ? ldx : in, 0, w, in, 0, T(0), y, out, 0, 1);
+  }
+  // dx may be null (input needs no gradient).
+  template <class T>
+  void backward(context_t<D>& ctx, const T* w, index_t n, const T* x, const T* dy, T* dx, T* dw, bool accumulate_dx = false,
+                index_t ldx = 0) const {
+    kernels<D>::gemm(ctx, true, false, out, in, n, T(1), dy, out, 0, x, ldx ? ldx : in, 0, T(1), dw, in, 0, 1);
+    if (dx)
+      kernels<D>::gemm(ctx, false, false, n, in, out, T(1), dy, out, 0, w, in, 0, T(accumulate_dx ? 1 : 0), dx,
+                       ldx ? ldx : in, 0, 1);
+  }
+};
+
+ETRM_END_NAMESPACE
+// ---- end etrm/layers/linear.hpp
+// ---- begin etrm/layers/residual_norm.hpp
+// SPDX-License-Identifier: Apache-2.0
+// TRM's post-norm residual: y = rms_norm(x + f(x)) with no learned weight (trm-computation.md §1.6).
+// forward:  y[rows, cols] = rms_norm(x + fx), rstd[rows] saved for backward
+// backward: dsum[rows, cols] = ∂/∂(x + fx) (assigned); the caller routes it to both branches.
+
+#include <type_traits>
+
+ETRM_BEGIN_NAMESPACE
+
+template <class D, class T>
+void residual_norm_forward(context_t<D>& ctx, index_t rows, index_t cols, double eps, const T* x, const T* fx, T* y,
+                           T* rstd) {
+  kernels<D>::map(ctx, rows * cols, ops::add_fn<T>{}, y, x, fx);
+  kernels<D>::rms_norm(ctx, rows, cols, T(eps), y, y, rstd);
+}
+
+template <class D, class T>
+void residual_norm_backward(context_t<D>& ctx, index_t rows, index_t cols, const T* y, const T* rstd, const T* dy,
+                            T* dsum) {
+  kernels<D>::rms_norm_backward(ctx, rows, cols, y, rstd, dy, dsum);
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/layers/residual_norm.hpp
+#include <type_traits>
 
 ETRM_BEGIN_NAMESPACE
 
 template <class D>
 struct attention_mixer {
   index_t qkv = 0, o = 0;  // parameter offsets
+
+  static constexpr std::size_t arity = 1;
+  template <class T>
+  using shape = seq_shape<T>;
+  template <class T>
+  std::array<index_t, 1> input_sizes(const seq_shape<T>& sh) const {
+    return {sh.dims.tokens() * sh.dims.width};
+  }
+  template <class T>
+  index_t output_size(const seq_shape<T>& sh) const {
+    return sh.dims.tokens() * sh.dims.width;
+  }
 
   template <class T>
   struct saved {
@@ -2155,63 +2294,75 @@ struct attention_mixer {
     T* rstd;       // [B·S]
   };
   template <class T>
-  saved<T> take(workspace<D>& ws, const layer_dims& d) const {
-    const index_t n = d.tokens() * d.D;
-    return {ws.template take<T>(n), ws.template take<T>(n), ws.template take<T>(n),
-            ws.template take<T>(d.B * d.H * d.S * d.S), ws.template take<T>(n), ws.template take<T>(d.tokens())};
+  void take(saved<T>& s, workspace<D>& ws, const seq_shape<T>& sh) const {
+    const layer_dims& d = sh.dims;
+    const index_t n = d.tokens() * d.width;
+    s = {ws.template take<T>(n), ws.template take<T>(n),
+         ws.template take<T>(n), ws.template take<T>(d.batch * d.heads * d.seq * d.seq),
+         ws.template take<T>(n), ws.template take<T>(d.tokens())};
   }
 
   // x: [B, S, D] → y: [B, S, D]
   template <class T>
-  void forward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const T* x, T* y,
+  void forward(context_t<D>& ctx, const T* p, const seq_shape<T>& sh, layer_inputs<T, 1> in, T* y,
                std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
-    const saved<T> a = s ? *s : take<T>(ws, d);
-    const index_t N = d.tokens(), S = d.S, hd = d.hd, BH = d.B * d.H;
-    T* qkv_out = ws.template take<T>(N * 3 * d.D);
-    linear<D>{d.D, 3 * d.D}.forward(ctx, p + qkv, N, x, qkv_out);
-    K::split_heads_rope(ctx, d.B, S, d.H, hd, qkv_out, rope.cos, rope.sin, a.q, a.k, a.v);
+    saved<T> a;
+    if (s)
+      a = *s;
+    else
+      take(a, ws, sh);
+    const layer_dims& d = sh.dims;
+    const T* x = in[0];
+    const index_t N = d.tokens(), S = d.seq, width = d.width, hd = d.head_dim(), BH = d.batch * d.heads;
+    T* qkv_out = ws.template take<T>(N * 3 * width);
+    linear<D>{width, 3 * width}.forward(ctx, p + qkv, N, x, qkv_out);
+    K::split_heads_rope(ctx, d.batch, S, d.heads, hd, qkv_out, sh.rope.cos, sh.rope.sin, a.q, a.k, a.v);
     const T scale = T(1.0 / std::sqrt(double(hd)));
     K::gemm(ctx, false, true, S, S, hd, scale, a.q, hd, S * hd, a.k, hd, S * hd, T(0), a.p, S, S * S, BH);
     K::row_softmax(ctx, BH * S, S, a.p, a.p);
     T* o_heads = qkv_out;  // [B, H, S, hd], reusing the qkv scratch
     K::gemm(ctx, false, false, S, hd, S, T(1), a.p, S, S * S, a.v, hd, S * hd, T(0), o_heads, hd, S * hd, BH);
-    K::permute_0213(ctx, d.B, d.H, S, hd, o_heads, a.om);
-    T* fx = ws.template take<T>(N * d.D);
-    linear<D>{d.D, d.D}.forward(ctx, p + o, N, a.om, fx);
-    residual_norm_forward<D>(ctx, N, d.D, d.eps, x, fx, y, a.rstd);
+    K::permute_0213(ctx, d.batch, d.heads, S, hd, o_heads, a.om);
+    T* fx = ws.template take<T>(N * width);
+    linear<D>{width, width}.forward(ctx, p + o, N, a.om, fx);
+    residual_norm_forward<D>(ctx, N, width, d.eps, x, fx, y, a.rstd);
     ws.rewind(mark);
   }
 
   // dy: [B, S, D] → dx (assigned); g accumulated.
   template <class T>
-  void backward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const T* x, const T* y,
-                const saved<T>& s, const T* dy, T* dx, T* g, workspace<D>& ws) const {
+  void backward(context_t<D>& ctx, const T* p, const seq_shape<T>& sh, layer_inputs<T, 1> in, const T* y,
+                const saved<T>& s, const T* dy, layer_grads<T, 1> din, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
-    const index_t N = d.tokens(), S = d.S, hd = d.hd, BH = d.B * d.H;
-    T* dsum = ws.template take<T>(N * d.D);
-    residual_norm_backward<D>(ctx, N, d.D, y, s.rstd, dy, dsum);
-    T* dom = ws.template take<T>(N * d.D);
-    linear<D>{d.D, d.D}.backward(ctx, p + o, N, s.om, dsum, dom, g + o);
-    T* doh = ws.template take<T>(N * d.D);  // [B, H, S, hd]
-    K::permute_0213(ctx, d.B, S, d.H, hd, dom, doh);
+    const layer_dims& d = sh.dims;
+    const T* x = in[0];
+    T* dx = din[0];
+    const index_t N = d.tokens(), S = d.seq, width = d.width, hd = d.head_dim(), BH = d.batch * d.heads;
+    T* dsum = ws.template take<T>(N * width);
+    residual_norm_backward<D>(ctx, N, width, y, s.rstd, dy, dsum);
+    T* dom = ws.template take<T>(N * width);
+    linear<D>{width, width}.backward(ctx, p + o, N, s.om, dsum, dom, g + o);
+    T* doh = ws.template take<T>(N * width);  // [B, H, S, hd]
+    K::permute_0213(ctx, d.batch, S, d.heads, hd, dom, doh);
     T* dp = ws.template take<T>(BH * S * S);
     K::gemm(ctx, false, true, S, S, hd, T(1), doh, hd, S * hd, s.v, hd, S * hd, T(0), dp, S, S * S, BH);
-    T *dq = ws.template take<T>(N * d.D), *dk = ws.template take<T>(N * d.D), *dv = dom;
+    T *dq = ws.template take<T>(N * width), *dk = ws.template take<T>(N * width), *dv = dom;
     K::gemm(ctx, true, false, S, hd, S, T(1), s.p, S, S * S, doh, hd, S * hd, T(0), dv, hd, S * hd, BH);
     K::row_softmax_backward(ctx, BH * S, S, s.p, dp, dp);
     const T scale = T(1.0 / std::sqrt(double(hd)));
     K::gemm(ctx, false, false, S, hd, S, scale, dp, S, S * S, s.k, hd, S * hd, T(0), dq, hd, S * hd, BH);
     K::gemm(ctx, true, false, S, hd, S, scale, dp, S, S * S, s.q, hd, S * hd, T(0), dk, hd, S * hd, BH);
-    T* dqkv = ws.template take<T>(N * 3 * d.D);
-    K::merge_heads_rope_backward(ctx, d.B, S, d.H, hd, dq, dk, dv, rope.cos, rope.sin, dqkv);
-    K::map(ctx, N * d.D, ops::copy_fn<T>{}, dx, dsum);
-    linear<D>{d.D, 3 * d.D}.backward(ctx, p + qkv, N, x, dqkv, dx, g + qkv, /*accumulate_dx=*/true);
+    T* dqkv = ws.template take<T>(N * 3 * width);
+    K::merge_heads_rope_backward(ctx, d.batch, S, d.heads, hd, dq, dk, dv, sh.rope.cos, sh.rope.sin, dqkv);
+    K::map(ctx, N * width, ops::copy_fn<T>{}, dx, dsum);
+    linear<D>{width, 3 * width}.backward(ctx, p + qkv, N, x, dqkv, dx, g + qkv, /*accumulate_dx=*/true);
     ws.rewind(mark);
   }
 };
+static_assert(layer<attention_mixer<archetype_device>, archetype_device, float>);
 
 ETRM_END_NAMESPACE
 // ---- end etrm/layers/attention.hpp
@@ -2219,15 +2370,14 @@ ETRM_END_NAMESPACE
 // SPDX-License-Identifier: Apache-2.0
 // One TRM block: a token mixer (attention or mlp_t, chosen at compile time) followed by the
 // channel SwiGLU MLP, each with its post-norm residual. x: [B, S, D] → y: [B, S, D].
-// backward assigns dx and accumulates parameter gradients.
+// A layer (contract.hpp) of arity 1 with seq_shape.
 
-#include <type_traits>
 // ---- begin etrm/layers/swiglu_mlp.hpp
 // SPDX-License-Identifier: Apache-2.0
 // SwiGLU MLP sub-layer with its post-norm residual: y = rms_norm(x + down(silu(gate) ⊙ up)).
 // Used over channels ([rows = B·S, width = D]) and, by the mlp_t token mixer, over the
 // sequence axis ([rows = B·D, width = S]). Weights: gate_up [2·I, width], down [width, I].
-// backward assigns dx and accumulates dW.
+// A layer (contract.hpp) of arity 1 with row_shape.
 
 #include <type_traits>
 
@@ -2238,6 +2388,12 @@ struct swiglu_mlp {
   index_t width = 0, inter = 0;
   index_t gate_up = 0, down = 0;  // parameter offsets
 
+  static constexpr std::size_t arity = 1;
+  template <class T>
+  using shape = row_shape;
+  std::array<index_t, 1> input_sizes(const row_shape& sh) const { return {sh.rows * width}; }
+  index_t output_size(const row_shape& sh) const { return sh.rows * width; }
+
   // Activations kept for backward; the output y itself is kept by the caller.
   template <class T>
   struct saved {
@@ -2246,29 +2402,35 @@ struct swiglu_mlp {
     T* rstd = nullptr;  // [rows]
   };
   template <class T>
-  saved<T> take(workspace<D>& ws, index_t rows) const {
-    return {ws.template take<T>(rows * 2 * inter), ws.template take<T>(rows * inter), ws.template take<T>(rows)};
+  void take(saved<T>& s, workspace<D>& ws, const row_shape& sh) const {
+    s = {ws.template take<T>(sh.rows * 2 * inter), ws.template take<T>(sh.rows * inter), ws.template take<T>(sh.rows)};
   }
 
   // x: [rows, width] → y: [rows, width]. s == nullptr: the no-grad path, scratch only.
   template <class T>
-  void forward(context_t<D>& ctx, const T* p, index_t rows, double eps, const T* x, T* y, std::type_identity_t<const saved<T>*> s,
-               workspace<D>& ws) const {
+  void forward(context_t<D>& ctx, const T* p, const row_shape& sh, layer_inputs<T, 1> in, T* y,
+               std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
     const std::size_t mark = ws.mark();
-    const saved<T> a = s ? *s : saved<T>{ws.template take<T>(rows * 2 * inter), ws.template take<T>(rows * inter), nullptr};
+    const index_t rows = sh.rows;
+    const T* x = in[0];
+    const saved<T> a =
+        s ? *s : saved<T>{ws.template take<T>(rows * 2 * inter), ws.template take<T>(rows * inter), nullptr};
     linear<D>{width, 2 * inter}.forward(ctx, p + gate_up, rows, x, a.gu);
     kernels<D>::swiglu(ctx, rows, inter, a.gu, a.act);
     T* fx = ws.template take<T>(rows * width);
     linear<D>{inter, width}.forward(ctx, p + down, rows, a.act, fx);
-    residual_norm_forward<D>(ctx, rows, width, eps, x, fx, y, a.rstd);
+    residual_norm_forward<D>(ctx, rows, width, sh.eps, x, fx, y, a.rstd);
     ws.rewind(mark);
   }
 
   // dy: [rows, width] → dx (assigned); g: the gradient buffer (accumulated).
   template <class T>
-  void backward(context_t<D>& ctx, const T* p, index_t rows, const T* x, const T* y, const saved<T>& s, const T* dy, T* dx, T* g,
-                workspace<D>& ws) const {
+  void backward(context_t<D>& ctx, const T* p, const row_shape& sh, layer_inputs<T, 1> in, const T* y,
+                const saved<T>& s, const T* dy, layer_grads<T, 1> din, T* g, workspace<D>& ws) const {
     const std::size_t mark = ws.mark();
+    const index_t rows = sh.rows;
+    const T* x = in[0];
+    T* dx = din[0];
     T* dsum = ws.template take<T>(rows * width);
     residual_norm_backward<D>(ctx, rows, width, y, s.rstd, dy, dsum);
     T* dact = ws.template take<T>(rows * inter);
@@ -2280,6 +2442,7 @@ struct swiglu_mlp {
     ws.rewind(mark);
   }
 };
+static_assert(layer<swiglu_mlp<archetype_device>, archetype_device, float>);
 
 ETRM_END_NAMESPACE
 // ---- end etrm/layers/swiglu_mlp.hpp
@@ -2287,7 +2450,8 @@ ETRM_END_NAMESPACE
 // SPDX-License-Identifier: Apache-2.0
 // TRM's `mlp_t` token mixer (trm-computation.md §1.6): transpose [B, S, D] → [B, D, S], apply a SwiGLU
 // MLP over the sequence axis with its post-norm residual (so the RMSNorm runs over S), and
-// transpose back. Weights: gate_up [2·It, S], down [S, It]. backward assigns dx.
+// transpose back. Weights: gate_up [2·It, S], down [S, It]. A layer (contract.hpp) of arity 1
+// with seq_shape; the RoPE tables are not read.
 
 #include <type_traits>
 
@@ -2297,6 +2461,18 @@ template <class D>
 struct token_mlp_mixer {
   swiglu_mlp<D> mlp;  // width S, intermediate It
 
+  static constexpr std::size_t arity = 1;
+  template <class T>
+  using shape = seq_shape<T>;
+  template <class T>
+  std::array<index_t, 1> input_sizes(const seq_shape<T>& sh) const {
+    return {sh.dims.tokens() * sh.dims.width};
+  }
+  template <class T>
+  index_t output_size(const seq_shape<T>& sh) const {
+    return sh.dims.tokens() * sh.dims.width;
+  }
+
   template <class T>
   struct saved {
     T* xt;  // [B, D, S]
@@ -2304,43 +2480,50 @@ struct token_mlp_mixer {
     typename swiglu_mlp<D>::template saved<T> mlp;
   };
   template <class T>
-  saved<T> take(workspace<D>& ws, const layer_dims& d) const {
-    const index_t n = d.tokens() * d.D;
-    saved<T> s{ws.template take<T>(n), ws.template take<T>(n), {}};
-    s.mlp = mlp.template take<T>(ws, d.B * d.D);
-    return s;
+  void take(saved<T>& s, workspace<D>& ws, const seq_shape<T>& sh) const {
+    const index_t n = sh.dims.tokens() * sh.dims.width;
+    s.xt = ws.template take<T>(n);
+    s.yt = ws.template take<T>(n);
+    mlp.take(s.mlp, ws, rows(sh.dims));
   }
 
   template <class T>
-  void forward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T>, const T* x, T* y,
+  void forward(context_t<D>& ctx, const T* p, const seq_shape<T>& sh, layer_inputs<T, 1> in, T* y,
                std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
     const std::size_t mark = ws.mark();
-    const index_t n = d.tokens() * d.D;
+    const layer_dims& d = sh.dims;
+    const index_t n = d.tokens() * d.width;
     T* xt = s ? s->xt : ws.template take<T>(n);
     T* yt = s ? s->yt : ws.template take<T>(n);
-    kernels<D>::transpose(ctx, d.B, d.S, d.D, x, xt);
-    mlp.forward(ctx, p, d.B * d.D, d.eps, xt, yt, s ? &s->mlp : nullptr, ws);
-    kernels<D>::transpose(ctx, d.B, d.D, d.S, yt, y);
+    kernels<D>::transpose(ctx, d.batch, d.seq, d.width, in[0], xt);
+    mlp.forward(ctx, p, rows(d), {xt}, yt, s ? &s->mlp : nullptr, ws);
+    kernels<D>::transpose(ctx, d.batch, d.width, d.seq, yt, y);
     ws.rewind(mark);
   }
 
   template <class T>
-  void backward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T>, const T*, const T*,
-                const saved<T>& s, const T* dy, T* dx, T* g, workspace<D>& ws) const {
+  void backward(context_t<D>& ctx, const T* p, const seq_shape<T>& sh, layer_inputs<T, 1>, const T*, const saved<T>& s,
+                const T* dy, layer_grads<T, 1> din, T* g, workspace<D>& ws) const {
     const std::size_t mark = ws.mark();
-    const index_t n = d.tokens() * d.D;
+    const layer_dims& d = sh.dims;
+    const index_t n = d.tokens() * d.width;
     T *dyt = ws.template take<T>(n), *dxt = ws.template take<T>(n);
-    kernels<D>::transpose(ctx, d.B, d.S, d.D, dy, dyt);
-    mlp.backward(ctx, p, d.B * d.D, s.xt, s.yt, s.mlp, dyt, dxt, g, ws);
-    kernels<D>::transpose(ctx, d.B, d.D, d.S, dxt, dx);
+    kernels<D>::transpose(ctx, d.batch, d.seq, d.width, dy, dyt);
+    mlp.backward(ctx, p, rows(d), {s.xt}, s.yt, s.mlp, dyt, {dxt}, g, ws);
+    kernels<D>::transpose(ctx, d.batch, d.width, d.seq, dxt, din[0]);
     ws.rewind(mark);
   }
+
+ private:
+  // The SwiGLU runs over the B·D transposed rows of length S.
+  static row_shape rows(const layer_dims& d) { return {d.batch * d.width, d.eps}; }
 };
+static_assert(layer<token_mlp_mixer<archetype_device>, archetype_device, float>);
 
 ETRM_END_NAMESPACE
 // ---- end etrm/layers/token_mlp.hpp
-
 #include <string>
+#include <type_traits>
 
 ETRM_BEGIN_NAMESPACE
 
@@ -2358,8 +2541,9 @@ attention_mixer<D> declare_mixer(std::type_identity<attention_mixer<D>>, param_l
 template <class D>
 swiglu_mlp<D> declare_swiglu(param_layout& l, const std::string& prefix, index_t width, index_t inter) {
   swiglu_mlp<D> m{width, inter};
-  m.gate_up = l.add(prefix + "gate_up_proj.weight", {2 * inter, width},
-                    init_spec::trunc_normal(1.0 / std::sqrt(double(width)))).offset;
+  m.gate_up =
+      l.add(prefix + "gate_up_proj.weight", {2 * inter, width}, init_spec::trunc_normal(1.0 / std::sqrt(double(width))))
+          .offset;
   m.down = l.add(prefix + "down_proj.weight", {width, inter}, init_spec::trunc_normal(1.0 / std::sqrt(double(inter))))
                .offset;
   return m;
@@ -2383,6 +2567,18 @@ struct block {
     return b;
   }
 
+  static constexpr std::size_t arity = 1;
+  template <class T>
+  using shape = seq_shape<T>;
+  template <class T>
+  std::array<index_t, 1> input_sizes(const seq_shape<T>& sh) const {
+    return {sh.dims.tokens() * sh.dims.width};
+  }
+  template <class T>
+  index_t output_size(const seq_shape<T>& sh) const {
+    return sh.dims.tokens() * sh.dims.width;
+  }
+
   template <class T>
   struct saved {
     typename Mixer::template saved<T> mix;
@@ -2390,34 +2586,37 @@ struct block {
     typename swiglu_mlp<D>::template saved<T> mlp;
   };
   template <class T>
-  saved<T> take(workspace<D>& ws, const layer_dims& d) const {
-    saved<T> s;
-    s.mix = mixer.template take<T>(ws, d);
-    s.h1 = ws.template take<T>(d.tokens() * d.D);
-    s.mlp = mlp.template take<T>(ws, d.tokens());
-    return s;
+  void take(saved<T>& s, workspace<D>& ws, const seq_shape<T>& sh) const {
+    mixer.take(s.mix, ws, sh);
+    s.h1 = ws.template take<T>(sh.dims.tokens() * sh.dims.width);
+    mlp.take(s.mlp, ws, rows(sh.dims));
   }
 
   template <class T>
-  void forward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const T* x, T* y,
+  void forward(context_t<D>& ctx, const T* p, const seq_shape<T>& sh, layer_inputs<T, 1> in, T* y,
                std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
     const std::size_t mark = ws.mark();
-    T* h1 = s ? s->h1 : ws.template take<T>(d.tokens() * d.D);
-    mixer.forward(ctx, p, d, rope, x, h1, s ? &s->mix : nullptr, ws);
-    mlp.forward(ctx, p, d.tokens(), d.eps, h1, y, s ? &s->mlp : nullptr, ws);
+    T* h1 = s ? s->h1 : ws.template take<T>(sh.dims.tokens() * sh.dims.width);
+    mixer.forward(ctx, p, sh, in, h1, s ? &s->mix : nullptr, ws);
+    mlp.forward(ctx, p, rows(sh.dims), {h1}, y, s ? &s->mlp : nullptr, ws);
     ws.rewind(mark);
   }
 
   template <class T>
-  void backward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const T* x, const T* y,
-                const saved<T>& s, const T* dy, T* dx, T* g, workspace<D>& ws) const {
+  void backward(context_t<D>& ctx, const T* p, const seq_shape<T>& sh, layer_inputs<T, 1> in, const T* y,
+                const saved<T>& s, const T* dy, layer_grads<T, 1> din, T* g, workspace<D>& ws) const {
     const std::size_t mark = ws.mark();
-    T* dh1 = ws.template take<T>(d.tokens() * d.D);
-    mlp.backward(ctx, p, d.tokens(), s.h1, y, s.mlp, dy, dh1, g, ws);
-    mixer.backward(ctx, p, d, rope, x, s.h1, s.mix, dh1, dx, g, ws);
+    T* dh1 = ws.template take<T>(sh.dims.tokens() * sh.dims.width);
+    mlp.backward(ctx, p, rows(sh.dims), {s.h1}, y, s.mlp, dy, {dh1}, g, ws);
+    mixer.backward(ctx, p, sh, in, s.h1, s.mix, dh1, din, g, ws);
     ws.rewind(mark);
   }
+
+ private:
+  static row_shape rows(const layer_dims& d) { return {d.tokens(), d.eps}; }
 };
+static_assert(layer<block<archetype_device, attention_mixer<archetype_device>>, archetype_device, float>);
+static_assert(layer<block<archetype_device, token_mlp_mixer<archetype_device>>, archetype_device, float>);
 
 ETRM_END_NAMESPACE
 // ---- end etrm/layers/block.hpp
@@ -2654,15 +2853,7 @@ ETRM_END_NAMESPACE
 // It is a buffer, not a parameter: zero-initialised, absent from the parameter count, updated
 // by sparse SignSGD on the rows in the batch. The vector fills the first puzzle_emb_ndim
 // values of the flattened [P, D] prefix (TRM: prefix token 0); the rest is zero.
-//
-// Prefix-source contract (the ETRM demonstration encoder implements the same):
-//   context_width()            int32 values of per-row context (here: the puzzle id)
-//   forward(...)               writes x[b, 0:P·D] = scale · prefix_b for every row; it also
-//                              gets the query's tokens [B, seq_len] (null: only the prefix rows
-//                              are wanted) and x's token rows, which it may rewrite
-//   readout_loss(...)          (optional) a loss of the source's own on a taped forward
-//   backward(...)              consumes dx[b, 0:P·D]; parameter gradients accumulate
-//   sparse_update(...)         updates non-parameter state after backward (here: SignSGD)
+// A context_source and a sparse_table_source (layers/contract.hpp).
 
 
 #include <string>
@@ -2712,6 +2903,7 @@ class puzzle_id_prefix {
   index_t ndim_, rows_, prefix_;
   buffer<T, D> table_;
 };
+static_assert(sparse_table_source<puzzle_id_prefix<archetype_device, float>, archetype_device, float>);
 
 ETRM_END_NAMESPACE
 // ---- end etrm/model/puzzle_prefix.hpp
@@ -2720,10 +2912,10 @@ ETRM_END_NAMESPACE
 // TRM's single reasoning network (`L_level`): net(h, inj) = blocks(h + inj) with L_layers
 // blocks applied in order, reused for both the latent update z ← net(z, y + x) and the answer
 // update y ← net(y, z). One weight set runs many times per step, so everything an
-// application needs for backward lives in a caller-owned `saved`.
+// application needs for backward lives in a caller-owned `saved`. A layer (contract.hpp) of
+// arity 2, inputs (h, inj), with seq_shape.
 
 #include <type_traits>
-
 #include <vector>
 
 ETRM_BEGIN_NAMESPACE
@@ -2734,40 +2926,54 @@ class reasoning_net {
   using block_t = block<D, Mixer>;
 
   reasoning_net() = default;
-  reasoning_net(param_layout& l, const std::string& prefix, index_t layers, index_t width, index_t seq, double expansion) {
+  reasoning_net(param_layout& l, const std::string& prefix, index_t layers, index_t width, index_t seq,
+                double expansion) {
     for (index_t i = 0; i < layers; ++i)
       blocks_.push_back(block_t::declare(l, prefix + "layers." + std::to_string(i) + ".", width, seq, expansion));
   }
   index_t layers() const { return index_t(blocks_.size()); }
 
+  static constexpr std::size_t arity = 2;
+  template <class T>
+  using shape = seq_shape<T>;
+  template <class T>
+  std::array<index_t, 2> input_sizes(const seq_shape<T>& sh) const {
+    const index_t n = sh.dims.tokens() * sh.dims.width;
+    return {n, n};
+  }
+  template <class T>
+  index_t output_size(const seq_shape<T>& sh) const {
+    return sh.dims.tokens() * sh.dims.width;
+  }
+
   template <class T>
   struct saved {
-    T* in = nullptr;                                      // h + inj: [B, S, D]
-    std::vector<T*> outs;                                 // outputs of blocks 0..L−2
+    T* in = nullptr;       // h + inj: [B, S, D]
+    std::vector<T*> outs;  // outputs of blocks 0..L−2
     std::vector<typename block_t::template saved<T>> blocks;
   };
   // Carves one application's activations from the arena; `s` keeps its vectors' capacity, so
   // a steady-state step allocates nothing.
   template <class T>
-  void take(saved<T>& s, workspace<D>& ws, const layer_dims& d) const {
-    const index_t n = d.tokens() * d.D;
+  void take(saved<T>& s, workspace<D>& ws, const seq_shape<T>& sh) const {
+    const index_t n = sh.dims.tokens() * sh.dims.width;
     s.in = ws.template take<T>(n);
     s.outs.resize(blocks_.size() - 1);
     for (auto& o : s.outs) o = ws.template take<T>(n);
     s.blocks.resize(blocks_.size());
-    for (std::size_t i = 0; i < blocks_.size(); ++i) s.blocks[i] = blocks_[i].template take<T>(ws, d);
+    for (std::size_t i = 0; i < blocks_.size(); ++i) blocks_[i].take(s.blocks[i], ws, sh);
   }
 
   // out = net(h, inj); all [B, S, D]. With `s`, out must stay valid until backward.
   template <class T>
-  void forward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const T* h, const T* inj, T* out,
+  void forward(context_t<D>& ctx, const T* p, const seq_shape<T>& sh, layer_inputs<T, 2> in, T* out,
                std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
     const std::size_t mark = ws.mark();
-    const index_t n = d.tokens() * d.D;
-    T* in = s ? s->in : ws.template take<T>(n);
-    kernels<D>::map(ctx, n, ops::add_fn<T>{}, in, h, inj);
+    const index_t n = sh.dims.tokens() * sh.dims.width;
+    T* sum = s ? s->in : ws.template take<T>(n);
+    kernels<D>::map(ctx, n, ops::add_fn<T>{}, sum, in[0], in[1]);
     T* scratch[2] = {nullptr, nullptr};
-    const T* cur = in;
+    const T* cur = sum;
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
       T* y = out;
       if (i + 1 < blocks_.size()) {
@@ -2778,33 +2984,37 @@ class reasoning_net {
           y = scratch[i % 2];
         }
       }
-      blocks_[i].forward(ctx, p, d, rope, cur, y, s ? &s->blocks[i] : nullptr, ws);
+      blocks_[i].forward(ctx, p, sh, {cur}, y, s ? &s->blocks[i] : nullptr, ws);
       cur = y;
     }
     ws.rewind(mark);
   }
 
-  // dout → d_in = ∂/∂(h + inj), assigned; the caller adds it to dh and dinj.
+  // dout → (dh, dinj), assigned. Both are ∂/∂(h + inj): a null one is skipped, so a caller that
+  // needs the gradient once asks for one. The inputs are not read (their sum is in saved).
   template <class T>
-  void backward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const saved<T>& s, const T* out,
-                const T* dout, T* d_in, T* g, workspace<D>& ws) const {
+  void backward(context_t<D>& ctx, const T* p, const seq_shape<T>& sh, layer_inputs<T, 2>, const T* out,
+                const saved<T>& s, const T* dout, layer_grads<T, 2> din, T* g, workspace<D>& ws) const {
     const std::size_t mark = ws.mark();
-    const index_t n = d.tokens() * d.D;
+    const index_t n = sh.dims.tokens() * sh.dims.width;
+    T* d_sum = din[0] ? din[0] : din[1];
     T* buf[2] = {ws.template take<T>(n), ws.template take<T>(n)};
     const T* dy = dout;
     for (std::size_t i = blocks_.size(); i-- > 0;) {
       const T* x = i == 0 ? s.in : s.outs[i - 1];
       const T* y = i + 1 == blocks_.size() ? out : s.outs[i];
-      T* dx = i == 0 ? d_in : buf[i % 2];
-      blocks_[i].backward(ctx, p, d, rope, x, y, s.blocks[i], dy, dx, g, ws);
+      T* dx = i == 0 ? d_sum : buf[i % 2];
+      blocks_[i].backward(ctx, p, sh, {x}, y, s.blocks[i], dy, {dx}, g, ws);
       dy = dx;
     }
+    if (din[0] && din[1]) device_traits<D>::copy(ctx, din[1], din[0], sizeof(T) * std::size_t(n));
     ws.rewind(mark);
   }
 
  private:
   std::vector<block_t> blocks_;
 };
+static_assert(layer<reasoning_net<archetype_device, attention_mixer<archetype_device>>, archetype_device, float>);
 
 ETRM_END_NAMESPACE
 // ---- end etrm/model/reasoning_net.hpp
@@ -2918,7 +3128,7 @@ class trm_model {
   // Extra arguments go to the prefix source (the ETRM encoder's configuration).
   template <class... PrefixArgs>
   trm_model(context_t<D>& ctx, const trm_config& c, PrefixArgs&&... prefix_args)
-      : cfg_(checked(c)), T_(Recursion::resolve_T(c.H_cycles)), n_(Recursion::resolve_n(c.L_cycles)),
+      : cfg_(checked(c)), cycles_(Recursion::resolve_T(c.H_cycles)), latent_steps_(Recursion::resolve_n(c.L_cycles)),
         prefix_(ctx, layout_, cfg_, std::forward<PrefixArgs>(prefix_args)...) {
     const index_t Dm = cfg_.hidden_size, S = cfg_.full_len();
     const double std = 1.0 / std::sqrt(double(Dm));
@@ -2950,14 +3160,13 @@ class trm_model {
   const prefix_type& prefix() const { return prefix_; }
   T* h_init() { return h_init_.data(); }
   T* l_init() { return l_init_.data(); }
-  index_t H_cycles() const { return T_; }
-  index_t L_cycles() const { return n_; }
+  index_t H_cycles() const { return cycles_; }
+  index_t L_cycles() const { return latent_steps_; }
   // Latent updates of the last cycle that are taped (TRM: all n; HRM: the last one).
-  index_t taped_latent_updates() const { return Recursion::taped_latent_updates(n_); }
+  index_t taped_latent_updates() const { return Recursion::taped_latent_updates(latent_steps_); }
 
-  layer_dims dims(index_t B) const {
-    return {B, cfg_.full_len(), cfg_.hidden_size, cfg_.num_heads, cfg_.head_dim(), cfg_.intermediate(),
-            cfg_.token_intermediate(), cfg_.rms_norm_eps};
+  seq_shape<T> shape(index_t B) const {
+    return {{B, cfg_.full_len(), cfg_.hidden_size, cfg_.num_heads, cfg_.rms_norm_eps}, rope_.view()};
   }
 
   // Activations of the taped cycle, carved from the arena each step; the vectors keep their
@@ -2985,7 +3194,7 @@ class trm_model {
                const std::int32_t* context, T* logits, T* q, tape* t, workspace<D>& ws) const {
     using K = kernels<D>;
     const index_t B = carry.batch, S = cfg_.full_len(), Dm = cfg_.hidden_size, n = B * S * Dm;
-    const layer_dims d = dims(B);
+    const seq_shape<T> sh = shape(B);
     const std::size_t mark = ws.mark();
     if (t) take(*t, ws, B);
     T* x = t ? t->x : ws.template take<T>(n);
@@ -2993,23 +3202,22 @@ class trm_model {
     T* inj = t ? t->inj : ws.template take<T>(n);
     T* zh = carry.zh.data();
     T* zl = carry.zl.data();
-    const rope_view<T> rope = rope_.view();
     const index_t taped = taped_latent_updates();
-    for (index_t c = 0; c + 1 < T_; ++c) {
+    for (index_t c = 0; c + 1 < cycles_; ++c) {
       K::map(ctx, n, ops::add_fn<T>{}, inj, zh, x);
-      for (index_t j = 0; j < n_; ++j) net_.forward(ctx, p, d, rope, zl, inj, zl, nullptr, ws);
-      answer_net().forward(ctx, p, d, rope, zh, zl, zh, nullptr, ws);
+      for (index_t j = 0; j < latent_steps_; ++j) net_.forward(ctx, p, sh, {zl, inj}, zl, nullptr, ws);
+      answer_net().forward(ctx, p, sh, {zh, zl}, zh, nullptr, ws);
     }
     K::map(ctx, n, ops::add_fn<T>{}, inj, zh, x);
-    for (index_t j = taped; j < n_; ++j) net_.forward(ctx, p, d, rope, zl, inj, zl, nullptr, ws);  // HRM: untaped
+    for (index_t j = taped; j < latent_steps_; ++j) net_.forward(ctx, p, sh, {zl, inj}, zl, nullptr, ws);  // HRM: untaped
     const T* zl_cur = zl;
     for (index_t j = 0; j < taped; ++j) {
       T* out = t ? t->zl[j] : zl;
-      net_.forward(ctx, p, d, rope, zl_cur, inj, out, t ? &t->apps[j] : nullptr, ws);
+      net_.forward(ctx, p, sh, {zl_cur, inj}, out, t ? &t->apps[j] : nullptr, ws);
       zl_cur = out;
     }
     T* zh_out = t ? t->zh_out : zh;
-    answer_net().forward(ctx, p, d, rope, zh, zl_cur, zh_out, t ? &t->apps[taped] : nullptr, ws);
+    answer_net().forward(ctx, p, sh, {zh, zl_cur}, zh_out, t ? &t->apps[taped] : nullptr, ws);
     if (t) {  // detached carry for the next step
       device_traits<D>::copy(ctx, zh, zh_out, sizeof(T) * n);
       device_traits<D>::copy(ctx, zl, zl_cur, sizeof(T) * n);
@@ -3032,8 +3240,7 @@ class trm_model {
                 const std::int32_t* context, const T* dlogits, const T* dq, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
     const index_t B = t.B, S = cfg_.full_len(), Dm = cfg_.hidden_size, V = cfg_.vocab_size, n = B * S * Dm;
-    const layer_dims d = dims(B);
-    const rope_view<T> rope = rope_.view();
+    const seq_shape<T> sh = shape(B);
     const std::size_t mark = ws.mark();
     T* dzh = ws.template take<T>(n);
     // lm_head over all rows; q_head reads prefix token 0 of each row (row stride S·D).
@@ -3046,12 +3253,12 @@ class trm_model {
     T* dzl = ws.template take<T>(n);
     T* dx = ws.template take<T>(n);
     const index_t taped = taped_latent_updates();
-    answer_net().backward(ctx, p, d, rope, t.apps[taped], t.zh_out, dzh, d_in, g, ws);
     // z_H entering the cycle is detached; only z_L (the injection) carries gradient on.
+    answer_net().backward(ctx, p, sh, {}, t.zh_out, t.apps[taped], dzh, {nullptr, d_in}, g, ws);
     std::swap(dzl, d_in);
     device_traits<D>::zero(ctx, dx, sizeof(T) * n);
     for (index_t j = taped; j-- > 0;) {
-      net_.backward(ctx, p, d, rope, t.apps[j], t.zl[j], dzl, d_in, g, ws);
+      net_.backward(ctx, p, sh, {}, t.zl[j], t.apps[j], dzl, {d_in, nullptr}, g, ws);
       K::map(ctx, n, ops::add_fn<T>{}, dx, dx, d_in);  // inj = z_H + x: x gets every latent update's gradient
       std::swap(dzl, d_in);                            // into z_L of the previous update
     }
@@ -3076,7 +3283,7 @@ class trm_model {
 
   void take(tape& t, workspace<D>& ws, index_t B) const {
     const index_t n = B * cfg_.full_len() * cfg_.hidden_size;
-    const layer_dims d = dims(B);
+    const seq_shape<T> sh = shape(B);
     t.B = B;
     t.x = ws.template take<T>(n);
     t.inj = ws.template take<T>(n);
@@ -3085,8 +3292,8 @@ class trm_model {
     t.zl.resize(std::size_t(taped));
     for (auto& z : t.zl) z = ws.template take<T>(n);
     t.apps.resize(std::size_t(taped + 1));
-    for (index_t j = 0; j < taped; ++j) net_.take(t.apps[j], ws, d);
-    answer_net().take(t.apps[taped], ws, d);
+    for (index_t j = 0; j < taped; ++j) net_.take(t.apps[j], ws, sh);
+    answer_net().take(t.apps[taped], ws, sh);
     prefix_.take(t.prefix, ws, B);
   }
 
@@ -3140,7 +3347,7 @@ class trm_model {
   }
 
   trm_config cfg_;
-  index_t T_, n_;
+  index_t cycles_, latent_steps_;
   param_layout layout_;
   prefix_type prefix_;
   net_type net_, h_net_;  // L_level; H_level with hierarchical recursion only
@@ -3232,6 +3439,11 @@ struct step_metrics {
 
 ETRM_END_NAMESPACE
 // ---- end etrm/train/batch.hpp
+// ---- begin etrm/train/optimizer.hpp
+// SPDX-License-Identifier: Apache-2.0
+// The one optimizer update of etrm, used by the trainer and by both test-time adapters:
+// AdamATan2 (TRM's) or AdamW over a flat range of parameters, with bias correction.
+
 // ---- begin etrm/train/schedule.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Optimizer settings and the learning-rate schedule (trm-computation.md §4): linear warmup from
@@ -3275,6 +3487,36 @@ inline double scheduled_lr(const optimizer_config& o, double base, index_t step)
 
 ETRM_END_NAMESPACE
 // ---- end etrm/train/schedule.hpp
+
+#include <cmath>
+
+ETRM_BEGIN_NAMESPACE
+
+// p, g, m, v: [n]; g is read, m and v are the moments; `step` counts from 1.
+template <class D, class T>
+void optimizer_update(context_t<D>& ctx, const optimizer_config& o, index_t n, T* p, const T* g, T* m, T* v, double lr,
+                      index_t step) {
+  if (n <= 0) return;
+  const T bc1 = T(1 - std::pow(o.beta1, double(step))), bc2 = T(1 - std::pow(o.beta2, double(step)));
+  if (o.kind == optimizer_kind::adam_atan2)
+    kernels<D>::adam_atan2(ctx, n, p, g, m, v, T(lr), T(o.weight_decay), T(o.beta1), T(o.beta2), bc1, bc2);
+  else
+    kernels<D>::adamw(ctx, n, p, g, m, v, T(lr), T(o.weight_decay), T(o.beta1), T(o.beta2), bc1, bc2, T(o.eps));
+}
+
+// Test-time adaptation's optimizer: plain Adam (β = 0.9, 0.999, no weight decay).
+inline optimizer_config adaptation_optimizer() {
+  optimizer_config o;
+  o.kind = optimizer_kind::adamw;
+  o.weight_decay = 0;
+  o.beta1 = 0.9;
+  o.beta2 = 0.999;
+  o.eps = 1e-8;
+  return o;
+}
+
+ETRM_END_NAMESPACE
+// ---- end etrm/train/optimizer.hpp
 // ---- begin etrm/train/trainer.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Deep supervision with ACT (trm-computation.md §2.2–§4) around any TRM-shaped model: the carry persists
@@ -3745,7 +3987,7 @@ class trainer {
   // A prefix source's own loss on the taped forward (the ETRM encoder's readout; null when it
   // has none), its gradients into grads_ and the tape. Returns each row's loss ([B], device).
   const T* readout_loss(const T* weights, typename Model::tape& tape, T grad_scale) {
-    if constexpr (requires { &Model::prefix_type::readout_loss; })
+    if constexpr (readout_source<typename Model::prefix_type, D, T>)
       return model_.prefix().readout_loss(ctx_, weights, B_, tape.prefix, labels_.data(), opt_.loss, grad_scale,
                                           grads_.data(), ws_);
     return nullptr;
@@ -3755,12 +3997,12 @@ class trainer {
   // table's rows in the batch). On N ranks every rank applies it to the gathered ids and row
   // gradients of the global batch, in global row order, so the tables stay equal.
   void sparse_update(typename Model::prefix_type::saved& prefix) {
-    const T lr = T(scheduled_lr(opt_.optimizer, opt_.optimizer.puzzle_emb_lr, step_));
-    const T wd = T(opt_.optimizer.puzzle_emb_weight_decay);
-    index_t rows = B_;
-    const std::int32_t* ids = context_.data();
-    auto gathered = prefix;
-    if constexpr (requires { prefix.local_grad; }) {
+    if constexpr (sparse_table_source<typename Model::prefix_type, D, T>) {
+      const T lr = T(scheduled_lr(opt_.optimizer, opt_.optimizer.puzzle_emb_lr, step_));
+      const T wd = T(opt_.optimizer.puzzle_emb_weight_decay);
+      index_t rows = B_;
+      const std::int32_t* ids = context_.data();
+      auto gathered = prefix;
       const index_t width = model_.prefix().context_width(), ndim = model_.prefix().ndim();
       if (comm_.size() > 1 && ndim > 0) {
         rows = global_batch();
@@ -3770,8 +4012,8 @@ class trainer {
         comm_.all_gather(prefix.local_grad, sizeof(T) * std::size_t(B_ * ndim), gathered.local_grad);
         ids = all_ids;
       }
+      model_.prefix().sparse_update(ctx_, rows, ids, gathered, lr, wd);
     }
-    model_.prefix().sparse_update(ctx_, rows, ids, gathered, lr, wd);
   }
 
   // Stablemax/softmax CE over the token rows (prefix rows skipped) plus ½·BCE halting loss,
@@ -3858,15 +4100,10 @@ class trainer {
     const auto& o = opt_.optimizer;
     const index_t n = params_.size();
     if (o.grad_clip > 0) clip_global_norm<D>(ctx_, grads_.data(), n, grad_norm, o.grad_clip);
-    const T bc1 = T(1 - std::pow(o.beta1, double(step_))), bc2 = T(1 - std::pow(o.beta2, double(step_)));
     // [begin, end) of the flat buffers at `rate`
     const auto update = [&](index_t begin, index_t end, double rate) {
-      if (end <= begin) return;
-      T *p = params_.data() + begin, *g = grads_.data() + begin, *m = m_.data() + begin, *v = v_.data() + begin;
-      if (o.kind == optimizer_kind::adam_atan2)
-        K::adam_atan2(ctx_, end - begin, p, g, m, v, T(rate), T(o.weight_decay), T(o.beta1), T(o.beta2), bc1, bc2);
-      else
-        K::adamw(ctx_, end - begin, p, g, m, v, T(rate), T(o.weight_decay), T(o.beta1), T(o.beta2), bc1, bc2, T(o.eps));
+      optimizer_update<D>(ctx_, o, end - begin, params_.data() + begin, grads_.data() + begin, m_.data() + begin,
+                          v_.data() + begin, rate, step_);
     };
     const index_t encoder_end = o.encoder_lr_scale != 1.0 ? model_.prefix_parameters_end() : 0;
     update(0, encoder_end, lr * o.encoder_lr_scale);
@@ -4022,6 +4259,120 @@ inline std::vector<std::size_t> sample_indices(std::size_t n, std::size_t max_co
 }  // namespace testing
 ETRM_END_NAMESPACE
 // ---- end etrm/testing/gradcheck.hpp
+// ---- begin etrm/testing/gradcheck_layer.hpp
+// SPDX-License-Identifier: Apache-2.0
+// A finite-difference check of any class that satisfies the layer contract (layers/contract.hpp),
+// in double precision on the reference backend: random inputs and weights, the loss Σ w ⊙ y for
+// a random w, and central differences against the analytic gradients of every input and of
+// sampled parameters. The buffers backward writes are pre-filled with grad_sentinel, so
+// accumulating where the contract says assign (inputs), or assigning where it says accumulate
+// (parameters), fails. It also checks that the no-grad forward gives the taped forward's output
+// and that forward and backward leave the arena as they found it.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+ETRM_BEGIN_NAMESPACE
+namespace testing {
+
+struct layer_gradcheck_options {
+  std::uint64_t seed = 3;
+  double weight_scale = 2.0;  // larger weights: a less linear function, a sharper check
+  double input_step = 1e-6;
+  // h = 1e-5 and floor 1e-4 for weights: some have gradients near 1e-4, where the roundoff of
+  // h = 1e-6 differences (~1e-9) would dominate.
+  double param_step = 1e-5, param_floor = 1e-4;
+  std::size_t params_per_tensor = 40;
+};
+
+struct layer_gradcheck_result {
+  std::vector<gradcheck_result> inputs;          // one per differentiable input
+  gradcheck_result params;                       // sampled coordinates of every parameter tensor
+  std::vector<std::vector<double>> input_grads;  // the analytic input gradients
+  double no_grad_difference = 0;                 // max |y(no-grad) − y(taped)|
+  bool arena_restored = false;
+
+  double max_rel() const {
+    double m = params.max_rel;
+    for (const auto& r : inputs) m = std::max(m, r.max_rel);
+    return m;
+  }
+};
+
+template <class L>
+requires layer<L, reference_device, double> layer_gradcheck_result
+gradcheck_layer(const L& l, const param_layout& layout, const typename L::template shape<double>& shape,
+                const layer_gradcheck_options& o = {}) {
+  using R = reference_device;
+  constexpr std::size_t N = L::arity;
+  context_t<R> ctx;
+  workspace<R> ws;
+  auto random = [&](index_t n, std::uint64_t stream) {
+    std::vector<double> v(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = 2 * uniform01({o.seed, stream}, i) - 1;
+    return v;
+  };
+  std::vector<double> p = layout.initial_values<double>(o.seed);
+  for (auto& v : p) v *= o.weight_scale;
+  const auto sizes = l.input_sizes(shape);
+  std::vector<std::vector<double>> x(N);
+  for (std::size_t i = 0; i < N; ++i) x[i] = random(sizes[i], 100 + i);
+  const std::vector<double> w = random(l.output_size(shape), 99);
+
+  auto pointers = [](const std::vector<std::vector<double>>& in) {
+    layer_inputs<double, N> ptr{};
+    for (std::size_t i = 0; i < N; ++i) ptr[i] = in[i].data();
+    return ptr;
+  };
+  std::vector<double> y(w.size());
+  auto loss = [&](const std::vector<double>& params, const std::vector<std::vector<double>>& in) {
+    ws.reset();
+    l.forward(ctx, params.data(), shape, pointers(in), y.data(), nullptr, ws);
+    double s = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) s += w[i] * y[i];
+    return s;
+  };
+
+  layer_gradcheck_result r;
+  loss(p, x);
+  const std::vector<double> y_no_grad = y;
+  ws.reset();
+  typename L::template saved<double> s;
+  l.take(s, ws, shape);
+  const std::size_t mark = ws.mark();
+  l.forward(ctx, p.data(), shape, pointers(x), y.data(), &s, ws);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    r.no_grad_difference = std::max(r.no_grad_difference, std::abs(y[i] - y_no_grad[i]));
+  r.input_grads.assign(N, {});
+  layer_grads<double, N> dx{};
+  for (std::size_t i = 0; i < N; ++i) {
+    r.input_grads[i].assign(x[i].size(), grad_sentinel);
+    dx[i] = r.input_grads[i].data();
+  }
+  std::vector<double> g(p.size(), grad_sentinel);
+  const bool forward_restored = ws.mark() == mark;
+  l.backward(ctx, p.data(), shape, pointers(x), y.data(), s, w.data(), dx, g.data(), ws);
+  r.arena_restored = forward_restored && ws.mark() == mark;
+  for (auto& v : g) v -= grad_sentinel;
+
+  // gradcheck perturbs x[i] in place.
+  for (std::size_t i = 0; i < N; ++i)
+    r.inputs.push_back(
+        gradcheck([&](std::vector<double>&) { return loss(p, x); }, x[i], r.input_grads[i], {}, o.input_step));
+  std::vector<std::size_t> idx;
+  for (const auto& e : layout.entries())
+    for (std::size_t i : sample_indices(std::size_t(e.ref.size), o.params_per_tensor))
+      idx.push_back(std::size_t(e.ref.offset) + i);
+  r.params =
+      gradcheck([&](std::vector<double>& params) { return loss(params, x); }, p, g, idx, o.param_step, o.param_floor);
+  return r;
+}
+
+}  // namespace testing
+ETRM_END_NAMESPACE
+// ---- end etrm/testing/gradcheck_layer.hpp
 // ---- begin etrm/layers/cross_attention.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Multi-head cross-attention with a key mask and TRM's post-norm residual:
@@ -4029,9 +4380,10 @@ ETRM_END_NAMESPACE
 // xq: [B, Sq, D] (queries and residual), xkv: [B, Sk, D], key_bias: [B, Sk] added to every
 // head's scores (0 keeps a key, −1e9 masks it), y: [B, Sq, D]. Weights [D, D] each, no biases.
 // The demonstration encoder uses it to aggregate demo tokens into context tokens.
-// backward assigns dxq and dxkv and accumulates dW.
+// A layer (contract.hpp) of arity 2, inputs (xq, xkv), with cross_shape.
 
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <type_traits>
@@ -4039,9 +4391,15 @@ ETRM_END_NAMESPACE
 ETRM_BEGIN_NAMESPACE
 
 struct cross_dims {
-  index_t B = 0, Sq = 0, Sk = 0, D = 0, H = 0;
+  index_t batch = 0, queries = 0, keys = 0, width = 0, heads = 0;
   double eps = 1e-5;
-  index_t hd() const { return D / H; }
+  index_t head_dim() const { return width / heads; }
+};
+
+template <class T>
+struct cross_shape {
+  cross_dims dims;
+  const T* key_bias = nullptr;  // [B, Sk], null: every key kept
 };
 
 template <class D>
@@ -4061,6 +4419,17 @@ struct cross_attention {
     return a;
   }
 
+  static constexpr std::size_t arity = 2;
+  template <class T>
+  using shape = cross_shape<T>;
+  template <class T>
+  std::array<index_t, 2> input_sizes(const cross_shape<T>& sh) const {
+    const cross_dims& d = sh.dims;
+    return {d.batch * d.queries * d.width, d.batch * d.keys * d.width};
+  }
+  template <class T>
+  index_t output_size(const cross_shape<T>& sh) const { return sh.dims.batch * sh.dims.queries * sh.dims.width; }
+
   template <class T>
   struct saved {
     T *qh, *kh, *vh;  // [B, H, S·, hd]
@@ -4069,77 +4438,87 @@ struct cross_attention {
     T* rstd;          // [B·Sq]
   };
   template <class T>
-  saved<T> take(workspace<D>& ws, const cross_dims& d) const {
-    const index_t nq = d.B * d.Sq * d.D, nk = d.B * d.Sk * d.D;
-    return {ws.template take<T>(nq), ws.template take<T>(nk), ws.template take<T>(nk),
-            ws.template take<T>(d.B * d.H * d.Sq * d.Sk), ws.template take<T>(nq), ws.template take<T>(d.B * d.Sq)};
+  void take(saved<T>& s, workspace<D>& ws, const cross_shape<T>& sh) const {
+    const cross_dims& d = sh.dims;
+    const index_t nq = d.batch * d.queries * d.width, nk = d.batch * d.keys * d.width;
+    s = {ws.template take<T>(nq), ws.template take<T>(nk), ws.template take<T>(nk),
+         ws.template take<T>(d.batch * d.heads * d.queries * d.keys), ws.template take<T>(nq),
+         ws.template take<T>(d.batch * d.queries)};
   }
 
+  // inputs (xq [B, Sq, D], xkv [B, Sk, D]) → y [B, Sq, D]
   template <class T>
-  void forward(context_t<D>& ctx, const T* p, const cross_dims& d, const T* xq, const T* xkv, const T* key_bias, T* y,
+  void forward(context_t<D>& ctx, const T* p, const cross_shape<T>& sh, layer_inputs<T, 2> in, T* y,
                std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
-    const saved<T> a = s ? *s : take<T>(ws, d);
-    const index_t hd = d.hd(), Nq = d.B * d.Sq, Nk = d.B * d.Sk, BH = d.B * d.H;
-    T* tmp = ws.template take<T>(std::max(Nq, Nk) * d.D);
-    linear<D>{d.D, d.D}.forward(ctx, p + q, Nq, xq, tmp);
-    K::permute_0213(ctx, d.B, d.Sq, d.H, hd, tmp, a.qh);
-    linear<D>{d.D, d.D}.forward(ctx, p + k, Nk, xkv, tmp);
-    K::permute_0213(ctx, d.B, d.Sk, d.H, hd, tmp, a.kh);
-    linear<D>{d.D, d.D}.forward(ctx, p + v, Nk, xkv, tmp);
-    K::permute_0213(ctx, d.B, d.Sk, d.H, hd, tmp, a.vh);
+    saved<T> a;
+    if (s)
+      a = *s;
+    else
+      take(a, ws, sh);
+    const cross_dims& d = sh.dims;
+    const T *xq = in[0], *xkv = in[1];
+    const index_t B = d.batch, Sq = d.queries, Sk = d.keys, width = d.width, H = d.heads, hd = d.head_dim();
+    const index_t Nq = B * Sq, Nk = B * Sk, BH = B * H;
+    T* tmp = ws.template take<T>(std::max(Nq, Nk) * width);
+    linear<D>{width, width}.forward(ctx, p + q, Nq, xq, tmp);
+    K::permute_0213(ctx, B, Sq, H, hd, tmp, a.qh);
+    linear<D>{width, width}.forward(ctx, p + k, Nk, xkv, tmp);
+    K::permute_0213(ctx, B, Sk, H, hd, tmp, a.kh);
+    linear<D>{width, width}.forward(ctx, p + v, Nk, xkv, tmp);
+    K::permute_0213(ctx, B, Sk, H, hd, tmp, a.vh);
     const T scale = T(1.0 / std::sqrt(double(hd)));
-    K::gemm(ctx, false, true, d.Sq, d.Sk, hd, scale, a.qh, hd, d.Sq * hd, a.kh, hd, d.Sk * hd, T(0), a.p, d.Sk,
-            d.Sq * d.Sk, BH);
-    if (key_bias) K::add_row_bias(ctx, BH * d.Sq, d.Sk, d.H * d.Sq, key_bias, a.p);
-    K::row_softmax(ctx, BH * d.Sq, d.Sk, a.p, a.p);
-    K::gemm(ctx, false, false, d.Sq, hd, d.Sk, T(1), a.p, d.Sk, d.Sq * d.Sk, a.vh, hd, d.Sk * hd, T(0), tmp, hd,
-            d.Sq * hd, BH);
-    K::permute_0213(ctx, d.B, d.H, d.Sq, hd, tmp, a.om);
-    linear<D>{d.D, d.D}.forward(ctx, p + o, Nq, a.om, tmp);
-    residual_norm_forward<D>(ctx, Nq, d.D, d.eps, xq, tmp, y, a.rstd);
+    K::gemm(ctx, false, true, Sq, Sk, hd, scale, a.qh, hd, Sq * hd, a.kh, hd, Sk * hd, T(0), a.p, Sk, Sq * Sk, BH);
+    if (sh.key_bias) K::add_row_bias(ctx, BH * Sq, Sk, H * Sq, sh.key_bias, a.p);
+    K::row_softmax(ctx, BH * Sq, Sk, a.p, a.p);
+    K::gemm(ctx, false, false, Sq, hd, Sk, T(1), a.p, Sk, Sq * Sk, a.vh, hd, Sk * hd, T(0), tmp, hd, Sq * hd, BH);
+    K::permute_0213(ctx, B, H, Sq, hd, tmp, a.om);
+    linear<D>{width, width}.forward(ctx, p + o, Nq, a.om, tmp);
+    residual_norm_forward<D>(ctx, Nq, width, d.eps, xq, tmp, y, a.rstd);
     ws.rewind(mark);
   }
 
+  // dy → (dxq, dxkv), both assigned; g accumulated.
   template <class T>
-  void backward(context_t<D>& ctx, const T* p, const cross_dims& d, const T* xq, const T* xkv, const T* y,
-                const saved<T>& s, const T* dy, T* dxq, T* dxkv, T* g, workspace<D>& ws) const {
+  void backward(context_t<D>& ctx, const T* p, const cross_shape<T>& sh, layer_inputs<T, 2> in, const T* y,
+                const saved<T>& s, const T* dy, layer_grads<T, 2> din, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
-    const index_t hd = d.hd(), Nq = d.B * d.Sq, Nk = d.B * d.Sk, BH = d.B * d.H;
-    T* dsum = ws.template take<T>(Nq * d.D);
-    residual_norm_backward<D>(ctx, Nq, d.D, y, s.rstd, dy, dsum);
-    T* dom = ws.template take<T>(Nq * d.D);
-    linear<D>{d.D, d.D}.backward(ctx, p + o, Nq, s.om, dsum, dom, g + o);
-    T* doh = ws.template take<T>(Nq * d.D);
-    K::permute_0213(ctx, d.B, d.Sq, d.H, hd, dom, doh);
-    T* dp = ws.template take<T>(BH * d.Sq * d.Sk);
-    K::gemm(ctx, false, true, d.Sq, d.Sk, hd, T(1), doh, hd, d.Sq * hd, s.vh, hd, d.Sk * hd, T(0), dp, d.Sk,
-            d.Sq * d.Sk, BH);
-    T* dvh = ws.template take<T>(Nk * d.D);
-    K::gemm(ctx, true, false, d.Sk, hd, d.Sq, T(1), s.p, d.Sk, d.Sq * d.Sk, doh, hd, d.Sq * hd, T(0), dvh, hd,
-            d.Sk * hd, BH);
-    K::row_softmax_backward(ctx, BH * d.Sq, d.Sk, s.p, dp, dp);
+    const cross_dims& d = sh.dims;
+    const T *xq = in[0], *xkv = in[1];
+    T *dxq = din[0], *dxkv = din[1];
+    const index_t B = d.batch, Sq = d.queries, Sk = d.keys, width = d.width, H = d.heads, hd = d.head_dim();
+    const index_t Nq = B * Sq, Nk = B * Sk, BH = B * H;
+    T* dsum = ws.template take<T>(Nq * width);
+    residual_norm_backward<D>(ctx, Nq, width, y, s.rstd, dy, dsum);
+    T* dom = ws.template take<T>(Nq * width);
+    linear<D>{width, width}.backward(ctx, p + o, Nq, s.om, dsum, dom, g + o);
+    T* doh = ws.template take<T>(Nq * width);
+    K::permute_0213(ctx, B, Sq, H, hd, dom, doh);
+    T* dp = ws.template take<T>(BH * Sq * Sk);
+    K::gemm(ctx, false, true, Sq, Sk, hd, T(1), doh, hd, Sq * hd, s.vh, hd, Sk * hd, T(0), dp, Sk, Sq * Sk, BH);
+    T* dvh = ws.template take<T>(Nk * width);
+    K::gemm(ctx, true, false, Sk, hd, Sq, T(1), s.p, Sk, Sq * Sk, doh, hd, Sq * hd, T(0), dvh, hd, Sk * hd, BH);
+    K::row_softmax_backward(ctx, BH * Sq, Sk, s.p, dp, dp);
     const T scale = T(1.0 / std::sqrt(double(hd)));
     T* dqh = doh;  // doh is no longer needed
-    K::gemm(ctx, false, false, d.Sq, hd, d.Sk, scale, dp, d.Sk, d.Sq * d.Sk, s.kh, hd, d.Sk * hd, T(0), dqh, hd,
-            d.Sq * hd, BH);
-    T* dkh = ws.template take<T>(Nk * d.D);
-    K::gemm(ctx, true, false, d.Sk, hd, d.Sq, scale, dp, d.Sk, d.Sq * d.Sk, s.qh, hd, d.Sq * hd, T(0), dkh, hd,
-            d.Sk * hd, BH);
+    K::gemm(ctx, false, false, Sq, hd, Sk, scale, dp, Sk, Sq * Sk, s.kh, hd, Sk * hd, T(0), dqh, hd, Sq * hd, BH);
+    T* dkh = ws.template take<T>(Nk * width);
+    K::gemm(ctx, true, false, Sk, hd, Sq, scale, dp, Sk, Sq * Sk, s.qh, hd, Sq * hd, T(0), dkh, hd, Sk * hd, BH);
     // Back from heads to [B, S, D], then through the projections.
-    K::permute_0213(ctx, d.B, d.H, d.Sq, hd, dqh, dom);
-    K::map(ctx, Nq * d.D, ops::copy_fn<T>{}, dxq, dsum);
-    linear<D>{d.D, d.D}.backward(ctx, p + q, Nq, xq, dom, dxq, g + q, /*accumulate_dx=*/true);
-    T* dk = ws.template take<T>(Nk * d.D);
-    K::permute_0213(ctx, d.B, d.H, d.Sk, hd, dkh, dk);
-    linear<D>{d.D, d.D}.backward(ctx, p + k, Nk, xkv, dk, dxkv, g + k);
-    K::permute_0213(ctx, d.B, d.H, d.Sk, hd, dvh, dk);
-    linear<D>{d.D, d.D}.backward(ctx, p + v, Nk, xkv, dk, dxkv, g + v, /*accumulate_dx=*/true);
+    K::permute_0213(ctx, B, H, Sq, hd, dqh, dom);
+    K::map(ctx, Nq * width, ops::copy_fn<T>{}, dxq, dsum);
+    linear<D>{width, width}.backward(ctx, p + q, Nq, xq, dom, dxq, g + q, /*accumulate_dx=*/true);
+    T* dk = ws.template take<T>(Nk * width);
+    K::permute_0213(ctx, B, H, Sk, hd, dkh, dk);
+    linear<D>{width, width}.backward(ctx, p + k, Nk, xkv, dk, dxkv, g + k);
+    K::permute_0213(ctx, B, H, Sk, hd, dvh, dk);
+    linear<D>{width, width}.backward(ctx, p + v, Nk, xkv, dk, dxkv, g + v, /*accumulate_dx=*/true);
     ws.rewind(mark);
   }
 };
+static_assert(layer<cross_attention<archetype_device>, archetype_device, float>);
 
 ETRM_END_NAMESPACE
 // ---- end etrm/layers/cross_attention.hpp
@@ -4977,8 +5356,15 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
  public:
   type(context_t<D>& ctx, param_layout& l, const trm_config& c, const encoder_config& e = {})
-      : cfg_(e), K_(c.prefix_len()), Dm_(c.hidden_size), H_(c.num_heads), V_(c.vocab_size), eps_(c.rms_norm_eps),
-        P_total_(c.prefix_len() * c.hidden_size), S_(c.full_len()), expansion_(c.expansion) {
+      : cfg_(e),
+        context_tokens_(c.prefix_len()),
+        Dm_(c.hidden_size),
+        H_(c.num_heads),
+        V_(c.vocab_size),
+        eps_(c.rms_norm_eps),
+        P_total_(c.prefix_len() * c.hidden_size),
+        S_(c.full_len()),
+        expansion_(c.expansion) {
     if (e.grid_side <= 0 || e.grid_side > 64 || e.max_demos <= 0 || e.max_demos > 64 || e.encoder_layers < 0 ||
         e.encoder_layers > trm_config::max_depth || e.latent_layers < 0 || e.latent_layers > trm_config::max_depth)
       throw std::invalid_argument("etrm encoder: grid_side and max_demos must be in [1, 64], the layer counts in [0, " +
@@ -4994,18 +5380,21 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
     if (e.search_alignment) transported_ = l.add(pre + "embed_transported.weight", {c.vocab_size + 1, Dm}, emb);
     if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {2 * c.vocab_size, Dm}, emb);
-    if (e.pattern_cells) pattern_ = l.add(pre + "embed_pattern.weight", {data::pattern_answer_ids(c.vocab_size), Dm}, emb);
+    if (e.pattern_cells)
+      pattern_ = l.add(pre + "embed_pattern.weight", {data::pattern_answer_ids(c.vocab_size), Dm}, emb);
     // Zero: the 8 tables start silent, so training starts as without them (drawn like the others,
     // their sum drowned each cell's own colour and slowed the lookup; docs/experiments/neighbour-rays.md).
     if (e.neighbour_cells)
       neighbours_ = l.add(pre + "embed_neighbours.weight", {8, neighbour_vocab(), Dm}, init_spec::zeros());
     for (index_t i = 0; i < e.encoder_layers; ++i)
-      pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
-    queries_ = l.add(pre + "latent_queries", {K_, Dm}, init_spec::trunc_normal(1.0));
+      pair_blocks_.push_back(
+          block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
+    queries_ = l.add(pre + "latent_queries", {context_tokens_, Dm}, init_spec::trunc_normal(1.0));
     cross_ = cross_attention<D>::declare(l, pre + "cross_attn.", Dm);
     cross_mlp_ = declare_swiglu<D>(l, pre + "cross_mlp.", Dm, trm_config::swiglu_intermediate(Dm, c.expansion));
     for (index_t i = 0; i < e.latent_layers; ++i)
-      latent_blocks_.push_back(block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, K_, c.expansion));
+      latent_blocks_.push_back(
+          block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, context_tokens_, c.expansion));
     if (additive) inject_ = l.add(pre + "inject_proj.weight", {Dm, Dm}, emb);
     if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm, matching);
     if (e.readout_weight < 0) throw std::invalid_argument("etrm encoder: readout_weight must not be negative");
@@ -5116,33 +5505,33 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
     s.x0 = ws.template take<T>(B * M * Lp * Dm);
-    const layer_dims pd = pair_dims(B);
+    const seq_shape<T> pd = pair_shape(B);
     s.pair_out.resize(pair_blocks_.size());
     s.pair_saved.resize(pair_blocks_.size());
     for (std::size_t i = 0; i < pair_blocks_.size(); ++i) {
       s.pair_out[i] = ws.template take<T>(B * M * Lp * Dm);
-      s.pair_saved[i] = pair_blocks_[i].template take<T>(ws, pd);
+      pair_blocks_[i].take(s.pair_saved[i], ws, pd);
     }
     s.key_bias = ws.template take<T>(B * M * Lp);
-    s.lat_in = ws.template take<T>(rows * K_ * Dm);
-    s.cross_out = ws.template take<T>(rows * K_ * Dm);
-    s.cross = cross_.template take<T>(ws, cross_dims_for(B));
-    s.mlp_out = ws.template take<T>(rows * K_ * Dm);
-    s.mlp = cross_mlp_.template take<T>(ws, rows * K_);
+    s.lat_in = ws.template take<T>(rows * context_tokens_ * Dm);
+    s.cross_out = ws.template take<T>(rows * context_tokens_ * Dm);
+    cross_.take(s.cross, ws, aggregation_shape(B, s));
+    s.mlp_out = ws.template take<T>(rows * context_tokens_ * Dm);
+    cross_mlp_.take(s.mlp, ws, row_shape{rows * context_tokens_, eps_});
     s.weights = ws.template take<T>(B * M);
-    s.mean = ws.template take<T>(B * K_ * Dm);
-    const layer_dims ld = latent_dims(B);
+    s.mean = ws.template take<T>(B * context_tokens_ * Dm);
+    const seq_shape<T> ld = latent_shape(B);
     s.latent_out.resize(latent_blocks_.size());
     s.latent_saved.resize(latent_blocks_.size());
     for (std::size_t i = 0; i < latent_blocks_.size(); ++i) {
-      s.latent_out[i] = ws.template take<T>(B * K_ * Dm);
-      s.latent_saved[i] = latent_blocks_[i].template take<T>(ws, ld);
+      s.latent_out[i] = ws.template take<T>(B * context_tokens_ * Dm);
+      latent_blocks_[i].take(s.latent_saved[i], ws, ld);
     }
     s.pooled = ws.template take<T>(B * Dm);
     if (cfg_.query_attention) {
       s.query_in = ws.template take<T>(B * cells() * Dm);
       s.query_out = ws.template take<T>(B * cells() * Dm);
-      s.query_cross = query_cross_.template take<T>(ws, query_dims(B));
+      query_cross_.take(s.query_cross, ws, cross_shape<T>{query_dims(B), nullptr});
     }
     if (cfg_.raw_lookup) {
       s.lookup = ws.template take<T>(B * lookup_keys() * Dm);
@@ -5168,8 +5557,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     encode(ctx, p, B, context, *s, ws);
     const T* ctx_tokens = latent_blocks_.empty() ? s->mean : s->latent_out.back();
     if (offset_) {
-      T* shifted = ws.template take<T>(B * K_ * Dm_);
-      kernels<D>::map(ctx, B * K_ * Dm_, ops::add_fn<T>{}, shifted, ctx_tokens, offset_);
+      T* shifted = ws.template take<T>(B * context_tokens_ * Dm_);
+      kernels<D>::map(ctx, B * context_tokens_ * Dm_, ops::add_fn<T>{}, shifted, ctx_tokens, offset_);
       ctx_tokens = shifted;
     }
     if (cfg_.query_attention && inputs) read_demos(ctx, p, B, inputs, *s, x, x_stride, ws);
@@ -5183,17 +5572,17 @@ class demo_encoder_policy<Aggregation, Injection>::type {
                 const saved& s, T* dx, index_t x_stride, T, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
-    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, KD = K_ * Dm;
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, KD = context_tokens_ * Dm;
     const index_t rows = per_pair ? B * M : B;
     T* dctx = ws.template take<T>(B * KD);
     inject_backward(ctx, p, B, s, dx, x_stride, dctx, g, ws);
     if (offset_grad_) K::map(ctx, B * KD, ops::add_fn<T>{}, offset_grad_, offset_grad_, dctx);
     // Latent self-attention blocks, last to first.
     T* buf = ws.template take<T>(B * KD);
-    const layer_dims ld = latent_dims(B);
+    const seq_shape<T> ld = latent_shape(B);
     for (std::size_t i = latent_blocks_.size(); i-- > 0;) {
       const T* in = i == 0 ? s.mean : s.latent_out[i - 1];
-      latent_blocks_[i].backward(ctx, p, ld, rope_view<T>{}, in, s.latent_out[i], s.latent_saved[i], dctx, buf, g, ws);
+      latent_blocks_[i].backward(ctx, p, ld, {in}, s.latent_out[i], s.latent_saved[i], dctx, {buf}, g, ws);
       std::swap(dctx, buf);
     }
     // dctx is now ∂/∂mean. Per-pair mean: spread back to each pair's latents by its weight.
@@ -5203,21 +5592,23 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     else
       K::map(ctx, B * KD, ops::copy_fn<T>{}, dmlp, dctx);
     T* dcross = ws.template take<T>(rows * KD);
-    cross_mlp_.backward(ctx, p, rows * K_, s.cross_out, s.mlp_out, s.mlp, dmlp, dcross, g, ws);
+    cross_mlp_.backward(ctx, p, row_shape{rows * context_tokens_, eps_}, {s.cross_out}, s.mlp_out, s.mlp, dmlp,
+                        {dcross}, g, ws);
     T* dlat = ws.template take<T>(rows * KD);
     T* dkv = ws.template take<T>(B * M * Lp * Dm);
     const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
-    cross_.backward(ctx, p, cross_dims_for(B), s.lat_in, demo_tokens, s.cross_out, s.cross, dcross, dlat, dkv, g, ws);
+    cross_.backward(ctx, p, aggregation_shape(B, s), {s.lat_in, demo_tokens}, s.cross_out, s.cross, dcross, {dlat, dkv},
+                    g, ws);
     T* dquery = nullptr;  // ∂/∂query_in [B, L, D]
     T* draw = cfg_.raw_lookup ? ws.template take<T>(B * M * Lp * Dm) : nullptr;  // ∂/∂x0 from the raw keys
     if (cfg_.query_attention) dquery = read_demos_backward(ctx, p, B, s, demo_tokens, dx, x_stride, dkv, draw, g, ws);
     K::column_sum_add(ctx, rows, KD, dlat, g + queries_.offset);  // the queries are shared by every row
     // Pair blocks, last to first, then the embeddings.
     T* dbuf = ws.template take<T>(B * M * Lp * Dm);
-    const layer_dims pd = pair_dims(B);
+    const seq_shape<T> pd = pair_shape(B);
     for (std::size_t i = pair_blocks_.size(); i-- > 0;) {
       const T* in = i == 0 ? s.x0 : s.pair_out[i - 1];
-      pair_blocks_[i].backward(ctx, p, pd, rope_view<T>{}, in, s.pair_out[i], s.pair_saved[i], dkv, dbuf, g, ws);
+      pair_blocks_[i].backward(ctx, p, pd, {in}, s.pair_out[i], s.pair_saved[i], dkv, {dbuf}, g, ws);
       std::swap(dkv, dbuf);
     }
     if (draw) K::map(ctx, B * M * Lp * Dm, ops::add_fn<T>{}, dkv, dkv, draw);  // dkv is ∂/∂x0 now
@@ -5280,12 +5671,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     return loss;
   }
 
-  void sparse_update(context_t<D>&, index_t, const std::int32_t*, const saved&, T, T) {}
-
  private:
   T embed_scale() const { return T(std::sqrt(double(Dm_))); }
 
-  index_t cells() const { return S_ - K_; }  // L: token rows of the query
+  index_t cells() const { return S_ - context_tokens_; }  // L: token rows of the query
   // The query canvas is a demo canvas (side G), so its cells take the input grid's positions.
   bool query_has_positions() const { return cells() == cfg_.grid_side * cfg_.grid_side; }
   // Keys of the query cross-attention per row: the demo tokens, twice with raw_lookup.
@@ -5330,7 +5719,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       K::copy_2d(ctx, B, n, s.key_bias, n, s.lookup_bias + n, 2 * n, T(1));
       keys = s.lookup, bias = s.lookup_bias;
     }
-    query_cross_.forward(ctx, p, query_dims(B), s.query_in, keys, bias, s.query_out, &s.query_cross, ws);
+    query_cross_.forward(ctx, p, cross_shape<T>{query_dims(B), bias}, {s.query_in, keys}, s.query_out, &s.query_cross,
+                         ws);
     K::copy_2d(ctx, B, LD, s.query_out, LD, x + P_total_, x_stride, T(1));
   }
 
@@ -5347,8 +5737,9 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     T* dkeys = ws.template take<T>(B * lookup_keys() * Dm_);
     K::copy_2d(ctx, B, LD, dx + P_total_, x_stride, dout, LD, T(1));
     if (s.readout_grad) K::map(ctx, B * LD, ops::add_fn<T>{}, dout, dout, s.readout_grad);
-    query_cross_.backward(ctx, p, query_dims(B), s.query_in, cfg_.raw_lookup ? s.lookup : demo_tokens, s.query_out,
-                          s.query_cross, dout, dquery, dkeys, g, ws);
+    query_cross_.backward(ctx, p, cross_shape<T>{query_dims(B), nullptr},
+                          {s.query_in, cfg_.raw_lookup ? s.lookup : demo_tokens}, s.query_out, s.query_cross, dout,
+                          {dquery, dkeys}, g, ws);
     const T* dblocks = dkeys;  // ∂/∂ the keys after the blocks [B, M·Lp, D]
     if (cfg_.raw_lookup) {  // dkeys: [B, 2, M·Lp, D], the raw half to draw, the other packed
       T* packed = ws.template take<T>(B * nD);
@@ -5406,21 +5797,21 @@ class demo_encoder_policy<Aggregation, Injection>::type {
                                    g + neighbours_.offset + d * neighbour_vocab() * Dm_);
   }
 
-  layer_dims pair_dims(index_t B) const {
-    return {B * cfg_.max_demos, cfg_.pair_len(), Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_),
-            0, eps_};
-  }
-  layer_dims latent_dims(index_t B) const {
-    return {B, K_, Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_), 0, eps_};
-  }
-  cross_dims cross_dims_for(index_t B) const {
+  // The encoder's blocks use no positional rotation: positions are embedded.
+  seq_shape<T> pair_shape(index_t B) const { return {{B * cfg_.max_demos, cfg_.pair_len(), Dm_, H_, eps_}}; }
+  seq_shape<T> latent_shape(index_t B) const { return {{B, context_tokens_, Dm_, H_, eps_}}; }
+  // The latent queries over the demo tokens, PAD keys masked.
+  cross_shape<T> aggregation_shape(index_t B, const saved& s) const {
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len();
-    return per_pair ? cross_dims{B * M, K_, Lp, Dm_, H_, eps_} : cross_dims{B, K_, M * Lp, Dm_, H_, eps_};
+    return {per_pair ? cross_dims{B * M, context_tokens_, Lp, Dm_, H_, eps_}
+                     : cross_dims{B, context_tokens_, M * Lp, Dm_, H_, eps_},
+            s.key_bias};
   }
 
   void encode(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, saved& s, workspace<D>& ws) const {
     using K = kernels<D>;
-    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, W = cfg_.context_width(), KD = K_ * Dm;
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, W = cfg_.context_width(),
+                  KD = context_tokens_ * Dm;
     const index_t rows = per_pair ? B * M : B;
     // Pack the tokens of every row: [B, M·Lp], and the presence flags, then the counts, that
     // follow them in the context: [2, B, M].
@@ -5460,17 +5851,17 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     K::fill(ctx, B * M, T(1), ones);
     K::gemm(ctx, false, false, B * M, Lp * Dm, 1, scale, ones, 1, 0, s.pos, Lp * Dm, 0, T(1), s.x0, Lp * Dm, 0, 1);
     // Transformer blocks over each pair.
-    const layer_dims pd = pair_dims(B);
+    const seq_shape<T> pd = pair_shape(B);
     const T* cur = s.x0;
     for (std::size_t i = 0; i < pair_blocks_.size(); ++i) {
-      pair_blocks_[i].forward(ctx, p, pd, rope_view<T>{}, cur, s.pair_out[i], &s.pair_saved[i], ws);
+      pair_blocks_[i].forward(ctx, p, pd, {cur}, s.pair_out[i], &s.pair_saved[i], ws);
       cur = s.pair_out[i];
     }
     // Aggregation: queries over the non-PAD tokens.
     K::map(ctx, B * M * Lp, pad_mask_fn<T>{}, s.key_bias, s.tokens);
     K::copy_2d(ctx, rows, KD, p + queries_.offset, 0, s.lat_in, KD, T(1));
-    cross_.forward(ctx, p, cross_dims_for(B), s.lat_in, cur, s.key_bias, s.cross_out, &s.cross, ws);
-    cross_mlp_.forward(ctx, p, rows * K_, eps_, s.cross_out, s.mlp_out, &s.mlp, ws);
+    cross_.forward(ctx, p, aggregation_shape(B, s), {s.lat_in, cur}, s.cross_out, &s.cross, ws);
+    cross_mlp_.forward(ctx, p, row_shape{rows * context_tokens_, eps_}, {s.cross_out}, s.mlp_out, &s.mlp, ws);
     if (per_pair) {
       // mean over present pairs: [1, M] · [M, K·D] per row
       K::map(ctx, B * M, mean_weight_fn<T>{}, s.weights, s.flags, s.flags + B * M);
@@ -5478,10 +5869,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     } else {
       K::map(ctx, B * KD, ops::copy_fn<T>{}, s.mean, s.mlp_out);
     }
-    const layer_dims ld = latent_dims(B);
+    const seq_shape<T> ld = latent_shape(B);
     const T* lat = s.mean;
     for (std::size_t i = 0; i < latent_blocks_.size(); ++i) {
-      latent_blocks_[i].forward(ctx, p, ld, rope_view<T>{}, lat, s.latent_out[i], &s.latent_saved[i], ws);
+      latent_blocks_[i].forward(ctx, p, ld, {lat}, s.latent_out[i], &s.latent_saved[i], ws);
       lat = s.latent_out[i];
     }
   }
@@ -5489,19 +5880,20 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   void inject(context_t<D>& ctx, const T* p, index_t B, const T* tokens, saved& s, T* x, index_t x_stride,
               workspace<D>& ws) const {
     using K = kernels<D>;
-    const index_t KD = K_ * Dm_;
+    const index_t KD = context_tokens_ * Dm_;
     if (!additive) {
       K::copy_2d(ctx, B, KD, tokens, KD, x, x_stride, T(1));
       return;
     }
     K::copy_2d(ctx, B, P_total_, x, x_stride, x, x_stride, T(0));
     // pooled[B, D] = mean over the K tokens; x[b, P:, :] += pooled_b · W_injᵀ
-    T* ones = ws.template take<T>(K_);
-    K::fill(ctx, K_, T(1.0 / double(K_)), ones);
-    K::gemm(ctx, false, false, 1, Dm_, K_, T(1), ones, K_, 0, tokens, Dm_, KD, T(0), s.pooled, Dm_, Dm_, B);
+    T* ones = ws.template take<T>(context_tokens_);
+    K::fill(ctx, context_tokens_, T(1.0 / double(context_tokens_)), ones);
+    K::gemm(ctx, false, false, 1, Dm_, context_tokens_, T(1), ones, context_tokens_, 0, tokens, Dm_, KD, T(0), s.pooled,
+            Dm_, Dm_, B);
     T* proj = ws.template take<T>(B * Dm_);
     linear<D>{Dm_, Dm_}.forward(ctx, p + inject_.offset, B, s.pooled, proj);
-    const index_t L = S_ - K_;
+    const index_t L = S_ - context_tokens_;
     T* ones_l = ws.template take<T>(L);
     K::fill(ctx, L, T(1), ones_l);
     K::gemm(ctx, false, false, L, Dm_, 1, T(1), ones_l, 1, 0, proj, Dm_, Dm_, T(1), x + P_total_, Dm_, x_stride, B);
@@ -5510,25 +5902,25 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   void inject_backward(context_t<D>& ctx, const T* p, index_t B, const saved& s, const T* dx, index_t x_stride,
                        T* dctx, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
-    const index_t KD = K_ * Dm_;
+    const index_t KD = context_tokens_ * Dm_;
     if (!additive) {
       K::copy_2d(ctx, B, KD, dx, x_stride, dctx, KD, T(1));
       return;
     }
-    const index_t L = S_ - K_;
+    const index_t L = S_ - context_tokens_;
     T* ones_l = ws.template take<T>(L);
     K::fill(ctx, L, T(1), ones_l);
     T* dproj = ws.template take<T>(B * Dm_);
     K::gemm(ctx, true, false, 1, Dm_, L, T(1), ones_l, 1, 0, dx + P_total_, Dm_, x_stride, T(0), dproj, Dm_, Dm_, B);
     T* dpooled = ws.template take<T>(B * Dm_);
     linear<D>{Dm_, Dm_}.backward(ctx, p + inject_.offset, B, s.pooled, dproj, dpooled, g + inject_.offset);
-    T* ones = ws.template take<T>(K_);
-    K::fill(ctx, K_, T(1.0 / double(K_)), ones);
-    K::gemm(ctx, false, false, K_, Dm_, 1, T(1), ones, 1, 0, dpooled, Dm_, Dm_, T(0), dctx, Dm_, KD, B);
+    T* ones = ws.template take<T>(context_tokens_);
+    K::fill(ctx, context_tokens_, T(1.0 / double(context_tokens_)), ones);
+    K::gemm(ctx, false, false, context_tokens_, Dm_, 1, T(1), ones, 1, 0, dpooled, Dm_, Dm_, T(0), dctx, Dm_, KD, B);
   }
 
   encoder_config cfg_;
-  index_t K_, Dm_, H_, V_;
+  index_t context_tokens_, Dm_, H_, V_;
   double eps_;
   index_t P_total_, S_;
   double expansion_;
@@ -5543,6 +5935,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
 template <class D, class T>
 using demo_encoder = typename demo_encoder_policy<>::template type<D, T>;
+static_assert(readout_source<demo_encoder<archetype_device, float>, archetype_device, float> &&
+              offset_source<demo_encoder<archetype_device, float>, archetype_device, float>);
 
 ETRM_END_NAMESPACE
 // ---- end etrm/model/demo_encoder.hpp
@@ -8422,7 +8816,7 @@ void add_model_tensors(io::safetensors_writer& w, context_t<typename Model::devi
   const index_t Dm = m.config().hidden_size;
   detail::add_device_f32<D>(w, ctx, "model.inner.H_init", {Dm}, m.h_init(), Dm);
   detail::add_device_f32<D>(w, ctx, "model.inner.L_init", {Dm}, m.l_init(), Dm);
-  if constexpr (requires { m.prefix().table(); })
+  if constexpr (sparse_table_source<typename Model::prefix_type, D, typename Model::scalar_type>)
     if (m.prefix().ndim() > 0)
       detail::add_device_f32<D>(w, ctx, m.prefix().table_name, {m.prefix().rows(), m.prefix().ndim()}, m.prefix().table(),
                                 m.prefix().rows() * m.prefix().ndim());
@@ -8439,7 +8833,7 @@ void read_model_tensors(const io::safetensors_file& f, context_t<typename Model:
   const index_t Dm = m.config().hidden_size;
   detail::read_device<D>(f, ctx, "model.inner.H_init", {Dm}, m.h_init());
   detail::read_device<D>(f, ctx, "model.inner.L_init", {Dm}, m.l_init());
-  if constexpr (requires { m.prefix().table(); })
+  if constexpr (sparse_table_source<typename Model::prefix_type, D, typename Model::scalar_type>)
     if (m.prefix().ndim() > 0)
       detail::read_device<D>(f, ctx, m.prefix().table_name, {m.prefix().rows(), m.prefix().ndim()}, m.prefix().table());
 }
@@ -8723,15 +9117,6 @@ inline leave_one_out_batches make_leave_one_out_batches(std::span<const data::ta
 }
 
 namespace detail {
-// Test-time adaptation's optimizer: plain Adam (β = 0.9, 0.999, no weight decay) on p [n];
-// `step` counts from 0.
-template <class D, class T>
-void adaptation_adam_step(context_t<D>& ctx, index_t n, T* p, const T* g, T* m, T* v, double lr, index_t step) {
-  const double b1 = 0.9, b2 = 0.999;
-  kernels<D>::adamw(ctx, n, p, g, m, v, T(lr), T(0), T(b1), T(b2), T(1 - std::pow(b1, double(step + 1))),
-                    T(1 - std::pow(b2, double(step + 1))), T(1e-8));
-}
-
 template <class D, class T>
 void zero_buffer(context_t<D>& ctx, buffer<T, D>& b) {
   device_traits<D>::zero(ctx, b.data(), sizeof(T) * std::size_t(b.size()));
@@ -8742,6 +9127,7 @@ template <class Model>
 class context_adapter {
   using D = typename Model::device_type;
   using T = typename Model::scalar_type;
+  static_assert(offset_source<typename Model::prefix_type, D, T>, "context adaptation needs a prefix source with a context offset");
 
  public:
   context_adapter(trainer<Model>& tr, adaptation_options o)
@@ -8778,7 +9164,7 @@ class context_adapter {
       if (losses) losses->push_back(total);
       if (step == o_.steps) break;
       device_traits<D>::zero(ctx, g.data() + pad * KD_, sizeof(T) * std::size_t(KD_));
-      detail::adaptation_adam_step<D>(ctx, n, delta.data(), g.data(), m.data(), v.data(), o_.lr, step);
+      optimizer_update<D>(ctx, adaptation_optimizer(), n, delta.data(), g.data(), m.data(), v.data(), o_.lr, step + 1);
     }
     return to_host<D>(ctx, delta.data(), pad * KD_);
   }
@@ -8930,7 +9316,8 @@ class weight_adapter {
       if (step == o_.steps) break;
       T* g = fitter.gradients().data();
       if (o_.grad_clip > 0) clip_global_norm(ctx, fitter.arena(), g, n, o_.grad_clip);
-      detail::adaptation_adam_step<D>(ctx, n, w, g, fitter.moment1().data(), fitter.moment2().data(), o_.lr, step);
+      optimizer_update<D>(ctx, adaptation_optimizer(), n, w, g, fitter.moment1().data(), fitter.moment2().data(), o_.lr,
+                          step + 1);
     }
     return w;
   }

@@ -18,44 +18,30 @@ context_t<R> ctx;
 
 std::vector<double> random_vec(index_t n, std::uint64_t stream) { return tiny::uniform_values(n, {3, stream}); }
 
-template <class Mixer>
-void check_block(bool rope_on) {
-  param_layout layout;
-  const index_t B = 2, S = 5, Dm = 8, H = 2;
-  auto blk = block<R, Mixer>::declare(layout, "b.", Dm, S, 2.0);
-  layer_dims d{B, S, Dm, H, Dm / H, trm_config::swiglu_intermediate(Dm, 2.0), trm_config::swiglu_intermediate(S, 2.0), 1e-5};
-  std::vector<double> p = layout.initial_values<double>(11);
-  for (auto& v : p) v *= 2.0;  // larger weights: a less linear function, a sharper check
-  auto x = random_vec(B * S * Dm, 1), w = random_vec(B * S * Dm, 2);
-  rope_table<double, R> rope(ctx, S, Dm / H, 10000.0);
-  rope_view<double> rv = rope_on ? rope.view() : rope_view<double>{};
-  workspace<R> ws;
-  auto loss = [&](const std::vector<double>& params, const std::vector<double>& in) {
-    std::vector<double> y(in.size());
-    ws.reset();
-    blk.forward(ctx, params.data(), d, rv, in.data(), y.data(), nullptr, ws);
-    double s = 0;
-    for (std::size_t i = 0; i < y.size(); ++i) s += w[i] * y[i];
-    return s;
-  };
-  ws.reset();
-  typename block<R, Mixer>::template saved<double> s = blk.template take<double>(ws, d);
-  std::vector<double> y(x.size()), dx(x.size()), g(p.size(), testing::grad_sentinel);
-  blk.forward(ctx, p.data(), d, rv, x.data(), y.data(), &s, ws);
-  blk.backward(ctx, p.data(), d, rv, x.data(), y.data(), s, w.data(), dx.data(), g.data(), ws);
-  for (auto& v : g) v -= testing::grad_sentinel;
+// Every layer through the generic contract check: inputs and sampled weights against finite
+// differences, the no-grad path equal to the taped one, the arena left as found.
+template <class L>
+testing::layer_gradcheck_result check_layer(const L& l, const param_layout& layout, const typename L::template shape<double>& sh) {
+  const auto r = testing::gradcheck_layer(l, layout, sh);
+  for (std::size_t i = 0; i < r.inputs.size(); ++i) {
+    INFO("input " << i << " max_rel " << r.inputs[i].max_rel << " at " << r.inputs[i].worst);
+    CHECK(r.inputs[i].max_rel < 1e-5);
+    CHECK(r.inputs[i].checked > 0);
+  }
+  INFO("params max_rel " << r.params.max_rel << " over " << r.params.checked << " worst " << r.params.worst);
+  CHECK(r.params.max_rel < 1e-5);
+  CHECK(r.params.checked >= layout.entries().size());
+  CHECK(r.no_grad_difference == 0.0);
+  CHECK(r.arena_restored);
+  return r;
+}
 
-  auto rx = testing::gradcheck([&](std::vector<double>& in) { return loss(p, in); }, x, dx);
-  INFO("dx max_rel " << rx.max_rel);
-  CHECK(rx.max_rel < 1e-5);
-  std::vector<std::size_t> idx;
-  for (const auto& e : layout.entries())
-    for (std::size_t i : testing::sample_indices(std::size_t(e.ref.size), 40)) idx.push_back(std::size_t(e.ref.offset) + i);
-  // h = 1e-5 and floor 1e-4: a few token-mixer weights have gradients near 1e-4, where the
-  // roundoff of h = 1e-6 differences (~1e-9) would dominate.
-  auto rp = testing::gradcheck([&](std::vector<double>& params) { return loss(params, x); }, p, g, idx, 1e-5, 1e-4);
-  INFO("dparams max_rel " << rp.max_rel << " over " << rp.checked << " worst " << rp.worst << " analytic " << g[rp.worst]);
-  CHECK(rp.max_rel < 1e-5);
+const layer_dims small{/*batch=*/2, /*seq=*/5, /*width=*/8, /*heads=*/2, 1e-5};
+
+template <class L>
+void check_sequence_layer(const L& l, const param_layout& layout, bool rope_on) {
+  rope_table<double, R> rope(ctx, small.seq, small.head_dim(), 10000.0);
+  check_layer(l, layout, seq_shape<double>{small, rope_on ? rope.view() : rope_view<double>{}});
 }
 
 // Loss of one supervision step from a given carry, with gradients into g (sentinel-filled).
@@ -144,10 +130,51 @@ void check_recursion(const trm_config& c) {
 
 }  // namespace
 
+TEST_SUITE("layer contract") {
+  TEST_CASE("swiglu_mlp") {
+    param_layout l;
+    const auto mlp = declare_swiglu<R>(l, "m.", small.width, swiglu_intermediate(small.width, 2.0));
+    check_layer(mlp, l, row_shape{small.tokens(), small.eps});
+  }
+  TEST_CASE("attention mixer, rope and no positions") {
+    param_layout l;
+    const auto mix = declare_mixer<R>(std::type_identity<attention_mixer<R>>{}, l, "a.", small.width, small.seq, 2.0);
+    check_sequence_layer(mix, l, true);
+    check_sequence_layer(mix, l, false);
+  }
+  TEST_CASE("mlp_t mixer") {
+    param_layout l;
+    const auto mix = declare_mixer<R>(std::type_identity<token_mlp_mixer<R>>{}, l, "t.", small.width, small.seq, 2.0);
+    check_sequence_layer(mix, l, false);
+  }
+  TEST_CASE("attention block, rope") {
+    param_layout l;
+    check_sequence_layer(block<R, attention_mixer<R>>::declare(l, "b.", small.width, small.seq, 2.0), l, true);
+  }
+  TEST_CASE("mlp_t block") {
+    param_layout l;
+    check_sequence_layer(block<R, token_mlp_mixer<R>>::declare(l, "b.", small.width, small.seq, 2.0), l, false);
+  }
+  TEST_CASE("reasoning net of two blocks: both inputs get the gradient of their sum") {
+    param_layout l;
+    const reasoning_net<R, attention_mixer<R>> net(l, "net.", 2, small.width, small.seq, 2.0);
+    rope_table<double, R> rope(ctx, small.seq, small.head_dim(), 10000.0);
+    const auto r = check_layer(net, l, seq_shape<double>{small, rope.view()});
+    CHECK(r.input_grads[0] == r.input_grads[1]);
+  }
+  TEST_CASE("cross-attention with a key mask") {
+    param_layout l;
+    const auto a = cross_attention<R>::declare(l, "x.", 8);
+    const cross_dims d{2, 3, 5, 8, 2, 1e-5};
+    std::vector<double> bias(std::size_t(d.batch * d.keys), 0.0);
+    bias[1] = bias[7] = -1e9;  // masked keys
+    const auto r = check_layer(a, l, cross_shape<double>{d, bias.data()});
+    // Masked keys get no gradient at all.
+    for (index_t j = 0; j < d.width; ++j) CHECK(r.input_grads[1][std::size_t(1 * d.width + j)] == 0.0);
+  }
+}
+
 TEST_SUITE("gradcheck") {
-  TEST_CASE("attention block, rope") { check_block<attention_mixer<R>>(true); }
-  TEST_CASE("attention block, no positions") { check_block<attention_mixer<R>>(false); }
-  TEST_CASE("mlp_t block") { check_block<token_mlp_mixer<R>>(false); }
   TEST_CASE("taped recursion, attention + rope") {
     check_recursion<attention_mixer<R>>(recursion_config(false, pos_encoding::rope));
   }

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // One TRM block: a token mixer (attention or mlp_t, chosen at compile time) followed by the
 // channel SwiGLU MLP, each with its post-norm residual. x: [B, S, D] → y: [B, S, D].
-// backward assigns dx and accumulates parameter gradients.
+// A layer (contract.hpp) of arity 1 with seq_shape.
 #pragma once
 
-#include <type_traits>
 #include <etrm/core/params.hpp>
 #include <etrm/layers/attention.hpp>
+#include <etrm/layers/contract.hpp>
 #include <etrm/layers/dims.hpp>
 #include <etrm/layers/swiglu_mlp.hpp>
 #include <etrm/layers/token_mlp.hpp>
-
 #include <string>
+#include <type_traits>
 
 ETRM_BEGIN_NAMESPACE
 
@@ -29,8 +29,9 @@ attention_mixer<D> declare_mixer(std::type_identity<attention_mixer<D>>, param_l
 template <class D>
 swiglu_mlp<D> declare_swiglu(param_layout& l, const std::string& prefix, index_t width, index_t inter) {
   swiglu_mlp<D> m{width, inter};
-  m.gate_up = l.add(prefix + "gate_up_proj.weight", {2 * inter, width},
-                    init_spec::trunc_normal(1.0 / std::sqrt(double(width)))).offset;
+  m.gate_up =
+      l.add(prefix + "gate_up_proj.weight", {2 * inter, width}, init_spec::trunc_normal(1.0 / std::sqrt(double(width))))
+          .offset;
   m.down = l.add(prefix + "down_proj.weight", {width, inter}, init_spec::trunc_normal(1.0 / std::sqrt(double(inter))))
                .offset;
   return m;
@@ -54,6 +55,18 @@ struct block {
     return b;
   }
 
+  static constexpr std::size_t arity = 1;
+  template <class T>
+  using shape = seq_shape<T>;
+  template <class T>
+  std::array<index_t, 1> input_sizes(const seq_shape<T>& sh) const {
+    return {sh.dims.tokens() * sh.dims.width};
+  }
+  template <class T>
+  index_t output_size(const seq_shape<T>& sh) const {
+    return sh.dims.tokens() * sh.dims.width;
+  }
+
   template <class T>
   struct saved {
     typename Mixer::template saved<T> mix;
@@ -61,33 +74,36 @@ struct block {
     typename swiglu_mlp<D>::template saved<T> mlp;
   };
   template <class T>
-  saved<T> take(workspace<D>& ws, const layer_dims& d) const {
-    saved<T> s;
-    s.mix = mixer.template take<T>(ws, d);
-    s.h1 = ws.template take<T>(d.tokens() * d.D);
-    s.mlp = mlp.template take<T>(ws, d.tokens());
-    return s;
+  void take(saved<T>& s, workspace<D>& ws, const seq_shape<T>& sh) const {
+    mixer.take(s.mix, ws, sh);
+    s.h1 = ws.template take<T>(sh.dims.tokens() * sh.dims.width);
+    mlp.take(s.mlp, ws, rows(sh.dims));
   }
 
   template <class T>
-  void forward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const T* x, T* y,
+  void forward(context_t<D>& ctx, const T* p, const seq_shape<T>& sh, layer_inputs<T, 1> in, T* y,
                std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
     const std::size_t mark = ws.mark();
-    T* h1 = s ? s->h1 : ws.template take<T>(d.tokens() * d.D);
-    mixer.forward(ctx, p, d, rope, x, h1, s ? &s->mix : nullptr, ws);
-    mlp.forward(ctx, p, d.tokens(), d.eps, h1, y, s ? &s->mlp : nullptr, ws);
+    T* h1 = s ? s->h1 : ws.template take<T>(sh.dims.tokens() * sh.dims.width);
+    mixer.forward(ctx, p, sh, in, h1, s ? &s->mix : nullptr, ws);
+    mlp.forward(ctx, p, rows(sh.dims), {h1}, y, s ? &s->mlp : nullptr, ws);
     ws.rewind(mark);
   }
 
   template <class T>
-  void backward(context_t<D>& ctx, const T* p, const layer_dims& d, rope_view<T> rope, const T* x, const T* y,
-                const saved<T>& s, const T* dy, T* dx, T* g, workspace<D>& ws) const {
+  void backward(context_t<D>& ctx, const T* p, const seq_shape<T>& sh, layer_inputs<T, 1> in, const T* y,
+                const saved<T>& s, const T* dy, layer_grads<T, 1> din, T* g, workspace<D>& ws) const {
     const std::size_t mark = ws.mark();
-    T* dh1 = ws.template take<T>(d.tokens() * d.D);
-    mlp.backward(ctx, p, d.tokens(), s.h1, y, s.mlp, dy, dh1, g, ws);
-    mixer.backward(ctx, p, d, rope, x, s.h1, s.mix, dh1, dx, g, ws);
+    T* dh1 = ws.template take<T>(sh.dims.tokens() * sh.dims.width);
+    mlp.backward(ctx, p, rows(sh.dims), {s.h1}, y, s.mlp, dy, {dh1}, g, ws);
+    mixer.backward(ctx, p, sh, in, s.h1, s.mix, dh1, din, g, ws);
     ws.rewind(mark);
   }
+
+ private:
+  static row_shape rows(const layer_dims& d) { return {d.tokens(), d.eps}; }
 };
+static_assert(layer<block<archetype_device, attention_mixer<archetype_device>>, archetype_device, float>);
+static_assert(layer<block<archetype_device, token_mlp_mixer<archetype_device>>, archetype_device, float>);
 
 ETRM_END_NAMESPACE

@@ -4,14 +4,16 @@
 // xq: [B, Sq, D] (queries and residual), xkv: [B, Sk, D], key_bias: [B, Sk] added to every
 // head's scores (0 keeps a key, −1e9 masks it), y: [B, Sq, D]. Weights [D, D] each, no biases.
 // The demonstration encoder uses it to aggregate demo tokens into context tokens.
-// backward assigns dxq and dxkv and accumulates dW.
+// A layer (contract.hpp) of arity 2, inputs (xq, xkv), with cross_shape.
 #pragma once
 
 #include <etrm/core/arena.hpp>
 #include <etrm/core/params.hpp>
+#include <etrm/layers/contract.hpp>
 #include <etrm/layers/linear.hpp>
 #include <etrm/layers/residual_norm.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <type_traits>
@@ -19,9 +21,15 @@
 ETRM_BEGIN_NAMESPACE
 
 struct cross_dims {
-  index_t B = 0, Sq = 0, Sk = 0, D = 0, H = 0;
+  index_t batch = 0, queries = 0, keys = 0, width = 0, heads = 0;
   double eps = 1e-5;
-  index_t hd() const { return D / H; }
+  index_t head_dim() const { return width / heads; }
+};
+
+template <class T>
+struct cross_shape {
+  cross_dims dims;
+  const T* key_bias = nullptr;  // [B, Sk], null: every key kept
 };
 
 template <class D>
@@ -41,6 +49,17 @@ struct cross_attention {
     return a;
   }
 
+  static constexpr std::size_t arity = 2;
+  template <class T>
+  using shape = cross_shape<T>;
+  template <class T>
+  std::array<index_t, 2> input_sizes(const cross_shape<T>& sh) const {
+    const cross_dims& d = sh.dims;
+    return {d.batch * d.queries * d.width, d.batch * d.keys * d.width};
+  }
+  template <class T>
+  index_t output_size(const cross_shape<T>& sh) const { return sh.dims.batch * sh.dims.queries * sh.dims.width; }
+
   template <class T>
   struct saved {
     T *qh, *kh, *vh;  // [B, H, S·, hd]
@@ -49,76 +68,86 @@ struct cross_attention {
     T* rstd;          // [B·Sq]
   };
   template <class T>
-  saved<T> take(workspace<D>& ws, const cross_dims& d) const {
-    const index_t nq = d.B * d.Sq * d.D, nk = d.B * d.Sk * d.D;
-    return {ws.template take<T>(nq), ws.template take<T>(nk), ws.template take<T>(nk),
-            ws.template take<T>(d.B * d.H * d.Sq * d.Sk), ws.template take<T>(nq), ws.template take<T>(d.B * d.Sq)};
+  void take(saved<T>& s, workspace<D>& ws, const cross_shape<T>& sh) const {
+    const cross_dims& d = sh.dims;
+    const index_t nq = d.batch * d.queries * d.width, nk = d.batch * d.keys * d.width;
+    s = {ws.template take<T>(nq), ws.template take<T>(nk), ws.template take<T>(nk),
+         ws.template take<T>(d.batch * d.heads * d.queries * d.keys), ws.template take<T>(nq),
+         ws.template take<T>(d.batch * d.queries)};
   }
 
+  // inputs (xq [B, Sq, D], xkv [B, Sk, D]) → y [B, Sq, D]
   template <class T>
-  void forward(context_t<D>& ctx, const T* p, const cross_dims& d, const T* xq, const T* xkv, const T* key_bias, T* y,
+  void forward(context_t<D>& ctx, const T* p, const cross_shape<T>& sh, layer_inputs<T, 2> in, T* y,
                std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
-    const saved<T> a = s ? *s : take<T>(ws, d);
-    const index_t hd = d.hd(), Nq = d.B * d.Sq, Nk = d.B * d.Sk, BH = d.B * d.H;
-    T* tmp = ws.template take<T>(std::max(Nq, Nk) * d.D);
-    linear<D>{d.D, d.D}.forward(ctx, p + q, Nq, xq, tmp);
-    K::permute_0213(ctx, d.B, d.Sq, d.H, hd, tmp, a.qh);
-    linear<D>{d.D, d.D}.forward(ctx, p + k, Nk, xkv, tmp);
-    K::permute_0213(ctx, d.B, d.Sk, d.H, hd, tmp, a.kh);
-    linear<D>{d.D, d.D}.forward(ctx, p + v, Nk, xkv, tmp);
-    K::permute_0213(ctx, d.B, d.Sk, d.H, hd, tmp, a.vh);
+    saved<T> a;
+    if (s)
+      a = *s;
+    else
+      take(a, ws, sh);
+    const cross_dims& d = sh.dims;
+    const T *xq = in[0], *xkv = in[1];
+    const index_t B = d.batch, Sq = d.queries, Sk = d.keys, width = d.width, H = d.heads, hd = d.head_dim();
+    const index_t Nq = B * Sq, Nk = B * Sk, BH = B * H;
+    T* tmp = ws.template take<T>(std::max(Nq, Nk) * width);
+    linear<D>{width, width}.forward(ctx, p + q, Nq, xq, tmp);
+    K::permute_0213(ctx, B, Sq, H, hd, tmp, a.qh);
+    linear<D>{width, width}.forward(ctx, p + k, Nk, xkv, tmp);
+    K::permute_0213(ctx, B, Sk, H, hd, tmp, a.kh);
+    linear<D>{width, width}.forward(ctx, p + v, Nk, xkv, tmp);
+    K::permute_0213(ctx, B, Sk, H, hd, tmp, a.vh);
     const T scale = T(1.0 / std::sqrt(double(hd)));
-    K::gemm(ctx, false, true, d.Sq, d.Sk, hd, scale, a.qh, hd, d.Sq * hd, a.kh, hd, d.Sk * hd, T(0), a.p, d.Sk,
-            d.Sq * d.Sk, BH);
-    if (key_bias) K::add_row_bias(ctx, BH * d.Sq, d.Sk, d.H * d.Sq, key_bias, a.p);
-    K::row_softmax(ctx, BH * d.Sq, d.Sk, a.p, a.p);
-    K::gemm(ctx, false, false, d.Sq, hd, d.Sk, T(1), a.p, d.Sk, d.Sq * d.Sk, a.vh, hd, d.Sk * hd, T(0), tmp, hd,
-            d.Sq * hd, BH);
-    K::permute_0213(ctx, d.B, d.H, d.Sq, hd, tmp, a.om);
-    linear<D>{d.D, d.D}.forward(ctx, p + o, Nq, a.om, tmp);
-    residual_norm_forward<D>(ctx, Nq, d.D, d.eps, xq, tmp, y, a.rstd);
+    K::gemm(ctx, false, true, Sq, Sk, hd, scale, a.qh, hd, Sq * hd, a.kh, hd, Sk * hd, T(0), a.p, Sk, Sq * Sk, BH);
+    if (sh.key_bias) K::add_row_bias(ctx, BH * Sq, Sk, H * Sq, sh.key_bias, a.p);
+    K::row_softmax(ctx, BH * Sq, Sk, a.p, a.p);
+    K::gemm(ctx, false, false, Sq, hd, Sk, T(1), a.p, Sk, Sq * Sk, a.vh, hd, Sk * hd, T(0), tmp, hd, Sq * hd, BH);
+    K::permute_0213(ctx, B, H, Sq, hd, tmp, a.om);
+    linear<D>{width, width}.forward(ctx, p + o, Nq, a.om, tmp);
+    residual_norm_forward<D>(ctx, Nq, width, d.eps, xq, tmp, y, a.rstd);
     ws.rewind(mark);
   }
 
+  // dy → (dxq, dxkv), both assigned; g accumulated.
   template <class T>
-  void backward(context_t<D>& ctx, const T* p, const cross_dims& d, const T* xq, const T* xkv, const T* y,
-                const saved<T>& s, const T* dy, T* dxq, T* dxkv, T* g, workspace<D>& ws) const {
+  void backward(context_t<D>& ctx, const T* p, const cross_shape<T>& sh, layer_inputs<T, 2> in, const T* y,
+                const saved<T>& s, const T* dy, layer_grads<T, 2> din, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
-    const index_t hd = d.hd(), Nq = d.B * d.Sq, Nk = d.B * d.Sk, BH = d.B * d.H;
-    T* dsum = ws.template take<T>(Nq * d.D);
-    residual_norm_backward<D>(ctx, Nq, d.D, y, s.rstd, dy, dsum);
-    T* dom = ws.template take<T>(Nq * d.D);
-    linear<D>{d.D, d.D}.backward(ctx, p + o, Nq, s.om, dsum, dom, g + o);
-    T* doh = ws.template take<T>(Nq * d.D);
-    K::permute_0213(ctx, d.B, d.Sq, d.H, hd, dom, doh);
-    T* dp = ws.template take<T>(BH * d.Sq * d.Sk);
-    K::gemm(ctx, false, true, d.Sq, d.Sk, hd, T(1), doh, hd, d.Sq * hd, s.vh, hd, d.Sk * hd, T(0), dp, d.Sk,
-            d.Sq * d.Sk, BH);
-    T* dvh = ws.template take<T>(Nk * d.D);
-    K::gemm(ctx, true, false, d.Sk, hd, d.Sq, T(1), s.p, d.Sk, d.Sq * d.Sk, doh, hd, d.Sq * hd, T(0), dvh, hd,
-            d.Sk * hd, BH);
-    K::row_softmax_backward(ctx, BH * d.Sq, d.Sk, s.p, dp, dp);
+    const cross_dims& d = sh.dims;
+    const T *xq = in[0], *xkv = in[1];
+    T *dxq = din[0], *dxkv = din[1];
+    const index_t B = d.batch, Sq = d.queries, Sk = d.keys, width = d.width, H = d.heads, hd = d.head_dim();
+    const index_t Nq = B * Sq, Nk = B * Sk, BH = B * H;
+    T* dsum = ws.template take<T>(Nq * width);
+    residual_norm_backward<D>(ctx, Nq, width, y, s.rstd, dy, dsum);
+    T* dom = ws.template take<T>(Nq * width);
+    linear<D>{width, width}.backward(ctx, p + o, Nq, s.om, dsum, dom, g + o);
+    T* doh = ws.template take<T>(Nq * width);
+    K::permute_0213(ctx, B, Sq, H, hd, dom, doh);
+    T* dp = ws.template take<T>(BH * Sq * Sk);
+    K::gemm(ctx, false, true, Sq, Sk, hd, T(1), doh, hd, Sq * hd, s.vh, hd, Sk * hd, T(0), dp, Sk, Sq * Sk, BH);
+    T* dvh = ws.template take<T>(Nk * width);
+    K::gemm(ctx, true, false, Sk, hd, Sq, T(1), s.p, Sk, Sq * Sk, doh, hd, Sq * hd, T(0), dvh, hd, Sk * hd, BH);
+    K::row_softmax_backward(ctx, BH * Sq, Sk, s.p, dp, dp);
     const T scale = T(1.0 / std::sqrt(double(hd)));
     T* dqh = doh;  // doh is no longer needed
-    K::gemm(ctx, false, false, d.Sq, hd, d.Sk, scale, dp, d.Sk, d.Sq * d.Sk, s.kh, hd, d.Sk * hd, T(0), dqh, hd,
-            d.Sq * hd, BH);
-    T* dkh = ws.template take<T>(Nk * d.D);
-    K::gemm(ctx, true, false, d.Sk, hd, d.Sq, scale, dp, d.Sk, d.Sq * d.Sk, s.qh, hd, d.Sq * hd, T(0), dkh, hd,
-            d.Sk * hd, BH);
+    K::gemm(ctx, false, false, Sq, hd, Sk, scale, dp, Sk, Sq * Sk, s.kh, hd, Sk * hd, T(0), dqh, hd, Sq * hd, BH);
+    T* dkh = ws.template take<T>(Nk * width);
+    K::gemm(ctx, true, false, Sk, hd, Sq, scale, dp, Sk, Sq * Sk, s.qh, hd, Sq * hd, T(0), dkh, hd, Sk * hd, BH);
     // Back from heads to [B, S, D], then through the projections.
-    K::permute_0213(ctx, d.B, d.H, d.Sq, hd, dqh, dom);
-    K::map(ctx, Nq * d.D, ops::copy_fn<T>{}, dxq, dsum);
-    linear<D>{d.D, d.D}.backward(ctx, p + q, Nq, xq, dom, dxq, g + q, /*accumulate_dx=*/true);
-    T* dk = ws.template take<T>(Nk * d.D);
-    K::permute_0213(ctx, d.B, d.H, d.Sk, hd, dkh, dk);
-    linear<D>{d.D, d.D}.backward(ctx, p + k, Nk, xkv, dk, dxkv, g + k);
-    K::permute_0213(ctx, d.B, d.H, d.Sk, hd, dvh, dk);
-    linear<D>{d.D, d.D}.backward(ctx, p + v, Nk, xkv, dk, dxkv, g + v, /*accumulate_dx=*/true);
+    K::permute_0213(ctx, B, H, Sq, hd, dqh, dom);
+    K::map(ctx, Nq * width, ops::copy_fn<T>{}, dxq, dsum);
+    linear<D>{width, width}.backward(ctx, p + q, Nq, xq, dom, dxq, g + q, /*accumulate_dx=*/true);
+    T* dk = ws.template take<T>(Nk * width);
+    K::permute_0213(ctx, B, H, Sk, hd, dkh, dk);
+    linear<D>{width, width}.backward(ctx, p + k, Nk, xkv, dk, dxkv, g + k);
+    K::permute_0213(ctx, B, H, Sk, hd, dvh, dk);
+    linear<D>{width, width}.backward(ctx, p + v, Nk, xkv, dk, dxkv, g + v, /*accumulate_dx=*/true);
     ws.rewind(mark);
   }
 };
+static_assert(layer<cross_attention<archetype_device>, archetype_device, float>);
 
 ETRM_END_NAMESPACE

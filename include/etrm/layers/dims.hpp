@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Runtime sizes shared by the layers of one network application: batch B, sequence S
-// (prefix included), width D, heads H × head_dim, SwiGLU intermediates (channel and token).
+// The shapes a layer call takes besides its weights and differentiable inputs (see contract.hpp):
+// sizes, and constant side inputs such as the RoPE tables.
 #pragma once
 
-#include <type_traits>
-#include <etrm/core/config.hpp>
-
 #include <cmath>
+#include <etrm/core/config.hpp>
+#include <etrm/layers/rope.hpp>
+#include <type_traits>
 
 ETRM_BEGIN_NAMESPACE
 
@@ -16,12 +16,26 @@ inline index_t swiglu_intermediate(index_t width, double expansion) {
   return (inter + 255) / 256 * 256;
 }
 
+// One application over [batch, seq, width] activations (prefix included in seq).
 struct layer_dims {
-  index_t B = 0, S = 0, D = 0, H = 0, hd = 0;
-  index_t I = 0;   // channel SwiGLU intermediate
-  index_t It = 0;  // token-mixing SwiGLU intermediate (mlp_t)
+  index_t batch = 0, seq = 0, width = 0, heads = 0;
   double eps = 1e-5;
-  index_t tokens() const { return B * S; }
+  index_t tokens() const { return batch * seq; }
+  index_t head_dim() const { return width / heads; }
+};
+
+// Sequence layers (attention, mlp_t, block, reasoning net): the sizes and the RoPE tables
+// (null: no rotation).
+template <class T>
+struct seq_shape {
+  layer_dims dims;
+  rope_view<T> rope{};
+};
+
+// Row-wise layers (swiglu_mlp) over [rows, width]; the width is the layer's own.
+struct row_shape {
+  index_t rows = 0;
+  double eps = 1e-5;
 };
 
 ETRM_END_NAMESPACE

@@ -260,8 +260,15 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
  public:
   type(context_t<D>& ctx, param_layout& l, const trm_config& c, const encoder_config& e = {})
-      : cfg_(e), K_(c.prefix_len()), Dm_(c.hidden_size), H_(c.num_heads), V_(c.vocab_size), eps_(c.rms_norm_eps),
-        P_total_(c.prefix_len() * c.hidden_size), S_(c.full_len()), expansion_(c.expansion) {
+      : cfg_(e),
+        context_tokens_(c.prefix_len()),
+        Dm_(c.hidden_size),
+        H_(c.num_heads),
+        V_(c.vocab_size),
+        eps_(c.rms_norm_eps),
+        P_total_(c.prefix_len() * c.hidden_size),
+        S_(c.full_len()),
+        expansion_(c.expansion) {
     if (e.grid_side <= 0 || e.grid_side > 64 || e.max_demos <= 0 || e.max_demos > 64 || e.encoder_layers < 0 ||
         e.encoder_layers > trm_config::max_depth || e.latent_layers < 0 || e.latent_layers > trm_config::max_depth)
       throw std::invalid_argument("etrm encoder: grid_side and max_demos must be in [1, 64], the layer counts in [0, " +
@@ -277,18 +284,21 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     if (e.aligned_cells) aligned_ = l.add(pre + "embed_aligned.weight", {c.vocab_size, Dm}, emb);
     if (e.search_alignment) transported_ = l.add(pre + "embed_transported.weight", {c.vocab_size + 1, Dm}, emb);
     if (e.candidate_cells) candidate_ = l.add(pre + "embed_candidate.weight", {2 * c.vocab_size, Dm}, emb);
-    if (e.pattern_cells) pattern_ = l.add(pre + "embed_pattern.weight", {data::pattern_answer_ids(c.vocab_size), Dm}, emb);
+    if (e.pattern_cells)
+      pattern_ = l.add(pre + "embed_pattern.weight", {data::pattern_answer_ids(c.vocab_size), Dm}, emb);
     // Zero: the 8 tables start silent, so training starts as without them (drawn like the others,
     // their sum drowned each cell's own colour and slowed the lookup; docs/experiments/neighbour-rays.md).
     if (e.neighbour_cells)
       neighbours_ = l.add(pre + "embed_neighbours.weight", {8, neighbour_vocab(), Dm}, init_spec::zeros());
     for (index_t i = 0; i < e.encoder_layers; ++i)
-      pair_blocks_.push_back(block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
-    queries_ = l.add(pre + "latent_queries", {K_, Dm}, init_spec::trunc_normal(1.0));
+      pair_blocks_.push_back(
+          block_t::declare(l, pre + "pair_layers." + std::to_string(i) + ".", Dm, e.pair_len(), c.expansion));
+    queries_ = l.add(pre + "latent_queries", {context_tokens_, Dm}, init_spec::trunc_normal(1.0));
     cross_ = cross_attention<D>::declare(l, pre + "cross_attn.", Dm);
     cross_mlp_ = declare_swiglu<D>(l, pre + "cross_mlp.", Dm, trm_config::swiglu_intermediate(Dm, c.expansion));
     for (index_t i = 0; i < e.latent_layers; ++i)
-      latent_blocks_.push_back(block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, K_, c.expansion));
+      latent_blocks_.push_back(
+          block_t::declare(l, pre + "latent_layers." + std::to_string(i) + ".", Dm, context_tokens_, c.expansion));
     if (additive) inject_ = l.add(pre + "inject_proj.weight", {Dm, Dm}, emb);
     if (e.query_attention) query_cross_ = cross_attention<D>::declare(l, pre + "query_cross_attn.", Dm, matching);
     if (e.readout_weight < 0) throw std::invalid_argument("etrm encoder: readout_weight must not be negative");
@@ -399,33 +409,33 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     s.flags = ws.template take<std::int32_t>(2 * B * M);
     s.pos = ws.template take<T>(Lp * Dm);
     s.x0 = ws.template take<T>(B * M * Lp * Dm);
-    const layer_dims pd = pair_dims(B);
+    const seq_shape<T> pd = pair_shape(B);
     s.pair_out.resize(pair_blocks_.size());
     s.pair_saved.resize(pair_blocks_.size());
     for (std::size_t i = 0; i < pair_blocks_.size(); ++i) {
       s.pair_out[i] = ws.template take<T>(B * M * Lp * Dm);
-      s.pair_saved[i] = pair_blocks_[i].template take<T>(ws, pd);
+      pair_blocks_[i].take(s.pair_saved[i], ws, pd);
     }
     s.key_bias = ws.template take<T>(B * M * Lp);
-    s.lat_in = ws.template take<T>(rows * K_ * Dm);
-    s.cross_out = ws.template take<T>(rows * K_ * Dm);
-    s.cross = cross_.template take<T>(ws, cross_dims_for(B));
-    s.mlp_out = ws.template take<T>(rows * K_ * Dm);
-    s.mlp = cross_mlp_.template take<T>(ws, rows * K_);
+    s.lat_in = ws.template take<T>(rows * context_tokens_ * Dm);
+    s.cross_out = ws.template take<T>(rows * context_tokens_ * Dm);
+    cross_.take(s.cross, ws, aggregation_shape(B, s));
+    s.mlp_out = ws.template take<T>(rows * context_tokens_ * Dm);
+    cross_mlp_.take(s.mlp, ws, row_shape{rows * context_tokens_, eps_});
     s.weights = ws.template take<T>(B * M);
-    s.mean = ws.template take<T>(B * K_ * Dm);
-    const layer_dims ld = latent_dims(B);
+    s.mean = ws.template take<T>(B * context_tokens_ * Dm);
+    const seq_shape<T> ld = latent_shape(B);
     s.latent_out.resize(latent_blocks_.size());
     s.latent_saved.resize(latent_blocks_.size());
     for (std::size_t i = 0; i < latent_blocks_.size(); ++i) {
-      s.latent_out[i] = ws.template take<T>(B * K_ * Dm);
-      s.latent_saved[i] = latent_blocks_[i].template take<T>(ws, ld);
+      s.latent_out[i] = ws.template take<T>(B * context_tokens_ * Dm);
+      latent_blocks_[i].take(s.latent_saved[i], ws, ld);
     }
     s.pooled = ws.template take<T>(B * Dm);
     if (cfg_.query_attention) {
       s.query_in = ws.template take<T>(B * cells() * Dm);
       s.query_out = ws.template take<T>(B * cells() * Dm);
-      s.query_cross = query_cross_.template take<T>(ws, query_dims(B));
+      query_cross_.take(s.query_cross, ws, cross_shape<T>{query_dims(B), nullptr});
     }
     if (cfg_.raw_lookup) {
       s.lookup = ws.template take<T>(B * lookup_keys() * Dm);
@@ -451,8 +461,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     encode(ctx, p, B, context, *s, ws);
     const T* ctx_tokens = latent_blocks_.empty() ? s->mean : s->latent_out.back();
     if (offset_) {
-      T* shifted = ws.template take<T>(B * K_ * Dm_);
-      kernels<D>::map(ctx, B * K_ * Dm_, ops::add_fn<T>{}, shifted, ctx_tokens, offset_);
+      T* shifted = ws.template take<T>(B * context_tokens_ * Dm_);
+      kernels<D>::map(ctx, B * context_tokens_ * Dm_, ops::add_fn<T>{}, shifted, ctx_tokens, offset_);
       ctx_tokens = shifted;
     }
     if (cfg_.query_attention && inputs) read_demos(ctx, p, B, inputs, *s, x, x_stride, ws);
@@ -466,17 +476,17 @@ class demo_encoder_policy<Aggregation, Injection>::type {
                 const saved& s, T* dx, index_t x_stride, T, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
-    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, KD = K_ * Dm;
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, KD = context_tokens_ * Dm;
     const index_t rows = per_pair ? B * M : B;
     T* dctx = ws.template take<T>(B * KD);
     inject_backward(ctx, p, B, s, dx, x_stride, dctx, g, ws);
     if (offset_grad_) K::map(ctx, B * KD, ops::add_fn<T>{}, offset_grad_, offset_grad_, dctx);
     // Latent self-attention blocks, last to first.
     T* buf = ws.template take<T>(B * KD);
-    const layer_dims ld = latent_dims(B);
+    const seq_shape<T> ld = latent_shape(B);
     for (std::size_t i = latent_blocks_.size(); i-- > 0;) {
       const T* in = i == 0 ? s.mean : s.latent_out[i - 1];
-      latent_blocks_[i].backward(ctx, p, ld, rope_view<T>{}, in, s.latent_out[i], s.latent_saved[i], dctx, buf, g, ws);
+      latent_blocks_[i].backward(ctx, p, ld, {in}, s.latent_out[i], s.latent_saved[i], dctx, {buf}, g, ws);
       std::swap(dctx, buf);
     }
     // dctx is now ∂/∂mean. Per-pair mean: spread back to each pair's latents by its weight.
@@ -486,21 +496,23 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     else
       K::map(ctx, B * KD, ops::copy_fn<T>{}, dmlp, dctx);
     T* dcross = ws.template take<T>(rows * KD);
-    cross_mlp_.backward(ctx, p, rows * K_, s.cross_out, s.mlp_out, s.mlp, dmlp, dcross, g, ws);
+    cross_mlp_.backward(ctx, p, row_shape{rows * context_tokens_, eps_}, {s.cross_out}, s.mlp_out, s.mlp, dmlp,
+                        {dcross}, g, ws);
     T* dlat = ws.template take<T>(rows * KD);
     T* dkv = ws.template take<T>(B * M * Lp * Dm);
     const T* demo_tokens = s.pair_out.empty() ? s.x0 : s.pair_out.back();
-    cross_.backward(ctx, p, cross_dims_for(B), s.lat_in, demo_tokens, s.cross_out, s.cross, dcross, dlat, dkv, g, ws);
+    cross_.backward(ctx, p, aggregation_shape(B, s), {s.lat_in, demo_tokens}, s.cross_out, s.cross, dcross, {dlat, dkv},
+                    g, ws);
     T* dquery = nullptr;  // ∂/∂query_in [B, L, D]
     T* draw = cfg_.raw_lookup ? ws.template take<T>(B * M * Lp * Dm) : nullptr;  // ∂/∂x0 from the raw keys
     if (cfg_.query_attention) dquery = read_demos_backward(ctx, p, B, s, demo_tokens, dx, x_stride, dkv, draw, g, ws);
     K::column_sum_add(ctx, rows, KD, dlat, g + queries_.offset);  // the queries are shared by every row
     // Pair blocks, last to first, then the embeddings.
     T* dbuf = ws.template take<T>(B * M * Lp * Dm);
-    const layer_dims pd = pair_dims(B);
+    const seq_shape<T> pd = pair_shape(B);
     for (std::size_t i = pair_blocks_.size(); i-- > 0;) {
       const T* in = i == 0 ? s.x0 : s.pair_out[i - 1];
-      pair_blocks_[i].backward(ctx, p, pd, rope_view<T>{}, in, s.pair_out[i], s.pair_saved[i], dkv, dbuf, g, ws);
+      pair_blocks_[i].backward(ctx, p, pd, {in}, s.pair_out[i], s.pair_saved[i], dkv, {dbuf}, g, ws);
       std::swap(dkv, dbuf);
     }
     if (draw) K::map(ctx, B * M * Lp * Dm, ops::add_fn<T>{}, dkv, dkv, draw);  // dkv is ∂/∂x0 now
@@ -563,12 +575,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     return loss;
   }
 
-  void sparse_update(context_t<D>&, index_t, const std::int32_t*, const saved&, T, T) {}
-
  private:
   T embed_scale() const { return T(std::sqrt(double(Dm_))); }
 
-  index_t cells() const { return S_ - K_; }  // L: token rows of the query
+  index_t cells() const { return S_ - context_tokens_; }  // L: token rows of the query
   // The query canvas is a demo canvas (side G), so its cells take the input grid's positions.
   bool query_has_positions() const { return cells() == cfg_.grid_side * cfg_.grid_side; }
   // Keys of the query cross-attention per row: the demo tokens, twice with raw_lookup.
@@ -613,7 +623,8 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       K::copy_2d(ctx, B, n, s.key_bias, n, s.lookup_bias + n, 2 * n, T(1));
       keys = s.lookup, bias = s.lookup_bias;
     }
-    query_cross_.forward(ctx, p, query_dims(B), s.query_in, keys, bias, s.query_out, &s.query_cross, ws);
+    query_cross_.forward(ctx, p, cross_shape<T>{query_dims(B), bias}, {s.query_in, keys}, s.query_out, &s.query_cross,
+                         ws);
     K::copy_2d(ctx, B, LD, s.query_out, LD, x + P_total_, x_stride, T(1));
   }
 
@@ -630,8 +641,9 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     T* dkeys = ws.template take<T>(B * lookup_keys() * Dm_);
     K::copy_2d(ctx, B, LD, dx + P_total_, x_stride, dout, LD, T(1));
     if (s.readout_grad) K::map(ctx, B * LD, ops::add_fn<T>{}, dout, dout, s.readout_grad);
-    query_cross_.backward(ctx, p, query_dims(B), s.query_in, cfg_.raw_lookup ? s.lookup : demo_tokens, s.query_out,
-                          s.query_cross, dout, dquery, dkeys, g, ws);
+    query_cross_.backward(ctx, p, cross_shape<T>{query_dims(B), nullptr},
+                          {s.query_in, cfg_.raw_lookup ? s.lookup : demo_tokens}, s.query_out, s.query_cross, dout,
+                          {dquery, dkeys}, g, ws);
     const T* dblocks = dkeys;  // ∂/∂ the keys after the blocks [B, M·Lp, D]
     if (cfg_.raw_lookup) {  // dkeys: [B, 2, M·Lp, D], the raw half to draw, the other packed
       T* packed = ws.template take<T>(B * nD);
@@ -689,21 +701,21 @@ class demo_encoder_policy<Aggregation, Injection>::type {
                                    g + neighbours_.offset + d * neighbour_vocab() * Dm_);
   }
 
-  layer_dims pair_dims(index_t B) const {
-    return {B * cfg_.max_demos, cfg_.pair_len(), Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_),
-            0, eps_};
-  }
-  layer_dims latent_dims(index_t B) const {
-    return {B, K_, Dm_, H_, Dm_ / H_, trm_config::swiglu_intermediate(Dm_, expansion_), 0, eps_};
-  }
-  cross_dims cross_dims_for(index_t B) const {
+  // The encoder's blocks use no positional rotation: positions are embedded.
+  seq_shape<T> pair_shape(index_t B) const { return {{B * cfg_.max_demos, cfg_.pair_len(), Dm_, H_, eps_}}; }
+  seq_shape<T> latent_shape(index_t B) const { return {{B, context_tokens_, Dm_, H_, eps_}}; }
+  // The latent queries over the demo tokens, PAD keys masked.
+  cross_shape<T> aggregation_shape(index_t B, const saved& s) const {
     const index_t M = cfg_.max_demos, Lp = cfg_.pair_len();
-    return per_pair ? cross_dims{B * M, K_, Lp, Dm_, H_, eps_} : cross_dims{B, K_, M * Lp, Dm_, H_, eps_};
+    return {per_pair ? cross_dims{B * M, context_tokens_, Lp, Dm_, H_, eps_}
+                     : cross_dims{B, context_tokens_, M * Lp, Dm_, H_, eps_},
+            s.key_bias};
   }
 
   void encode(context_t<D>& ctx, const T* p, index_t B, const std::int32_t* context, saved& s, workspace<D>& ws) const {
     using K = kernels<D>;
-    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, W = cfg_.context_width(), KD = K_ * Dm;
+    const index_t M = cfg_.max_demos, Lp = cfg_.pair_len(), Dm = Dm_, W = cfg_.context_width(),
+                  KD = context_tokens_ * Dm;
     const index_t rows = per_pair ? B * M : B;
     // Pack the tokens of every row: [B, M·Lp], and the presence flags, then the counts, that
     // follow them in the context: [2, B, M].
@@ -743,17 +755,17 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     K::fill(ctx, B * M, T(1), ones);
     K::gemm(ctx, false, false, B * M, Lp * Dm, 1, scale, ones, 1, 0, s.pos, Lp * Dm, 0, T(1), s.x0, Lp * Dm, 0, 1);
     // Transformer blocks over each pair.
-    const layer_dims pd = pair_dims(B);
+    const seq_shape<T> pd = pair_shape(B);
     const T* cur = s.x0;
     for (std::size_t i = 0; i < pair_blocks_.size(); ++i) {
-      pair_blocks_[i].forward(ctx, p, pd, rope_view<T>{}, cur, s.pair_out[i], &s.pair_saved[i], ws);
+      pair_blocks_[i].forward(ctx, p, pd, {cur}, s.pair_out[i], &s.pair_saved[i], ws);
       cur = s.pair_out[i];
     }
     // Aggregation: queries over the non-PAD tokens.
     K::map(ctx, B * M * Lp, pad_mask_fn<T>{}, s.key_bias, s.tokens);
     K::copy_2d(ctx, rows, KD, p + queries_.offset, 0, s.lat_in, KD, T(1));
-    cross_.forward(ctx, p, cross_dims_for(B), s.lat_in, cur, s.key_bias, s.cross_out, &s.cross, ws);
-    cross_mlp_.forward(ctx, p, rows * K_, eps_, s.cross_out, s.mlp_out, &s.mlp, ws);
+    cross_.forward(ctx, p, aggregation_shape(B, s), {s.lat_in, cur}, s.cross_out, &s.cross, ws);
+    cross_mlp_.forward(ctx, p, row_shape{rows * context_tokens_, eps_}, {s.cross_out}, s.mlp_out, &s.mlp, ws);
     if (per_pair) {
       // mean over present pairs: [1, M] · [M, K·D] per row
       K::map(ctx, B * M, mean_weight_fn<T>{}, s.weights, s.flags, s.flags + B * M);
@@ -761,10 +773,10 @@ class demo_encoder_policy<Aggregation, Injection>::type {
     } else {
       K::map(ctx, B * KD, ops::copy_fn<T>{}, s.mean, s.mlp_out);
     }
-    const layer_dims ld = latent_dims(B);
+    const seq_shape<T> ld = latent_shape(B);
     const T* lat = s.mean;
     for (std::size_t i = 0; i < latent_blocks_.size(); ++i) {
-      latent_blocks_[i].forward(ctx, p, ld, rope_view<T>{}, lat, s.latent_out[i], &s.latent_saved[i], ws);
+      latent_blocks_[i].forward(ctx, p, ld, {lat}, s.latent_out[i], &s.latent_saved[i], ws);
       lat = s.latent_out[i];
     }
   }
@@ -772,19 +784,20 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   void inject(context_t<D>& ctx, const T* p, index_t B, const T* tokens, saved& s, T* x, index_t x_stride,
               workspace<D>& ws) const {
     using K = kernels<D>;
-    const index_t KD = K_ * Dm_;
+    const index_t KD = context_tokens_ * Dm_;
     if (!additive) {
       K::copy_2d(ctx, B, KD, tokens, KD, x, x_stride, T(1));
       return;
     }
     K::copy_2d(ctx, B, P_total_, x, x_stride, x, x_stride, T(0));
     // pooled[B, D] = mean over the K tokens; x[b, P:, :] += pooled_b · W_injᵀ
-    T* ones = ws.template take<T>(K_);
-    K::fill(ctx, K_, T(1.0 / double(K_)), ones);
-    K::gemm(ctx, false, false, 1, Dm_, K_, T(1), ones, K_, 0, tokens, Dm_, KD, T(0), s.pooled, Dm_, Dm_, B);
+    T* ones = ws.template take<T>(context_tokens_);
+    K::fill(ctx, context_tokens_, T(1.0 / double(context_tokens_)), ones);
+    K::gemm(ctx, false, false, 1, Dm_, context_tokens_, T(1), ones, context_tokens_, 0, tokens, Dm_, KD, T(0), s.pooled,
+            Dm_, Dm_, B);
     T* proj = ws.template take<T>(B * Dm_);
     linear<D>{Dm_, Dm_}.forward(ctx, p + inject_.offset, B, s.pooled, proj);
-    const index_t L = S_ - K_;
+    const index_t L = S_ - context_tokens_;
     T* ones_l = ws.template take<T>(L);
     K::fill(ctx, L, T(1), ones_l);
     K::gemm(ctx, false, false, L, Dm_, 1, T(1), ones_l, 1, 0, proj, Dm_, Dm_, T(1), x + P_total_, Dm_, x_stride, B);
@@ -793,25 +806,25 @@ class demo_encoder_policy<Aggregation, Injection>::type {
   void inject_backward(context_t<D>& ctx, const T* p, index_t B, const saved& s, const T* dx, index_t x_stride,
                        T* dctx, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
-    const index_t KD = K_ * Dm_;
+    const index_t KD = context_tokens_ * Dm_;
     if (!additive) {
       K::copy_2d(ctx, B, KD, dx, x_stride, dctx, KD, T(1));
       return;
     }
-    const index_t L = S_ - K_;
+    const index_t L = S_ - context_tokens_;
     T* ones_l = ws.template take<T>(L);
     K::fill(ctx, L, T(1), ones_l);
     T* dproj = ws.template take<T>(B * Dm_);
     K::gemm(ctx, true, false, 1, Dm_, L, T(1), ones_l, 1, 0, dx + P_total_, Dm_, x_stride, T(0), dproj, Dm_, Dm_, B);
     T* dpooled = ws.template take<T>(B * Dm_);
     linear<D>{Dm_, Dm_}.backward(ctx, p + inject_.offset, B, s.pooled, dproj, dpooled, g + inject_.offset);
-    T* ones = ws.template take<T>(K_);
-    K::fill(ctx, K_, T(1.0 / double(K_)), ones);
-    K::gemm(ctx, false, false, K_, Dm_, 1, T(1), ones, 1, 0, dpooled, Dm_, Dm_, T(0), dctx, Dm_, KD, B);
+    T* ones = ws.template take<T>(context_tokens_);
+    K::fill(ctx, context_tokens_, T(1.0 / double(context_tokens_)), ones);
+    K::gemm(ctx, false, false, context_tokens_, Dm_, 1, T(1), ones, 1, 0, dpooled, Dm_, Dm_, T(0), dctx, Dm_, KD, B);
   }
 
   encoder_config cfg_;
-  index_t K_, Dm_, H_, V_;
+  index_t context_tokens_, Dm_, H_, V_;
   double eps_;
   index_t P_total_, S_;
   double expansion_;
@@ -826,5 +839,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
 
 template <class D, class T>
 using demo_encoder = typename demo_encoder_policy<>::template type<D, T>;
+static_assert(readout_source<demo_encoder<archetype_device, float>, archetype_device, float> &&
+              offset_source<demo_encoder<archetype_device, float>, archetype_device, float>);
 
 ETRM_END_NAMESPACE

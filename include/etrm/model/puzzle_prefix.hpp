@@ -3,19 +3,12 @@
 // It is a buffer, not a parameter: zero-initialised, absent from the parameter count, updated
 // by sparse SignSGD on the rows in the batch. The vector fills the first puzzle_emb_ndim
 // values of the flattened [P, D] prefix (TRM: prefix token 0); the rest is zero.
-//
-// Prefix-source contract (the ETRM demonstration encoder implements the same):
-//   context_width()            int32 values of per-row context (here: the puzzle id)
-//   forward(...)               writes x[b, 0:P·D] = scale · prefix_b for every row; it also
-//                              gets the query's tokens [B, seq_len] (null: only the prefix rows
-//                              are wanted) and x's token rows, which it may rewrite
-//   readout_loss(...)          (optional) a loss of the source's own on a taped forward
-//   backward(...)              consumes dx[b, 0:P·D]; parameter gradients accumulate
-//   sparse_update(...)         updates non-parameter state after backward (here: SignSGD)
+// A context_source and a sparse_table_source (layers/contract.hpp).
 #pragma once
 
 #include <etrm/core/arena.hpp>
 #include <etrm/core/params.hpp>
+#include <etrm/layers/contract.hpp>
 #include <etrm/model/config.hpp>
 
 #include <string>
@@ -65,5 +58,6 @@ class puzzle_id_prefix {
   index_t ndim_, rows_, prefix_;
   buffer<T, D> table_;
 };
+static_assert(sparse_table_source<puzzle_id_prefix<archetype_device, float>, archetype_device, float>);
 
 ETRM_END_NAMESPACE

@@ -43,7 +43,7 @@ class trm_model {
   // Extra arguments go to the prefix source (the ETRM encoder's configuration).
   template <class... PrefixArgs>
   trm_model(context_t<D>& ctx, const trm_config& c, PrefixArgs&&... prefix_args)
-      : cfg_(checked(c)), T_(Recursion::resolve_T(c.H_cycles)), n_(Recursion::resolve_n(c.L_cycles)),
+      : cfg_(checked(c)), cycles_(Recursion::resolve_T(c.H_cycles)), latent_steps_(Recursion::resolve_n(c.L_cycles)),
         prefix_(ctx, layout_, cfg_, std::forward<PrefixArgs>(prefix_args)...) {
     const index_t Dm = cfg_.hidden_size, S = cfg_.full_len();
     const double std = 1.0 / std::sqrt(double(Dm));
@@ -75,14 +75,13 @@ class trm_model {
   const prefix_type& prefix() const { return prefix_; }
   T* h_init() { return h_init_.data(); }
   T* l_init() { return l_init_.data(); }
-  index_t H_cycles() const { return T_; }
-  index_t L_cycles() const { return n_; }
+  index_t H_cycles() const { return cycles_; }
+  index_t L_cycles() const { return latent_steps_; }
   // Latent updates of the last cycle that are taped (TRM: all n; HRM: the last one).
-  index_t taped_latent_updates() const { return Recursion::taped_latent_updates(n_); }
+  index_t taped_latent_updates() const { return Recursion::taped_latent_updates(latent_steps_); }
 
-  layer_dims dims(index_t B) const {
-    return {B, cfg_.full_len(), cfg_.hidden_size, cfg_.num_heads, cfg_.head_dim(), cfg_.intermediate(),
-            cfg_.token_intermediate(), cfg_.rms_norm_eps};
+  seq_shape<T> shape(index_t B) const {
+    return {{B, cfg_.full_len(), cfg_.hidden_size, cfg_.num_heads, cfg_.rms_norm_eps}, rope_.view()};
   }
 
   // Activations of the taped cycle, carved from the arena each step; the vectors keep their
@@ -110,7 +109,7 @@ class trm_model {
                const std::int32_t* context, T* logits, T* q, tape* t, workspace<D>& ws) const {
     using K = kernels<D>;
     const index_t B = carry.batch, S = cfg_.full_len(), Dm = cfg_.hidden_size, n = B * S * Dm;
-    const layer_dims d = dims(B);
+    const seq_shape<T> sh = shape(B);
     const std::size_t mark = ws.mark();
     if (t) take(*t, ws, B);
     T* x = t ? t->x : ws.template take<T>(n);
@@ -118,23 +117,22 @@ class trm_model {
     T* inj = t ? t->inj : ws.template take<T>(n);
     T* zh = carry.zh.data();
     T* zl = carry.zl.data();
-    const rope_view<T> rope = rope_.view();
     const index_t taped = taped_latent_updates();
-    for (index_t c = 0; c + 1 < T_; ++c) {
+    for (index_t c = 0; c + 1 < cycles_; ++c) {
       K::map(ctx, n, ops::add_fn<T>{}, inj, zh, x);
-      for (index_t j = 0; j < n_; ++j) net_.forward(ctx, p, d, rope, zl, inj, zl, nullptr, ws);
-      answer_net().forward(ctx, p, d, rope, zh, zl, zh, nullptr, ws);
+      for (index_t j = 0; j < latent_steps_; ++j) net_.forward(ctx, p, sh, {zl, inj}, zl, nullptr, ws);
+      answer_net().forward(ctx, p, sh, {zh, zl}, zh, nullptr, ws);
     }
     K::map(ctx, n, ops::add_fn<T>{}, inj, zh, x);
-    for (index_t j = taped; j < n_; ++j) net_.forward(ctx, p, d, rope, zl, inj, zl, nullptr, ws);  // HRM: untaped
+    for (index_t j = taped; j < latent_steps_; ++j) net_.forward(ctx, p, sh, {zl, inj}, zl, nullptr, ws);  // HRM: untaped
     const T* zl_cur = zl;
     for (index_t j = 0; j < taped; ++j) {
       T* out = t ? t->zl[j] : zl;
-      net_.forward(ctx, p, d, rope, zl_cur, inj, out, t ? &t->apps[j] : nullptr, ws);
+      net_.forward(ctx, p, sh, {zl_cur, inj}, out, t ? &t->apps[j] : nullptr, ws);
       zl_cur = out;
     }
     T* zh_out = t ? t->zh_out : zh;
-    answer_net().forward(ctx, p, d, rope, zh, zl_cur, zh_out, t ? &t->apps[taped] : nullptr, ws);
+    answer_net().forward(ctx, p, sh, {zh, zl_cur}, zh_out, t ? &t->apps[taped] : nullptr, ws);
     if (t) {  // detached carry for the next step
       device_traits<D>::copy(ctx, zh, zh_out, sizeof(T) * n);
       device_traits<D>::copy(ctx, zl, zl_cur, sizeof(T) * n);
@@ -157,8 +155,7 @@ class trm_model {
                 const std::int32_t* context, const T* dlogits, const T* dq, T* g, workspace<D>& ws) const {
     using K = kernels<D>;
     const index_t B = t.B, S = cfg_.full_len(), Dm = cfg_.hidden_size, V = cfg_.vocab_size, n = B * S * Dm;
-    const layer_dims d = dims(B);
-    const rope_view<T> rope = rope_.view();
+    const seq_shape<T> sh = shape(B);
     const std::size_t mark = ws.mark();
     T* dzh = ws.template take<T>(n);
     // lm_head over all rows; q_head reads prefix token 0 of each row (row stride S·D).
@@ -171,12 +168,12 @@ class trm_model {
     T* dzl = ws.template take<T>(n);
     T* dx = ws.template take<T>(n);
     const index_t taped = taped_latent_updates();
-    answer_net().backward(ctx, p, d, rope, t.apps[taped], t.zh_out, dzh, d_in, g, ws);
     // z_H entering the cycle is detached; only z_L (the injection) carries gradient on.
+    answer_net().backward(ctx, p, sh, {}, t.zh_out, t.apps[taped], dzh, {nullptr, d_in}, g, ws);
     std::swap(dzl, d_in);
     device_traits<D>::zero(ctx, dx, sizeof(T) * n);
     for (index_t j = taped; j-- > 0;) {
-      net_.backward(ctx, p, d, rope, t.apps[j], t.zl[j], dzl, d_in, g, ws);
+      net_.backward(ctx, p, sh, {}, t.zl[j], t.apps[j], dzl, {d_in, nullptr}, g, ws);
       K::map(ctx, n, ops::add_fn<T>{}, dx, dx, d_in);  // inj = z_H + x: x gets every latent update's gradient
       std::swap(dzl, d_in);                            // into z_L of the previous update
     }
@@ -201,7 +198,7 @@ class trm_model {
 
   void take(tape& t, workspace<D>& ws, index_t B) const {
     const index_t n = B * cfg_.full_len() * cfg_.hidden_size;
-    const layer_dims d = dims(B);
+    const seq_shape<T> sh = shape(B);
     t.B = B;
     t.x = ws.template take<T>(n);
     t.inj = ws.template take<T>(n);
@@ -210,8 +207,8 @@ class trm_model {
     t.zl.resize(std::size_t(taped));
     for (auto& z : t.zl) z = ws.template take<T>(n);
     t.apps.resize(std::size_t(taped + 1));
-    for (index_t j = 0; j < taped; ++j) net_.take(t.apps[j], ws, d);
-    answer_net().take(t.apps[taped], ws, d);
+    for (index_t j = 0; j < taped; ++j) net_.take(t.apps[j], ws, sh);
+    answer_net().take(t.apps[taped], ws, sh);
     prefix_.take(t.prefix, ws, B);
   }
 
@@ -265,7 +262,7 @@ class trm_model {
   }
 
   trm_config cfg_;
-  index_t T_, n_;
+  index_t cycles_, latent_steps_;
   param_layout layout_;
   prefix_type prefix_;
   net_type net_, h_net_;  // L_level; H_level with hierarchical recursion only

@@ -101,7 +101,7 @@ void add_model_tensors(io::safetensors_writer& w, context_t<typename Model::devi
   const index_t Dm = m.config().hidden_size;
   detail::add_device_f32<D>(w, ctx, "model.inner.H_init", {Dm}, m.h_init(), Dm);
   detail::add_device_f32<D>(w, ctx, "model.inner.L_init", {Dm}, m.l_init(), Dm);
-  if constexpr (requires { m.prefix().table(); })
+  if constexpr (sparse_table_source<typename Model::prefix_type, D, typename Model::scalar_type>)
     if (m.prefix().ndim() > 0)
       detail::add_device_f32<D>(w, ctx, m.prefix().table_name, {m.prefix().rows(), m.prefix().ndim()}, m.prefix().table(),
                                 m.prefix().rows() * m.prefix().ndim());
@@ -118,7 +118,7 @@ void read_model_tensors(const io::safetensors_file& f, context_t<typename Model:
   const index_t Dm = m.config().hidden_size;
   detail::read_device<D>(f, ctx, "model.inner.H_init", {Dm}, m.h_init());
   detail::read_device<D>(f, ctx, "model.inner.L_init", {Dm}, m.l_init());
-  if constexpr (requires { m.prefix().table(); })
+  if constexpr (sparse_table_source<typename Model::prefix_type, D, typename Model::scalar_type>)
     if (m.prefix().ndim() > 0)
       detail::read_device<D>(f, ctx, m.prefix().table_name, {m.prefix().rows(), m.prefix().ndim()}, m.prefix().table());
 }

@@ -62,15 +62,6 @@ inline leave_one_out_batches make_leave_one_out_batches(std::span<const data::ta
 }
 
 namespace detail {
-// Test-time adaptation's optimizer: plain Adam (β = 0.9, 0.999, no weight decay) on p [n];
-// `step` counts from 0.
-template <class D, class T>
-void adaptation_adam_step(context_t<D>& ctx, index_t n, T* p, const T* g, T* m, T* v, double lr, index_t step) {
-  const double b1 = 0.9, b2 = 0.999;
-  kernels<D>::adamw(ctx, n, p, g, m, v, T(lr), T(0), T(b1), T(b2), T(1 - std::pow(b1, double(step + 1))),
-                    T(1 - std::pow(b2, double(step + 1))), T(1e-8));
-}
-
 template <class D, class T>
 void zero_buffer(context_t<D>& ctx, buffer<T, D>& b) {
   device_traits<D>::zero(ctx, b.data(), sizeof(T) * std::size_t(b.size()));
@@ -81,6 +72,7 @@ template <class Model>
 class context_adapter {
   using D = typename Model::device_type;
   using T = typename Model::scalar_type;
+  static_assert(offset_source<typename Model::prefix_type, D, T>, "context adaptation needs a prefix source with a context offset");
 
  public:
   context_adapter(trainer<Model>& tr, adaptation_options o)
@@ -117,7 +109,7 @@ class context_adapter {
       if (losses) losses->push_back(total);
       if (step == o_.steps) break;
       device_traits<D>::zero(ctx, g.data() + pad * KD_, sizeof(T) * std::size_t(KD_));
-      detail::adaptation_adam_step<D>(ctx, n, delta.data(), g.data(), m.data(), v.data(), o_.lr, step);
+      optimizer_update<D>(ctx, adaptation_optimizer(), n, delta.data(), g.data(), m.data(), v.data(), o_.lr, step + 1);
     }
     return to_host<D>(ctx, delta.data(), pad * KD_);
   }

@@ -19,6 +19,7 @@
 #include <etrm/parallel/communicator.hpp>
 #include <etrm/train/batch.hpp>
 #include <etrm/train/numerical_guard.hpp>
+#include <etrm/train/optimizer.hpp>
 #include <etrm/train/schedule.hpp>
 
 #include <algorithm>
@@ -314,7 +315,7 @@ class trainer {
   // A prefix source's own loss on the taped forward (the ETRM encoder's readout; null when it
   // has none), its gradients into grads_ and the tape. Returns each row's loss ([B], device).
   const T* readout_loss(const T* weights, typename Model::tape& tape, T grad_scale) {
-    if constexpr (requires { &Model::prefix_type::readout_loss; })
+    if constexpr (readout_source<typename Model::prefix_type, D, T>)
       return model_.prefix().readout_loss(ctx_, weights, B_, tape.prefix, labels_.data(), opt_.loss, grad_scale,
                                           grads_.data(), ws_);
     return nullptr;
@@ -324,12 +325,12 @@ class trainer {
   // table's rows in the batch). On N ranks every rank applies it to the gathered ids and row
   // gradients of the global batch, in global row order, so the tables stay equal.
   void sparse_update(typename Model::prefix_type::saved& prefix) {
-    const T lr = T(scheduled_lr(opt_.optimizer, opt_.optimizer.puzzle_emb_lr, step_));
-    const T wd = T(opt_.optimizer.puzzle_emb_weight_decay);
-    index_t rows = B_;
-    const std::int32_t* ids = context_.data();
-    auto gathered = prefix;
-    if constexpr (requires { prefix.local_grad; }) {
+    if constexpr (sparse_table_source<typename Model::prefix_type, D, T>) {
+      const T lr = T(scheduled_lr(opt_.optimizer, opt_.optimizer.puzzle_emb_lr, step_));
+      const T wd = T(opt_.optimizer.puzzle_emb_weight_decay);
+      index_t rows = B_;
+      const std::int32_t* ids = context_.data();
+      auto gathered = prefix;
       const index_t width = model_.prefix().context_width(), ndim = model_.prefix().ndim();
       if (comm_.size() > 1 && ndim > 0) {
         rows = global_batch();
@@ -339,8 +340,8 @@ class trainer {
         comm_.all_gather(prefix.local_grad, sizeof(T) * std::size_t(B_ * ndim), gathered.local_grad);
         ids = all_ids;
       }
+      model_.prefix().sparse_update(ctx_, rows, ids, gathered, lr, wd);
     }
-    model_.prefix().sparse_update(ctx_, rows, ids, gathered, lr, wd);
   }
 
   // Stablemax/softmax CE over the token rows (prefix rows skipped) plus ½·BCE halting loss,
@@ -427,15 +428,10 @@ class trainer {
     const auto& o = opt_.optimizer;
     const index_t n = params_.size();
     if (o.grad_clip > 0) clip_global_norm<D>(ctx_, grads_.data(), n, grad_norm, o.grad_clip);
-    const T bc1 = T(1 - std::pow(o.beta1, double(step_))), bc2 = T(1 - std::pow(o.beta2, double(step_)));
     // [begin, end) of the flat buffers at `rate`
     const auto update = [&](index_t begin, index_t end, double rate) {
-      if (end <= begin) return;
-      T *p = params_.data() + begin, *g = grads_.data() + begin, *m = m_.data() + begin, *v = v_.data() + begin;
-      if (o.kind == optimizer_kind::adam_atan2)
-        K::adam_atan2(ctx_, end - begin, p, g, m, v, T(rate), T(o.weight_decay), T(o.beta1), T(o.beta2), bc1, bc2);
-      else
-        K::adamw(ctx_, end - begin, p, g, m, v, T(rate), T(o.weight_decay), T(o.beta1), T(o.beta2), bc1, bc2, T(o.eps));
+      optimizer_update<D>(ctx_, o, end - begin, params_.data() + begin, grads_.data() + begin, m_.data() + begin,
+                          v_.data() + begin, rate, step_);
     };
     const index_t encoder_end = o.encoder_lr_scale != 1.0 ? model_.prefix_parameters_end() : 0;
     update(0, encoder_end, lr * o.encoder_lr_scale);

@@ -95,7 +95,8 @@ class weight_adapter {
       if (step == o_.steps) break;
       T* g = fitter.gradients().data();
       if (o_.grad_clip > 0) clip_global_norm(ctx, fitter.arena(), g, n, o_.grad_clip);
-      detail::adaptation_adam_step<D>(ctx, n, w, g, fitter.moment1().data(), fitter.moment2().data(), o_.lr, step);
+      optimizer_update<D>(ctx, adaptation_optimizer(), n, w, g, fitter.moment1().data(), fitter.moment2().data(), o_.lr,
+                          step + 1);
     }
     return w;
   }

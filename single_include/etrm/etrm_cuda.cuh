@@ -501,11 +501,22 @@ struct param_ref {
   }
 };
 
+// The optimizer's learning-rate groups: the network, and the prefix source's own weights
+// (ETRM's demo encoder), which learn at lr · optimizer_config::encoder_lr_scale.
+enum class param_group : std::uint8_t { network, encoder };
+
 struct param_entry {
   std::string name;  // the official PyTorch state_dict name
   std::vector<index_t> shape;
   init_spec init;
   param_ref ref;
+  param_group group = param_group::network;
+};
+
+// A contiguous range [begin, end) of the flat buffer whose tensors share a group.
+struct param_run {
+  index_t begin = 0, end = 0;
+  param_group group = param_group::network;
 };
 
 class param_layout {
@@ -515,9 +526,37 @@ class param_layout {
     index_t n = 1;
     for (index_t s : shape) n *= s;
     const param_ref ref{total_, n};
-    entries_.push_back({std::move(name), std::move(shape), init, ref});
+    entries_.push_back({std::move(name), std::move(shape), init, ref, group_});
     total_ += (n + 63) / 64 * 64;
     return ref;
+  }
+
+  // Every tensor added while the returned guard lives belongs to `g`.
+  class group_scope {
+   public:
+    group_scope(param_layout& l, param_group g) : layout_(l), outer_(l.group_) { l.group_ = g; }
+    ~group_scope() { layout_.group_ = outer_; }
+    group_scope(const group_scope&) = delete;
+    group_scope& operator=(const group_scope&) = delete;
+
+   private:
+    param_layout& layout_;
+    param_group outer_;
+  };
+  [[nodiscard]] group_scope in_group(param_group g) { return {*this, g}; }
+
+  // The flat buffer as maximal runs of one group each, in order (padding goes with the tensor
+  // before it), so an optimizer step is one update per run.
+  std::vector<param_run> group_runs() const {
+    std::vector<param_run> runs;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      const index_t end = i + 1 < entries_.size() ? entries_[i + 1].ref.offset : total_;
+      if (!runs.empty() && runs.back().group == entries_[i].group)
+        runs.back().end = end;
+      else
+        runs.push_back({entries_[i].ref.offset, end, entries_[i].group});
+    }
+    return runs;
   }
   const std::vector<param_entry>& entries() const { return entries_; }
   const param_entry* find(const std::string& name) const {
@@ -556,6 +595,7 @@ class param_layout {
  private:
   std::vector<param_entry> entries_;
   index_t total_ = 0;
+  param_group group_ = param_group::network;
 };
 
 ETRM_END_NAMESPACE
@@ -2056,6 +2096,17 @@ concept layer = device<D> && requires {
   l.backward(ctx, p, shape, in, y, s, dy, dx, g, ws);
 };
 
+// What forward writes its activations to: the caller's saved, or, on the no-grad path, scratch
+// carved from the arena (forward rewinds it).
+template <class T, class L, class D, class Shape>
+typename L::template saved<T> saved_or_scratch(const L& l, const typename L::template saved<T>* s, workspace<D>& ws,
+                                               const Shape& shape) {
+  if (s) return *s;
+  typename L::template saved<T> scratch;
+  l.take(scratch, ws, shape);
+  return scratch;
+}
+
 template <class C, class D, class T>
 concept context_source = device<D> &&
     requires(const C& c, context_t<D>& ctx, const T* p, index_t rows, const std::int32_t* ids, T* x, index_t x_stride,
@@ -2105,7 +2156,9 @@ ETRM_END_NAMESPACE
 // The shapes a layer call takes besides its weights and differentiable inputs (see contract.hpp):
 // sizes, and constant side inputs such as the RoPE tables.
 
+#include <array>
 #include <cmath>
+#include <cstddef>
 // ---- begin etrm/layers/rope.hpp
 // SPDX-License-Identifier: Apache-2.0
 // Rotary position tables (trm-computation.md §1.3): inv_freq_i = θ^(−2i/hd), angles pos · inv_freq
@@ -2194,6 +2247,22 @@ struct seq_shape {
   rope_view<T> rope{};
 };
 
+// The contract's arity and sizes for a sequence layer with one input, x [B, S, D] → y [B, S, D]
+// (attention, mlp_t, block).
+struct sequence_layer_sizes {
+  static constexpr std::size_t arity = 1;
+  template <class T>
+  using shape = seq_shape<T>;
+  template <class T>
+  std::array<index_t, 1> input_sizes(const seq_shape<T>& sh) const {
+    return {output_size(sh)};
+  }
+  template <class T>
+  index_t output_size(const seq_shape<T>& sh) const {
+    return sh.dims.tokens() * sh.dims.width;
+  }
+};
+
 // Row-wise layers (swiglu_mlp) over [rows, width]; the width is the layer's own.
 struct row_shape {
   index_t rows = 0;
@@ -2263,20 +2332,8 @@ ETRM_END_NAMESPACE
 ETRM_BEGIN_NAMESPACE
 
 template <class D>
-struct attention_mixer {
+struct attention_mixer : sequence_layer_sizes {
   index_t qkv = 0, o = 0;  // parameter offsets
-
-  static constexpr std::size_t arity = 1;
-  template <class T>
-  using shape = seq_shape<T>;
-  template <class T>
-  std::array<index_t, 1> input_sizes(const seq_shape<T>& sh) const {
-    return {sh.dims.tokens() * sh.dims.width};
-  }
-  template <class T>
-  index_t output_size(const seq_shape<T>& sh) const {
-    return sh.dims.tokens() * sh.dims.width;
-  }
 
   template <class T>
   struct saved {
@@ -2300,11 +2357,7 @@ struct attention_mixer {
                std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
-    saved<T> a;
-    if (s)
-      a = *s;
-    else
-      take(a, ws, sh);
+    const saved<T> a = saved_or_scratch<T>(*this, s, ws, sh);
     const layer_dims& d = sh.dims;
     const T* x = in[0];
     const index_t N = d.tokens(), S = d.seq, width = d.width, hd = d.head_dim(), BH = d.batch * d.heads;
@@ -2450,20 +2503,8 @@ ETRM_END_NAMESPACE
 ETRM_BEGIN_NAMESPACE
 
 template <class D>
-struct token_mlp_mixer {
+struct token_mlp_mixer : sequence_layer_sizes {
   swiglu_mlp<D> mlp;  // width S, intermediate It
-
-  static constexpr std::size_t arity = 1;
-  template <class T>
-  using shape = seq_shape<T>;
-  template <class T>
-  std::array<index_t, 1> input_sizes(const seq_shape<T>& sh) const {
-    return {sh.dims.tokens() * sh.dims.width};
-  }
-  template <class T>
-  index_t output_size(const seq_shape<T>& sh) const {
-    return sh.dims.tokens() * sh.dims.width;
-  }
 
   template <class T>
   struct saved {
@@ -2544,11 +2585,13 @@ swiglu_mlp<D> declare_swiglu(param_layout& l, const std::string& prefix, index_t
 template <class D>
 token_mlp_mixer<D> declare_mixer(std::type_identity<token_mlp_mixer<D>>, param_layout& l, const std::string& prefix,
                                  index_t, index_t seq, double expansion) {
-  return {declare_swiglu<D>(l, prefix + "mlp_t.", seq, swiglu_intermediate(seq, expansion))};
+  token_mlp_mixer<D> m;
+  m.mlp = declare_swiglu<D>(l, prefix + "mlp_t.", seq, swiglu_intermediate(seq, expansion));
+  return m;
 }
 
 template <class D, class Mixer>
-struct block {
+struct block : sequence_layer_sizes {
   Mixer mixer;
   swiglu_mlp<D> mlp;
 
@@ -2557,18 +2600,6 @@ struct block {
     b.mixer = declare_mixer<D>(std::type_identity<Mixer>{}, l, prefix, width, seq, expansion);
     b.mlp = declare_swiglu<D>(l, prefix + "mlp.", width, swiglu_intermediate(width, expansion));
     return b;
-  }
-
-  static constexpr std::size_t arity = 1;
-  template <class T>
-  using shape = seq_shape<T>;
-  template <class T>
-  std::array<index_t, 1> input_sizes(const seq_shape<T>& sh) const {
-    return {sh.dims.tokens() * sh.dims.width};
-  }
-  template <class T>
-  index_t output_size(const seq_shape<T>& sh) const {
-    return sh.dims.tokens() * sh.dims.width;
   }
 
   template <class T>
@@ -2691,11 +2722,7 @@ struct cross_attention {
                std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
-    saved<T> a;
-    if (s)
-      a = *s;
-    else
-      take(a, ws, sh);
+    const saved<T> a = saved_or_scratch<T>(*this, s, ws, sh);
     const cross_dims& d = sh.dims;
     const T *xq = in[0], *xkv = in[1];
     const index_t B = d.batch, Sq = d.queries, Sk = d.keys, width = d.width, H = d.heads, hd = d.head_dim();
@@ -3836,6 +3863,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: grid_side and max_demos must be in [1, 64], the layer counts in [0, " +
                                   std::to_string(trm_config::max_depth) + "]");
     const std::string pre = "model.inner.encoder.";
+    const auto group = l.in_group(param_group::encoder);
     const index_t G = e.grid_side, Dm = Dm_;
     const init_spec emb = init_spec::trunc_normal(1.0 / std::sqrt(double(Dm)));
     const bool matching = e.query_attention && e.matching_init;
@@ -4773,8 +4801,6 @@ class trm_model {
 
   const trm_config& config() const { return cfg_; }
   const param_layout& layout() const { return layout_; }
-  // The prefix source declares its parameters first: they are [0, this) of the flat buffer.
-  index_t prefix_parameters_end() const { return tok_emb_.offset; }
   prefix_type& prefix() { return prefix_; }
   const prefix_type& prefix() const { return prefix_; }
   T* h_init() { return h_init_.data(); }
@@ -6291,7 +6317,8 @@ class trainer {
   trainer(context_t<D>& ctx, Model& model, index_t batch, options opt, communicator_ref comm = {})
       : ctx_(ctx), model_(model), opt_(opt), comm_(comm), B_(batch), carry_(batch, model.config().full_len(), model.config().hidden_size),
         params_(model.layout().total()), grads_(model.layout().total()), m_(model.layout().total()),
-        v_(model.layout().total()), ema_(opt.optimizer.ema_rate > 0 ? model.layout().total() : 0) {
+        v_(model.layout().total()), ema_(opt.optimizer.ema_rate > 0 ? model.layout().total() : 0),
+        group_runs_(model.layout().group_runs()) {
     set_parameters(model.layout().template initial_values<T>(opt.seed));
     zero(m_);
     zero(v_);
@@ -6640,9 +6667,8 @@ class trainer {
       optimizer_update<D>(ctx_, o, end - begin, params_.data() + begin, grads_.data() + begin, m_.data() + begin,
                           v_.data() + begin, rate, step_);
     };
-    const index_t encoder_end = o.encoder_lr_scale != 1.0 ? model_.prefix_parameters_end() : 0;
-    update(0, encoder_end, lr * o.encoder_lr_scale);
-    update(encoder_end, n, lr);
+    for (const param_run& run : group_runs_)
+      update(run.begin, run.end, run.group == param_group::encoder ? lr * o.encoder_lr_scale : lr);
     require_finite_parameters(ctx_, ws_, params_.data(), n, step_);
     if (ema_.size()) K::ema(ctx_, n, params_.data(), ema_.data(), T(o.ema_rate));
   }
@@ -6673,6 +6699,7 @@ class trainer {
   index_t skipped_in_row_ = 0;
   trm_carry<T, D> carry_, next_carry_;
   buffer<T, D> params_, grads_, m_, v_, ema_;
+  std::vector<param_run> group_runs_;  // the optimizer's learning-rate groups, one update each
   buffer<double, D> metric_sums_;  // data parallel: the step's metric sums
   buffer<std::int32_t, D> inputs_, labels_, context_, fresh_inputs_, fresh_labels_, fresh_context_, steps_, zeros_;
   buffer<std::uint8_t, D> halted_, ones_;

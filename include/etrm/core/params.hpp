@@ -25,11 +25,22 @@ struct param_ref {
   }
 };
 
+// The optimizer's learning-rate groups: the network, and the prefix source's own weights
+// (ETRM's demo encoder), which learn at lr · optimizer_config::encoder_lr_scale.
+enum class param_group : std::uint8_t { network, encoder };
+
 struct param_entry {
   std::string name;  // the official PyTorch state_dict name
   std::vector<index_t> shape;
   init_spec init;
   param_ref ref;
+  param_group group = param_group::network;
+};
+
+// A contiguous range [begin, end) of the flat buffer whose tensors share a group.
+struct param_run {
+  index_t begin = 0, end = 0;
+  param_group group = param_group::network;
 };
 
 class param_layout {
@@ -39,9 +50,37 @@ class param_layout {
     index_t n = 1;
     for (index_t s : shape) n *= s;
     const param_ref ref{total_, n};
-    entries_.push_back({std::move(name), std::move(shape), init, ref});
+    entries_.push_back({std::move(name), std::move(shape), init, ref, group_});
     total_ += (n + 63) / 64 * 64;
     return ref;
+  }
+
+  // Every tensor added while the returned guard lives belongs to `g`.
+  class group_scope {
+   public:
+    group_scope(param_layout& l, param_group g) : layout_(l), outer_(l.group_) { l.group_ = g; }
+    ~group_scope() { layout_.group_ = outer_; }
+    group_scope(const group_scope&) = delete;
+    group_scope& operator=(const group_scope&) = delete;
+
+   private:
+    param_layout& layout_;
+    param_group outer_;
+  };
+  [[nodiscard]] group_scope in_group(param_group g) { return {*this, g}; }
+
+  // The flat buffer as maximal runs of one group each, in order (padding goes with the tensor
+  // before it), so an optimizer step is one update per run.
+  std::vector<param_run> group_runs() const {
+    std::vector<param_run> runs;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      const index_t end = i + 1 < entries_.size() ? entries_[i + 1].ref.offset : total_;
+      if (!runs.empty() && runs.back().group == entries_[i].group)
+        runs.back().end = end;
+      else
+        runs.push_back({entries_[i].ref.offset, end, entries_[i].group});
+    }
+    return runs;
   }
   const std::vector<param_entry>& entries() const { return entries_; }
   const param_entry* find(const std::string& name) const {
@@ -80,6 +119,7 @@ class param_layout {
  private:
   std::vector<param_entry> entries_;
   index_t total_ = 0;
+  param_group group_ = param_group::network;
 };
 
 ETRM_END_NAMESPACE

@@ -18,20 +18,8 @@
 ETRM_BEGIN_NAMESPACE
 
 template <class D>
-struct attention_mixer {
+struct attention_mixer : sequence_layer_sizes {
   index_t qkv = 0, o = 0;  // parameter offsets
-
-  static constexpr std::size_t arity = 1;
-  template <class T>
-  using shape = seq_shape<T>;
-  template <class T>
-  std::array<index_t, 1> input_sizes(const seq_shape<T>& sh) const {
-    return {sh.dims.tokens() * sh.dims.width};
-  }
-  template <class T>
-  index_t output_size(const seq_shape<T>& sh) const {
-    return sh.dims.tokens() * sh.dims.width;
-  }
 
   template <class T>
   struct saved {
@@ -55,11 +43,7 @@ struct attention_mixer {
                std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
-    saved<T> a;
-    if (s)
-      a = *s;
-    else
-      take(a, ws, sh);
+    const saved<T> a = saved_or_scratch<T>(*this, s, ws, sh);
     const layer_dims& d = sh.dims;
     const T* x = in[0];
     const index_t N = d.tokens(), S = d.seq, width = d.width, hd = d.head_dim(), BH = d.batch * d.heads;

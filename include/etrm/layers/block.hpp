@@ -40,11 +40,13 @@ swiglu_mlp<D> declare_swiglu(param_layout& l, const std::string& prefix, index_t
 template <class D>
 token_mlp_mixer<D> declare_mixer(std::type_identity<token_mlp_mixer<D>>, param_layout& l, const std::string& prefix,
                                  index_t, index_t seq, double expansion) {
-  return {declare_swiglu<D>(l, prefix + "mlp_t.", seq, swiglu_intermediate(seq, expansion))};
+  token_mlp_mixer<D> m;
+  m.mlp = declare_swiglu<D>(l, prefix + "mlp_t.", seq, swiglu_intermediate(seq, expansion));
+  return m;
 }
 
 template <class D, class Mixer>
-struct block {
+struct block : sequence_layer_sizes {
   Mixer mixer;
   swiglu_mlp<D> mlp;
 
@@ -53,18 +55,6 @@ struct block {
     b.mixer = declare_mixer<D>(std::type_identity<Mixer>{}, l, prefix, width, seq, expansion);
     b.mlp = declare_swiglu<D>(l, prefix + "mlp.", width, swiglu_intermediate(width, expansion));
     return b;
-  }
-
-  static constexpr std::size_t arity = 1;
-  template <class T>
-  using shape = seq_shape<T>;
-  template <class T>
-  std::array<index_t, 1> input_sizes(const seq_shape<T>& sh) const {
-    return {sh.dims.tokens() * sh.dims.width};
-  }
-  template <class T>
-  index_t output_size(const seq_shape<T>& sh) const {
-    return sh.dims.tokens() * sh.dims.width;
   }
 
   template <class T>

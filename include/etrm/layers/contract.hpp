@@ -71,6 +71,17 @@ concept layer = device<D> && requires {
   l.backward(ctx, p, shape, in, y, s, dy, dx, g, ws);
 };
 
+// What forward writes its activations to: the caller's saved, or, on the no-grad path, scratch
+// carved from the arena (forward rewinds it).
+template <class T, class L, class D, class Shape>
+typename L::template saved<T> saved_or_scratch(const L& l, const typename L::template saved<T>* s, workspace<D>& ws,
+                                               const Shape& shape) {
+  if (s) return *s;
+  typename L::template saved<T> scratch;
+  l.take(scratch, ws, shape);
+  return scratch;
+}
+
 template <class C, class D, class T>
 concept context_source = device<D> &&
     requires(const C& c, context_t<D>& ctx, const T* p, index_t rows, const std::int32_t* ids, T* x, index_t x_stride,

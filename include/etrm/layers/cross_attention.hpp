@@ -82,11 +82,7 @@ struct cross_attention {
                std::type_identity_t<const saved<T>*> s, workspace<D>& ws) const {
     using K = kernels<D>;
     const std::size_t mark = ws.mark();
-    saved<T> a;
-    if (s)
-      a = *s;
-    else
-      take(a, ws, sh);
+    const saved<T> a = saved_or_scratch<T>(*this, s, ws, sh);
     const cross_dims& d = sh.dims;
     const T *xq = in[0], *xkv = in[1];
     const index_t B = d.batch, Sq = d.queries, Sk = d.keys, width = d.width, H = d.heads, hd = d.head_dim();

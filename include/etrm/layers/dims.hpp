@@ -3,7 +3,9 @@
 // sizes, and constant side inputs such as the RoPE tables.
 #pragma once
 
+#include <array>
 #include <cmath>
+#include <cstddef>
 #include <etrm/core/config.hpp>
 #include <etrm/layers/rope.hpp>
 #include <type_traits>
@@ -30,6 +32,22 @@ template <class T>
 struct seq_shape {
   layer_dims dims;
   rope_view<T> rope{};
+};
+
+// The contract's arity and sizes for a sequence layer with one input, x [B, S, D] → y [B, S, D]
+// (attention, mlp_t, block).
+struct sequence_layer_sizes {
+  static constexpr std::size_t arity = 1;
+  template <class T>
+  using shape = seq_shape<T>;
+  template <class T>
+  std::array<index_t, 1> input_sizes(const seq_shape<T>& sh) const {
+    return {output_size(sh)};
+  }
+  template <class T>
+  index_t output_size(const seq_shape<T>& sh) const {
+    return sh.dims.tokens() * sh.dims.width;
+  }
 };
 
 // Row-wise layers (swiglu_mlp) over [rows, width]; the width is the layer's own.

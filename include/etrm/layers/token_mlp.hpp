@@ -13,20 +13,8 @@
 ETRM_BEGIN_NAMESPACE
 
 template <class D>
-struct token_mlp_mixer {
+struct token_mlp_mixer : sequence_layer_sizes {
   swiglu_mlp<D> mlp;  // width S, intermediate It
-
-  static constexpr std::size_t arity = 1;
-  template <class T>
-  using shape = seq_shape<T>;
-  template <class T>
-  std::array<index_t, 1> input_sizes(const seq_shape<T>& sh) const {
-    return {sh.dims.tokens() * sh.dims.width};
-  }
-  template <class T>
-  index_t output_size(const seq_shape<T>& sh) const {
-    return sh.dims.tokens() * sh.dims.width;
-  }
 
   template <class T>
   struct saved {

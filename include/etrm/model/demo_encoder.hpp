@@ -274,6 +274,7 @@ class demo_encoder_policy<Aggregation, Injection>::type {
       throw std::invalid_argument("etrm encoder: grid_side and max_demos must be in [1, 64], the layer counts in [0, " +
                                   std::to_string(trm_config::max_depth) + "]");
     const std::string pre = "model.inner.encoder.";
+    const auto group = l.in_group(param_group::encoder);
     const index_t G = e.grid_side, Dm = Dm_;
     const init_spec emb = init_spec::trunc_normal(1.0 / std::sqrt(double(Dm)));
     const bool matching = e.query_attention && e.matching_init;

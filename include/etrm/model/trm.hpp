@@ -69,8 +69,6 @@ class trm_model {
 
   const trm_config& config() const { return cfg_; }
   const param_layout& layout() const { return layout_; }
-  // The prefix source declares its parameters first: they are [0, this) of the flat buffer.
-  index_t prefix_parameters_end() const { return tok_emb_.offset; }
   prefix_type& prefix() { return prefix_; }
   const prefix_type& prefix() const { return prefix_; }
   T* h_init() { return h_init_.data(); }

@@ -84,7 +84,8 @@ class trainer {
   trainer(context_t<D>& ctx, Model& model, index_t batch, options opt, communicator_ref comm = {})
       : ctx_(ctx), model_(model), opt_(opt), comm_(comm), B_(batch), carry_(batch, model.config().full_len(), model.config().hidden_size),
         params_(model.layout().total()), grads_(model.layout().total()), m_(model.layout().total()),
-        v_(model.layout().total()), ema_(opt.optimizer.ema_rate > 0 ? model.layout().total() : 0) {
+        v_(model.layout().total()), ema_(opt.optimizer.ema_rate > 0 ? model.layout().total() : 0),
+        group_runs_(model.layout().group_runs()) {
     set_parameters(model.layout().template initial_values<T>(opt.seed));
     zero(m_);
     zero(v_);
@@ -433,9 +434,8 @@ class trainer {
       optimizer_update<D>(ctx_, o, end - begin, params_.data() + begin, grads_.data() + begin, m_.data() + begin,
                           v_.data() + begin, rate, step_);
     };
-    const index_t encoder_end = o.encoder_lr_scale != 1.0 ? model_.prefix_parameters_end() : 0;
-    update(0, encoder_end, lr * o.encoder_lr_scale);
-    update(encoder_end, n, lr);
+    for (const param_run& run : group_runs_)
+      update(run.begin, run.end, run.group == param_group::encoder ? lr * o.encoder_lr_scale : lr);
     require_finite_parameters(ctx_, ws_, params_.data(), n, step_);
     if (ema_.size()) K::ema(ctx_, n, params_.data(), ema_.data(), T(o.ema_rate));
   }
@@ -466,6 +466,7 @@ class trainer {
   index_t skipped_in_row_ = 0;
   trm_carry<T, D> carry_, next_carry_;
   buffer<T, D> params_, grads_, m_, v_, ema_;
+  std::vector<param_run> group_runs_;  // the optimizer's learning-rate groups, one update each
   buffer<double, D> metric_sums_;  // data parallel: the step's metric sums
   buffer<std::int32_t, D> inputs_, labels_, context_, fresh_inputs_, fresh_labels_, fresh_context_, steps_, zeros_;
   buffer<std::uint8_t, D> halted_, ones_;

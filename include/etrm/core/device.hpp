@@ -13,8 +13,8 @@
 //   static void zero(context&, void* dst, std::size_t bytes);
 //   static void synchronize(context&);
 //   static constexpr const char* name;
-// and `kernels<D>` (declared below, specialised by each backend; the list is in
-// backend/host/host_kernels.hpp) implements the numeric primitives.
+// and `kernels<D>` (declared below, specialised by each backend) implements the numeric
+// primitives; their list is the concept `kernel_set` in ops/kernels.hpp.
 #pragma once
 
 #include <etrm/core/config.hpp>

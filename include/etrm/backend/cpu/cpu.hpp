@@ -27,6 +27,7 @@
 #include <etrm/backend/host/host_memory.hpp>
 #include <etrm/core/device.hpp>
 #include <etrm/core/precision.hpp>
+#include <etrm/ops/kernels.hpp>
 
 #include <Eigen/Core>
 #include <tbb/blocked_range.h>
@@ -221,5 +222,6 @@ struct kernels<cpu_device> : backend::host::host_kernels<backend::cpu::tbb_exec,
     });
   }
 };
+static_assert(kernel_set<cpu_device, float>);
 
 ETRM_END_NAMESPACE

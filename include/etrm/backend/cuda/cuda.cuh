@@ -14,6 +14,7 @@
 #include <etrm/backend/cuda/kernels_rows.cuh>
 #include <etrm/backend/cuda/launch.cuh>
 #include <etrm/core/device.hpp>
+#include <etrm/ops/kernels.hpp>
 
 ETRM_BEGIN_NAMESPACE
 
@@ -25,6 +26,7 @@ struct kernels<cuda_device> : backend::cuda::elementwise_ops,
                               backend::cuda::gemm_ops {
   using ctx_t = backend::cuda::context;
 };
+static_assert(kernel_set<cuda_device, float>);
 
 using cuda_context = backend::cuda::context;
 using backend::cuda::gemm_precision;

@@ -6,6 +6,7 @@
 #include <etrm/backend/host/host_kernels.hpp>
 #include <etrm/backend/host/host_memory.hpp>
 #include <etrm/core/device.hpp>
+#include <etrm/ops/kernels.hpp>
 
 #include <cmath>
 
@@ -56,5 +57,6 @@ struct kernels<reference_device> : backend::host::host_kernels<backend::referenc
     }
   }
 };
+static_assert(kernel_set<reference_device, float> && kernel_set<reference_device, double>);
 
 ETRM_END_NAMESPACE
